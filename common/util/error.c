@@ -1,0 +1,31 @@
+/* Human-readable names for okno's negative error codes. */
+#include "okno/error.h"
+
+const char *okno_strerror(int err)
+{
+    switch (err) {
+    case OKNO_OK:
+        return "success";
+    case OKNO_EINVAL:
+        return "invalid argument or input";
+    case OKNO_ENOMEM:
+        return "out of memory or size cap reached";
+    case OKNO_EIO:
+        return "I/O error";
+    case OKNO_ECONFIG:
+        return "configuration error";
+    case OKNO_EKAFKA:
+        return "Kafka error";
+    case OKNO_EPG:
+        return "PostgreSQL error";
+    case OKNO_ETIMEDOUT:
+        return "timed out";
+    case OKNO_ENOTFOUND:
+        return "not found";
+    case OKNO_EDECODE:
+        return "malformed record";
+    case OKNO_ELIMIT:
+        return "limit exceeded";
+    }
+    return "unknown error";
+}
