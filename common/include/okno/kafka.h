@@ -1,0 +1,26 @@
+/* Kafka helpers shared by services and tools: topic administration on a real cluster. */
+#ifndef OKNO_KAFKA_H
+#define OKNO_KAFKA_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+
+/* The topics okno uses; every one is keyed by message id. */
+#define OKNO_TOPIC_TRANSITIONS   "okno.transitions.v1"
+#define OKNO_TOPIC_EVENTS        "okno.events.v1"
+#define OKNO_TOPIC_REJECTIONS    "okno.rejections.v1"
+#define OKNO_TOPIC_SLA           "okno.sla.v1"
+#define OKNO_TOPIC_NOTIFICATIONS "okno.notifications.v1"
+#define OKNO_TOPIC_COUNT         5
+
+/* The okno topic names, in the order above. */
+extern const char *const okno_kafka_topics[OKNO_TOPIC_COUNT];
+
+/* Creates each named topic that does not exist yet with `partitions` partitions and the given
+ * replication factor; existing topics are left alone and counted in *existing. conf is taken
+ * over (freed) in every case. Waits at most timeout_ms for the controller. */
+int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, size_t count,
+                             int partitions, int replication, int timeout_ms, int *created,
+                             int *existing, char *errbuf, size_t errbuf_bytes);
+
+#endif

@@ -1,0 +1,35 @@
+/* Connecting to PostgreSQL and running simple statements with errors reported as text. */
+#include <stdio.h>
+
+#include "okno/error.h"
+#include "okno/pg.h"
+
+int okno_pg_connect(const char *conninfo, PGconn **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    PGconn *conn = PQconnectdb(conninfo);
+    if (conn == NULL) {
+        snprintf(errbuf, errbuf_bytes, "out of memory creating a PostgreSQL connection");
+        return OKNO_ENOMEM;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(errbuf, errbuf_bytes, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return OKNO_EPG;
+    }
+    *out = conn;
+    return OKNO_OK;
+}
+
+int okno_pg_exec(PGconn *conn, const char *sql, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = OKNO_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(errbuf, errbuf_bytes, "%s", PQresultErrorMessage(res));
+        rc = OKNO_EPG;
+    }
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,84 @@
+# Starting, stopping and checking okno's services on the local cluster. Sourced by up/down/status.
+# A service is any executable build/services/NAME/okno-NAME; its configuration is
+# deploy/local/config/NAME.ini, with the cluster's addresses passed as OKNO_* overrides.
+
+okno_services_list() {
+    local f
+    for f in "$OKNO_BUILD"/services/*/okno-*; do
+        [ -x "$f" ] && basename "$(dirname "$f")"
+    done
+}
+
+okno_service_bin() { echo "$OKNO_BUILD/services/$1/okno-$1"; }
+
+okno_service_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
+
+okno_service_start() {
+    local name=$1 run=$OKNO_WORK/run log=$OKNO_WORK/log
+    mkdir -p "$run" "$log"
+    okno_pid_alive "$run/$name.pid" && return 1
+    local port conf
+    port=$(okno_free_port)
+    conf=$OKNO_ROOT/deploy/local/config/$name.ini
+    local args=()
+    [ -f "$conf" ] && args=(--config "$conf")
+    OKNO_ADMIN__LISTEN=127.0.0.1:$port \
+        OKNO_KAFKA__BOOTSTRAP__SERVERS=$OKNO_KAFKA_BOOTSTRAP \
+        OKNO_PG__CONNINFO=$OKNO_PG_CONNINFO \
+        setsid "$(okno_service_bin "$name")" "${args[@]}" >>"$log/$name.log" 2>&1 </dev/null &
+    echo $! >"$run/$name.pid"
+    echo "$port" >"$run/$name.port"
+    local deadline=$((SECONDS + ${OKNO_SERVICE_START_TIMEOUT_S:-30}))
+    until okno_service_ready "$port"; do
+        okno_pid_alive "$run/$name.pid" ||
+            { tail -n 20 "$log/$name.log" >&2; okno_die "service $name exited during start; see $log/$name.log"; }
+        ((SECONDS < deadline)) ||
+            okno_die "service $name was not ready within ${OKNO_SERVICE_START_TIMEOUT_S:-30}s (http://127.0.0.1:$port/readyz); see $log/$name.log"
+        sleep 0.2
+    done
+    okno_say "service $name ready (admin http://127.0.0.1:$port)"
+}
+
+okno_services_start() {
+    local record=$1 name any=0
+    for name in $(okno_services_list); do
+        any=1
+        okno_service_start "$name" && echo services >>"$record"
+    done
+    [ $any = 1 ] || okno_say "no services are built yet"
+    return 0
+}
+
+okno_services_stop() {
+    local f name pid
+    for f in "$OKNO_WORK"/run/*.pid; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f" .pid)
+        pid=$(cat "$f")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            okno_wait 20 "service $name to stop" bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+            okno_say "service $name stopped"
+        fi
+        rm -f "$f" "$OKNO_WORK/run/$name.port"
+    done
+}
+
+okno_services_status() {
+    local name port ok=0
+    for name in $(okno_services_list); do
+        if okno_pid_alive "$OKNO_WORK/run/$name.pid"; then
+            port=$(cat "$OKNO_WORK/run/$name.port")
+            if okno_service_ready "$port"; then
+                echo "$(printf '%-11s' "$name") ready http://127.0.0.1:$port"
+            else
+                echo "$(printf '%-11s' "$name") up, not ready http://127.0.0.1:$port/readyz"
+                ok=1
+            fi
+        else
+            echo "$(printf '%-11s' "$name") down"
+            ok=1
+        fi
+    done
+    return $ok
+}

@@ -1,0 +1,100 @@
+/* Writes and reads the real PostgreSQL, and proves migrations apply once and refuse edits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "itest.h"
+#include "okno/pg.h"
+
+static PGconn *connect_or_fail(const char *conninfo)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn = NULL;
+    if (okno_pg_connect(conninfo, &conn, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return conn;
+}
+
+static void exec_or_fail(PGconn *conn, const char *sql)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    if (okno_pg_exec(conn, sql, err, sizeof err) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static void app_role_writes_and_reads_a_row(void **state)
+{
+    (void)state;
+    PGconn *conn = connect_or_fail(okno_itest_env("OKNO_PG_CONNINFO"));
+    exec_or_fail(conn, "create temporary table t (id int primary key, body text not null)");
+    exec_or_fail(conn, "insert into t values (1, 'сообщение'), (2, 'message')");
+    PGresult *res = PQexec(conn, "select body from t order by id");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 2);
+    assert_string_equal(PQgetvalue(res, 0, 0), "сообщение");
+    assert_string_equal(PQgetvalue(res, 1, 0), "message");
+    PQclear(res);
+    PQfinish(conn);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A scratch database and migration folder of its own, so the test never touches okno's schema. */
+static void migrations_apply_once_and_refuse_changed_files(void **state)
+{
+    (void)state;
+    char db[64], dir[128], path[256], conninfo[512], err[OKNO_PG_ERRBUF_BYTES], sql[128];
+    okno_itest_unique(db, sizeof db, "okno_mig");
+    snprintf(dir, sizeof dir, "/tmp/%s", db);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/0001_first.sql", dir);
+    write_file(path, "create table a (x int);");
+    snprintf(path, sizeof path, "%s/0002_second.sql", dir);
+    write_file(path, "insert into a values (1);");
+
+    PGconn *admin = connect_or_fail(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
+    snprintf(sql, sizeof sql, "create database %s", db);
+    exec_or_fail(admin, sql);
+    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", okno_itest_env("OKNO_PG_ADMIN_CONNINFO"),
+             db);
+    PGconn *conn = connect_or_fail(conninfo);
+    okno_pg_migrate_stats st;
+    assert_int_equal(okno_pg_migrate(conn, dir, &st, err, sizeof err), 0);
+    assert_int_equal(st.applied, 2);
+    assert_int_equal(okno_pg_migrate(conn, dir, &st, err, sizeof err), 0);
+    assert_int_equal(st.applied, 0);
+    assert_int_equal(st.skipped, 2);
+    PGresult *res = PQexec(conn, "select count(*) from a");
+    assert_string_equal(PQgetvalue(res, 0, 0), "1");
+    PQclear(res);
+
+    write_file(path, "insert into a values (2);");
+    assert_int_not_equal(okno_pg_migrate(conn, dir, &st, err, sizeof err), 0);
+    assert_non_null(strstr(err, "0002_second.sql was changed"));
+    PQfinish(conn);
+
+    snprintf(sql, sizeof sql, "drop database %s", db);
+    exec_or_fail(admin, sql);
+    PQfinish(admin);
+    remove(path);
+    snprintf(path, sizeof path, "%s/0001_first.sql", dir);
+    remove(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(app_role_writes_and_reads_a_row),
+        cmocka_unit_test(migrations_apply_once_and_refuse_changed_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,20 @@
+/* The okno CLI's subcommands: each takes argc/argv after its own name and returns an exit code. */
+#ifndef OKNO_CLI_H
+#define OKNO_CLI_H
+
+/* Exit codes shared by every subcommand. */
+enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
+
+typedef struct okno_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} okno_cli_command;
+
+int okno_cli_migrate(int argc, char **argv);
+int okno_cli_topics(int argc, char **argv);
+
+/* The value of environment variable name, or fallback when it is unset or empty. */
+const char *okno_cli_env(const char *name, const char *fallback);
+
+#endif

@@ -1,0 +1,40 @@
+/* The okno operator CLI: one binary, one subcommand per operator task. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const okno_cli_command commands[] = {
+    {"migrate", "apply the numbered SQL migrations that are not applied yet", okno_cli_migrate},
+    {"topics", "create okno's Kafka topics that do not exist yet", okno_cli_topics},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+const char *okno_cli_env(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: okno COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`okno COMMAND --help` describes a command's arguments.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? OKNO_EXIT_USAGE : OKNO_EXIT_OK;
+    }
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "okno: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return OKNO_EXIT_USAGE;
+}
