@@ -1,14 +1,16 @@
 # PostgreSQL 15 private cluster for okno: initdb under the working folder, run as an
 # unprivileged OS user, on its own loopback port. Sourced by up/down/status.
 
-okno_pg_dir() { echo "$OKNO_WORK/pg"; }
+# The cluster's folder with symlinks resolved: the OS user may not be able to walk the link.
+okno_pg_dir() {
+    if [ -L "$OKNO_WORK/pg" ]; then readlink -f "$OKNO_WORK/pg"; else echo "$OKNO_WORK/pg"; fi
+}
 
 # initdb refuses root, so the cluster belongs to $OKNO_PG_OS_USER. When the working folder
 # sits where that user cannot reach (a clone under /root), the data lives under /var/tmp and
 # $OKNO_WORK/pg links to it.
 okno_pg_prepare_dir() {
-    local d
-    d=$(okno_pg_dir)
+    local d=$OKNO_WORK/pg
     [ -e "$d" ] && return 0
     mkdir -p "$OKNO_WORK"
     local target=$d
@@ -22,7 +24,8 @@ okno_pg_prepare_dir() {
     chmod 700 "$target"
 }
 
-okno_pg_as() { runuser -u "$OKNO_PG_OS_USER" -- "$@"; }
+# Runs a command as the cluster's OS user from /, since the caller's folder may be closed to it.
+okno_pg_as() { (cd / && runuser -u "$OKNO_PG_OS_USER" -- "$@"); }
 
 okno_pg_init() {
     local d
