@@ -336,7 +336,7 @@ static void describe_key(const struct okno_config_key *key, FILE *out)
     if (key->flags & OKNO_CONFIG_REQUIRED)
         fprintf(out, ", required");
     else if (key->default_value != NULL)
-        fprintf(out, ", default %s", key->default_value);
+        fprintf(out, ", default %s", key->default_value[0] != '\0' ? key->default_value : "\"\"");
     fprintf(out, ", env %s)\n      %s\n", env, key->doc != NULL ? key->doc : "");
 }
 

@@ -101,6 +101,10 @@ static int serve_args(struct okno_service *svc, const struct okno__service_args 
     }
     int rc = okno__service_load_config(svc, args->config_path, environ);
     if (rc == 0 && args->check_config) {
+        /* Also what only the runtime checks (admin.listen); nothing is started. */
+        rc = okno__service_setup_runtime(svc);
+        if (rc != 0)
+            return rc;
         okno_config_dump(&svc->config, stdout);
         printf("# configuration OK\n");
         return OKNO_SERVICE_EXIT;
