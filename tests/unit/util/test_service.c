@@ -281,6 +281,15 @@ static void child_finish(struct child *c)
     unlink(c->err_path);
 }
 
+/* Runs the probe to its end; the caller frees the result. */
+static struct child *probe_run(char *const argv[], char *const env[])
+{
+    struct child *c = calloc(1, sizeof(*c));
+    child_spawn(c, argv, env);
+    child_finish(c);
+    return c;
+}
+
 static int child_exit_code(const struct child *c)
 {
     return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1;
@@ -291,9 +300,7 @@ static void probe_with_unknown_key_exits_2_naming_it(void **state)
     (void)state;
     char *path = temp_file("[probe]\ngreeting = hi\ngreting = typo\n");
     char *argv[] = {"okno_service_probe", "--config", path, NULL};
-    struct child *c = calloc(1, sizeof(*c));
-    child_spawn(c, argv, NULL);
-    child_finish(c);
+    struct child *c = probe_run(argv, NULL);
     assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
     char where[256];
     snprintf(where, sizeof(where), "%s:3: probe.greting: unknown key", path);
@@ -309,9 +316,7 @@ static void probe_with_bad_env_value_exits_2_naming_the_variable(void **state)
     (void)state;
     char *argv[] = {"okno_service_probe", NULL};
     char *env[] = {"OKNO_PROBE__BATCH_EVENTS_MAX=1000", NULL};
-    struct child *c = calloc(1, sizeof(*c));
-    child_spawn(c, argv, env);
-    child_finish(c);
+    struct child *c = probe_run(argv, env);
     assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
     assert_non_null(strstr(c->err, "env OKNO_PROBE__BATCH_EVENTS_MAX: probe.batch_events_max: "
                                    "1000 is out of range 1..100"));
@@ -323,9 +328,7 @@ static void probe_check_config_prints_masked_config_and_exits_0(void **state)
     (void)state;
     char *path = temp_file("[kafka]\nsasl.password = hunter2\n");
     char *argv[] = {"okno_service_probe", "--config", path, "--check-config", NULL};
-    struct child *c = calloc(1, sizeof(*c));
-    child_spawn(c, argv, NULL);
-    child_finish(c);
+    struct child *c = probe_run(argv, NULL);
     assert_int_equal(child_exit_code(c), OKNO_EXIT_OK);
     assert_non_null(strstr(c->out, "probe.greeting = hello  # default\n"));
     assert_non_null(strstr(c->out, "kafka.sasl.password = ***"));
@@ -340,15 +343,13 @@ static void probe_help_lists_keys_and_bad_argument_exits_2(void **state)
 {
     (void)state;
     char *argv[] = {"okno_service_probe", "--help", NULL};
-    struct child *c = calloc(1, sizeof(*c));
-    child_spawn(c, argv, NULL);
-    child_finish(c);
+    struct child *c = probe_run(argv, NULL);
     assert_int_equal(child_exit_code(c), OKNO_EXIT_OK);
     assert_non_null(strstr(c->out, "probe.batch_events_max (int 1..100, default 10, env "
                                    "OKNO_PROBE__BATCH_EVENTS_MAX)"));
+    free(c);
     char *bad[] = {"okno_service_probe", "--nope", NULL};
-    child_spawn(c, bad, NULL);
-    child_finish(c);
+    c = probe_run(bad, NULL);
     assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
     assert_non_null(strstr(c->err, "--nope"));
     free(c);
