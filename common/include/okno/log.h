@@ -66,7 +66,8 @@ struct okno_log_field {
 /* okno_log_info("batch committed", OKNO_LOG_STR("topic", t), OKNO_LOG_INT("offset", o));
  * The message should be a constant phrase; variable data goes in fields. The field list is
  * ended for you (a trailing OKNO_LOG_END is harmless), and nothing is evaluated when the level
- * is filtered out. */
+ * is filtered out. __VA_OPT__ is C23, accepted in C17 mode by GCC (12) and Clang (14) without
+ * -pedantic; it is what lets a call have no fields and no sentinel. */
 #define OKNO__LOG(level, msg, ...)                                                                 \
     do {                                                                                           \
         if (okno_log_enabled(level))                                                               \
