@@ -446,6 +446,7 @@ typedef struct okno_message_state {
     uint32_t stage_visits[OKNO_STAGE_COUNT]; /* per stage, visits begun */
     uint32_t stage_signals;    /* bits (1 << kind) recorded in the current stage visit */
     uint32_t deadline_signals; /* bits (1 << kind) recorded for the current answer deadline */
+    int64_t draft_postponed_until_ms; /* the draft's postponed date (postponed answers), Unix ms */
 } okno_message_state;
 
 /* ---- the step ------------------------------------------------------------------------- */
