@@ -96,7 +96,7 @@ okno_request fx_req(const fx_msg *m, okno_action action, okno_user_id user, okno
     okno_request r;
     memset(&r, 0, sizeof r);
     r.request_id = fx_uuid(0x1000000 + m->next_request);
-    r.message_id = m->state.message_id;
+    r.message_id = m->id;
     r.action = action;
     r.acting_user_id = user;
     r.acting_org_id = org;
@@ -143,9 +143,8 @@ void fx_submit(fx_msg *m, uint64_t id)
 {
     memset(m, 0, sizeof *m);
     m->now_ms = FX_T0;
-    m->state.message_id = fx_uuid(id); /* only read by fx_req; the step starts from zero */
+    m->id = fx_uuid(id);
     okno_request r = fx_req(m, OKNO_ACTION_SUBMIT, FX_APPLICANT, 0);
-    memset(&m->state, 0, sizeof m->state);
     r.applicant_id = FX_APPLICANT;
     r.channel = OKNO_CHANNEL_PORTAL;
     r.category_id = FX_CATEGORY_30;

@@ -39,6 +39,7 @@ void fx_reset(void);
 
 /* A driven message: its state and the clock; every step must be accepted. */
 typedef struct fx_msg {
+    okno_uuid id; /* the message id requests carry */
     okno_message_state state;
     int64_t now_ms;
     uint64_t next_request; /* request ids are derived from it */

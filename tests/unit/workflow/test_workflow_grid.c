@@ -60,7 +60,7 @@ static void fixture_build(fx_msg *m, fixture f)
     if (f == F_NEW) {
         memset(m, 0, sizeof *m);
         m->now_ms = FX_T0;
-        m->state.message_id = fx_uuid(77);
+        m->id = fx_uuid(77);
         return;
     }
     if (f == F_MODERATION) {
