@@ -76,6 +76,13 @@ void fx_reset(void)
     assert_int_equal(okno_directory_check(&fx_dir), 0);
 }
 
+int fx_setup(void **state)
+{
+    (void)state;
+    fx_reset();
+    return 0;
+}
+
 okno_uuid fx_uuid(uint64_t n)
 {
     okno_uuid u = {{0}};

@@ -36,6 +36,8 @@
 /* The shared directory (config may be changed by a test; fx_reset restores it). */
 extern okno_directory fx_dir;
 void fx_reset(void);
+/* A cmocka group setup that calls fx_reset. */
+int fx_setup(void **state);
 
 /* A driven message: its state and the clock; every step must be accepted. */
 typedef struct fx_msg {

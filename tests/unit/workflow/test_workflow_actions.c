@@ -865,13 +865,6 @@ static void apply_refuses_an_event_out_of_sequence(void **s)
     assert_int_equal(okno_workflow_apply(&before, &e), -1); /* another message */
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    fx_reset();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -917,5 +910,5 @@ int main(void)
         cmocka_unit_test(null_arguments_are_einval),
         cmocka_unit_test(apply_refuses_an_event_out_of_sequence),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, fx_setup, NULL);
 }

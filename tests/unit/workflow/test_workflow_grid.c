@@ -375,13 +375,6 @@ static void unknown_action_is_a_bad_request(void **state)
     fx_refused(&m, &r, OKNO_REFUSAL_BAD_REQUEST);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    fx_reset();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,5 +382,5 @@ int main(void)
         cmocka_unit_test(every_legal_cell_is_reached),
         cmocka_unit_test(unknown_action_is_a_bad_request),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, fx_setup, NULL);
 }
