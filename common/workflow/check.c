@@ -94,7 +94,8 @@ static bool stage_valid(const okno_message_state *s)
     case OKNO_STAGE_COORDINATION:
         return review_empty(s) && s->executor_user_id == 0 && !s->in_work && !s->has_draft;
     case OKNO_STAGE_EXECUTION:
-        return review_empty(s) && s->executor_user_id != 0 && (!s->has_draft || s->in_work);
+        /* a draft may wait for a reassigned executor who has not taken it into work yet */
+        return review_empty(s) && s->executor_user_id != 0;
     case OKNO_STAGE_AGREEMENT:
     case OKNO_STAGE_APPROVAL:
         return review_valid(s);
