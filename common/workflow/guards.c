@@ -7,7 +7,11 @@
 #include "workflow/guard.h"
 
 #define STAGE_BIT(s) (1u << (s))
-#define R            OKNO_REFUSAL_NONE /* "the check holds", to keep predicates readable */
+/* "The check holds", to keep predicates readable. */
+#define R OKNO_REFUSAL_NONE
+/* A limit's value, spelled into the table's text. */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 /* ---- who may act ----------------------------------------------------------------------- */
 
@@ -326,12 +330,13 @@ static const okno__check check_category_set = {
 static const okno__check check_target_org_exists = {"target org exists", target_org_exists};
 static const okno__check check_target_org_below = {
     "target org lies below the holding org in the hierarchy", target_org_below};
-static const okno__check check_upstream_room = {"the forwarding chain has room (16 orgs)",
-                                                upstream_room};
+static const okno__check check_upstream_room = {
+    "the forwarding chain is shorter than " STR(OKNO_UPSTREAM_MAX) " orgs", upstream_room};
 static const okno__check check_target_org_elsewhere = {
     "target org exists and is neither the holding org nor below it", target_org_elsewhere};
 static const okno__check check_reviewers = {
-    "agreers (at most 8) are distinct managers of the holding org; so is the approver",
+    "agreers (at most " STR(
+        OKNO_AGREERS_MAX) ") are distinct managers of the holding org; so is the approver",
     reviewers_valid};
 static const okno__check check_has_upstream = {"the message came from an upstream org",
                                                has_upstream};
@@ -686,7 +691,7 @@ static const char *const when_texts[OKNO__WHEN_COUNT] = {
     [OKNO__WHEN_ROUND_DONE] = "the last agreer",
     [OKNO__WHEN_ANSWER] = "an answer",
     [OKNO__WHEN_FINAL_ANSWER] = "a resolved, not_resolved or rejected answer",
-    [OKNO__WHEN_POSTPONED_ANSWER] = "a postponed answer (sent as interim)",
+    [OKNO__WHEN_POSTPONED_ANSWER] = "a postponed answer, sent as interim",
     [OKNO__WHEN_REDIRECT] = "a redirect",
 };
 
