@@ -162,6 +162,8 @@ int okno_workflow_step(const okno_message_state *state, const okno_request *req,
     if (state == NULL)
         state = &none;
     assert(okno_workflow_check(state));
+    /* The caller vouches for the actor's roles (okno_actor_init); trust, but verify in debug. */
+    assert(actor->roles == okno_directory_roles(dir, actor->user_id, actor->org_id));
     out->state = *state;
     out->events_count = 0;
     out->refusal.code = OKNO_REFUSAL_NONE;
