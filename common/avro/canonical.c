@@ -1,5 +1,5 @@
 /* Parsing Canonical Form and the CRC-64-AVRO (Rabin) fingerprint, per the Avro specification. */
-#include "schema.h"
+#include "schema_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

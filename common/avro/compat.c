@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "okno/error.h"
-#include "schema.h"
+#include "schema_model.h"
 
 /* Path text in a refusal, e.g. "Event.payload[okno.v1.Submitted].text". */
 #define OKNO_AVRO_PATH_BYTES 128

@@ -1,5 +1,5 @@
 /* Parses Avro schema documents (JSON) into okno's node model, resolving names and namespaces. */
-#include "schema.h"
+#include "schema_model.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "okno/error.h"
-#include "schema.h"
+#include "schema_model.h"
 #include "wire.h"
 
 struct walk {

@@ -1,4 +1,6 @@
-/* Internal model of a parsed Avro schema, shared by canonical form, compatibility and validation.
+/* Internal model of a parsed Avro schema (not named schema.h: common/ is on the include path of
+ * tests, and avro-c includes <avro/schema.h>), shared by canonical form, compatibility and
+ * validation.
  */
 #ifndef OKNO_AVRO_SCHEMA_INTERNAL_H
 #define OKNO_AVRO_SCHEMA_INTERNAL_H
