@@ -1,9 +1,10 @@
 /* Checks that a reader schema can read everything a writer schema wrote (Avro schema resolution).
  *
- * avro-c's avro_schema_match() is not enough for this: it says yes to any union and compares
- * records by name only, so a reader that adds a field without a default still "matches". This
- * checker applies the specification's resolution rules to the whole tree, every union branch
- * included, and names the first incompatibility by its path. */
+ * avro-c 1.11.1's avro_schema_match() is not this check: it is too strict (its resolver knows no
+ * field defaults, so a field added with a default is refused) and too lax (a union that lost a
+ * branch, or an enum that lost a symbol with no default, still "matches"); test_avro_compat
+ * pins both. This checker applies the specification's resolution rules to the whole tree,
+ * every union branch included, and names the first incompatibility by its path. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,7 @@ int okno_avro_schema_compatible(const okno_avro_schema *reader, const okno_avro_
         return OKNO_ENOMEM;
     }
     c->err = err;
+    path_push(c, "%s", type_name(reader->root));
     int rc = compat_node(c, reader->root, writer->root, 0);
     free(c);
     return rc;
