@@ -2,6 +2,7 @@
 #include "records.h"
 
 #include <stddef.h>
+#include <string.h>
 
 _Static_assert(sizeof(okno_stage) == sizeof(int) && sizeof(okno_action) == sizeof(int) &&
                    sizeof(okno_event_type) == sizeof(int) &&
@@ -336,3 +337,64 @@ const struct okno__avro_tdesc okno__avro_topics[OKNO_AVRO_TOPIC_COUNT] = {
                                  sizeof(okno_avro_notification), notification, N(notification), 0,
                                  NULL, 0},
 };
+
+static size_t value_bytes(enum okno__avro_fkind k)
+{
+    switch (k) {
+    case OKNO__F_UUID:
+    case OKNO__F_OPT_UUID:
+        return sizeof(okno_uuid);
+    case OKNO__F_INT:
+    case OKNO__F_OPT_INT:
+    case OKNO__F_U32:
+        return sizeof(int32_t);
+    case OKNO__F_ENUM:
+    case OKNO__F_OPT_ENUM:
+        return sizeof(int);
+    case OKNO__F_BOOL:
+        return sizeof(bool);
+    default:
+        return sizeof(int64_t);
+    }
+}
+
+static bool field_equal(const struct okno__avro_fdesc *d, const uint8_t *a, const uint8_t *b)
+{
+    if (d->kind == OKNO__F_STR || d->kind == OKNO__F_OPT_STR) {
+        const okno_str *x = (const okno_str *)(a + d->offset);
+        const okno_str *y = (const okno_str *)(b + d->offset);
+        return x->len == y->len && (x->len == 0 || memcmp(x->ptr, y->ptr, x->len) == 0);
+    }
+    if (d->kind == OKNO__F_AGREERS) {
+        uint32_t n = *(const uint32_t *)(a + d->count_offset);
+        return n == *(const uint32_t *)(b + d->count_offset) && n <= OKNO_AGREERS_MAX &&
+               memcmp(a + d->offset, b + d->offset, n * sizeof(okno_user_id)) == 0;
+    }
+    return memcmp(a + d->offset, b + d->offset, value_bytes(d->kind)) == 0;
+}
+
+static bool fields_equal(const struct okno__avro_fdesc *fields, size_t n, const uint8_t *a,
+                         const uint8_t *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!field_equal(&fields[i], a, b)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool okno__avro_record_equal(okno_avro_topic topic, const void *a, const void *b)
+{
+    const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
+    if (!fields_equal(t->header, t->header_count, a, b)) {
+        return false;
+    }
+    for (size_t i = 0; i < t->payload_count; i++) {
+        const struct okno__avro_rdesc *p = &t->payloads[i];
+        if (*(const int *)((const uint8_t *)a + t->code_offset) == p->code) {
+            return fields_equal(p->fields, p->count, a, b);
+        }
+    }
+    return true;
+}

@@ -7,6 +7,7 @@
 #ifndef OKNO_AVRO_RECORDS_H
 #define OKNO_AVRO_RECORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "okno/avro.h"
@@ -65,6 +66,10 @@ struct okno__avro_tdesc {
 
 /* Whether a field kind travels as the union ["null", T], its zero value as null. */
 int okno__avro_fkind_optional(enum okno__avro_fkind kind);
+
+/* Whether two records of topic hold the same values: text by content, the rest by value.
+ * For pair assertions and tests (decode, encode, decode again must agree). */
+bool okno__avro_record_equal(okno_avro_topic topic, const void *a, const void *b);
 
 extern const struct okno__avro_tdesc okno__avro_topics[OKNO_AVRO_TOPIC_COUNT];
 

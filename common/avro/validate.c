@@ -238,6 +238,10 @@ static int walk_node(struct walk *w, const struct okno_avro_node *n, int depth)
 int okno_avro_validate(const okno_avro_schema *schema, const uint8_t *body, size_t body_bytes,
                        okno_avro_error *err)
 {
+    static const uint8_t empty[1];
+    if (body == NULL) {
+        body = empty; /* so that pointer arithmetic stays defined for a 0-byte body */
+    }
     struct walk w = {body, body, body, err};
     if (body_bytes > OKNO_AVRO_RECORD_BYTES_MAX) {
         return refuse(&w, "record larger than OKNO_AVRO_RECORD_BYTES_MAX");
