@@ -446,6 +446,7 @@ typedef struct okno_message_state {
     uint32_t stage_visits[OKNO_STAGE_COUNT]; /* per stage, visits begun */
     uint32_t stage_signals;    /* bits (1 << kind) recorded in the current stage visit */
     uint32_t deadline_signals; /* bits (1 << kind) recorded for the current answer deadline */
+    int64_t draft_postponed_until_ms; /* the draft's postponed date (postponed answers), Unix ms */
 } okno_message_state;
 
 /* ---- the step ------------------------------------------------------------------------- */
@@ -473,7 +474,10 @@ int okno_workflow_step(const okno_message_state *state, const okno_request *req,
                        okno_step_result *out);
 
 /* Fold one event into a state: the single source of truth for what an event means; the step
- * builds its new state with this too. The event must be the next one (seq == last_seq + 1). */
+ * builds its new state with this too. The event must be the next one (seq == last_seq + 1),
+ * for the same message, starting from the current stage; otherwise OKNO_EINVAL and the state
+ * is untouched. Apply trusts the payload of an event that fits: after folding events that
+ * came from outside (decoded from the log or Kafka), assert okno_workflow_check. */
 int okno_workflow_apply(okno_message_state *state, const okno_event *event);
 
 /* True if the state satisfies every invariant; meant for assert(). */
