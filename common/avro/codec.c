@@ -119,6 +119,8 @@ static int encode_value(okno__avro_writer *w, const struct okno__avro_fdesc *d, 
         return 0;
     case OKNO__F_AGREERS:
         return encode_agreers(w, d, rec, err);
+    case OKNO__F_IMPLIED:
+        return 0;
     }
     return fail(err, OKNO_EINVAL, "unknown field kind", d->name);
 }
@@ -128,6 +130,12 @@ static int encode_fields(okno__avro_writer *w, const struct okno__avro_fdesc *fi
 {
     for (size_t i = 0; i < n; i++) {
         const struct okno__avro_fdesc *d = &fields[i];
+        if (d->kind == OKNO__F_IMPLIED) {
+            if (*(const int *)(rec + d->offset) != d->enum_base) {
+                return fail(err, OKNO_EINVAL, "disagrees with the record type", d->name);
+            }
+            continue;
+        }
         if (okno__avro_fkind_optional(d->kind)) {
             int absent = is_absent(d, rec + d->offset);
             okno__avro_put_long(w, absent ? OKNO_AVRO_BRANCH_NULL : OKNO_AVRO_BRANCH_VALUE);
@@ -285,6 +293,8 @@ static int decode_value(okno__avro_reader *r, const struct okno__avro_fdesc *d, 
         return 0;
     case OKNO__F_AGREERS:
         return decode_agreers(r, d, rec, err);
+    case OKNO__F_IMPLIED:
+        return 0;
     }
     return fail(err, OKNO_EDECODE, "unknown field kind", d->name);
 }
@@ -294,6 +304,10 @@ static int decode_fields(okno__avro_reader *r, const struct okno__avro_fdesc *fi
 {
     for (size_t i = 0; i < n; i++) {
         const struct okno__avro_fdesc *d = &fields[i];
+        if (d->kind == OKNO__F_IMPLIED) {
+            *(int *)(rec + d->offset) = d->enum_base;
+            continue;
+        }
         if (okno__avro_fkind_optional(d->kind) && okno__avro_get_long(r) == OKNO_AVRO_BRANCH_NULL) {
             continue; /* absent: the struct was zeroed */
         }

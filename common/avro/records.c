@@ -9,6 +9,11 @@ _Static_assert(sizeof(okno_stage) == sizeof(int) && sizeof(okno_action) == sizeo
                    sizeof(okno_notification_kind) == sizeof(int),
                "the codec stores enums as int");
 
+int okno__avro_fkind_on_wire(enum okno__avro_fkind k)
+{
+    return k != OKNO__F_IMPLIED;
+}
+
 int okno__avro_fkind_optional(enum okno__avro_fkind k)
 {
     return k == OKNO__F_OPT_UUID || k == OKNO__F_OPT_LONG || k == OKNO__F_OPT_U64 ||
@@ -72,8 +77,7 @@ static const char *notify_sym(int v)
     }
 
 /* ---- okno.transitions.v1 ------------------------------------------------------------------- */
-#define TR(m)     offsetof(okno_avro_transition, request.m)
-#define TR_REASON F("reason", OKNO__F_STR, TR(reason))
+#define TR(m) offsetof(okno_avro_transition, request.m)
 #define TR_AGREERS                                                                                 \
     {                                                                                              \
         "agreer_user_ids", OKNO__F_AGREERS, TR(agreers), TR(agreers_count), 0, 0, NULL             \
@@ -86,6 +90,7 @@ static const struct okno__avro_fdesc tr_header[] = {
     F("acting_user_id", OKNO__F_LONG, TR(acting_user_id)),
     F("acting_org_id", OKNO__F_LONG, TR(acting_org_id)),
     F("requested_at", OKNO__F_TS, offsetof(okno_avro_transition, requested_at_ms)),
+    F("reason", OKNO__F_OPT_STR, TR(reason)),
     F("comment", OKNO__F_OPT_STR, TR(comment)),
 };
 static const struct okno__avro_fdesc tr_submit[] = {
@@ -100,7 +105,6 @@ static const struct okno__avro_fdesc tr_accept[] = {
     F("category_id", OKNO__F_OPT_INT, TR(category_id)),
     F("subcategory_id", OKNO__F_OPT_INT, TR(subcategory_id)),
 };
-static const struct okno__avro_fdesc tr_reason[] = {TR_REASON};
 static const struct okno__avro_fdesc tr_executor[] = {
     F("executor_user_id", OKNO__F_LONG, TR(target_user_id)),
 };
@@ -112,24 +116,18 @@ static const struct okno__avro_fdesc tr_redirect[] = {
     TR_AGREERS,
     F("approver_user_id", OKNO__F_LONG, TR(approver_user_id)),
 };
-static const struct okno__avro_fdesc tr_reassign[] = {
-    F("executor_user_id", OKNO__F_LONG, TR(target_user_id)),
-    TR_REASON,
-};
 static const struct okno__avro_fdesc tr_draft[] = {
     FE("answer_type", OKNO__F_OPT_ENUM, TR(answer_type), 1, 4, answer_sym),
     F("text", OKNO__F_STR, TR(text)),
     F("postponed_until", OKNO__F_OPT_TS, TR(postponed_until_ms)),
     TR_AGREERS,
     F("approver_user_id", OKNO__F_LONG, TR(approver_user_id)),
-    F("reason", OKNO__F_OPT_STR, TR(reason)),
 };
 static const struct okno__avro_fdesc tr_edit[] = {
     F("edited_text", OKNO__F_OPT_STR, TR(text)),
 };
 static const struct okno__avro_fdesc tr_delegate[] = {
     F("delegate_user_id", OKNO__F_LONG, TR(target_user_id)),
-    TR_REASON,
 };
 
 #define R(name, code, fields)                                                                      \
@@ -144,27 +142,26 @@ static const struct okno__avro_fdesc tr_delegate[] = {
 static const struct okno__avro_rdesc tr_payloads[] = {
     R("Submit", OKNO_ACTION_SUBMIT, tr_submit),
     R("Accept", OKNO_ACTION_ACCEPT, tr_accept),
-    R("Reject", OKNO_ACTION_REJECT, tr_reason),
+    R0("Reject", OKNO_ACTION_REJECT),
     R("AssignExecutor", OKNO_ACTION_ASSIGN_EXECUTOR, tr_executor),
     R0("TakeOver", OKNO_ACTION_TAKE_OVER),
     R("ForwardToSubordinate", OKNO_ACTION_FORWARD_TO_SUBORDINATE, tr_target_org),
     R("ProposeRedirect", OKNO_ACTION_PROPOSE_REDIRECT, tr_redirect),
-    R("ReturnUpstream", OKNO_ACTION_RETURN_UPSTREAM, tr_reason),
+    R0("ReturnUpstream", OKNO_ACTION_RETURN_UPSTREAM),
     R0("TakeIntoWork", OKNO_ACTION_TAKE_INTO_WORK),
-    R("ReturnToCoordination", OKNO_ACTION_RETURN_TO_COORDINATION, tr_reason),
-    R("ReassignExecutor", OKNO_ACTION_REASSIGN_EXECUTOR, tr_reassign),
+    R0("ReturnToCoordination", OKNO_ACTION_RETURN_TO_COORDINATION),
+    R("ReassignExecutor", OKNO_ACTION_REASSIGN_EXECUTOR, tr_executor),
     R("DraftAnswer", OKNO_ACTION_DRAFT_ANSWER, tr_draft),
     R("Agree", OKNO_ACTION_AGREE, tr_edit),
-    R("RefuseAgreement", OKNO_ACTION_REFUSE_AGREEMENT, tr_reason),
+    R0("RefuseAgreement", OKNO_ACTION_REFUSE_AGREEMENT),
     R("DelegateAgreement", OKNO_ACTION_DELEGATE_AGREEMENT, tr_delegate),
     R("Approve", OKNO_ACTION_APPROVE, tr_edit),
-    R("RefuseApproval", OKNO_ACTION_REFUSE_APPROVAL, tr_reason),
+    R0("RefuseApproval", OKNO_ACTION_REFUSE_APPROVAL),
     R("DelegateApproval", OKNO_ACTION_DELEGATE_APPROVAL, tr_delegate),
 };
 
 /* ---- okno.events.v1 ------------------------------------------------------------------------ */
 #define EV(m)      offsetof(okno_event, m)
-#define EV_REASON  F("reason", OKNO__F_STR, EV(reason))
 #define EV_SUBJECT FE("subject", OKNO__F_ENUM, EV(subject), 1, 2, subject_sym)
 #define EV_AGREERS                                                                                 \
     {                                                                                              \
@@ -183,6 +180,7 @@ static const struct okno__avro_fdesc ev_header[] = {
     FE("stage_before", OKNO__F_OPT_ENUM, EV(stage_before), 1, 5, stage_sym),
     FE("stage_after", OKNO__F_OPT_ENUM, EV(stage_after), 1, 5, stage_sym),
     FE("outcome_after", OKNO__F_ENUM, EV(outcome_after), 0, 3, outcome_sym),
+    F("reason", OKNO__F_OPT_STR, EV(reason)),
     F("comment", OKNO__F_OPT_STR, EV(comment)),
 };
 static const struct okno__avro_fdesc ev_submitted[] = {
@@ -201,44 +199,37 @@ static const struct okno__avro_fdesc ev_accepted[] = {
     F("total_days", OKNO__F_INT, EV(total_days)),
     F("answer_deadline", OKNO__F_TS, EV(answer_deadline_ms)),
 };
-static const struct okno__avro_fdesc ev_reason[] = {EV_REASON};
 static const struct okno__avro_fdesc ev_executor[] = {
     F("executor_user_id", OKNO__F_LONG, EV(target_user_id)),
 };
 static const struct okno__avro_fdesc ev_target_org[] = {
     F("target_org_id", OKNO__F_LONG, EV(target_org_id)),
 };
+/* A redirect proposal and a drafted answer are always about a redirect and an answer: the
+ * subject is implied by the type, set on decode and checked on encode, not sent. */
 static const struct okno__avro_fdesc ev_redirect[] = {
+    FE("subject", OKNO__F_IMPLIED, EV(subject), OKNO_SUBJECT_REDIRECT, 0, subject_sym),
     F("target_org_id", OKNO__F_LONG, EV(target_org_id)),
     EV_AGREERS,
     F("approver_user_id", OKNO__F_LONG, EV(approver_user_id)),
 };
-static const struct okno__avro_fdesc ev_upstream[] = {
-    F("target_org_id", OKNO__F_LONG, EV(target_org_id)),
-    EV_REASON,
-};
-static const struct okno__avro_fdesc ev_reassigned[] = {
-    F("executor_user_id", OKNO__F_LONG, EV(target_user_id)),
-    EV_REASON,
-};
 static const struct okno__avro_fdesc ev_drafted[] = {
+    FE("subject", OKNO__F_IMPLIED, EV(subject), OKNO_SUBJECT_ANSWER, 0, subject_sym),
     FE("answer_type", OKNO__F_ENUM, EV(answer_type), 1, 4, answer_sym),
     F("text", OKNO__F_STR, EV(text)),
     F("postponed_until", OKNO__F_OPT_TS, EV(postponed_until_ms)),
     EV_AGREERS,
     F("approver_user_id", OKNO__F_LONG, EV(approver_user_id)),
-    F("reason", OKNO__F_OPT_STR, EV(reason)),
 };
 static const struct okno__avro_fdesc ev_agreed[] = {
     EV_SUBJECT,
     F("edited_text", OKNO__F_OPT_STR, EV(text)),
     F("text_replaces_seq", OKNO__F_OPT_U64, EV(text_replaces_seq)),
 };
-static const struct okno__avro_fdesc ev_subject_reason[] = {EV_SUBJECT, EV_REASON};
+static const struct okno__avro_fdesc ev_subject[] = {EV_SUBJECT};
 static const struct okno__avro_fdesc ev_delegated[] = {
     EV_SUBJECT,
     F("delegate_user_id", OKNO__F_LONG, EV(target_user_id)),
-    EV_REASON,
 };
 static const struct okno__avro_fdesc ev_approved[] = {
     EV_SUBJECT,
@@ -263,21 +254,21 @@ static const struct okno__avro_fdesc ev_deadline_signal[] = {
 static const struct okno__avro_rdesc ev_payloads[] = {
     R("MessageSubmitted", OKNO_EVENT_MESSAGE_SUBMITTED, ev_submitted),
     R("MessageAccepted", OKNO_EVENT_MESSAGE_ACCEPTED, ev_accepted),
-    R("MessageRejected", OKNO_EVENT_MESSAGE_REJECTED, ev_reason),
+    R0("MessageRejected", OKNO_EVENT_MESSAGE_REJECTED),
     R("ExecutorAssigned", OKNO_EVENT_EXECUTOR_ASSIGNED, ev_executor),
     R("MessageTakenOver", OKNO_EVENT_MESSAGE_TAKEN_OVER, ev_executor),
     R("ForwardedToSubordinate", OKNO_EVENT_FORWARDED_TO_SUBORDINATE, ev_target_org),
     R("RedirectProposed", OKNO_EVENT_REDIRECT_PROPOSED, ev_redirect),
-    R("ReturnedUpstream", OKNO_EVENT_RETURNED_UPSTREAM, ev_upstream),
+    R("ReturnedUpstream", OKNO_EVENT_RETURNED_UPSTREAM, ev_target_org),
     R0("TakenIntoWork", OKNO_EVENT_TAKEN_INTO_WORK),
-    R("ReturnedToCoordination", OKNO_EVENT_RETURNED_TO_COORDINATION, ev_reason),
-    R("ExecutorReassigned", OKNO_EVENT_EXECUTOR_REASSIGNED, ev_reassigned),
+    R0("ReturnedToCoordination", OKNO_EVENT_RETURNED_TO_COORDINATION),
+    R("ExecutorReassigned", OKNO_EVENT_EXECUTOR_REASSIGNED, ev_executor),
     R("AnswerDrafted", OKNO_EVENT_ANSWER_DRAFTED, ev_drafted),
     R("AgreementGiven", OKNO_EVENT_AGREEMENT_GIVEN, ev_agreed),
-    R("AgreementRefused", OKNO_EVENT_AGREEMENT_REFUSED, ev_subject_reason),
+    R("AgreementRefused", OKNO_EVENT_AGREEMENT_REFUSED, ev_subject),
     R("AgreementDelegated", OKNO_EVENT_AGREEMENT_DELEGATED, ev_delegated),
     R("ApprovalGiven", OKNO_EVENT_APPROVAL_GIVEN, ev_approved),
-    R("ApprovalRefused", OKNO_EVENT_APPROVAL_REFUSED, ev_subject_reason),
+    R("ApprovalRefused", OKNO_EVENT_APPROVAL_REFUSED, ev_subject),
     R("ApprovalDelegated", OKNO_EVENT_APPROVAL_DELEGATED, ev_delegated),
     R("StageTimeApproaching", OKNO_EVENT_STAGE_TIME_APPROACHING, ev_stage_signal),
     R("StageTimeExceeded", OKNO_EVENT_STAGE_TIME_EXCEEDED, ev_stage_signal),
@@ -350,6 +341,7 @@ static size_t value_bytes(enum okno__avro_fkind k)
         return sizeof(int32_t);
     case OKNO__F_ENUM:
     case OKNO__F_OPT_ENUM:
+    case OKNO__F_IMPLIED:
         return sizeof(int);
     case OKNO__F_BOOL:
         return sizeof(bool);

@@ -30,6 +30,7 @@ enum okno__avro_fkind {
     OKNO__F_ENUM,     /* a C enum <-> enum; symbol i is C value base + i */
     OKNO__F_OPT_ENUM, /* a C enum, 0 (NONE) <-> null */
     OKNO__F_AGREERS,  /* okno_user_id[OKNO_AGREERS_MAX] + uint32_t count <-> array<long> */
+    OKNO__F_IMPLIED,  /* a C enum fixed by the record type (value enum_base): not on the wire */
 };
 
 /* The canonical name of C enum value v, for checking enum symbols against the schema. */
@@ -64,6 +65,8 @@ struct okno__avro_tdesc {
     size_t payload_count;                    /* 0: the topic's record has no payload union */
 };
 
+/* Whether a field kind is sent at all (OKNO__F_IMPLIED is not). */
+int okno__avro_fkind_on_wire(enum okno__avro_fkind kind);
 /* Whether a field kind travels as the union ["null", T], its zero value as null. */
 int okno__avro_fkind_optional(enum okno__avro_fkind kind);
 

@@ -98,6 +98,8 @@ static int value_ok(const struct okno_avro_node *n, enum okno__avro_fkind k,
         return enum_ok(n, d);
     case OKNO__F_AGREERS:
         return n->kind == OKNO_AVRO_ARRAY && n->items->kind == OKNO_AVRO_LONG;
+    case OKNO__F_IMPLIED:
+        return 0;
     }
     return 0;
 }
@@ -117,19 +119,28 @@ static int field_ok(const struct okno_avro_field *f, const struct okno__avro_fde
     return value_ok(n, d->kind, d);
 }
 
-/* The record's first count fields are exactly the descriptors, in order. */
+/* The record's fields are exactly the on-wire descriptors, in order, plus extra at the end. */
 static int fields_ok(const struct okno_avro_node *rec, const struct okno__avro_fdesc *fields,
                      size_t count, size_t extra, const char **bad)
 {
-    if (rec->kind != OKNO_AVRO_RECORD || rec->count != count + extra) {
-        *bad = rec->kind == OKNO_AVRO_RECORD ? rec->name : "(not a record)";
+    if (rec->kind != OKNO_AVRO_RECORD) {
+        *bad = "(not a record)";
         return 0;
     }
+    size_t k = 0;
     for (size_t i = 0; i < count; i++) {
-        if (!field_ok(&rec->fields[i], &fields[i])) {
+        if (!okno__avro_fkind_on_wire(fields[i].kind)) {
+            continue;
+        }
+        if (k == rec->count || !field_ok(&rec->fields[k], &fields[i])) {
             *bad = fields[i].name;
             return 0;
         }
+        k++;
+    }
+    if (k + extra != rec->count) {
+        *bad = rec->name;
+        return 0;
     }
     return 1;
 }
@@ -315,4 +326,16 @@ okno_uuid okno_avro_sla_signal_id(const okno_uuid *message_id, okno_signal_kind 
     id.bytes[6] = (uint8_t)((id.bytes[6] & 0x0f) | 0x80); /* version 8: custom */
     id.bytes[8] = (uint8_t)((id.bytes[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     return id;
+}
+
+void okno_avro_sla_signal_request(const okno_avro_sla_signal *s, okno_request *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->request_id = s->signal_id;
+    out->message_id = s->message_id;
+    out->action = OKNO_ACTION_SLA_SIGNAL;
+    out->acting_user_id = OKNO_SYSTEM_USER_ID;
+    out->signal = s->kind;
+    out->signal_stage = s->stage;
+    out->signal_visit = s->visit;
 }

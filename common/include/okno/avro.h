@@ -196,4 +196,8 @@ int okno_avro_decode_topic(okno_avro_topic topic, const uint8_t *buf, size_t len
 okno_uuid okno_avro_sla_signal_id(const okno_uuid *message_id, okno_signal_kind kind,
                                   okno_stage stage, uint32_t visit, int64_t due_ms);
 
+/* The workflow request that records signal s (action sla_signal, acting as the system user,
+ * request id = signal id): what the ledger hands to okno_workflow_step(). */
+void okno_avro_sla_signal_request(const okno_avro_sla_signal *s, okno_request *out);
+
 #endif

@@ -144,8 +144,10 @@ static void sample_event_type(okno_event *e)
         e->agreers_count = 2;
         e->approver_user_id = 400;
         if (e->type == OKNO_EVENT_REDIRECT_PROPOSED) {
+            e->subject = OKNO_SUBJECT_REDIRECT;
             e->target_org_id = 90;
         } else {
+            e->subject = OKNO_SUBJECT_ANSWER;
             e->answer_type = OKNO_ANSWER_REJECTED;
             e->text = okno_str_c("answer");
             e->reason = okno_str_c("rules 2.4");

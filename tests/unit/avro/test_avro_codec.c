@@ -177,6 +177,11 @@ static void encoder_refuses_what_the_schema_cannot_carry(void **state)
     assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &e, buf, sizeof(buf), &len, &err),
                      OKNO_EINVAL);
 
+    okno_test_sample_event(&e, OKNO_EVENT_ANSWER_DRAFTED);
+    e.subject = OKNO_SUBJECT_REDIRECT; /* implied by the type, so it cannot differ */
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &e, buf, sizeof(buf), &len, &err),
+                     OKNO_EINVAL);
+
     okno_test_sample_event(&e, OKNO_EVENT_MESSAGE_SUBMITTED);
     assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &e, buf, 20, &len, &err), OKNO_ELIMIT);
 }
