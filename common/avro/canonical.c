@@ -1,6 +1,7 @@
 /* Parsing Canonical Form and the CRC-64-AVRO (Rabin) fingerprint, per the Avro specification. */
 #include "schema_model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,9 @@
 #define OKNO_AVRO_CANONICAL_BYTES_MAX (4 * 1024 * 1024)
 
 static uint64_t rabin_table[256];
-static int rabin_ready;
+static pthread_once_t rabin_once = PTHREAD_ONCE_INIT;
 
-/* The table depends only on the polynomial; building it twice from two threads writes the same
- * values, so the race is benign, but schemas are parsed at init anyway. */
+/* The table depends only on the polynomial; built once, on first use, from any thread. */
 static void rabin_init(void)
 {
     for (unsigned i = 0; i < 256; i++) {
@@ -26,14 +26,11 @@ static void rabin_init(void)
         }
         rabin_table[i] = fp;
     }
-    rabin_ready = 1;
 }
 
 uint64_t okno_avro_fingerprint64(const void *data, size_t len)
 {
-    if (!rabin_ready) {
-        rabin_init();
-    }
+    pthread_once(&rabin_once, rabin_init);
     const unsigned char *p = data;
     uint64_t fp = OKNO_AVRO_RABIN_EMPTY;
     for (size_t i = 0; i < len; i++) {
