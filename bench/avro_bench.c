@@ -35,6 +35,7 @@ static void sample_event(okno_event *e)
     e->holding_org_after = 77;
     e->stage_before = OKNO_STAGE_EXECUTION;
     e->stage_after = OKNO_STAGE_AGREEMENT;
+    e->subject = OKNO_SUBJECT_ANSWER;
     e->answer_type = OKNO_ANSWER_RESOLVED;
     e->text = okno_str_c("Уважаемый заявитель! Сообщаем, что работы по уборке снега во дворе "
                          "дома выполнены 28 ноября. Благодарим за обращение.");
@@ -117,6 +118,10 @@ int main(void)
     sample_event(&e);
     uint8_t buf[4096];
     size_t len = 0;
+    if (okno_avro_encode(OKNO_AVRO_EVENTS, &e, buf, sizeof(buf), &len, &err) != 0) {
+        fprintf(stderr, "encode: %s\n", err.reason);
+        return 1;
+    }
     double enc = measure_encode(&e, buf, sizeof(buf), &len);
     double dec = measure_decode(buf, len);
     double avro_c = measure_avro_c_decode(buf, len);
