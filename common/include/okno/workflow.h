@@ -324,7 +324,8 @@ void okno_actor_init(okno_actor *actor, const okno_directory *dir, okno_user_id 
 
 /* ---- requests ------------------------------------------------------------------------- */
 
-/* A transition request. Only the fields the action uses are read; zero the rest. */
+/* A transition request. Only the fields the action uses are read (reason and comment, when
+ * given, are recorded on any event); zero the rest. */
 typedef struct okno_request {
     okno_uuid request_id; /* idempotency key, copied into the events */
     okno_uuid message_id;

@@ -146,6 +146,19 @@ void fx_refused(fx_msg *m, const okno_request *req, okno_refusal_code code)
                  okno_refusal_code_name(code), okno_refusal_code_name(got));
 }
 
+okno_event fx_do(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org)
+{
+    okno_request r = fx_req(m, action, user, org);
+    return fx_ok(m, &r);
+}
+
+void fx_deny(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org,
+             okno_refusal_code code)
+{
+    okno_request r = fx_req(m, action, user, org);
+    fx_refused(m, &r, code);
+}
+
 void fx_submit(fx_msg *m, uint64_t id)
 {
     memset(m, 0, sizeof *m);
@@ -178,8 +191,7 @@ void fx_to_execution(fx_msg *m, uint64_t id, okno_org_id org, bool in_work)
     if (!in_work)
         return;
     m->now_ms += FX_HOUR_MS;
-    r = fx_req(m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR(org), org);
-    fx_ok(m, &r);
+    fx_do(m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR(org), org);
 }
 
 void fx_to_review(fx_msg *m, uint64_t id, okno_org_id org, okno_answer_type type, bool with_agreer)

@@ -60,6 +60,11 @@ okno_event fx_ok(fx_msg *m, const okno_request *req);
 /* Check that req is refused with code and leaves the state unchanged. */
 void fx_refused(fx_msg *m, const okno_request *req, okno_refusal_code code);
 
+/* A request with no payload (take_into_work, agree, approve, ...) by user acting in org. */
+okno_event fx_do(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org);
+void fx_deny(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org,
+             okno_refusal_code code);
+
 /* Walk a new message (category 1, by the portal) up to a point, one hour per step. */
 void fx_submit(fx_msg *m, uint64_t id);
 void fx_to_coordination(fx_msg *m, uint64_t id, okno_org_id org); /* accepted into org */

@@ -410,16 +410,8 @@ static void reassign_names_another_executor_who_must_take_it_into_work(void **s)
     assert_false(m.state.in_work);
     assert_int_equal(m.state.stage_visits[OKNO_STAGE_EXECUTION], 1); /* same visit */
     /* the previous executor has no say any more */
-    fx_refused(&m,
-               &(okno_request){.action = OKNO_ACTION_TAKE_INTO_WORK,
-                               .message_id = m.id,
-                               .acting_user_id = FX_EXECUTOR(DEPT),
-                               .acting_org_id = DEPT},
-               OKNO_REFUSAL_NOT_AUTHORIZED);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_TAKE_INTO_WORK,
-                              .message_id = m.id,
-                              .acting_user_id = FX_EXECUTOR2(DEPT),
-                              .acting_org_id = DEPT});
+    fx_deny(&m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR(DEPT), DEPT, OKNO_REFUSAL_NOT_AUTHORIZED);
+    fx_do(&m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR2(DEPT), DEPT);
 }
 
 /* ---- agreement (3.6-3.7) ---------------------------------------------------------------- */
@@ -432,10 +424,7 @@ static void agreement_all_agree_in_any_order_then_approval(void **s)
     const okno_user_id order[3] = {FX_SUB_MANAGER(DEPT), FX_MANAGER(DEPT), FX_AUTH_MANAGER(DEPT)};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(m.state.stage, OKNO_STAGE_AGREEMENT);
-        fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                                  .message_id = m.id,
-                                  .acting_user_id = order[i],
-                                  .acting_org_id = DEPT});
+        fx_do(&m, OKNO_ACTION_AGREE, order[i], DEPT);
     }
     assert_int_equal(m.state.stage, OKNO_STAGE_APPROVAL);
 }
@@ -450,12 +439,7 @@ static void agreement_twice_by_the_same_agreer_is_refused(void **s)
     fx_refused(&m, &r, OKNO_REFUSAL_ALREADY_AGREED);
     r = act(&m, OKNO_ACTION_REFUSE_AGREEMENT, FX_AUTH_MANAGER(DEPT));
     fx_refused(&m, reasoned(&r), OKNO_REFUSAL_ALREADY_AGREED);
-    fx_refused(&m,
-               &(okno_request){.action = OKNO_ACTION_AGREE,
-                               .message_id = m.id,
-                               .acting_user_id = FX_BARE_MANAGER(DEPT),
-                               .acting_org_id = DEPT},
-               OKNO_REFUSAL_NOT_AUTHORIZED);
+    fx_deny(&m, OKNO_ACTION_AGREE, FX_BARE_MANAGER(DEPT), DEPT, OKNO_REFUSAL_NOT_AUTHORIZED);
 }
 
 static void agreement_first_refusal_ends_round(void **s)
@@ -464,10 +448,7 @@ static void agreement_first_refusal_ends_round(void **s)
     fx_msg m;
     to_three_agreers(&m, 32);
     uint64_t draft_seq = m.state.draft_text_seq;
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_AGREE, FX_MANAGER(DEPT), DEPT);
     okno_request r = act(&m, OKNO_ACTION_REFUSE_AGREEMENT, FX_SUB_MANAGER(DEPT));
     fx_refused(&m, &r, OKNO_REFUSAL_MISSING_REASON);
     okno_event e = fx_ok(&m, reasoned(&r));
@@ -481,12 +462,7 @@ static void agreement_first_refusal_ends_round(void **s)
     assert_int_equal(m.state.agreers_count, 0);
     assert_int_equal(m.state.approver_user_id, 0);
     /* the remaining agreer can no longer act */
-    fx_refused(&m,
-               &(okno_request){.action = OKNO_ACTION_AGREE,
-                               .message_id = m.id,
-                               .acting_user_id = FX_AUTH_MANAGER(DEPT),
-                               .acting_org_id = DEPT},
-               OKNO_REFUSAL_WRONG_STAGE);
+    fx_deny(&m, OKNO_ACTION_AGREE, FX_AUTH_MANAGER(DEPT), DEPT, OKNO_REFUSAL_WRONG_STAGE);
 }
 
 static void new_agreement_round_starts_from_nobody_agreed(void **s)
@@ -494,10 +470,7 @@ static void new_agreement_round_starts_from_nobody_agreed(void **s)
     (void)s;
     fx_msg m;
     to_three_agreers(&m, 33);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_AGREE, FX_MANAGER(DEPT), DEPT);
     okno_request r = with_reason(act(&m, OKNO_ACTION_REFUSE_AGREEMENT, FX_SUB_MANAGER(DEPT)));
     fx_ok(&m, &r);
     okno_request d = act(&m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT));
@@ -535,16 +508,8 @@ static void agreement_delegation_needs_category_authority(void **s)
     assert_int_equal(e.target_user_id, FX_AGREE_MANAGER(DEPT));
     assert_int_equal(m.state.agreers[0], FX_AGREE_MANAGER(DEPT));
     /* the delegator is out of the round, the delegate is in */
-    fx_refused(&m,
-               &(okno_request){.action = OKNO_ACTION_AGREE,
-                               .message_id = m.id,
-                               .acting_user_id = FX_MANAGER(DEPT),
-                               .acting_org_id = DEPT},
-               OKNO_REFUSAL_NOT_AUTHORIZED);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_AGREE_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_deny(&m, OKNO_ACTION_AGREE, FX_MANAGER(DEPT), DEPT, OKNO_REFUSAL_NOT_AUTHORIZED);
+    fx_do(&m, OKNO_ACTION_AGREE, FX_AGREE_MANAGER(DEPT), DEPT);
 }
 
 static void edited_text_on_agree_replaces_the_draft_and_records_which(void **s)
@@ -586,10 +551,7 @@ static void refused_approval_returns_answer_to_same_executor(void **s)
     (void)s;
     fx_msg m;
     fx_to_review(&m, 41, DEPT, OKNO_ANSWER_RESOLVED, true);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_AGREE, FX_MANAGER(DEPT), DEPT);
     okno_request r = act(&m, OKNO_ACTION_REFUSE_APPROVAL, FX_MANAGER(DEPT));
     fx_refused(&m, &r, OKNO_REFUSAL_MISSING_REASON);
     fx_ok(&m, reasoned(&r));
@@ -626,10 +588,7 @@ static void approval_delegation_needs_subcategory_authority(void **s)
     r.target_user_id = FX_AUTH_MANAGER(DEPT); /* whole category */
     fx_ok(&m, &r);
     assert_int_equal(m.state.approver_user_id, FX_AUTH_MANAGER(DEPT));
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_AUTH_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_APPROVE, FX_AUTH_MANAGER(DEPT), DEPT);
     assert_int_equal(m.state.outcome, OKNO_OUTCOME_ANSWERED);
 }
 
@@ -650,15 +609,9 @@ static void postponed_answer_is_interim_and_execution_resumes_until_the_date(voi
     fx_msg m;
     fx_to_review(&m, 50, DEPT, OKNO_ANSWER_POSTPONED, true);
     int64_t date = m.state.draft_postponed_until_ms;
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_AGREE, FX_MANAGER(DEPT), DEPT);
     m.now_ms += FX_HOUR_MS;
-    okno_event e = fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                                             .message_id = m.id,
-                                             .acting_user_id = FX_MANAGER(DEPT),
-                                             .acting_org_id = DEPT});
+    okno_event e = fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     assert_true(e.interim);
     assert_int_equal(e.answer_type, OKNO_ANSWER_POSTPONED);
     assert_int_equal(e.postponed_until_ms, date);
@@ -678,10 +631,7 @@ static void postponed_answer_is_interim_and_execution_resumes_until_the_date(voi
     fx_refused(&m, &d, OKNO_REFUSAL_ALREADY_POSTPONED);
     d.answer_type = OKNO_ANSWER_RESOLVED;
     fx_ok(&m, &d);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     assert_int_equal(m.state.outcome, OKNO_OUTCOME_ANSWERED);
 }
 
@@ -724,10 +674,7 @@ static void redirect_approved_enters_target_coordination_keeping_deadline(void *
     r.text = (okno_str){0};
     fx_ok(&m, &r);
     m.now_ms += 3 * FX_HOUR_MS;
-    okno_event e = fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                                             .message_id = m.id,
-                                             .acting_user_id = FX_MANAGER(DEPT),
-                                             .acting_org_id = DEPT});
+    okno_event e = fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     assert_int_equal(e.subject, OKNO_SUBJECT_REDIRECT);
     assert_int_equal(e.target_org_id, FX_OTHER);
     assert_int_equal(e.holding_org_after, FX_OTHER);
@@ -737,16 +684,8 @@ static void redirect_approved_enters_target_coordination_keeping_deadline(void *
     assert_int_equal(m.state.answer_deadline_ms, deadline);
     assert_int_equal(m.state.upstream_count, 0);
     /* the target org's coordinator now acts; the old one does not */
-    fx_refused(&m,
-               &(okno_request){.action = OKNO_ACTION_TAKE_OVER,
-                               .message_id = m.id,
-                               .acting_user_id = FX_COORDINATOR(DEPT),
-                               .acting_org_id = DEPT},
-               OKNO_REFUSAL_NOT_AUTHORIZED);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_TAKE_OVER,
-                              .message_id = m.id,
-                              .acting_user_id = FX_COORDINATOR(FX_OTHER),
-                              .acting_org_id = FX_OTHER});
+    fx_deny(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(DEPT), DEPT, OKNO_REFUSAL_NOT_AUTHORIZED);
+    fx_do(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(FX_OTHER), FX_OTHER);
 }
 
 static void redirect_restarts_deadline_when_configured(void **s)
@@ -756,10 +695,7 @@ static void redirect_restarts_deadline_when_configured(void **s)
     fx_dir.config.redirect_restarts_deadline = true;
     propose_redirect(&m, 61, false);
     m.now_ms += 2 * FX_HOUR_MS;
-    okno_event e = fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                                             .message_id = m.id,
-                                             .acting_user_id = FX_MANAGER(DEPT),
-                                             .acting_org_id = DEPT});
+    okno_event e = fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     fx_reset();
     assert_true(e.deadline_restarted);
     assert_int_equal(m.state.answer_deadline_ms, m.now_ms + 30 * OKNO_SLA_DAY_MS);
@@ -829,10 +765,7 @@ static void event_time_never_runs_backwards(void **s)
     fx_to_coordination(&m, 72, DEPT);
     int64_t last = m.state.last_at_ms;
     m.now_ms = last - 10 * FX_HOUR_MS; /* another ledger instance with a slow clock */
-    okno_event e = fx_ok(&m, &(okno_request){.action = OKNO_ACTION_TAKE_OVER,
-                                             .message_id = m.id,
-                                             .acting_user_id = FX_COORDINATOR(DEPT),
-                                             .acting_org_id = DEPT});
+    okno_event e = fx_do(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(DEPT), DEPT);
     assert_int_equal(e.at_ms, last);
     assert_true(okno_workflow_check(&m.state));
 }
@@ -855,10 +788,7 @@ static void apply_refuses_an_event_out_of_sequence(void **s)
     fx_msg m;
     fx_to_coordination(&m, 73, DEPT);
     okno_message_state before = m.state;
-    okno_event e = fx_ok(&m, &(okno_request){.action = OKNO_ACTION_TAKE_OVER,
-                                             .message_id = m.id,
-                                             .acting_user_id = FX_COORDINATOR(DEPT),
-                                             .acting_org_id = DEPT});
+    okno_event e = fx_do(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(DEPT), DEPT);
     okno_message_state again = m.state;
     assert_int_equal(okno_workflow_apply(&again, &e), -1); /* already folded */
     e.message_id = fx_uuid(74);

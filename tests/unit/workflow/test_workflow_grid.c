@@ -79,10 +79,7 @@ static void fixture_build(fx_msg *m, fixture f)
     fx_ok(m, &r);
     if (f == F_EXECUTION)
         return;
-    fx_ok(m, &(okno_request){.action = OKNO_ACTION_TAKE_INTO_WORK,
-                             .message_id = fx_uuid(77),
-                             .acting_user_id = FX_EXECUTOR(FX_DEPT),
-                             .acting_org_id = FX_DEPT});
+    fx_do(m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR(FX_DEPT), FX_DEPT);
     if (f == F_EXECUTION_IN_WORK)
         return;
     r = fx_req(m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(FX_DEPT), FX_DEPT);
@@ -94,16 +91,10 @@ static void fixture_build(fx_msg *m, fixture f)
     fx_ok(m, &r);
     if (f == F_AGREEMENT)
         return;
-    fx_ok(m, &(okno_request){.action = OKNO_ACTION_AGREE,
-                             .message_id = fx_uuid(77),
-                             .acting_user_id = FX_MANAGER(FX_DEPT),
-                             .acting_org_id = FX_DEPT});
+    fx_do(m, OKNO_ACTION_AGREE, FX_MANAGER(FX_DEPT), FX_DEPT);
     if (f == F_APPROVAL)
         return;
-    fx_ok(m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                             .message_id = fx_uuid(77),
-                             .acting_user_id = FX_MANAGER(FX_DEPT),
-                             .acting_org_id = FX_DEPT});
+    fx_do(m, OKNO_ACTION_APPROVE, FX_MANAGER(FX_DEPT), FX_DEPT);
 }
 
 /* FX_MANAGER of the holding org as the only agreer and as the approver. */

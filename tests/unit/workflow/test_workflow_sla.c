@@ -244,10 +244,7 @@ static void postponed_date_reached_only_after_an_interim_answer(void **s)
     okno_request p = signal_req(&m, OKNO_SIGNAL_POSTPONED_DATE_REACHED);
     fx_refused(&m, &p, OKNO_REFUSAL_SIGNAL_STALE);
     okno_request x = signal_req(&m, OKNO_SIGNAL_ANSWER_DEADLINE_EXPIRED);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     /* the deadline moved to the postponed date, so its signals start over */
     assert_int_equal(m.state.deadline_signals, 0);
     m.now_ms = date;
@@ -261,10 +258,7 @@ static void closed_messages_have_no_signals(void **s)
     (void)s;
     fx_msg m;
     fx_to_review(&m, 9, DEPT, OKNO_ANSWER_RESOLVED, false);
-    fx_ok(&m, &(okno_request){.action = OKNO_ACTION_APPROVE,
-                              .message_id = m.id,
-                              .acting_user_id = FX_MANAGER(DEPT),
-                              .acting_org_id = DEPT});
+    fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
     okno_signal_kind kind;
     int64_t due;
     assert_int_equal(okno_sla_next_signal(&m.state, 800, &kind, &due), OKNO_ENOTFOUND);
