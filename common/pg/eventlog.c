@@ -10,18 +10,6 @@
 #include "okno/eventlog.h"
 #include "pgbin.h"
 
-/* Array type OIDs of the element types in pgbin.h. */
-enum {
-    OID_BOOL_ARRAY = 1000,
-    OID_BYTEA_ARRAY = 1001,
-    OID_INT2_ARRAY = 1005,
-    OID_INT4_ARRAY = 1007,
-    OID_TEXT_ARRAY = 1009,
-    OID_INT8_ARRAY = 1016,
-    OID_TIMESTAMPTZ_ARRAY = 1185,
-    OID_UUID_ARRAY = 2951,
-};
-
 /* Statements of one append: begin, offsets, heads, requests, events, refusals, commit. */
 #define APPEND_STATEMENTS_MAX 7
 #define STATEMENT_PARAMS_MAX  10
@@ -324,9 +312,9 @@ static void add_optional_id(okno__pgbuf *buf, okno__pgarr *a, int64_t v)
 }
 
 static const column OFFSET_COLUMNS[] = {
-    {OKNO__OID_TEXT, OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OID_TEXT_ARRAY},
-    {OKNO__OID_INT4, OID_INT4_ARRAY}, {OKNO__OID_INT8, OID_INT8_ARRAY},
-    {OKNO__OID_INT8, OID_INT8_ARRAY},
+    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
+    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY}, {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
+    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
 };
 
 static void add_offset(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
@@ -351,10 +339,10 @@ static void add_offset(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, si
 }
 
 static const column HEAD_COLUMNS[] = {
-    {OKNO__OID_UUID, OID_UUID_ARRAY},   {OKNO__OID_INT4, OID_INT4_ARRAY},
-    {OKNO__OID_INT4, OID_INT4_ARRAY},   {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
-    {OKNO__OID_INT4, OID_INT4_ARRAY},   {OKNO__OID_INT2, OID_INT2_ARRAY},
-    {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},   {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
+    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},   {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},   {OKNO__OID_INT2, OKNO__OID_INT2_ARRAY},
+    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
 };
 
 static void add_head(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
@@ -385,10 +373,10 @@ static void add_head(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size
 }
 
 static const column REQUEST_COLUMNS[] = {
-    {OKNO__OID_UUID, OID_UUID_ARRAY},
-    {OKNO__OID_UUID, OID_UUID_ARRAY},
-    {OKNO__OID_BOOL, OID_BOOL_ARRAY},
-    {OKNO__OID_INT4, OID_INT4_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
+    {OKNO__OID_BOOL, OKNO__OID_BOOL_ARRAY},
+    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
 };
 
 static void add_request(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
@@ -405,16 +393,16 @@ static void add_request(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, s
 }
 
 static const column EVENT_COLUMNS[] = {
-    {OKNO__OID_UUID, OID_UUID_ARRAY},
-    {OKNO__OID_INT4, OID_INT4_ARRAY},
-    {OKNO__OID_UUID, OID_UUID_ARRAY},
-    {OKNO__OID_TEXT, OID_TEXT_ARRAY},
-    {OKNO__OID_TIMESTAMPTZ, OID_TIMESTAMPTZ_ARRAY},
-    {OKNO__OID_INT8, OID_INT8_ARRAY},
-    {OKNO__OID_INT8, OID_INT8_ARRAY},
-    {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
-    {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
-    {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
+    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
+    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
+    {OKNO__OID_TIMESTAMPTZ, OKNO__OID_TIMESTAMPTZ_ARRAY},
+    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
+    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
+    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
 };
 
 static void add_event(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
@@ -454,10 +442,10 @@ static void add_event(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, siz
 }
 
 static const column REFUSAL_COLUMNS[] = {
-    {OKNO__OID_UUID, OID_UUID_ARRAY}, {OKNO__OID_UUID, OID_UUID_ARRAY},
-    {OKNO__OID_TEXT, OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OID_TEXT_ARRAY},
-    {OKNO__OID_TEXT, OID_TEXT_ARRAY}, {OKNO__OID_INT4, OID_INT4_ARRAY},
-    {OKNO__OID_INT8, OID_INT8_ARRAY}, {OKNO__OID_BYTEA, OID_BYTEA_ARRAY},
+    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY}, {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
+    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
+    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
+    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY}, {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
 };
 
 static void add_refusal(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
@@ -602,7 +590,7 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
         okno__pgarr_start(&buf, &a, OKNO__OID_UUID);
         for (size_t i = 0; i < b->request_count; i++)
             add_request(&buf, &a, &c, i, 0);
-        okno__pgarr_finish(&buf, &a, OID_UUID_ARRAY, &ids);
+        okno__pgarr_finish(&buf, &a, OKNO__OID_UUID_ARRAY, &ids);
         if (pass == 0 && (buf.mem = malloc(buf.used)) == NULL)
             return fail(r, OKNO_ENOMEM, "out of memory for %zu request ids", b->request_count);
         buf.cap = buf.used;

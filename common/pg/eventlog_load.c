@@ -7,9 +7,6 @@
 #include "okno/eventlog.h"
 #include "pgbin.h"
 
-/* int4[] */
-#define OID_INT4_ARRAY 1007
-
 static const char HEADS_SQL[] =
     "select message_id, seq, hash, kafka_partition, state_version, state"
     " from okno.stream_heads where kafka_partition = any($1::int4[])";
@@ -44,7 +41,7 @@ static int send_heads_query(PGconn *conn, const int32_t *partitions, size_t n)
         okno__pgarr_start(&buf, &a, OKNO__OID_INT4);
         for (size_t i = 0; i < n; i++)
             okno__pgarr_add_i32(&buf, &a, partitions[i]);
-        okno__pgarr_finish(&buf, &a, OID_INT4_ARRAY, &param);
+        okno__pgarr_finish(&buf, &a, OKNO__OID_INT4_ARRAY, &param);
         if (pass == 0) {
             buf = (okno__pgbuf){.mem = malloc(buf.used), .cap = buf.used};
             if (buf.mem == NULL)

@@ -22,6 +22,15 @@ enum {
     OKNO__OID_TEXT = 25,
     OKNO__OID_TIMESTAMPTZ = 1184,
     OKNO__OID_UUID = 2950,
+    /* one-dimensional arrays of the types above */
+    OKNO__OID_BOOL_ARRAY = 1000,
+    OKNO__OID_BYTEA_ARRAY = 1001,
+    OKNO__OID_INT2_ARRAY = 1005,
+    OKNO__OID_INT4_ARRAY = 1007,
+    OKNO__OID_TEXT_ARRAY = 1009,
+    OKNO__OID_INT8_ARRAY = 1016,
+    OKNO__OID_TIMESTAMPTZ_ARRAY = 1185,
+    OKNO__OID_UUID_ARRAY = 2951,
 };
 
 /* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC). */
