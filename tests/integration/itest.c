@@ -128,3 +128,17 @@ void okno_itest_db_drop(okno_itest_db *db)
     okno_itest_exec(admin, sql);
     PQfinish(admin);
 }
+
+int okno_itest_db_setup(void **state)
+{
+    static okno_itest_db db;
+    okno_itest_db_create(&db, "okno_test");
+    *state = &db;
+    return 0;
+}
+
+int okno_itest_db_teardown(void **state)
+{
+    okno_itest_db_drop(*state);
+    return 0;
+}

@@ -31,6 +31,11 @@ void okno_itest_db_create(okno_itest_db *db, const char *prefix);
 /* Drops the database, ending any connection still open to it. */
 void okno_itest_db_drop(okno_itest_db *db);
 
+/* cmocka group fixtures: setup creates a scratch database and points *state at it (tests
+ * read it as `okno_itest_db *db = *state`); teardown drops it, also after failures. */
+int okno_itest_db_setup(void **state);
+int okno_itest_db_teardown(void **state);
+
 /* Connects or fails the test. */
 PGconn *okno_itest_connect(const char *conninfo);
 

@@ -17,7 +17,8 @@
 #define BIG_BODY_BYTES   300
 #define FENCE_ROUNDS     20
 
-static okno_itest_db db;
+/* The test file's own database (okno_itest_db_setup). */
+static okno_itest_db *db;
 
 /* A batch under construction, with storage for everything it points to. */
 typedef struct tbatch {
@@ -156,7 +157,7 @@ static int collect_head(const okno_eventlog_head_row *h, void *arg)
 static void appended_batches_read_back_with_hash_chain(void **state)
 {
     (void)state;
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     tbatch *t = tbatch_new();
     tbatch_reset(t);
     add_head(t, 100, 0, NULL);
@@ -229,7 +230,7 @@ static okno_eventlog_tip append_first(PGconn *conn, tbatch *t, uint32_t m, uint3
 static void repeated_request_ids_are_acknowledged_not_appended(void **state)
 {
     (void)state;
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     tbatch *t = tbatch_new();
     okno_eventlog_tip tip = append_first(conn, t, 200, 2000);
     long long events = count_rows(conn, "event_log"), requests = count_rows(conn, "requests");
@@ -275,8 +276,8 @@ static void repeated_request_ids_are_acknowledged_not_appended(void **state)
 static void stale_head_or_offset_is_fenced_and_writes_nothing(void **state)
 {
     (void)state;
-    PGconn *owner = okno_itest_connect(db.app_conninfo);
-    PGconn *zombie = okno_itest_connect(db.app_conninfo);
+    PGconn *owner = okno_itest_connect(db->app_conninfo);
+    PGconn *zombie = okno_itest_connect(db->app_conninfo);
     tbatch *t = tbatch_new();
     okno_eventlog_tip tip = append_first(owner, t, 300, 3000);
 
@@ -340,7 +341,7 @@ static void concurrent_writers_of_one_message_one_wins(void **state)
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, 2);
     for (int i = 0; i < 2; i++)
-        r[i] = (racer){okno_itest_connect(db.app_conninfo), tbatch_new(), &start, 0};
+        r[i] = (racer){okno_itest_connect(db->app_conninfo), tbatch_new(), &start, 0};
     okno_eventlog_tip tip = append_first(r[0].conn, r[0].t, 400, 4000);
     for (int round = 0; round < FENCE_ROUNDS; round++) {
         pthread_t th[2];
@@ -383,8 +384,8 @@ static const char *sqlstate_of(PGconn *conn, const char *sql)
 static void append_only_tables_refuse_update_delete_truncate(void **state)
 {
     (void)state;
-    PGconn *app = okno_itest_connect(db.app_conninfo);
-    PGconn *owner = okno_itest_connect(db.admin_conninfo);
+    PGconn *app = okno_itest_connect(db->app_conninfo);
+    PGconn *owner = okno_itest_connect(db->admin_conninfo);
     long long events = count_rows(owner, "event_log");
     /* Row triggers fire only on rows: every table must have some (the tests before made them). */
     static const char *const tables[] = {"event_log", "requests", "refusals", "log_checkpoints"};
@@ -416,7 +417,7 @@ static void append_only_tables_refuse_update_delete_truncate(void **state)
 static void malformed_batches_are_refused_before_writing(void **state)
 {
     (void)state;
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     tbatch *t = tbatch_new();
     tbatch_reset(t); /* a seq gap */
     add_head(t, 500, 0, NULL);
@@ -447,7 +448,7 @@ static void malformed_batches_are_refused_before_writing(void **state)
 static void batch_of_ten_thousand_events_appends_in_one_call(void **state)
 {
     (void)state;
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     tbatch *t = tbatch_new();
     tbatch_reset(t);
     for (uint32_t m = 0; m < BIG_MESSAGES; m++) {
@@ -476,7 +477,7 @@ static void batch_of_ten_thousand_events_appends_in_one_call(void **state)
 static void checkpoints_cover_the_log_in_order(void **state)
 {
     (void)state;
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     char err[OKNO_PG_ERRBUF_BYTES];
     int written = 0;
     long long events = count_rows(conn, "event_log");
@@ -502,15 +503,8 @@ static void checkpoints_cover_the_log_in_order(void **state)
 
 static int db_setup(void **state)
 {
-    (void)state;
-    okno_itest_db_create(&db, "okno_evlog");
-    return 0;
-}
-
-static int db_teardown(void **state)
-{
-    (void)state;
-    okno_itest_db_drop(&db);
+    okno_itest_db_setup(state);
+    db = *state;
     return 0;
 }
 
@@ -526,5 +520,5 @@ int main(void)
         cmocka_unit_test(checkpoints_cover_the_log_in_order),
         cmocka_unit_test(append_only_tables_refuse_update_delete_truncate),
     };
-    return cmocka_run_group_tests(tests, db_setup, db_teardown);
+    return cmocka_run_group_tests(tests, db_setup, okno_itest_db_teardown);
 }

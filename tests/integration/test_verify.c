@@ -13,7 +13,8 @@
 #define CHECKPOINT_SIZE 10
 #define OUTPUT_BYTES    8192
 
-static okno_itest_db db;
+/* The test file's own database (okno_itest_db_setup). */
+static okno_itest_db *db;
 static uint8_t message_ids[MESSAGES][OKNO_EVENTLOG_ID_BYTES];
 
 /* Appends EVENTS_EACH events to each of MESSAGES messages, one batch a seq. */
@@ -50,7 +51,7 @@ static int run_verify(char *out, size_t size)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' verify --pg '%s' 2>&1",
-             getenv("OKNO_BUILD_DIR"), db.app_conninfo);
+             getenv("OKNO_BUILD_DIR"), db->app_conninfo);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, size - 1, p);
@@ -64,7 +65,7 @@ static int run_verify(char *out, size_t size)
 /* As the superuser with triggers off (session_replication_role = replica): the attack. */
 static void tamper(const char *sql)
 {
-    PGconn *admin = okno_itest_connect(db.admin_conninfo);
+    PGconn *admin = okno_itest_connect(db->admin_conninfo);
     okno_itest_exec(admin, "set session_replication_role = replica");
     okno_itest_exec(admin, sql);
     PQfinish(admin);
@@ -84,7 +85,7 @@ static void changed_body_is_named_by_message_seq_and_position(void **state)
     (void)state;
     char out[OUTPUT_BYTES], uuid[37], where[128];
     okno_eventlog_uuid_text(message_ids[2], uuid);
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     char sql[256];
     snprintf(sql, sizeof sql,
              "select position from okno.event_log where message_id = '%s' and seq = 3", uuid);
@@ -138,9 +139,9 @@ static void consistent_forgery_is_caught_by_the_checkpoint(void **state)
 
 static int db_setup(void **state)
 {
-    (void)state;
-    okno_itest_db_create(&db, "okno_verify");
-    PGconn *conn = okno_itest_connect(db.app_conninfo);
+    okno_itest_db_setup(state);
+    db = *state;
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
     fill_log(conn);
     char err[OKNO_PG_ERRBUF_BYTES];
     int written = 0;
@@ -151,13 +152,6 @@ static int db_setup(void **state)
     return 0;
 }
 
-static int db_teardown(void **state)
-{
-    (void)state;
-    okno_itest_db_drop(&db);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,5 +159,5 @@ int main(void)
         cmocka_unit_test(changed_body_is_named_by_message_seq_and_position),
         cmocka_unit_test(consistent_forgery_is_caught_by_the_checkpoint),
     };
-    return cmocka_run_group_tests(tests, db_setup, db_teardown);
+    return cmocka_run_group_tests(tests, db_setup, okno_itest_db_teardown);
 }
