@@ -236,18 +236,26 @@ static int pg_failed(okno_relay *r, const char *what, const PGresult *res)
     return OKNO_EPG;
 }
 
+/* Runs a text-parameter statement; NULL (r->error set) unless it returned `want`. */
+static PGresult *query(okno_relay *r, const char *what, const char *sql, int n,
+                       const char *const *params, ExecStatusType want)
+{
+    PGresult *res = PQexecParams(r->conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == want)
+        return res;
+    pg_failed(r, what, res);
+    PQclear(res);
+    return NULL;
+}
+
 static int load_cursor(okno_relay *r, okno__relay_stream *s)
 {
     const char *params[1] = {s->cursor_name};
-    PGresult *res = PQexecParams(r->conn,
-                                 "select tx::text, position from okno.relay_cursors"
-                                 " where stream = $1",
-                                 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = pg_failed(r, "load cursor", res);
-        PQclear(res);
-        return rc;
-    }
+    PGresult *res = query(r, "load cursor",
+                          "select tx::text, position from okno.relay_cursors where stream = $1", 1,
+                          params, PGRES_TUPLES_OK);
+    if (res == NULL)
+        return OKNO_EPG;
     bool stored = PQntuples(res) == 1;
     snprintf(s->cursor_tx, sizeof s->cursor_tx, "%s", stored ? PQgetvalue(res, 0, 0) : "0");
     s->cursor_position = stored ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
@@ -261,21 +269,17 @@ static int store_cursor(okno_relay *r, okno__relay_stream *s, const char *tx, in
     char pos[24];
     snprintf(pos, sizeof pos, "%" PRId64, position);
     const char *params[3] = {s->cursor_name, tx, pos};
-    PGresult *res = PQexecParams(r->conn,
-                                 "insert into okno.relay_cursors (stream, tx, position)"
-                                 " values ($1, $2::xid8, $3::int8) on conflict (stream) do update"
-                                 " set tx = excluded.tx, position = excluded.position,"
-                                 " updated_at = now()",
-                                 3, NULL, params, NULL, NULL, 0);
-    int rc = OKNO_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = pg_failed(r, "store cursor", res);
+    PGresult *res = query(r, "store cursor",
+                          "insert into okno.relay_cursors (stream, tx, position)"
+                          " values ($1, $2::xid8, $3::int8) on conflict (stream) do update"
+                          " set tx = excluded.tx, position = excluded.position, updated_at = now()",
+                          3, params, PGRES_COMMAND_OK);
+    if (res == NULL)
+        return OKNO_EPG;
     PQclear(res);
-    if (rc == 0) {
-        snprintf(s->cursor_tx, sizeof s->cursor_tx, "%s", tx);
-        s->cursor_position = position;
-    }
-    return rc;
+    snprintf(s->cursor_tx, sizeof s->cursor_tx, "%s", tx);
+    s->cursor_position = position;
+    return OKNO_OK;
 }
 
 /* Connects, becomes the active relay of its prefix (a session advisory lock, released when the
@@ -287,15 +291,12 @@ static int pg_start(okno_relay *r)
         return fail(r, OKNO_EPG, "%s", err);
     if (!r->leader) {
         const char *params[1] = {r->cfg.cursor_prefix};
-        PGresult *res = PQexecParams(r->conn,
-                                     "select pg_try_advisory_lock("
-                                     "hashtextextended('okno.relay:' || $1, 0))",
-                                     1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            int rc = pg_failed(r, "leader lock", res);
-            PQclear(res);
-            return rc;
-        }
+        PGresult *res = query(r, "leader lock",
+                              "select pg_try_advisory_lock(hashtextextended('okno.relay:' || $1,"
+                              " 0))",
+                              1, params, PGRES_TUPLES_OK);
+        if (res == NULL)
+            return OKNO_EPG;
         r->leader = PQgetvalue(res, 0, 0)[0] == 't';
         PQclear(res);
         if (!r->leader)
