@@ -147,19 +147,45 @@ static void cursors_at_end(const char *prefix)
     PQfinish(conn);
 }
 
-static void relay_start(okno_relay *r, const char *events, const char *rejections,
-                        const char *prefix)
+/* A test's relay with topics of its own. */
+typedef struct fixture {
+    char events[128];     /* events topic */
+    char rejections[128]; /* rejections topic */
+    char prefix[64];      /* cursor prefix */
+    okno_relay relay;     /* stepped in-process; unused by the SIGKILL test */
+} fixture;
+
+static void topics_create(fixture *f, const char *name, int partitions)
 {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "okno.test.relay.%s", name);
+    create_topic(f->events, sizeof f->events, prefix, partitions);
+    snprintf(prefix, sizeof prefix, "okno.test.relay.%s.rej", name);
+    create_topic(f->rejections, sizeof f->rejections, prefix, 1);
+}
+
+static void fixture_close(fixture *f)
+{
+    okno_relay_close(&f->relay);
+    delete_topic(f->events);
+    delete_topic(f->rejections);
+}
+
+static void relay_start(fixture *f, const char *name, int partitions)
+{
+    snprintf(f->prefix, sizeof f->prefix, "%s_", name);
+    topics_create(f, name, partitions);
+    okno_relay *r = &f->relay;
     okno_relay_config cfg;
     okno_relay_config_init(&cfg);
     cfg.pg_conninfo = db->app_conninfo;
     cfg.kafka_bootstrap = okno_itest_env("OKNO_KAFKA_BOOTSTRAP");
-    cfg.events_topic = events;
-    cfg.rejections_topic = rejections;
-    cfg.cursor_prefix = prefix;
+    cfg.events_topic = f->events;
+    cfg.rejections_topic = f->rejections;
+    cfg.cursor_prefix = f->prefix;
     cfg.batch_rows = 100;
     cfg.checkpoint_events = 0;
-    cursors_at_end(prefix);
+    cursors_at_end(f->prefix);
     if (okno_relay_init(r, &cfg) != 0)
         fail_msg("relay: %s", r->error);
 }
@@ -192,11 +218,8 @@ static long long insert_raw(PGconn *conn, const char *message_id, const char *bo
 static void late_commit_is_not_skipped_and_order_is_by_transaction(void **state)
 {
     (void)state;
-    char events[128], rejections[128];
-    create_topic(events, sizeof events, "okno.test.relay.order", 1);
-    create_topic(rejections, sizeof rejections, "okno.test.relay.order.rej", 1);
-    okno_relay r;
-    relay_start(&r, events, rejections, "order_");
+    static fixture f;
+    relay_start(&f, "order", 1);
     PGconn *a = okno_itest_connect(db->app_conninfo), *b = okno_itest_connect(db->app_conninfo);
     okno_itest_exec(a, "begin");
     long long tx_a = insert_raw(a, "0a000000-0000-0000-0000-00000000000a", "A");
@@ -204,54 +227,47 @@ static void late_commit_is_not_skipped_and_order_is_by_transaction(void **state)
     long long tx_b = insert_raw(b, "0b000000-0000-0000-0000-00000000000b", "B");
     okno_itest_exec(b, "commit");
     assert_true(tx_a < tx_b);
-    assert_int_equal(step(&r), 0); /* B is committed, but A's transaction holds the horizon */
+    assert_int_equal(step(&f.relay), 0); /* B is committed, but A's transaction holds the horizon */
     okno_itest_exec(a, "commit");
-    assert_int_equal(step(&r), 2);
-    assert_int_equal(step(&r), 0);
-    assert_int_equal(consume(events, 1, 2), 2);
+    assert_int_equal(step(&f.relay), 2);
+    assert_int_equal(step(&f.relay), 0);
+    assert_int_equal(consume(f.events, 1, 2), 2);
     assert_string_equal(records[0].value, "A");
     assert_string_equal(records[0].key, "0a000000-0000-0000-0000-00000000000a");
     assert_int_equal(records[0].seq, 1);
     assert_string_equal(records[0].label, "test_event");
     assert_string_equal(records[1].value, "B");
-    okno_relay_close(&r);
     PQfinish(a);
     PQfinish(b);
-    delete_topic(events);
-    delete_topic(rejections);
+    fixture_close(&f);
 }
 
 static void refusals_are_published_to_the_rejections_topic(void **state)
 {
     (void)state;
-    char events[128], rejections[128];
-    create_topic(events, sizeof events, "okno.test.relay.ev", 1);
-    create_topic(rejections, sizeof rejections, "okno.test.relay.rej", 1);
-    okno_relay r;
-    relay_start(&r, events, rejections, "rej_");
+    static fixture f;
+    relay_start(&f, "ev", 1);
     PGconn *conn = okno_itest_connect(db->app_conninfo);
     okno_eventlog_request q = {.request_id = {0xee, 1}, .message_id = {0xee, 2}};
-    okno_eventlog_refusal f = {.request_id = {0xee, 1},
-                               .message_id = {0xee, 2},
-                               .reason_code = "deadline_passed",
-                               .message = "too late",
-                               .source_topic = OKNO_TOPIC_TRANSITIONS,
-                               .body = (const uint8_t *)"rejection-record",
-                               .body_bytes = 16};
+    okno_eventlog_refusal refusal = {.request_id = {0xee, 1},
+                                     .message_id = {0xee, 2},
+                                     .reason_code = "deadline_passed",
+                                     .message = "too late",
+                                     .source_topic = OKNO_TOPIC_TRANSITIONS,
+                                     .body = (const uint8_t *)"rejection-record",
+                                     .body_bytes = 16};
     okno_eventlog_known known[1];
     okno_eventlog_batch b = {
-        .requests = &q, .request_count = 1, .refusals = &f, .refusal_count = 1};
+        .requests = &q, .request_count = 1, .refusals = &refusal, .refusal_count = 1};
     okno_eventlog_result res = {.known = known};
     assert_int_equal(okno_eventlog_append(conn, &b, &res), 0);
-    assert_int_equal(step(&r), 1);
-    assert_int_equal(consume(rejections, 1, 1), 1);
+    assert_int_equal(step(&f.relay), 1);
+    assert_int_equal(consume(f.rejections, 1, 1), 1);
     assert_string_equal(records[0].value, "rejection-record");
     assert_string_equal(records[0].label, "deadline_passed");
     assert_string_equal(records[0].key, "ee020000-0000-0000-0000-000000000000");
-    okno_relay_close(&r);
     PQfinish(conn);
-    delete_topic(events);
-    delete_topic(rejections);
+    fixture_close(&f);
 }
 
 typedef struct writer {
@@ -324,11 +340,8 @@ static int apply_in_order(int n, int messages, int events_each)
 static void concurrent_appends_are_relayed_exactly_once_in_message_order(void **state)
 {
     (void)state;
-    char events[128], rejections[128];
-    create_topic(events, sizeof events, "okno.test.relay.conc", 4);
-    create_topic(rejections, sizeof rejections, "okno.test.relay.conc.rej", 1);
-    okno_relay r;
-    relay_start(&r, events, rejections, "conc_");
+    static fixture f;
+    relay_start(&f, "conc", 4);
     writer w[WRITERS];
     pthread_t th[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
@@ -339,19 +352,17 @@ static void concurrent_appends_are_relayed_exactly_once_in_message_order(void **
     size_t published = 0;
     double start = okno_itest_now_ms();
     while (published < total && okno_itest_now_ms() - start < RELAY_WAIT_MS)
-        published += step(&r); /* steps race with the writers' commits */
+        published += step(&f.relay); /* steps race with the writers' commits */
     for (int i = 0; i < WRITERS; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(w[i].failures, 0);
     }
     assert_int_equal(published, total);
-    assert_int_equal(step(&r), 0);
-    int n = consume(events, 4, (int)total);
+    assert_int_equal(step(&f.relay), 0);
+    int n = consume(f.events, 4, (int)total);
     assert_int_equal(n, (int)total);
     assert_int_equal(apply_in_order(n, WRITERS * WRITER_MESSAGES, WRITER_BATCHES), 0);
-    okno_relay_close(&r);
-    delete_topic(events);
-    delete_topic(rejections);
+    fixture_close(&f);
 }
 
 /* Appends `rounds` batches, one event to each of KILL_MESSAGES messages, continuing tips. */
@@ -419,29 +430,28 @@ static void wait_for_position(PGconn *conn, long long position)
 static void relay_killed_and_restarted_loses_nothing(void **state)
 {
     (void)state;
-    char events[128], rejections[128];
-    create_topic(events, sizeof events, "okno.test.relay.kill", 3);
-    create_topic(rejections, sizeof rejections, "okno.test.relay.kill.rej", 1);
+    static fixture f; /* its relay runs as a process; f.relay stays unused but closable */
+    topics_create(&f, "kill", 3);
     cursors_at_end("kill_");
     PGconn *conn = okno_itest_connect(db->app_conninfo);
     long long start = relayed_position(conn);
     static okno_eventlog_tip tips[KILL_MESSAGES];
     append_rounds(conn, tips, KILL_ROUNDS);
-    pid_t pid = spawn_relay(events, rejections);
+    pid_t pid = spawn_relay(f.events, f.rejections);
     wait_for_position(conn, start + 1); /* it has published and stored a cursor: mid-way */
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
     long long at_kill = relayed_position(conn);
     append_rounds(conn, tips, KILL_MORE_ROUNDS);
-    pid = spawn_relay(events, rejections);
+    pid = spawn_relay(f.events, f.rejections);
     wait_for_position(conn, okno_itest_query_ll(conn, "select max(position) from"
                                                       " okno.event_log"));
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     const int total = KILL_MESSAGES * (KILL_ROUNDS + KILL_MORE_ROUNDS);
-    int n = consume(events, 3, total);
+    int n = consume(f.events, 3, total);
     int duplicates = apply_in_order(n, KILL_MESSAGES, KILL_ROUNDS + KILL_MORE_ROUNDS);
     print_message("killed at cursor position %lld of %lld..%lld; %d records, %d re-sent\n", at_kill,
                   start, start + total, n, duplicates);
@@ -451,8 +461,7 @@ static void relay_killed_and_restarted_loses_nothing(void **state)
                                                " okno.log_checkpoints"),
                      okno_itest_query_ll(conn, "select count(*) / 400 * 400 from okno.event_log"));
     PQfinish(conn);
-    delete_topic(events);
-    delete_topic(rejections);
+    fixture_close(&f);
 }
 
 static int db_setup(void **state)
