@@ -26,6 +26,10 @@ const char *okno_strerror(int err)
         return "malformed record";
     case OKNO_ELIMIT:
         return "limit exceeded";
+    case OKNO_ECONFLICT:
+        return "conflict with another writer";
+    case OKNO_EDUPLICATE:
+        return "already recorded";
     }
     return "unknown error";
 }

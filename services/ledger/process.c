@@ -3,6 +3,7 @@
  * the consumed offsets in one PostgreSQL transaction. The cache changes only after the commit,
  * so a failed append leaves nothing to undo. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>

@@ -1,11 +1,14 @@
-/* Reads the local cluster's addresses from the cluster.env file deploy/local/up writes. */
+/* Integration-test helpers: the local cluster's addresses (from the cluster.env file
+ * deploy/local/up writes), unique names, and scratch databases of a test's own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "itest.h"
+#include "okno/pg.h"
 
 /* Number of distinct keys a test may look up, and the longest value, in bytes. */
 #define ITEST_KEYS_MAX        16
@@ -59,4 +62,83 @@ void okno_itest_unique(char *buf, size_t size, const char *prefix)
     gettimeofday(&tv, NULL);
     snprintf(buf, size, "%s_%ld_%ld%06ld", prefix, (long)getpid(), (long)tv.tv_sec,
              (long)tv.tv_usec);
+}
+
+PGconn *okno_itest_connect(const char *conninfo)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn = NULL;
+    if (okno_pg_connect(conninfo, &conn, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return conn;
+}
+
+void okno_itest_exec(PGconn *conn, const char *sql)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    if (okno_pg_exec(conn, sql, err, sizeof err) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+long long okno_itest_query_ll(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+double okno_itest_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void okno_itest_db_create(okno_itest_db *db, const char *prefix)
+{
+    char sql[128], dir[1024], err[OKNO_PG_ERRBUF_BYTES];
+    okno_itest_unique(db->name, sizeof db->name, prefix);
+    snprintf(db->app_conninfo, sizeof db->app_conninfo, "%s dbname=%s",
+             okno_itest_env("OKNO_PG_CONNINFO"), db->name);
+    snprintf(db->admin_conninfo, sizeof db->admin_conninfo, "%s dbname=%s",
+             okno_itest_env("OKNO_PG_ADMIN_CONNINFO"), db->name);
+    PGconn *admin = okno_itest_connect(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
+    snprintf(sql, sizeof sql, "create database %s", db->name);
+    okno_itest_exec(admin, sql);
+    PQfinish(admin);
+    const char *src = getenv("OKNO_SOURCE_DIR");
+    if (src == NULL)
+        fail_msg("OKNO_SOURCE_DIR is not set; run this test through ctest");
+    snprintf(dir, sizeof dir, "%s/deploy/migrations", src);
+    PGconn *conn = okno_itest_connect(db->admin_conninfo);
+    okno_pg_migrate_stats st;
+    if (okno_pg_migrate(conn, dir, &st, err, sizeof err) != 0)
+        fail_msg("migrating %s: %s", db->name, err);
+    PQfinish(conn);
+}
+
+void okno_itest_db_drop(okno_itest_db *db)
+{
+    char sql[128];
+    PGconn *admin = okno_itest_connect(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
+    snprintf(sql, sizeof sql, "drop database if exists %s with (force)", db->name);
+    okno_itest_exec(admin, sql);
+    PQfinish(admin);
+}
+
+int okno_itest_db_setup(void **state)
+{
+    static okno_itest_db db;
+    okno_itest_db_create(&db, "okno_test");
+    *state = &db;
+    return 0;
+}
+
+int okno_itest_db_teardown(void **state)
+{
+    okno_itest_db_drop(*state);
+    return 0;
 }

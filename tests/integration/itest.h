@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 /* The value of KEY in the cluster.env file named by $OKNO_CLUSTER_ENV (written by
  * deploy/local/up); fails the test when the file or key is missing. Returns a static copy valid
@@ -15,5 +16,36 @@ const char *okno_itest_env(const char *key);
 
 /* Writes "<prefix>_<pid>_<usec>" into buf: a name no other run of any test uses. */
 void okno_itest_unique(char *buf, size_t size, const char *prefix);
+
+/* A migrated database of a test's own on the local cluster, so a test can tamper, truncate or
+ * count without touching the shared `okno` database or other tests. */
+typedef struct okno_itest_db {
+    char name[64];
+    char app_conninfo[640];   /* as okno_app */
+    char admin_conninfo[640]; /* as okno_owner (superuser) */
+} okno_itest_db;
+
+/* Creates the database and applies deploy/migrations to it; fails the test on any error. */
+void okno_itest_db_create(okno_itest_db *db, const char *prefix);
+
+/* Drops the database, ending any connection still open to it. */
+void okno_itest_db_drop(okno_itest_db *db);
+
+/* cmocka group fixtures: setup creates a scratch database and points *state at it (tests
+ * read it as `okno_itest_db *db = *state`); teardown drops it, also after failures. */
+int okno_itest_db_setup(void **state);
+int okno_itest_db_teardown(void **state);
+
+/* Connects or fails the test. */
+PGconn *okno_itest_connect(const char *conninfo);
+
+/* Runs one statement or fails the test with PostgreSQL's message. */
+void okno_itest_exec(PGconn *conn, const char *sql);
+
+/* The first value of the first row of sql's result as a long long; fails on any error. */
+long long okno_itest_query_ll(PGconn *conn, const char *sql);
+
+/* Milliseconds from an arbitrary start, for timings. */
+double okno_itest_now_ms(void);
 
 #endif

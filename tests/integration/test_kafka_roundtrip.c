@@ -7,8 +7,8 @@
 #include "okno/kafka.h"
 
 /* Records produced and the longest wait for them to come back, in milliseconds. */
-#define ROUNDTRIP_RECORDS   1000
-#define ROUNDTRIP_WAIT_MS   60000
+#define ROUNDTRIP_RECORDS    1000
+#define ROUNDTRIP_WAIT_MS    60000
 #define ROUNDTRIP_PARTITIONS 3
 
 static rd_kafka_conf_t *conf_with(const char *const *kv)
@@ -34,10 +34,10 @@ static void produce_all(const char *topic)
         char key[32], val[32];
         snprintf(key, sizeof key, "message-%d", i % 97);
         snprintf(val, sizeof val, "%d", i);
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(val, strlen(val)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(val, strlen(val)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     assert_int_equal(rd_kafka_flush(p, ROUNDTRIP_WAIT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -46,8 +46,8 @@ static void produce_all(const char *topic)
 
 static void consume_all(const char *topic, const char *group)
 {
-    const char *const props[] = {"group.id", group, "auto.offset.reset", "earliest",
-                                 "enable.auto.commit", "false", NULL};
+    const char *const props[] = {
+        "group.id", group, "auto.offset.reset", "earliest", "enable.auto.commit", "false", NULL};
     char err[512];
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf_with(props), err, sizeof err);
     assert_non_null(c);

@@ -8,28 +8,12 @@
 #include "itest.h"
 #include "okno/pg.h"
 
-static PGconn *connect_or_fail(const char *conninfo)
-{
-    char err[OKNO_PG_ERRBUF_BYTES];
-    PGconn *conn = NULL;
-    if (okno_pg_connect(conninfo, &conn, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    return conn;
-}
-
-static void exec_or_fail(PGconn *conn, const char *sql)
-{
-    char err[OKNO_PG_ERRBUF_BYTES];
-    if (okno_pg_exec(conn, sql, err, sizeof err) != 0)
-        fail_msg("%s: %s", sql, err);
-}
-
 static void app_role_writes_and_reads_a_row(void **state)
 {
     (void)state;
-    PGconn *conn = connect_or_fail(okno_itest_env("OKNO_PG_CONNINFO"));
-    exec_or_fail(conn, "create temporary table t (id int primary key, body text not null)");
-    exec_or_fail(conn, "insert into t values (1, 'сообщение'), (2, 'message')");
+    PGconn *conn = okno_itest_connect(okno_itest_env("OKNO_PG_CONNINFO"));
+    okno_itest_exec(conn, "create temporary table t (id int primary key, body text not null)");
+    okno_itest_exec(conn, "insert into t values (1, 'сообщение'), (2, 'message')");
     PGresult *res = PQexec(conn, "select body from t order by id");
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(res), 2);
@@ -60,12 +44,12 @@ static void migrations_apply_once_and_refuse_changed_files(void **state)
     snprintf(path, sizeof path, "%s/0002_second.sql", dir);
     write_file(path, "insert into a values (1);");
 
-    PGconn *admin = connect_or_fail(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
+    PGconn *admin = okno_itest_connect(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
     snprintf(sql, sizeof sql, "create database %s", db);
-    exec_or_fail(admin, sql);
+    okno_itest_exec(admin, sql);
     snprintf(conninfo, sizeof conninfo, "%s dbname=%s", okno_itest_env("OKNO_PG_ADMIN_CONNINFO"),
              db);
-    PGconn *conn = connect_or_fail(conninfo);
+    PGconn *conn = okno_itest_connect(conninfo);
     okno_pg_migrate_stats st;
     assert_int_equal(okno_pg_migrate(conn, dir, &st, err, sizeof err), 0);
     assert_int_equal(st.applied, 2);
@@ -82,7 +66,7 @@ static void migrations_apply_once_and_refuse_changed_files(void **state)
     PQfinish(conn);
 
     snprintf(sql, sizeof sql, "drop database %s", db);
-    exec_or_fail(admin, sql);
+    okno_itest_exec(admin, sql);
     PQfinish(admin);
     remove(path);
     snprintf(path, sizeof path, "%s/0001_first.sql", dir);

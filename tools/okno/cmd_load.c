@@ -34,14 +34,15 @@ static int64_t now_ms(void)
 
 static void load_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: okno load [--messages N] [--rate PER_S] [--seed S] [--invalid-permille P]\n"
-            "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
-            "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
-            "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
-            "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
-            "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
-            "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n");
+    fprintf(
+        out,
+        "usage: okno load [--messages N] [--rate PER_S] [--seed S] [--invalid-permille P]\n"
+        "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
+        "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
+        "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
+        "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
+        "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
+        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n");
 }
 
 static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -49,8 +50,8 @@ static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     char *end;
     long long v = strtoll(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "okno load: '%s' is not a whole number in %lld..%lld\n", s,
-                (long long)min, (long long)max);
+        fprintf(stderr, "okno load: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
+                (long long)max);
         return -1;
     }
     *out = v;
@@ -60,29 +61,59 @@ static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 static int parse_args(int argc, char **argv, load_args *a)
 {
     static const struct option opts[] = {
-        {"messages", required_argument, NULL, 'n'},  {"rate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 's'},      {"invalid-permille", required_argument, NULL, 'i'},
+        {"messages", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},
+        {"invalid-permille", required_argument, NULL, 'i'},
         {"malformed-permille", required_argument, NULL, 'm'},
         {"repeat-permille", required_argument, NULL, 'p'},
-        {"topic", required_argument, NULL, 't'},     {"bootstrap", required_argument, NULL, 'b'},
-        {"pg", required_argument, NULL, 'g'},        {"help", no_argument, NULL, 'h'},
+        {"topic", required_argument, NULL, 't'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"pg", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     int64_t v;
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         int rc = 0;
         switch (c) {
-        case 'n': rc = parse_i64(optarg, 1, 100000000, &a->w.messages); break;
-        case 'r': rc = parse_i64(optarg, 0, 10000000, &a->rate); break;
-        case 's': rc = parse_i64(optarg, 1, INT64_MAX, &v); a->w.seed = (uint64_t)v; break;
-        case 'i': rc = parse_i64(optarg, 0, 1000, &v); a->w.invalid_permille = (int32_t)v; break;
-        case 'm': rc = parse_i64(optarg, 0, 1000, &v); a->w.malformed_permille = (int32_t)v; break;
-        case 'p': rc = parse_i64(optarg, 0, 1000, &v); a->w.repeat_permille = (int32_t)v; break;
-        case 't': a->topic = optarg; break;
-        case 'b': a->bootstrap = optarg; break;
-        case 'g': a->pg = optarg; break;
-        case 'h': load_usage(stdout); return 1;
-        default: load_usage(stderr); return -1;
+        case 'n':
+            rc = parse_i64(optarg, 1, 100000000, &a->w.messages);
+            break;
+        case 'r':
+            rc = parse_i64(optarg, 0, 10000000, &a->rate);
+            break;
+        case 's':
+            rc = parse_i64(optarg, 1, INT64_MAX, &v);
+            a->w.seed = (uint64_t)v;
+            break;
+        case 'i':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.invalid_permille = (int32_t)v;
+            break;
+        case 'm':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.malformed_permille = (int32_t)v;
+            break;
+        case 'p':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.repeat_permille = (int32_t)v;
+            break;
+        case 't':
+            a->topic = optarg;
+            break;
+        case 'b':
+            a->bootstrap = optarg;
+            break;
+        case 'g':
+            a->pg = optarg;
+            break;
+        case 'h':
+            load_usage(stdout);
+            return 1;
+        default:
+            load_usage(stderr);
+            return -1;
         }
         if (rc != 0)
             return -1;
@@ -95,8 +126,11 @@ static rd_kafka_t *producer_new(const char *bootstrap)
     /* Keyed by message id with Kafka's own (murmur2) partitioner, as every okno producer is,
      * so a message's requests and SLA signals land on the same partition number. */
     static const char *const props[][2] = {
-        {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
-        {"batch.num.messages", "10000"}, {"partitioner", "murmur2_random"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"batch.num.messages", "10000"},
+        {"partitioner", "murmur2_random"},
         {"queue.buffering.max.messages", "1000000"},
     };
     char err[512];
@@ -116,8 +150,8 @@ fail:
     return NULL;
 }
 
-static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *len,
-                         int64_t at_ms, uint64_t *rng)
+static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *len, int64_t at_ms,
+                         uint64_t *rng)
 {
     if (rec->malformed) {
         /* Garbage behind a valid marker and fingerprint is the hardest kind: it reaches the
@@ -138,8 +172,8 @@ static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *
     okno_avro_error err = {0};
     int rc = okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, LOAD_RECORD_BYTES_MAX, len, &err);
     if (rc != 0)
-        fprintf(stderr, "okno load: cannot encode %s: %s\n",
-                okno_action_name(rec->req.action), err.reason);
+        fprintf(stderr, "okno load: cannot encode %s: %s\n", okno_action_name(rec->req.action),
+                err.reason);
     return rc;
 }
 
@@ -194,8 +228,11 @@ static void print_expect(const okno_workload_expect *x, int64_t records, int64_t
 int okno_cli_load(int argc, char **argv)
 {
     load_args a = {
-        .w = {.seed = (uint64_t)now_ms(), .messages = 1000, .invalid_permille = 100,
-              .malformed_permille = 5, .repeat_permille = 10},
+        .w = {.seed = (uint64_t)now_ms(),
+              .messages = 1000,
+              .invalid_permille = 100,
+              .malformed_permille = 5,
+              .repeat_permille = 10},
         .bootstrap = okno_cli_env("OKNO_KAFKA_BOOTSTRAP", NULL),
         .pg = okno_cli_env("OKNO_PG_CONNINFO", NULL),
         .topic = OKNO_TOPIC_TRANSITIONS,

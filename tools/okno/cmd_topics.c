@@ -20,8 +20,8 @@ static int parse_count(const char *s, const char *what, int *out)
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < 1 || v > 10000) {
-        fprintf(stderr, "okno topics: %s must be a whole number from 1 to 10000, got '%s'\n",
-                what, s);
+        fprintf(stderr, "okno topics: %s must be a whole number from 1 to 10000, got '%s'\n", what,
+                s);
         return -1;
     }
     *out = (int)v;
@@ -54,7 +54,8 @@ int okno_cli_topics(int argc, char **argv)
         }
     }
     if (bootstrap == NULL) {
-        fprintf(stderr, "okno topics: no Kafka cluster given (--bootstrap or $OKNO_KAFKA_BOOTSTRAP)\n");
+        fprintf(stderr,
+                "okno topics: no Kafka cluster given (--bootstrap or $OKNO_KAFKA_BOOTSTRAP)\n");
         return OKNO_EXIT_USAGE;
     }
     char err[512];
@@ -66,9 +67,8 @@ int okno_cli_topics(int argc, char **argv)
         return OKNO_EXIT_USAGE;
     }
     int created, existing;
-    if (okno_kafka_create_topics(conf, okno_kafka_topics, OKNO_TOPIC_COUNT, partitions,
-                                 replication, TOPICS_TIMEOUT_MS, &created, &existing, err,
-                                 sizeof err) != 0) {
+    if (okno_kafka_create_topics(conf, okno_kafka_topics, OKNO_TOPIC_COUNT, partitions, replication,
+                                 TOPICS_TIMEOUT_MS, &created, &existing, err, sizeof err) != 0) {
         fprintf(stderr, "okno topics: %s\n", err);
         return OKNO_EXIT_FAILURE;
     }

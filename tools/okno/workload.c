@@ -122,31 +122,48 @@ static void answer_path(okno_workload *w, slot *s, okno_org_id org)
     okno_user_id m5 = person(org, 5), m6 = person(org, 6), m7 = person(org, 7);
     okno_answer_type answer = (okno_answer_type)(OKNO_ANSWER_RESOLVED + below(w, 2));
     if (below(w, 5) == 0) {
-        add(s, (step){OKNO_ACTION_TAKE_OVER, coord, org});
+        add(s, (step){.action = OKNO_ACTION_TAKE_OVER, .user = coord, .org = org});
         exec = coord;
     } else {
-        add(s, (step){OKNO_ACTION_ASSIGN_EXECUTOR, coord, org, .target_user = exec});
-        add(s, (step){OKNO_ACTION_TAKE_INTO_WORK, exec, org});
+        add(s, (step){.action = OKNO_ACTION_ASSIGN_EXECUTOR,
+                      .user = coord,
+                      .org = org,
+                      .target_user = exec});
+        add(s, (step){.action = OKNO_ACTION_TAKE_INTO_WORK, .user = exec, .org = org});
     }
     int variant = below(w, 10);
     if (variant < 5) { /* straight to approval */
-        add(s, (step){OKNO_ACTION_DRAFT_ANSWER, exec, org, .approver = m5, .answer = answer});
-        add(s, (step){OKNO_ACTION_APPROVE, m5, org});
+        add(s, (step){.action = OKNO_ACTION_DRAFT_ANSWER,
+                      .user = exec,
+                      .org = org,
+                      .approver = m5,
+                      .answer = answer});
+        add(s, (step){.action = OKNO_ACTION_APPROVE, .user = m5, .org = org});
     } else if (variant < 8) { /* two agreers, in either order */
-        step draft = {OKNO_ACTION_DRAFT_ANSWER, exec, org, .approver = m5, .answer = answer,
-                      .agreers = {m6, m7}, .agreers_count = 2};
+        step draft = {.action = OKNO_ACTION_DRAFT_ANSWER,
+                      .user = exec,
+                      .org = org,
+                      .approver = m5,
+                      .answer = answer,
+                      .agreers = {m6, m7},
+                      .agreers_count = 2};
         add(s, draft);
-        add(s, (step){OKNO_ACTION_AGREE, variant == 5 ? m7 : m6, org});
-        add(s, (step){OKNO_ACTION_AGREE, variant == 5 ? m6 : m7, org});
-        add(s, (step){OKNO_ACTION_APPROVE, m5, org});
+        add(s, (step){.action = OKNO_ACTION_AGREE, .user = variant == 5 ? m7 : m6, .org = org});
+        add(s, (step){.action = OKNO_ACTION_AGREE, .user = variant == 5 ? m6 : m7, .org = org});
+        add(s, (step){.action = OKNO_ACTION_APPROVE, .user = m5, .org = org});
     } else { /* a refused round, then agreement and approval */
-        step draft = {OKNO_ACTION_DRAFT_ANSWER, exec, org, .approver = m6, .answer = answer,
-                      .agreers = {m7}, .agreers_count = 1};
+        step draft = {.action = OKNO_ACTION_DRAFT_ANSWER,
+                      .user = exec,
+                      .org = org,
+                      .approver = m6,
+                      .answer = answer,
+                      .agreers = {m7},
+                      .agreers_count = 1};
         add(s, draft);
-        add(s, (step){OKNO_ACTION_REFUSE_AGREEMENT, m7, org});
+        add(s, (step){.action = OKNO_ACTION_REFUSE_AGREEMENT, .user = m7, .org = org});
         add(s, draft);
-        add(s, (step){OKNO_ACTION_AGREE, m7, org});
-        add(s, (step){OKNO_ACTION_APPROVE, m6, org});
+        add(s, (step){.action = OKNO_ACTION_AGREE, .user = m7, .org = org});
+        add(s, (step){.action = OKNO_ACTION_APPROVE, .user = m6, .org = org});
     }
 }
 
@@ -157,18 +174,21 @@ static void start_message(okno_workload *w, slot *s)
     s->message_id = random_uuid(w);
     s->number = w->started++;
     okno_user_id applicant = 1000000000 + s->number;
-    add(s, (step){OKNO_ACTION_SUBMIT, applicant, 0});
+    add(s, (step){.action = OKNO_ACTION_SUBMIT, .user = applicant, .org = 0});
     okno_user_id moderator = 101 + below(w, 3);
     okno_org_id ministry = w->ministries[below(w, w->ministries_count)];
     if (below(w, 20) == 0) {
-        add(s, (step){OKNO_ACTION_REJECT, moderator, 1});
+        add(s, (step){.action = OKNO_ACTION_REJECT, .user = moderator, .org = 1});
         return;
     }
-    add(s, (step){OKNO_ACTION_ACCEPT, moderator, 1, .target_org = ministry});
+    add(s,
+        (step){.action = OKNO_ACTION_ACCEPT, .user = moderator, .org = 1, .target_org = ministry});
     okno_org_id org = ministry;
     if (below(w, 5) == 0) {
         okno_org_id sub = ministry * 10 - 9000 + 1 + below(w, 3); /* 1000+k -> 1000+10k+j */
-        add(s, (step){OKNO_ACTION_FORWARD_TO_SUBORDINATE, person(ministry, 1), ministry,
+        add(s, (step){.action = OKNO_ACTION_FORWARD_TO_SUBORDINATE,
+                      .user = person(ministry, 1),
+                      .org = ministry,
                       .target_org = sub});
         org = sub;
     }

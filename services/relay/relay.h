@@ -1,0 +1,104 @@
+/* The relay's core: publishes the event log (okno.event_log) to okno.events.v1 and recorded
+ * refusals (okno.refusals) to okno.rejections.v1, in (tx, position) order, never skipping a row
+ * that commits late, advancing its cursor in PostgreSQL only after Kafka confirmed delivery;
+ * and writes the log's global checkpoints on the way. See README.md beside this file. */
+#ifndef OKNO_RELAY_H
+#define OKNO_RELAY_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+/* Limits and defaults. */
+#define OKNO_RELAY_BATCH_ROWS_MAX       50000 /* rows read and produced per stream and step */
+#define OKNO_RELAY_BATCH_ROWS_DEFAULT   5000
+#define OKNO_RELAY_IDLE_POLL_MS_DEFAULT 50     /* wait when nothing new is below the horizon */
+#define OKNO_RELAY_DELIVERY_MS_DEFAULT  300000 /* message.timeout.ms */
+#define OKNO_RELAY_CHECKPOINT_DEFAULT   10000  /* events per global checkpoint */
+#define OKNO_RELAY_KAFKA_PROPS_MAX      32     /* pass-through librdkafka properties */
+#define OKNO_RELAY_ERROR_BYTES          512
+#define OKNO_RELAY_STREAMS              2 /* events, rejections */
+
+/* Configuration. Strings are borrowed and must outlive the relay. */
+typedef struct okno_relay_config {
+    const char *pg_conninfo;      /* libpq conninfo */
+    const char *kafka_bootstrap;  /* bootstrap.servers */
+    const char *events_topic;     /* where event_log rows go */
+    const char *rejections_topic; /* where refusals go */
+    const char *cursor_prefix;    /* relay_cursors rows are prefix + "events" / "rejections" */
+    int batch_rows;               /* 1..OKNO_RELAY_BATCH_ROWS_MAX */
+    int idle_poll_ms;             /* sleep between polls when idle */
+    int delivery_timeout_ms;      /* librdkafka message.timeout.ms */
+    int64_t checkpoint_events;    /* events per checkpoint; 0 = write no checkpoints */
+    /* Extra librdkafka producer properties, name/value pairs; the ones the relay's guarantees
+     * rest on (acks, idempotence, ...) cannot be overridden and are refused. */
+    const char *kafka_props[2 * OKNO_RELAY_KAFKA_PROPS_MAX];
+    size_t kafka_prop_count; /* pairs in kafka_props */
+} okno_relay_config;
+
+/* Fills cfg with the defaults (topics okno.events.v1 and okno.rejections.v1, no prefix). */
+void okno_relay_config_init(okno_relay_config *cfg);
+
+/* One relayed table: where it is read from, where it goes, how far it got. */
+typedef struct okno__relay_stream {
+    const char *cursor_name; /* points into cursor_buf */
+    char cursor_buf[128];
+    const char *topic;
+    const char *select_sql;
+    const char *label_header; /* header for the row's third column: "type" or "reason_code" */
+    bool cursor_loaded;
+    char cursor_tx[24];      /* xid8 of the last published row, decimal */
+    int64_t cursor_position; /* position of the last published row */
+} okno__relay_stream;
+
+/* Counters since start, for logs and metrics. */
+typedef struct okno_relay_stats {
+    uint64_t published;         /* records delivered */
+    uint64_t steps;             /* calls of okno_relay_step */
+    uint64_t producer_restarts; /* after fatal producer errors */
+    uint64_t delivery_failures; /* batches not confirmed: re-read from the cursor */
+    uint64_t checkpoints;       /* global checkpoints written */
+} okno_relay_stats;
+
+/* A relay. Caller-allocated; fields are private to relay.c except stats and error. */
+typedef struct okno_relay {
+    okno_relay_config cfg;
+    PGconn *conn;
+    bool leader; /* holds the advisory lock that makes it the one active relay of its prefix */
+    rd_kafka_t *producer;
+    okno__relay_stream streams[OKNO_RELAY_STREAMS];
+    int64_t events_since_checkpoint;
+    size_t in_flight; /* produced, delivery not reported yet */
+    size_t failed;    /* delivery reports with an error in this batch */
+    bool fatal;       /* the producer raised a fatal error: destroy and recreate it */
+    okno_relay_stats stats;
+    char error[OKNO_RELAY_ERROR_BYTES]; /* the last failure, "" when none */
+} okno_relay;
+
+/* Checks the configuration and prepares the relay; connects nothing yet. OKNO_ECONFIG with
+ * r->error naming the bad value. r must be closed with okno_relay_close() either way. */
+int okno_relay_init(okno_relay *r, const okno_relay_config *cfg);
+
+/* One step: for each stream, reads up to batch_rows rows after its cursor and below the xmin
+ * horizon, produces them in order, waits for every delivery report, then stores the cursor;
+ * then writes due checkpoints. Connects (and recreates a failed producer) as needed.
+ * *published counts the records confirmed by this step. Returns 0; OKNO_ECONFLICT when
+ * another relay with the same cursor prefix is active (this one waits); OKNO_EPG / OKNO_EKAFKA
+ * (the batch is re-read from the stored cursor at the next step). `stop` may be NULL; when it
+ * becomes nonzero the step stops waiting for deliveries and returns OKNO_ETIMEDOUT. */
+int okno_relay_step(okno_relay *r, const volatile sig_atomic_t *stop, size_t *published);
+
+/* Steps until *stop becomes nonzero, sleeping when idle and backing off after errors (each
+ * new one logged to stderr). *ready (may be NULL) is 1 while steps succeed or the relay stands
+ * by for another active one, 0 while it fails. Returns 0 after a stop. */
+int okno_relay_run(okno_relay *r, const volatile sig_atomic_t *stop, atomic_int *ready);
+
+/* Destroys the producer (waiting at most a few seconds for outstanding deliveries) and closes
+ * the connection. */
+void okno_relay_close(okno_relay *r);
+
+#endif
