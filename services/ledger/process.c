@@ -114,8 +114,8 @@ static int encode_into(okno_batch *b, okno_avro_topic topic, const void *record,
     int rc = reserve_bytes(b);
     okno_avro_error err = {0};
     if (rc == OKNO_OK)
-        rc = okno_avro_encode(topic, record, b->bytes + b->bytes_used,
-                              b->bytes_cap - b->bytes_used, len, &err);
+        rc = okno_avro_encode(topic, record, b->bytes + b->bytes_used, b->bytes_cap - b->bytes_used,
+                              len, &err);
     if (rc != OKNO_OK) {
         okno_log_error("cannot encode a record", OKNO_LOG_STR("topic", okno_avro_topic_name(topic)),
                        OKNO_LOG_STR("reason", err.reason), OKNO_LOG_ERR(rc));
@@ -196,8 +196,7 @@ static int add_events(okno_batch *b, okno_batch_head *h, const okno_step_result 
 }
 
 /* Decides one request: events, a refusal, or an acknowledged repeat. */
-static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in,
-                  int64_t now_ms)
+static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     const okno_request *r = &in->req;
@@ -215,13 +214,13 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     okno_actor actor;
     okno_actor_init(&actor, &l->directory.dir, r->acting_user_id, r->acting_org_id);
     static okno_step_result res; /* ~2 KB; the ledger decides on one thread */
-    int rc = okno_workflow_step(h->state.last_seq ? &h->state : NULL, r, &actor,
-                                &l->directory.dir, now_ms, &res);
+    int rc = okno_workflow_step(h->state.last_seq ? &h->state : NULL, r, &actor, &l->directory.dir,
+                                now_ms, &res);
     if (rc != OKNO_OK)
         return rc;
     if (res.events_count == 0)
-        return add_refusal(l, m, in, okno_refusal_code_name(res.refusal.code),
-                           res.refusal.message, now_ms);
+        return add_refusal(l, m, in, okno_refusal_code_name(res.refusal.code), res.refusal.message,
+                           now_ms);
     add_request(b, r, true, res.events_count);
     return add_events(b, h, &res);
 }
@@ -340,7 +339,7 @@ static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, int64_t
     }
     for (size_t i = 0; i < b->batch.request_count; i++)
         okno_metrics_counter_inc(b->requests[i].accepted ? &l->metrics.accepted
-                                                          : &l->metrics.refused);
+                                                         : &l->metrics.refused);
     okno_metrics_counter_add(&l->metrics.events, res->events_appended);
     okno_metrics_counter_inc(&l->metrics.batches);
     for (size_t i = 0; i < b->batch.request_count && i < 1; i++)
