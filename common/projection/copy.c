@@ -1,0 +1,306 @@
+/* Binary COPY FROM STDIN: rows encoded in PostgreSQL's binary send formats into one buffer
+ * that is handed to libpq whenever it fills, so a batch of any size costs a few large writes
+ * and no statement per row. Errors are sticky: the first one is kept and reported at the end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "okno/error.h"
+#include "projection/internal.h"
+
+/* Buffered bytes handed to libpq at a time. */
+#define COPY_FLUSH_BYTES (1024 * 1024)
+/* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC), and days. */
+#define PG_EPOCH_OFFSET_US   INT64_C(946684800000000)
+#define PG_EPOCH_OFFSET_DAYS 10957
+
+static const uint8_t COPY_SIGNATURE[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+
+static void fail_pg(okno__copy *c, const char *what)
+{
+    if (c->rc != 0)
+        return;
+    c->rc = OKNO_EPG;
+    snprintf(c->err, c->err_bytes, "%s: %s", what, PQerrorMessage(c->conn));
+}
+
+static void flush(okno__copy *c)
+{
+    if (c->rc == 0 && c->used > 0 &&
+        PQputCopyData(c->conn, (const char *)c->buf, (int)c->used) != 1)
+        fail_pg(c, "COPY data");
+    c->used = 0;
+}
+
+/* Room for n more bytes. Inside an open array field the buffer cannot be flushed (its length
+ * word is patched at the end), so it grows instead. */
+static uint8_t *room(okno__copy *c, size_t n)
+{
+    if (c->used + n > COPY_FLUSH_BYTES && !c->in_array)
+        flush(c);
+    if (c->used + n > c->cap) {
+        size_t cap = c->cap == 0 ? 2 * COPY_FLUSH_BYTES : c->cap;
+        while (cap < c->used + n)
+            cap *= 2;
+        uint8_t *grown = realloc(c->buf, cap);
+        if (grown == NULL) {
+            if (c->rc == 0) {
+                c->rc = OKNO_ENOMEM;
+                snprintf(c->err, c->err_bytes, "out of memory for COPY rows");
+            }
+            c->used = 0;
+            return NULL;
+        }
+        c->buf = grown;
+        c->cap = cap;
+    }
+    uint8_t *p = c->buf + c->used;
+    c->used += n;
+    return p;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+int okno__copy_begin(okno__copy *c, PGconn *conn, const char *sql, char *err, size_t err_bytes)
+{
+    c->conn = conn;
+    c->used = 0;
+    c->rc = 0;
+    c->err = err;
+    c->err_bytes = err_bytes;
+    c->in_array = false;
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        snprintf(err, err_bytes, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        return c->rc = OKNO_EPG;
+    }
+    PQclear(res);
+    uint8_t *p = room(c, sizeof COPY_SIGNATURE + 8);
+    if (p != NULL) {
+        memcpy(p, COPY_SIGNATURE, sizeof COPY_SIGNATURE);
+        memset(p + sizeof COPY_SIGNATURE, 0, 8); /* flags, header extension length */
+    }
+    return c->rc;
+}
+
+int okno__copy_end(okno__copy *c)
+{
+    uint8_t *p = room(c, 2);
+    if (p != NULL)
+        put_u16(p, 0xffff); /* the trailer: a field count of -1 */
+    flush(c);
+    if (PQputCopyEnd(c->conn, c->rc == 0 ? NULL : "aborted by the writer") != 1)
+        fail_pg(c, "COPY end");
+    PGresult *res;
+    while ((res = PQgetResult(c->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && c->rc == 0) {
+            c->rc = OKNO_EPG;
+            snprintf(c->err, c->err_bytes, "%s", PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    }
+    return c->rc;
+}
+
+void okno__copy_abort(okno__copy *c)
+{
+    if (c->rc == 0)
+        c->rc = OKNO_EPG;
+    PQputCopyEnd(c->conn, "aborted by the writer");
+    PGresult *res;
+    while ((res = PQgetResult(c->conn)) != NULL)
+        PQclear(res);
+}
+
+void okno__copy_free(okno__copy *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = c->used = 0;
+}
+
+void okno__copy_row(okno__copy *c, int16_t fields)
+{
+    uint8_t *p = room(c, 2);
+    if (p != NULL)
+        put_u16(p, (uint16_t)fields);
+}
+
+/* A field's length word and room for its value. */
+static uint8_t *field(okno__copy *c, size_t n)
+{
+    uint8_t *p = room(c, 4 + n);
+    if (p == NULL)
+        return NULL;
+    put_u32(p, (uint32_t)n);
+    return p + 4;
+}
+
+void okno__copy_null(okno__copy *c)
+{
+    uint8_t *p = room(c, 4);
+    if (p != NULL)
+        put_u32(p, 0xffffffffu);
+}
+
+void okno__copy_bool(okno__copy *c, bool v)
+{
+    uint8_t *p = field(c, 1);
+    if (p != NULL)
+        *p = v ? 1 : 0;
+}
+
+void okno__copy_i32(okno__copy *c, int32_t v)
+{
+    uint8_t *p = field(c, 4);
+    if (p != NULL)
+        put_u32(p, (uint32_t)v);
+}
+
+void okno__copy_i64(okno__copy *c, int64_t v)
+{
+    uint8_t *p = field(c, 8);
+    if (p != NULL)
+        put_u64(p, (uint64_t)v);
+}
+
+void okno__copy_i32_or_null(okno__copy *c, int32_t v)
+{
+    if (v == 0)
+        okno__copy_null(c);
+    else
+        okno__copy_i32(c, v);
+}
+
+void okno__copy_i64_or_null(okno__copy *c, int64_t v)
+{
+    if (v == 0)
+        okno__copy_null(c);
+    else
+        okno__copy_i64(c, v);
+}
+
+void okno__copy_uuid(okno__copy *c, const okno_uuid *id)
+{
+    uint8_t *p = field(c, sizeof id->bytes);
+    if (p != NULL)
+        memcpy(p, id->bytes, sizeof id->bytes);
+}
+
+void okno__copy_textn(okno__copy *c, const char *s, size_t len)
+{
+    uint8_t *p = field(c, len);
+    if (p != NULL && len > 0)
+        memcpy(p, s, len);
+}
+
+void okno__copy_text(okno__copy *c, const char *s)
+{
+    if (s == NULL)
+        okno__copy_null(c);
+    else
+        okno__copy_textn(c, s, strlen(s));
+}
+
+void okno__copy_bytea(okno__copy *c, const void *p, size_t len)
+{
+    okno__copy_textn(c, p, len);
+}
+
+void okno__copy_ts(okno__copy *c, int64_t unix_ms)
+{
+    okno__copy_i64(c, unix_ms * 1000 - PG_EPOCH_OFFSET_US);
+}
+
+void okno__copy_ts_or_null(okno__copy *c, int64_t unix_ms)
+{
+    if (unix_ms == 0)
+        okno__copy_null(c);
+    else
+        okno__copy_ts(c, unix_ms);
+}
+
+void okno__copy_date(okno__copy *c, int32_t unix_day)
+{
+    okno__copy_i32(c, unix_day - PG_EPOCH_OFFSET_DAYS);
+}
+
+/* An array field: length word, ndim 1, no nulls, element type, then the dimension (patched at
+ * the end with the element count; an empty array is written with ndim 0). */
+void okno__copy_array_begin(okno__copy *c, uint32_t elem_oid)
+{
+    uint8_t *p = room(c, 4 + 20);
+    if (p == NULL)
+        return;
+    c->in_array = true;
+    c->field_at = (size_t)(p - c->buf);
+    c->array_at = c->field_at + 4;
+    c->array_count = 0;
+    put_u32(p + 4, 1);
+    put_u32(p + 8, 0);
+    put_u32(p + 12, elem_oid);
+    put_u32(p + 16, 0); /* dimension size, patched */
+    put_u32(p + 20, 1); /* lower bound */
+}
+
+static void array_element(okno__copy *c, const void *v, size_t n)
+{
+    uint8_t *p = room(c, 4 + n);
+    if (p == NULL)
+        return;
+    put_u32(p, (uint32_t)n);
+    memcpy(p + 4, v, n);
+    c->array_count++;
+}
+
+void okno__copy_array_i64(okno__copy *c, int64_t v)
+{
+    uint8_t b[8];
+    put_u64(b, (uint64_t)v);
+    array_element(c, b, 8);
+}
+
+void okno__copy_array_i32(okno__copy *c, int32_t v)
+{
+    uint8_t b[4];
+    put_u32(b, (uint32_t)v);
+    array_element(c, b, 4);
+}
+
+void okno__copy_array_text(okno__copy *c, const char *s)
+{
+    array_element(c, s, strlen(s));
+}
+
+void okno__copy_array_end(okno__copy *c)
+{
+    bool open = c->in_array;
+    c->in_array = false;
+    if (c->rc != 0 || !open)
+        return;
+    uint8_t *header = c->buf + c->array_at;
+    if (c->array_count == 0) {
+        put_u32(header, 0); /* ndim 0: PostgreSQL's empty array; drop the dimension words */
+        c->used -= 8;
+    } else {
+        put_u32(header + 12, (uint32_t)c->array_count);
+    }
+    put_u32(c->buf + c->field_at, (uint32_t)(c->used - c->array_at));
+}
