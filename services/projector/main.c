@@ -1,0 +1,183 @@
+/* okno-projector: keeps the read models (okno_rm) up to date with the event log. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "okno/config.h"
+#include "okno/error.h"
+#include "okno/log.h"
+#include "okno/service.h"
+#include "projector.h"
+
+static const struct okno_config_key projector_keys[] = {
+    {.name = "projector.schema",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno_rm",
+     .doc = "read-model schema to maintain (okno_rm[a-z0-9_]*)"},
+    {.name = "projector.batch_events",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "5000",
+     .min = 1,
+     .max = OKNO_PROJECTOR_BATCH_EVENTS_MAX,
+     .doc = "events read and applied in one transaction"},
+    {.name = "projector.cache_entries_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "1000000",
+     .min = 0,
+     .max = 100000000,
+     .doc = "messages whose projection state stays in memory between batches"},
+    {.name = "projector.idle_poll",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "50ms",
+     .min = 1,
+     .max = 60000,
+     .doc = "wait when nothing new is below the horizon"},
+    {.name = "projector.retry_backoff",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "500ms",
+     .min = 10,
+     .max = 60000,
+     .doc = "first wait after a failed batch (doubles up to 30 s)"},
+    {.name = NULL},
+};
+
+static const struct okno_service_info info = {
+    .name = "projector",
+    .summary = "builds the read models (okno_rm) from the event log",
+    .keys = projector_keys,
+};
+
+/* Longest wait between retries after failures, ms. */
+#define BACKOFF_MS_MAX 30000
+
+static struct okno_service svc;
+static okno_projector projector;
+static const char *pg_keys[OKNO_CONFIG_PG_PARAMS_MAX], *pg_values[OKNO_CONFIG_PG_PARAMS_MAX];
+
+typedef struct projector_metrics {
+    struct okno_metrics_counter events, skipped, batches, failures, swaps;
+    struct okno_metrics_gauge event_age_ms;
+    struct okno_metrics_histogram batch_ms;
+} projector_metrics;
+static projector_metrics metrics;
+
+static int64_t now_ms(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void metrics_init(struct okno_metrics *r)
+{
+    okno_metrics_counter_init(r, &metrics.events, "okno_projector_events_applied_total",
+                              "Events applied to the read models.", NULL);
+    okno_metrics_counter_init(r, &metrics.skipped, "okno_projector_events_skipped_total",
+                              "Events skipped because their seq was applied before.", NULL);
+    okno_metrics_counter_init(r, &metrics.batches, "okno_projector_batches_total",
+                              "Batches committed.", NULL);
+    okno_metrics_counter_init(r, &metrics.failures, "okno_projector_failures_total",
+                              "Batches rolled back.", NULL);
+    okno_metrics_counter_init(r, &metrics.swaps, "okno_projector_swaps_total",
+                              "Times a replay swapped a new read-model schema in.", NULL);
+    okno_metrics_gauge_init(r, &metrics.event_age_ms, "okno_projector_event_age_ms",
+                            "Age of the last event applied when it was applied, in ms.", NULL);
+    okno_metrics_histogram_init(r, &metrics.batch_ms, "okno_projector_batch_ms",
+                                "Time to read, apply and commit one batch, in ms.", NULL,
+                                okno_metrics_latency_ms_bounds,
+                                okno_metrics_latency_ms_bound_count);
+}
+
+static int projector_init(struct okno_service *s)
+{
+    struct okno_config *c = &s->config;
+    okno_config_pg_params(c, pg_keys, pg_values);
+    okno_projector_config cfg;
+    okno_projector_config_init(&cfg);
+    cfg.pg_keywords = pg_keys;
+    cfg.pg_values = pg_values;
+    cfg.schema = okno_config_get_string(c, "projector.schema");
+    cfg.batch_events = (int)okno_config_get_int(c, "projector.batch_events");
+    cfg.cache_entries_max = (size_t)okno_config_get_int(c, "projector.cache_entries_max");
+    int rc = okno_projector_init(&projector, &cfg);
+    if (rc != OKNO_OK) {
+        okno_log_error("cannot start the projector", OKNO_LOG_STR("reason", projector.error));
+        return rc == OKNO_ECONFIG ? OKNO_ECONFIG : rc;
+    }
+    metrics_init(&s->metrics);
+    return OKNO_OK;
+}
+
+static void observe(const okno_projector_stats *before, const okno_projector_stats *after,
+                    int64_t started_ms)
+{
+    okno_metrics_counter_add(&metrics.events, after->events - before->events);
+    okno_metrics_counter_add(&metrics.skipped, after->skipped - before->skipped);
+    okno_metrics_counter_add(&metrics.batches, after->batches - before->batches);
+    okno_metrics_counter_add(&metrics.failures, after->failures - before->failures);
+    okno_metrics_counter_add(&metrics.swaps, after->swaps - before->swaps);
+    if (after->events > before->events) {
+        okno_metrics_gauge_set(&metrics.event_age_ms,
+                               now_ms(CLOCK_REALTIME) - after->last_event_ms);
+        okno_metrics_histogram_observe(&metrics.batch_ms,
+                                       (double)(now_ms(CLOCK_MONOTONIC) - started_ms));
+    }
+}
+
+/* Says each new trouble once, not every retry. */
+static void report(int rc, char *last, size_t size)
+{
+    if (strcmp(last, projector.error) == 0)
+        return;
+    snprintf(last, size, "%s", projector.error);
+    if (rc == OKNO_ECONFLICT)
+        okno_log_info("standing by", OKNO_LOG_STR("reason", projector.error));
+    else
+        okno_log_error("batch failed, retrying", OKNO_LOG_ERR(rc),
+                       OKNO_LOG_STR("reason", projector.error));
+}
+
+static int projector_run(struct okno_service *s)
+{
+    int64_t idle_ms = okno_config_get_duration_ms(&s->config, "projector.idle_poll");
+    int64_t backoff_min = okno_config_get_duration_ms(&s->config, "projector.retry_backoff");
+    int64_t backoff = backoff_min;
+    char last_error[OKNO_PROJECTOR_ERROR_BYTES] = "";
+    while (!okno_service_stopping(s)) {
+        okno_service_heartbeat(s);
+        okno_projector_stats before = projector.stats;
+        int64_t started = now_ms(CLOCK_MONOTONIC);
+        size_t applied = 0;
+        int rc = okno_projector_step(&projector, &applied);
+        observe(&before, &projector.stats, started);
+        okno_service_set_ready(s, rc == OKNO_OK || rc == OKNO_ECONFLICT,
+                               "read-model batches are failing");
+        if (rc == OKNO_OK) {
+            backoff = backoff_min;
+            last_error[0] = '\0';
+            if (applied == 0)
+                okno_service_wait(s, idle_ms);
+            continue;
+        }
+        report(rc, last_error, sizeof last_error);
+        okno_service_wait(s, backoff);
+        backoff = backoff * 2 < BACKOFF_MS_MAX ? backoff * 2 : BACKOFF_MS_MAX;
+    }
+    okno_log_info("stopped", OKNO_LOG_UINT("events", projector.stats.events),
+                  OKNO_LOG_UINT("batches", projector.stats.batches));
+    return OKNO_OK;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = okno_service_init(&svc, &info, argc, argv);
+    if (rc == OKNO_OK)
+        rc = projector_init(&svc);
+    if (rc == OKNO_OK)
+        rc = okno_service_start(&svc);
+    if (rc == OKNO_OK)
+        rc = projector_run(&svc);
+    okno_projector_close(&projector);
+    okno_service_close(&svc);
+    return okno_service_exit_code(rc);
+}

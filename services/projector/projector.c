@@ -1,0 +1,279 @@
+/* The projector's core: one batch of the event log into the read models per transaction. The
+ * ordering and idempotency argument is in README.md. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "okno/avro.h"
+#include "okno/error.h"
+#include "okno/eventlog.h"
+#include "pg/pgbin.h"
+#include "projector.h"
+
+/* Statements, in order of use; %1$s is the read-model schema. */
+static const char LEADER_SQL[] =
+    "select pg_try_advisory_lock(hashtextextended('okno.projector:' || $1, 0))";
+/* The batch lock comes first so that a replay's swap (which takes it too) never interleaves
+ * with a batch; then the meta row, whose cursor only the lock holder moves. */
+static const char BEGIN_SQL[] =
+    "begin; select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%1$s', 0));"
+    " select generation, cursor_tx::text, cursor_position, layout, as_of is not null"
+    " from %1$s.meta for update";
+/* Rows after the cursor whose transaction ended before every running one began (the relay's
+ * rule: nothing can ever appear below that horizon later, so the cursor skips nothing). */
+static const char EVENTS_SQL[] =
+    "select message_id, seq, body, tx::text, position from okno.event_log"
+    " where (tx, position) > ($1::xid8, $2::int8)"
+    " and tx < pg_snapshot_xmin(pg_current_snapshot())"
+    " order by tx, position limit $3::int4";
+static const char COMMIT_SQL[] =
+    "update %1$s.meta set cursor_tx = '%2$s', cursor_position = %3$" PRId64 ","
+    " events_applied = events_applied + %4$zu, updated_at = now(); commit";
+
+static int fail(okno_projector *p, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error, sizeof p->error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void okno_projector_config_init(okno_projector_config *cfg)
+{
+    *cfg = (okno_projector_config){
+        .schema = "okno_rm",
+        .batch_events = OKNO_PROJECTOR_BATCH_EVENTS_DEFAULT,
+        .cache_entries_max = OKNO_PROJECTOR_CACHE_DEFAULT,
+    };
+}
+
+int okno_projector_init(okno_projector *p, const okno_projector_config *cfg)
+{
+    *p = (okno_projector){.cfg = *cfg};
+    if (!okno_proj_schema_valid(cfg->schema))
+        return fail(p, OKNO_ECONFIG, "projector.schema must match okno_rm[a-z0-9_]*");
+    if (cfg->batch_events < 1 || cfg->batch_events > OKNO_PROJECTOR_BATCH_EVENTS_MAX)
+        return fail(p, OKNO_ECONFIG, "projector.batch_events must be 1..%d",
+                    OKNO_PROJECTOR_BATCH_EVENTS_MAX);
+    p->misses = calloc((size_t)cfg->batch_events, sizeof *p->misses);
+    if (p->misses == NULL || okno_proj_store_init(&p->cache, cfg->cache_entries_max / 4) != 0 ||
+        okno_proj_batch_init(&p->batch) != 0)
+        return fail(p, OKNO_ENOMEM, "out of memory");
+    okno_avro_error aerr = {0};
+    if (okno_avro_init(&aerr) != 0)
+        return fail(p, OKNO_EINVAL, "Avro schemas: %s", aerr.reason);
+    return OKNO_OK;
+}
+
+static void pg_stop(okno_projector *p)
+{
+    PQfinish(p->conn);
+    p->conn = NULL;
+    p->leader = false;
+    p->prepared = false;
+}
+
+static int pg_failed(okno_projector *p, const char *what, PGresult *res)
+{
+    okno__pg_error(p->error, sizeof p->error, what, res, p->conn);
+    PQclear(res);
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        pg_stop(p);
+    return OKNO_EPG;
+}
+
+/* Connects, becomes the one active projector of its schema (a session advisory lock, released
+ * when the connection ends, crash included) and creates the staging tables. */
+static int pg_start(okno_projector *p)
+{
+    if (p->conn == NULL) {
+        p->conn = PQconnectdbParams(p->cfg.pg_keywords, p->cfg.pg_values, 1);
+        if (PQstatus(p->conn) != CONNECTION_OK) {
+            fail(p, OKNO_EPG, "connect: %s", PQerrorMessage(p->conn));
+            pg_stop(p);
+            return OKNO_EPG;
+        }
+    }
+    if (!p->leader) {
+        const char *params[1] = {p->cfg.schema};
+        PGresult *res = PQexecParams(p->conn, LEADER_SQL, 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            return pg_failed(p, "leader lock", res);
+        p->leader = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (!p->leader)
+            return fail(p, OKNO_ECONFLICT, "another projector of %s is active", p->cfg.schema);
+    }
+    if (!p->prepared) {
+        int rc = okno_proj_prepare(p->conn, p->cfg.schema, p->error, sizeof p->error);
+        if (rc != 0)
+            return rc;
+        p->prepared = true;
+    }
+    return OKNO_OK;
+}
+
+/* Begins the batch: locks, reads meta; a new generation (a replay swapped a schema in) empties
+ * the cache, which belonged to the old one. */
+static int batch_begin(okno_projector *p, char cursor_tx[24], int64_t *cursor_position)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, BEGIN_SQL, p->cfg.schema);
+    PGresult *res = PQexec(p->conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        return pg_failed(p, "begin batch", res);
+    int64_t generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    snprintf(cursor_tx, 24, "%s", PQgetvalue(res, 0, 1));
+    *cursor_position = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    int layout = atoi(PQgetvalue(res, 0, 3));
+    bool as_of = PQgetvalue(res, 0, 4)[0] == 't';
+    PQclear(res);
+    if (layout != OKNO_PROJ_LAYOUT || as_of)
+        return fail(p, OKNO_EINVAL, "%s has layout %d%s; this projector maintains layout %d",
+                    p->cfg.schema, layout, as_of ? " and is a historical (--as-of) build" : "",
+                    OKNO_PROJ_LAYOUT);
+    if (generation != p->generation) {
+        if (p->generation != 0)
+            p->stats.swaps++;
+        okno_proj_store_clear(&p->cache);
+        p->generation = generation;
+    }
+    return OKNO_OK;
+}
+
+static PGresult *read_events(okno_projector *p, const char *cursor_tx, int64_t cursor_position)
+{
+    char pos[24], limit[24];
+    snprintf(pos, sizeof pos, "%" PRId64, cursor_position);
+    snprintf(limit, sizeof limit, "%d", p->cfg.batch_events);
+    const char *params[3] = {cursor_tx, pos, limit};
+    return PQexecParams(p->conn, EVENTS_SQL, 3, NULL, params, NULL, NULL, 1);
+}
+
+static int uuid_compare(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(okno_uuid));
+}
+
+/* Loads the cards of the batch's messages that are not cached (each id once). */
+static int load_misses(okno_projector *p, const PGresult *rows)
+{
+    size_t n = 0, unique = 0;
+    for (int i = 0; i < PQntuples(rows); i++) {
+        okno_uuid id;
+        memcpy(id.bytes, PQgetvalue(rows, i, 0), sizeof id.bytes);
+        if (okno_proj_store_find(&p->cache, &id) == NULL)
+            p->misses[n++] = id;
+    }
+    qsort(p->misses, n, sizeof *p->misses, uuid_compare);
+    for (size_t i = 0; i < n; i++)
+        if (unique == 0 || uuid_compare(&p->misses[unique - 1], &p->misses[i]) != 0)
+            p->misses[unique++] = p->misses[i];
+    return okno_proj_load(p->conn, p->cfg.schema, p->misses, unique, &p->cache, p->error,
+                          sizeof p->error);
+}
+
+static int apply_row(okno_projector *p, const PGresult *rows, int i)
+{
+    okno_event ev;
+    okno_avro_error aerr = {0};
+    const uint8_t *body = (const uint8_t *)PQgetvalue(rows, i, 2);
+    char id_text[37];
+    okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(rows, i, 0), id_text);
+    int32_t seq = okno__pgbin_get_i32(PQgetvalue(rows, i, 1));
+    if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, (size_t)PQgetlength(rows, i, 2), &ev,
+                               &aerr) != 0)
+        return fail(p, OKNO_EINVAL, "message %s seq %d: undecodable body: %s", id_text, seq,
+                    aerr.reason);
+    if (ev.seq != (uint64_t)seq || memcmp(ev.message_id.bytes, PQgetvalue(rows, i, 0), 16) != 0)
+        return fail(p, OKNO_EINVAL, "message %s seq %d: the body names another event", id_text,
+                    seq);
+    okno_proj_entry *e = okno_proj_store_find(&p->cache, &ev.message_id);
+    if (e == NULL && (e = okno_proj_store_add(&p->cache, &ev.message_id)) == NULL)
+        return fail(p, OKNO_ENOMEM, "out of memory");
+    int rc = okno_proj_apply(&p->batch, e, &ev);
+    if (rc == OKNO_EDUPLICATE)
+        return OKNO_OK; /* applied by an earlier batch: the per-message seq says so */
+    if (rc != OKNO_OK)
+        return fail(p, rc,
+                    "message %s seq %d cannot be applied on top of seq %" PRIu64
+                    " (%s): rebuild the read models with okno replay",
+                    id_text, seq, e->m.state.last_seq, okno_strerror(rc));
+    p->stats.last_event_ms = ev.at_ms;
+    return OKNO_OK;
+}
+
+static int commit(okno_projector *p, const PGresult *rows)
+{
+    int n = PQntuples(rows);
+    char sql[512];
+    snprintf(sql, sizeof sql, COMMIT_SQL, p->cfg.schema, PQgetvalue(rows, n - 1, 3),
+             okno__pgbin_get_i64(PQgetvalue(rows, n - 1, 4)), (size_t)p->batch.events);
+    PGresult *res = PQexec(p->conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return pg_failed(p, "commit", res);
+    PQclear(res);
+    return OKNO_OK;
+}
+
+static int run_batch(okno_projector *p, size_t *applied)
+{
+    char cursor_tx[24];
+    int64_t cursor_position;
+    int rc = batch_begin(p, cursor_tx, &cursor_position);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *rows = read_events(p, cursor_tx, cursor_position);
+    if (PQresultStatus(rows) != PGRES_TUPLES_OK)
+        return pg_failed(p, "read events", rows);
+    int n = PQntuples(rows);
+    rc = n > 0 ? load_misses(p, rows) : OKNO_OK;
+    for (int i = 0; rc == OKNO_OK && i < n; i++)
+        rc = apply_row(p, rows, i);
+    if (rc == OKNO_OK && n > 0)
+        rc = okno_proj_write_live(p->conn, p->cfg.schema, &p->batch, p->error, sizeof p->error);
+    if (rc == OKNO_OK && n > 0)
+        rc = commit(p, rows);
+    if (rc == OKNO_OK && n == 0)
+        PQclear(PQexec(p->conn, "rollback")); /* nothing new: just let the locks go */
+    PQclear(rows);
+    *applied = rc == OKNO_OK ? (size_t)n : 0;
+    return rc;
+}
+
+int okno_projector_step(okno_projector *p, size_t *applied)
+{
+    *applied = 0;
+    int rc = pg_start(p);
+    if (rc == OKNO_OK)
+        rc = run_batch(p, applied);
+    if (rc == OKNO_OK) {
+        p->stats.events += p->batch.events;
+        p->stats.skipped += p->batch.skipped;
+        p->stats.batches += *applied > 0;
+        okno_proj_batch_reset(&p->batch, false);
+        if (p->cache.count > p->cfg.cache_entries_max)
+            okno_proj_store_clear(&p->cache); /* simple bound: the next batches reload */
+        return OKNO_OK;
+    }
+    /* The database is the truth: what the cache folded was rolled back with the batch. */
+    p->stats.failures++;
+    okno_proj_batch_reset(&p->batch, false);
+    okno_proj_store_clear(&p->cache);
+    if (p->conn != NULL && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(p->conn, "rollback"));
+    return rc;
+}
+
+void okno_projector_close(okno_projector *p)
+{
+    okno_proj_batch_close(&p->batch);
+    okno_proj_store_close(&p->cache);
+    free(p->misses);
+    p->misses = NULL;
+    if (p->conn != NULL)
+        pg_stop(p);
+}
