@@ -197,7 +197,7 @@ char *okno__proj_arena_strdup(okno__proj_arena *a, const char *p, size_t len)
 /* Keeps the newest chunk for the next batch, frees the others. */
 void okno__proj_arena_reset(okno__proj_arena *a)
 {
-    if (a->head == NULL)
+    if (a == NULL || a->head == NULL)
         return;
     for (arena_chunk *c = a->head->next, *next; c != NULL; c = next) {
         next = c->next;

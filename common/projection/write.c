@@ -474,10 +474,11 @@ static int stats_merge(PGconn *conn, const char *schema, char *err, size_t err_b
     return exec(conn, "stats merge", sql, err, err_bytes);
 }
 
-static int stats_stage(PGconn *conn, const okno_proj_stats *stats, char *err, size_t err_bytes)
+static int stats_copy(PGconn *conn, const char *schema, const char *table,
+                      const okno_proj_stats *stats, char *err, size_t err_bytes)
 {
     okno__copy c = {0};
-    int rc = copy_start(&c, conn, NULL, "okno_stats_in", STATS_COLUMNS, err, err_bytes);
+    int rc = copy_start(&c, conn, schema, table, STATS_COLUMNS, err, err_bytes);
     for (size_t i = 0; rc == OKNO_OK && i < stats->cap; i++)
         if (stats->rows[i].used)
             stats_row(&c, &stats->rows[i]);
@@ -495,7 +496,7 @@ int okno_proj_write_stats(PGconn *conn, const char *schema, const okno_proj_stat
     bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
     int rc = own ? exec(conn, "begin", "begin", err, err_bytes) : OKNO_OK;
     if (rc == OKNO_OK)
-        rc = stats_stage(conn, stats, err, err_bytes);
+        rc = stats_copy(conn, NULL, "okno_stats_in", stats, err, err_bytes);
     if (rc == OKNO_OK)
         rc = stats_merge(conn, schema, err, err_bytes);
     if (own && rc == OKNO_OK)
@@ -503,6 +504,13 @@ int okno_proj_write_stats(PGconn *conn, const char *schema, const okno_proj_stat
     if (own && rc != OKNO_OK)
         PQclear(PQexec(conn, "rollback")); /* the first failure is the one to report */
     return rc;
+}
+
+int okno_proj_write_stats_bulk(PGconn *conn, const char *schema, const okno_proj_stats *stats,
+                               char *err, size_t err_bytes)
+{
+    return stats->count == 0 ? OKNO_OK
+                             : stats_copy(conn, schema, "stats_daily", stats, err, err_bytes);
 }
 
 /* Fence, then clear the dirty messages' inbox rows: both before the new rows arrive. */

@@ -20,7 +20,7 @@ static const char LEADER_SQL[] =
 static const char BEGIN_SQL[] =
     "begin; select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%1$s', 0));"
     " select generation, cursor_tx::text, cursor_position, layout, as_of is not null"
-    " from %1$s.meta for update";
+    " from %1$s.meta";
 /* Rows after the cursor whose transaction ended before every running one began (the relay's
  * rule: nothing can ever appear below that horizon later, so the cursor skips nothing). */
 static const char EVENTS_SQL[] =

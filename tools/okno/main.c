@@ -10,6 +10,7 @@ static const okno_cli_command commands[] = {
     {"topics", "create okno's Kafka topics that do not exist yet", okno_cli_topics},
     {"load", "produce a generated workload of transition requests", okno_cli_load},
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
+    {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

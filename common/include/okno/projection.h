@@ -229,6 +229,10 @@ int okno_proj_write_bulk(PGconn *conn, const char *schema, const okno_proj_batch
 int okno_proj_write_stats(PGconn *conn, const char *schema, const okno_proj_stats *stats, char *err,
                           size_t err_bytes);
 
+/* Writes stats into an empty stats_daily by COPY (replay: every key once, no key index yet). */
+int okno_proj_write_stats_bulk(PGconn *conn, const char *schema, const okno_proj_stats *stats,
+                               char *err, size_t err_bytes);
+
 /* Loads the entries of ids[0..n) that have a card into store (state and texts); those without
  * one are left out. OKNO_EINVAL when a stored proj_state has another version or size. */
 int okno_proj_load(PGconn *conn, const char *schema, const okno_uuid *ids, size_t n,

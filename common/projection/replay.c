@@ -1,0 +1,587 @@
+/* Replay: the whole event log (or its part up to an as-of time) into a fresh read-model schema,
+ * then an atomic swap. Workers take the log's hash partitions one at a time: a partition holds
+ * every event of its messages, so each one is folded completely in memory, in (tx, position)
+ * order (which is seq order per message), and written by COPY, each row once. All workers read
+ * one exported snapshot, and only rows below its xmin horizon, so the new schema's cursor is
+ * that horizon and a live projector continues exactly after it. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "okno/avro.h"
+#include "okno/error.h"
+#include "okno/eventlog.h"
+#include "okno/replay.h"
+#include "projection/internal.h"
+
+/* Partitions of the log read at most (the log has 16 today). */
+#define REPLAY_PARTS_MAX 1024
+/* How often the progress callback runs, and how long the main thread sleeps between checks. */
+#define PROGRESS_EVERY_MS 500
+#define WAIT_SLICE_MS     50
+
+typedef struct replay replay;
+
+typedef struct worker {
+    replay *rp;
+    pthread_t thread;
+    bool started;
+    PGconn *reader, *writer;
+    okno_proj_store store;
+    okno_proj_batch batch;
+    okno_proj_entry **flush; /* entries written by the current flush */
+    size_t flush_cap;
+    bool header_seen; /* the COPY stream's binary header was passed */
+    int rc;
+    char err[OKNO_PROJ_ERROR_BYTES];
+} worker;
+
+struct replay {
+    const okno_replay_options *o;
+    okno_replay_result *r;
+    char schema_new[OKNO_PROJ_SCHEMA_BYTES + 8];
+    char schema_old[OKNO_PROJ_SCHEMA_BYTES + 8];
+    char snapshot[64];
+    char where[160]; /* the row filter: below the horizon, at or before as_of */
+    char *parts[REPLAY_PARTS_MAX];
+    uint32_t parts_count;
+    uint64_t events_estimate;
+    atomic_uint next_part;
+    atomic_uint parts_done;
+    atomic_int workers_done;
+    atomic_bool failed;
+    atomic_uint_least64_t events;
+    atomic_uint_least64_t messages;
+    worker workers[OKNO_REPLAY_JOBS_MAX];
+    struct timespec started;
+};
+
+void okno_replay_options_init(okno_replay_options *o)
+{
+    *o = (okno_replay_options){.schema = "okno_rm", .jobs = 2};
+}
+
+static int fail(replay *rp, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rp->r->error, sizeof rp->r->error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Runs sql; on failure copies PostgreSQL's message into err. */
+static int run(PGconn *conn, const char *sql, char *err, size_t err_bytes)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
+    if (rc != OKNO_OK)
+        snprintf(err, err_bytes, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
+}
+
+static PGconn *connect_to(const char *conninfo, char *err, size_t err_bytes)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(err, err_bytes, "connect: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+/* ---- a worker ------------------------------------------------------------------------------ */
+
+static void worker_fail(worker *w, int rc, const char *fmt, ...)
+{
+    if (w->rc != OKNO_OK)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->err, sizeof w->err, fmt, ap);
+    va_end(ap);
+    w->rc = rc;
+    atomic_store(&w->rp->failed, true);
+}
+
+static int worker_connect(worker *w)
+{
+    replay *rp = w->rp;
+    char sql[160];
+    w->reader = connect_to(rp->o->conninfo, w->err, sizeof w->err);
+    w->writer = w->reader ? connect_to(rp->o->conninfo, w->err, sizeof w->err) : NULL;
+    if (w->writer == NULL)
+        return w->rc = OKNO_EPG;
+    snprintf(sql, sizeof sql,
+             "begin isolation level repeatable read read only; set transaction snapshot '%s'",
+             rp->snapshot);
+    int rc = run(w->reader, sql, w->err, sizeof w->err);
+    /* Nothing in the new schema is visible until the swap, which commits synchronously. */
+    if (rc == OKNO_OK)
+        rc = run(w->writer, "set synchronous_commit = off", w->err, sizeof w->err);
+    return w->rc = rc;
+}
+
+static int flush_room(worker *w, size_t n)
+{
+    if (n <= w->flush_cap)
+        return OKNO_OK;
+    okno_proj_entry **p = realloc(w->flush, n * sizeof *p);
+    if (p == NULL)
+        return OKNO_ENOMEM;
+    w->flush = p;
+    w->flush_cap = n;
+    return OKNO_OK;
+}
+
+/* Writes what the chunk finished: ended visits, timeline rows, and the cards of messages that
+ * closed (which can get no more events), then forgets those messages. */
+static int flush_closed(worker *w)
+{
+    okno_proj_batch *b = &w->batch;
+    if (flush_room(w, b->dirty_count) != OKNO_OK)
+        return OKNO_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < b->dirty_count; i++)
+        if (b->dirty[i]->m.state.outcome != OKNO_OUTCOME_OPEN)
+            w->flush[n++] = b->dirty[i];
+    int rc =
+        okno_proj_write_bulk(w->writer, w->rp->schema_new, b, w->flush, n, w->err, sizeof w->err);
+    okno_proj_batch_reset(b, true);
+    for (size_t i = 0; i < n; i++)
+        okno_proj_store_remove(&w->store, w->flush[i]);
+    atomic_fetch_add(&w->rp->messages, n);
+    return rc;
+}
+
+typedef struct collector {
+    okno_proj_entry **out;
+    size_t n;
+} collector;
+
+static void collect(okno_proj_entry *e, void *arg)
+{
+    collector *c = arg;
+    c->out[c->n++] = e;
+}
+
+/* End of a partition: every remaining message's card, inbox rows and current visit. */
+static int flush_all(worker *w)
+{
+    if (flush_room(w, w->store.count) != OKNO_OK)
+        return OKNO_ENOMEM;
+    collector c = {.out = w->flush};
+    okno_proj_store_each(&w->store, collect, &c);
+    int rc = okno_proj_write_bulk(w->writer, w->rp->schema_new, &w->batch, w->flush, c.n, w->err,
+                                  sizeof w->err);
+    okno_proj_batch_reset(&w->batch, true);
+    okno_proj_store_clear(&w->store);
+    atomic_fetch_add(&w->rp->messages, c.n);
+    return rc;
+}
+
+/* The body of one binary COPY row (one field): 1; the trailer: 0; anything else: -1. */
+static int row_body(worker *w, const char *buf, int len, const uint8_t **body, size_t *bytes)
+{
+    static const char signature[11] = "PGCOPY\n\377\r\n";
+    const uint8_t *p = (const uint8_t *)buf, *end = p + len;
+    if (!w->header_seen) {
+        if (len < 19 || memcmp(p, signature, 11) != 0)
+            return -1;
+        uint32_t ext = (uint32_t)p[15] << 24 | (uint32_t)p[16] << 16 | (uint32_t)p[17] << 8 | p[18];
+        p += 19 + ext;
+        w->header_seen = true;
+    }
+    if (end - p == 2 && p[0] == 0xff && p[1] == 0xff)
+        return 0;
+    if (end - p < 6 || p[0] != 0 || p[1] != 1)
+        return -1;
+    uint32_t n = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
+    if ((size_t)(end - p - 6) != n)
+        return -1;
+    *body = p + 6;
+    *bytes = n;
+    return 1;
+}
+
+static int apply_body(worker *w, const uint8_t *body, size_t n)
+{
+    okno_event ev;
+    okno_avro_error aerr = {0};
+    if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, n, &ev, &aerr) != OKNO_OK) {
+        worker_fail(w, OKNO_EINVAL, "undecodable event body: %s", aerr.reason);
+        return OKNO_EINVAL;
+    }
+    okno_proj_entry *e = okno_proj_store_find(&w->store, &ev.message_id);
+    if (e == NULL && (e = okno_proj_store_add(&w->store, &ev.message_id)) == NULL)
+        return OKNO_ENOMEM;
+    int rc = okno_proj_apply(&w->batch, e, &ev);
+    if (rc != OKNO_OK) {
+        char id[37];
+        okno_eventlog_uuid_text(ev.message_id.bytes, id);
+        worker_fail(w, OKNO_EINVAL, "message %s seq %" PRIu64 " does not apply on seq %" PRIu64, id,
+                    ev.seq, e->m.state.last_seq);
+        return OKNO_EINVAL;
+    }
+    return OKNO_OK;
+}
+
+/* Reads one partition's COPY stream and folds it, writing a chunk at a time. */
+static int stream_part(worker *w, const char *part)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "copy (select body from %s where %s order by tx, position) to stdout (format binary)",
+             part, w->rp->where);
+    PGresult *res = PQexec(w->reader, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        worker_fail(w, OKNO_EPG, "%s: %s", part, PQresultErrorMessage(res));
+        PQclear(res);
+        return OKNO_EPG;
+    }
+    PQclear(res);
+    w->header_seen = false;
+    int rc = OKNO_OK, len;
+    char *buf;
+    uint64_t since_flush = 0;
+    while (rc == OKNO_OK && (len = PQgetCopyData(w->reader, &buf, 0)) > 0) {
+        const uint8_t *body;
+        size_t n;
+        int kind = row_body(w, buf, len, &body, &n);
+        if (kind < 0)
+            worker_fail(w, rc = OKNO_EPG, "%s: a COPY row that is not one binary field", part);
+        if (kind > 0)
+            rc = apply_body(w, body, n);
+        if (kind > 0 && rc == OKNO_OK && ++since_flush >= OKNO_REPLAY_CHUNK_EVENTS) {
+            atomic_fetch_add(&w->rp->events, since_flush);
+            since_flush = 0;
+            rc = flush_closed(w);
+        }
+        PQfreemem(buf);
+    }
+    atomic_fetch_add(&w->rp->events, since_flush);
+    if (rc != OKNO_OK)
+        return rc; /* the reader is abandoned mid-COPY; the worker ends and closes it */
+    while ((res = PQgetResult(w->reader)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == OKNO_OK)
+            worker_fail(w, rc = OKNO_EPG, "%s: %s", part, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    if (rc == OKNO_OK)
+        rc = flush_all(w);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    replay *rp = w->rp;
+    if (worker_connect(w) == OKNO_OK) {
+        unsigned i;
+        while (!atomic_load(&rp->failed) &&
+               (i = atomic_fetch_add(&rp->next_part, 1)) < rp->parts_count) {
+            int rc = stream_part(w, rp->parts[i]);
+            if (rc != OKNO_OK && w->rc == OKNO_OK) {
+                w->rc = rc; /* w->err says why */
+                atomic_store(&rp->failed, true);
+            }
+            atomic_fetch_add(&rp->parts_done, 1);
+        }
+    } else {
+        atomic_store(&rp->failed, true);
+    }
+    atomic_fetch_add(&rp->workers_done, 1);
+    return NULL;
+}
+
+/* ---- the coordinator ------------------------------------------------------------------------ */
+
+/* The log's partitions, largest first (so the last one to finish is a small one), or the log
+ * itself when it is not hash-partitioned by message id: then one worker reads it whole. */
+static int list_parts(replay *rp, PGconn *conn)
+{
+    PGresult *res = PQexec(
+        conn, "select coalesce(max(c.oid::regclass::text), 'okno.event_log'),"
+              " (select partstrat = 'h' and partnatts = 1 and a.attname = 'message_id'"
+              "  from pg_partitioned_table p join pg_attribute a on a.attrelid = p.partrelid"
+              "  and a.attnum = p.partattrs[0] where p.partrelid = 'okno.event_log'::regclass),"
+              " sum(greatest(c.reltuples, 0))::bigint"
+              " from pg_inherits i join pg_class c on c.oid = i.inhrelid"
+              " where i.inhparent = 'okno.event_log'::regclass");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(rp, OKNO_EPG, "list partitions: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return OKNO_EPG;
+    }
+    bool by_message = PQgetvalue(res, 0, 1)[0] == 't';
+    rp->events_estimate = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    res = PQexec(conn, by_message ? "select c.oid::regclass::text from pg_inherits i join pg_class"
+                                    " c on c.oid = i.inhrelid where i.inhparent ="
+                                    " 'okno.event_log'::regclass order by c.relpages desc, 1"
+                                  : "select 'okno.event_log'");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) > REPLAY_PARTS_MAX) {
+        fail(rp, OKNO_EPG, "list partitions: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return OKNO_EPG;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        rp->parts[rp->parts_count++] = strdup(PQgetvalue(res, i, 0));
+    PQclear(res);
+    return OKNO_OK;
+}
+
+/* Opens the snapshot every worker imports; its xmin is the horizon of the replay. */
+static int take_snapshot(replay *rp, PGconn *snap)
+{
+    PGresult *res = PQexec(snap, "begin isolation level repeatable read read only");
+    PQclear(res);
+    res = PQexec(snap, "select pg_export_snapshot(), pg_snapshot_xmin(pg_current_snapshot())");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(rp, OKNO_EPG, "snapshot: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return OKNO_EPG;
+    }
+    snprintf(rp->snapshot, sizeof rp->snapshot, "%s", PQgetvalue(res, 0, 0));
+    snprintf(rp->r->horizon_tx, sizeof rp->r->horizon_tx, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    int n = snprintf(rp->where, sizeof rp->where, "tx < '%s'::xid8", rp->r->horizon_tx);
+    if (rp->o->as_of_ms != 0)
+        snprintf(rp->where + n, sizeof rp->where - (size_t)n,
+                 " and occurred_at <= to_timestamp(%" PRId64 " / 1000.0)", rp->o->as_of_ms);
+    return OKNO_OK;
+}
+
+static void report(replay *rp, const char *phase)
+{
+    if (rp->o->progress == NULL)
+        return;
+    okno_replay_progress p = {
+        .events = atomic_load(&rp->events),
+        .events_total = rp->events_estimate,
+        .parts_done = atomic_load(&rp->parts_done),
+        .parts_total = rp->parts_count,
+        .seconds = seconds_since(&rp->started),
+        .phase = phase,
+    };
+    rp->o->progress(&p, rp->o->progress_arg);
+}
+
+/* Starts the workers and waits for them, reporting progress. */
+static int read_log(replay *rp)
+{
+    int jobs = rp->o->jobs < (int)rp->parts_count ? rp->o->jobs : (int)rp->parts_count;
+    for (int i = 0; i < jobs; i++) {
+        worker *w = &rp->workers[i];
+        w->rp = rp;
+        if (okno_proj_store_init(&w->store, 1u << 16) != OKNO_OK ||
+            okno_proj_batch_init(&w->batch) != OKNO_OK)
+            return fail(rp, OKNO_ENOMEM, "out of memory");
+        w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+        if (!w->started)
+            return fail(rp, OKNO_ENOMEM, "cannot start a worker thread");
+    }
+    double last = 0;
+    struct timespec slice = {0, WAIT_SLICE_MS * 1000000L};
+    while (atomic_load(&rp->workers_done) < jobs) {
+        nanosleep(&slice, NULL);
+        double now = seconds_since(&rp->started);
+        if (now - last >= PROGRESS_EVERY_MS / 1000.0) {
+            report(rp, "reading");
+            last = now;
+        }
+    }
+    for (int i = 0; i < jobs; i++) {
+        pthread_join(rp->workers[i].thread, NULL);
+        rp->workers[i].started = false;
+        if (rp->workers[i].rc != OKNO_OK)
+            return fail(rp, rp->workers[i].rc, "%s", rp->workers[i].err);
+    }
+    return OKNO_OK;
+}
+
+/* The workers' statistics in one table, written once (the table has no key yet). */
+static int write_stats(replay *rp, PGconn *conn)
+{
+    okno_proj_stats *all = &rp->workers[0].batch.stats;
+    for (int i = 1; i < OKNO_REPLAY_JOBS_MAX; i++) {
+        const okno_proj_stats *st = &rp->workers[i].batch.stats;
+        for (size_t k = 0; k < st->cap; k++)
+            for (int c = 0; st->rows[k].used && c < OKNO_PROJ_COUNTERS; c++)
+                if (okno__proj_stats_add(all, &st->rows[k].key, (okno_proj_counter)c,
+                                         st->rows[k].counters[c]) != OKNO_OK)
+                    return fail(rp, OKNO_ENOMEM, "out of memory");
+    }
+    return okno_proj_write_stats_bulk(conn, rp->schema_new, all, rp->r->error, sizeof rp->r->error);
+}
+
+/* A timestamptz literal for Unix ms, exact to the millisecond. */
+static void ts_literal(char *buf, size_t size, int64_t unix_ms)
+{
+    snprintf(buf, size, "(timestamptz 'epoch' + %" PRId64 " * interval '1 millisecond')", unix_ms);
+}
+
+/* Indexes, planner statistics and the meta row of the new schema. */
+static int finish_schema(replay *rp, PGconn *conn)
+{
+    char sql[1024], as_of[96] = "null";
+    if (rp->o->as_of_ms != 0)
+        ts_literal(as_of, sizeof as_of, rp->o->as_of_ms);
+    snprintf(sql, sizeof sql,
+             "select okno.rm_index('%1$s');"
+             "analyze %1$s.card, %1$s.stage_visits, %1$s.inbox, %1$s.applicant_timeline,"
+             " %1$s.stats_daily;"
+             "update %1$s.meta set cursor_tx = '%2$s', cursor_position = -1,"
+             " events_applied = %3$" PRIu64 ", as_of = %4$s, built_by = 'replay',"
+             " built_at = now(), updated_at = now()",
+             rp->schema_new, rp->r->horizon_tx, (uint64_t)atomic_load(&rp->events), as_of);
+    return run(conn, sql, rp->r->error, sizeof rp->r->error);
+}
+
+/* The swap: both renames in one transaction, under the projector's batch lock so that no live
+ * batch straddles it. Readers see the old schema until the commit, then the new one. */
+static int swap(replay *rp, PGconn *conn)
+{
+    char sql[1024];
+    const char *s = rp->o->schema;
+    snprintf(sql, sizeof sql,
+             "drop schema if exists %1$s cascade;"
+             "begin;"
+             "select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%2$s', 0));"
+             "do $$ begin"
+             " if exists (select from pg_namespace where nspname = '%2$s') then"
+             "  alter schema %2$s rename to %1$s; end if; end $$;"
+             "alter schema %3$s rename to %2$s;"
+             "commit",
+             rp->schema_old, s, rp->schema_new);
+    int rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
+    if (rc != OKNO_OK) {
+        PQclear(PQexec(conn, "rollback"));
+        return rc;
+    }
+    if (rp->o->keep_old)
+        return OKNO_OK;
+    snprintf(sql, sizeof sql, "drop schema if exists %s cascade", rp->schema_old);
+    return run(conn, sql, rp->r->error, sizeof rp->r->error);
+}
+
+static int check_options(replay *rp)
+{
+    const okno_replay_options *o = rp->o;
+    if (o->conninfo == NULL)
+        return fail(rp, OKNO_EINVAL, "no database given");
+    if (o->jobs < 1 || o->jobs > OKNO_REPLAY_JOBS_MAX)
+        return fail(rp, OKNO_EINVAL, "jobs must be 1..%d", OKNO_REPLAY_JOBS_MAX);
+    snprintf(rp->schema_new, sizeof rp->schema_new, "%s_new", o->schema ? o->schema : "");
+    snprintf(rp->schema_old, sizeof rp->schema_old, "%s_old", o->schema ? o->schema : "");
+    if (!okno_proj_schema_valid(o->schema) || !okno_proj_schema_valid(rp->schema_new))
+        return fail(rp, OKNO_EINVAL, "the schema must match okno_rm[a-z0-9_]* (at most %d bytes)",
+                    OKNO_PROJ_SCHEMA_BYTES - 5);
+    okno_avro_error aerr = {0};
+    if (okno_avro_init(&aerr) != OKNO_OK)
+        return fail(rp, OKNO_EINVAL, "Avro schemas: %s", aerr.reason);
+    return OKNO_OK;
+}
+
+/* One replay at a time per schema: a second one would drop the first one's SCHEMA_new. */
+static int lock_and_create(replay *rp, PGconn *conn)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "select pg_try_advisory_lock(hashtextextended('okno.replay:%s', 0))",
+             rp->o->schema);
+    PGresult *res = PQexec(conn, sql);
+    bool locked = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!locked)
+        return fail(rp, OKNO_ECONFLICT, "another replay of %s is running", rp->o->schema);
+    snprintf(sql, sizeof sql,
+             "set client_min_messages = warning; drop schema if exists %1$s cascade;"
+             " select okno.rm_create('%1$s')",
+             rp->schema_new);
+    return run(conn, sql, rp->r->error, sizeof rp->r->error);
+}
+
+static int replay_steps(replay *rp, PGconn *conn, PGconn *snap)
+{
+    int rc = lock_and_create(rp, conn);
+    if (rc == OKNO_OK)
+        rc = list_parts(rp, conn);
+    if (rc == OKNO_OK)
+        rc = take_snapshot(rp, snap);
+    if (rc == OKNO_OK)
+        rc = read_log(rp);
+    PQclear(PQexec(snap, "commit"));
+    if (rc == OKNO_OK)
+        rc = write_stats(rp, conn);
+    report(rp, "indexing");
+    if (rc == OKNO_OK)
+        rc = finish_schema(rp, conn);
+    report(rp, "swapping");
+    if (rc == OKNO_OK)
+        rc = swap(rp, conn);
+    return rc;
+}
+
+static void replay_free(replay *rp)
+{
+    for (int i = 0; i < OKNO_REPLAY_JOBS_MAX; i++) {
+        worker *w = &rp->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        PQfinish(w->reader);
+        PQfinish(w->writer);
+        okno_proj_batch_close(&w->batch);
+        okno_proj_store_close(&w->store);
+        free(w->flush);
+    }
+    for (uint32_t i = 0; i < rp->parts_count; i++)
+        free(rp->parts[i]);
+}
+
+int okno_replay_run(const okno_replay_options *o, okno_replay_result *result)
+{
+    *result = (okno_replay_result){0};
+    replay *rp = calloc(1, sizeof *rp);
+    if (rp == NULL)
+        return OKNO_ENOMEM;
+    rp->o = o;
+    rp->r = result;
+    clock_gettime(CLOCK_MONOTONIC, &rp->started);
+    int rc = check_options(rp);
+    PGconn *conn = NULL, *snap = NULL;
+    if (rc == OKNO_OK &&
+        (conn = connect_to(o->conninfo, result->error, sizeof result->error)) != NULL)
+        snap = connect_to(o->conninfo, result->error, sizeof result->error);
+    if (rc == OKNO_OK)
+        rc = snap == NULL ? OKNO_EPG : replay_steps(rp, conn, snap);
+    if (rc != OKNO_OK && conn != NULL && PQstatus(conn) == CONNECTION_OK) {
+        char sql[128], ignored[256];
+        snprintf(sql, sizeof sql, "drop schema if exists %s cascade", rp->schema_new);
+        run(conn, sql, ignored, sizeof ignored); /* a failed build leaves nothing behind */
+    }
+    result->events = atomic_load(&rp->events);
+    result->messages = atomic_load(&rp->messages);
+    result->seconds = seconds_since(&rp->started);
+    if (rc == OKNO_OK)
+        report(rp, "done");
+    PQfinish(snap);
+    PQfinish(conn);
+    replay_free(rp);
+    free(rp);
+    return rc;
+}
