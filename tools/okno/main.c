@@ -11,6 +11,7 @@ static const okno_cli_command commands[] = {
     {"load", "produce a generated workload of transition requests", okno_cli_load},
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
+    {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
