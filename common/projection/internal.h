@@ -17,8 +17,8 @@ char *okno__proj_arena_strdup(okno__proj_arena *a, const char *p, size_t len);
 void okno__proj_arena_reset(okno__proj_arena *a);
 void okno__proj_arena_free(okno__proj_arena *a);
 
-int okno__proj_stats_add(okno_proj_stats *st, const okno_proj_stats_key *k, okno_proj_counter c,
-                         int64_t delta);
+/* The counters of key k (added, zeroed, if new); NULL when out of memory. */
+int64_t *okno__proj_stats_row(okno_proj_stats *st, const okno_proj_stats_key *k);
 void okno__proj_stats_clear(okno_proj_stats *st);
 void okno__proj_stats_free(okno_proj_stats *st);
 
@@ -26,6 +26,16 @@ void okno__proj_stats_free(okno_proj_stats *st);
 int32_t okno__proj_day(int64_t t_ms);
 /* Civil date of a day number (proleptic Gregorian). */
 void okno__proj_civil(int32_t day, int *year, int *month, int *mday);
+
+/* ---- card.proj_state (state.c) ---------------------------------------------------------- */
+
+/* Bytes the encoded state can take at most. */
+#define OKNO__PROJ_STATE_BYTES_MAX                                                                 \
+    (4 + sizeof(okno_proj_message) + sizeof(okno_proj_message) / 64 + 2)
+/* Encodes m into out (OKNO__PROJ_STATE_BYTES_MAX bytes); returns the length. */
+size_t okno__proj_state_encode(const okno_proj_message *m, uint8_t *out);
+/* OKNO_EINVAL unless in holds exactly one state of this build's version. */
+int okno__proj_state_decode(const uint8_t *in, size_t len, okno_proj_message *m);
 
 /* ---- binary COPY (copy.c) -------------------------------------------------------------- */
 

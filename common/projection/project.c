@@ -115,9 +115,25 @@ static okno_proj_stats_key key_of(int64_t at_ms, const okno_message_state *s, ok
                                  .answer_type = answer};
 }
 
+/* Adds up to two counters of one key with one lookup. */
+static int count2(okno_proj_batch *b, okno_proj_stats_key k, okno_proj_counter c1, int64_t d1,
+                  okno_proj_counter c2, int64_t d2)
+{
+    int64_t *row = okno__proj_stats_row(&b->stats, &k);
+    if (row == NULL)
+        return OKNO_ENOMEM;
+    row[c1] += d1;
+    row[c2] += d2;
+    return OKNO_OK;
+}
+
 static int count(okno_proj_batch *b, okno_proj_stats_key k, okno_proj_counter c, int64_t delta)
 {
-    return okno__proj_stats_add(&b->stats, &k, c, delta);
+    int64_t *row = okno__proj_stats_row(&b->stats, &k);
+    if (row == NULL)
+        return OKNO_ENOMEM;
+    row[c] += delta;
+    return OKNO_OK;
 }
 
 /* A visit ends when the stage or the holding org changes (the core's rule, apply.c), and the
@@ -142,9 +158,8 @@ static int visits(okno_proj_batch *b, okno_proj_entry *e, const okno_message_sta
             return OKNO_ENOMEM;
         b->visits[b->visits_count++] = v;
         okno_proj_stats_key k = key_of(ev->at_ms, before, before->stage, OKNO_ANSWER_NONE);
-        rc |= count(b, k, OKNO_PROJ_LEFT, 1);
-        rc |= count(b, k, OKNO_PROJ_STAGE_MS, v.left_ms - v.entered_ms);
-        rc |= count(b, k, OKNO_PROJ_LEFT_OVERDUE, v.exceeded);
+        rc |= count2(b, k, OKNO_PROJ_LEFT, 1, OKNO_PROJ_STAGE_MS, v.left_ms - v.entered_ms);
+        rc |= v.exceeded ? count(b, k, OKNO_PROJ_LEFT_OVERDUE, 1) : OKNO_OK;
     }
     if (moved && after->stage != OKNO_STAGE_NONE) {
         e->m.visit_no++;
@@ -193,10 +208,9 @@ static int stats(okno_proj_batch *b, const okno_message_state *before,
             return count(b, key_of(at, before, OKNO_STAGE_NONE, OKNO_ANSWER_POSTPONED),
                          OKNO_PROJ_INTERIM, 1);
         okno_proj_stats_key k = key_of(at, before, OKNO_STAGE_NONE, before->answer_type);
-        int rc = count(b, k, OKNO_PROJ_ANSWERED, 1);
-        rc |= count(b, k, OKNO_PROJ_ANSWER_MS, at - before->submitted_ms);
-        rc |= count(b, k, OKNO_PROJ_ANSWERED_OVERDUE, at > before->answer_deadline_ms);
-        return rc == OKNO_OK ? OKNO_OK : OKNO_ENOMEM;
+        return count2(b, k, OKNO_PROJ_ANSWER_MS, at - before->submitted_ms,
+                      OKNO_PROJ_ANSWERED_OVERDUE, at > before->answer_deadline_ms) |
+               count(b, k, OKNO_PROJ_ANSWERED, 1);
     default:
         break;
     }

@@ -255,18 +255,16 @@ static int stats_grow(okno_proj_stats *st)
     return OKNO_OK;
 }
 
-int okno__proj_stats_add(okno_proj_stats *st, const okno_proj_stats_key *k, okno_proj_counter c,
-                         int64_t delta)
+int64_t *okno__proj_stats_row(okno_proj_stats *st, const okno_proj_stats_key *k)
 {
     if ((st->count + 1) * 2 > st->cap && stats_grow(st) != OKNO_OK)
-        return OKNO_ENOMEM;
+        return NULL;
     okno_proj_stats_row *row = stats_slot(st->rows, st->cap, k);
     if (!row->used) {
         *row = (okno_proj_stats_row){.key = *k, .used = true};
         st->count++;
     }
-    row->counters[c] += delta;
-    return OKNO_OK;
+    return row->counters;
 }
 
 void okno__proj_stats_clear(okno_proj_stats *st)

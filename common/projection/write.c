@@ -18,8 +18,6 @@
 #define SQL_BYTES_MAX 8192
 /* Longest status text, bytes (Russian: two bytes a letter). */
 #define STATUS_TEXT_BYTES 256
-/* Bytes of card.proj_state: a version word, then the struct. */
-#define PROJ_STATE_BYTES (4 + sizeof(okno_proj_message))
 
 static const char *const CARD_COLUMNS[] = {"message_id",
                                            "seq",
@@ -142,8 +140,10 @@ static void join(char *out, size_t size, const char *const *cols, size_t from, c
                                  cols[i]);
 }
 
-static int copy_start(okno__copy *c, PGconn *conn, const char *schema, const char *table,
-                      const char *const *cols, char *err, size_t err_bytes)
+/* Starts a COPY into schema.table (table alone when schema is NULL) with the writer's reusable
+ * row buffer: one allocation for the writer's life, not one per COPY. */
+static int copy_start(okno_proj_writer *w, okno__copy *c, const char *schema, const char *table,
+                      const char *const *cols)
 {
     char sql[SQL_BYTES_MAX];
     if (schema != NULL)
@@ -152,7 +152,17 @@ static int copy_start(okno__copy *c, PGconn *conn, const char *schema, const cha
         snprintf(sql, sizeof sql, "copy %s (", table);
     join(sql, sizeof sql, cols, 0, "");
     strncat(sql, ") from stdin (format binary)", sizeof sql - strlen(sql) - 1);
-    return okno__copy_begin(c, conn, sql, err, err_bytes);
+    *c = (okno__copy){.buf = w->buf, .cap = w->cap};
+    return okno__copy_begin(c, w->conn, sql, w->error, sizeof w->error);
+}
+
+/* Ends the COPY (rc: a failure before the end) and keeps its buffer for the next one. */
+static int copy_finish(okno_proj_writer *w, okno__copy *c, int rc)
+{
+    rc = rc == OKNO_OK ? okno__copy_end(c) : rc;
+    w->buf = c->buf;
+    w->cap = c->cap;
+    return rc;
 }
 
 static const char *name_or_null(const char *name, int value)
@@ -220,11 +230,8 @@ static void card_tail(okno__copy *c, const okno_proj_entry *e)
     okno__copy_ts_or_null(c, open ? 0 : s->last_at_ms);
     okno__copy_text(c, okno_event_type_name(e->m.last_type));
     okno__copy_ts(c, s->last_at_ms);
-    uint8_t state[PROJ_STATE_BYTES];
-    uint32_t version = OKNO_PROJ_STATE_VERSION;
-    memcpy(state, &version, 4);
-    memcpy(state + 4, &e->m, sizeof e->m);
-    okno__copy_bytea(c, state, sizeof state);
+    uint8_t state[OKNO__PROJ_STATE_BYTES_MAX];
+    okno__copy_bytea(c, state, okno__proj_state_encode(&e->m, state));
 }
 
 /* One card row; with_from_seq adds the staging table's fence column. */
@@ -338,27 +345,46 @@ static void stats_row(okno__copy *c, const okno_proj_stats_row *r)
 
 /* ---- statements ----------------------------------------------------------------------- */
 
-static int fail_res(PGresult *res, PGconn *conn, const char *what, char *err, size_t err_bytes)
+int okno_proj_writer_init(okno_proj_writer *w, PGconn *conn, const char *schema)
+{
+    *w = (okno_proj_writer){.conn = conn};
+    if (!okno_proj_schema_valid(schema)) {
+        snprintf(w->error, sizeof w->error, "bad read-model schema name");
+        return OKNO_EINVAL;
+    }
+    snprintf(w->schema, sizeof w->schema, "%s", schema);
+    return OKNO_OK;
+}
+
+void okno_proj_writer_close(okno_proj_writer *w)
+{
+    free(w->buf);
+    w->buf = NULL;
+    w->cap = 0;
+}
+
+static int fail_res(okno_proj_writer *w, PGresult *res, const char *what)
 {
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    okno__pg_error(err, err_bytes, what, res, conn);
-    PQclear(res);
     /* OKP01: a card moved under this writer (another projector, or a replay swapped in). */
-    return state != NULL && strcmp(state, "OKP01") == 0 ? OKNO_ECONFLICT : OKNO_EPG;
+    int rc = state != NULL && strcmp(state, "OKP01") == 0 ? OKNO_ECONFLICT : OKNO_EPG;
+    okno__pg_error(w->error, sizeof w->error, what, res, w->conn);
+    PQclear(res);
+    return rc;
 }
 
 /* Runs sql (possibly several statements: one round trip) that returns no rows. */
-static int exec(PGconn *conn, const char *what, const char *sql, char *err, size_t err_bytes)
+static int exec(okno_proj_writer *w, const char *what, const char *sql)
 {
-    PGresult *res = PQexec(conn, sql);
+    PGresult *res = PQexec(w->conn, sql);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        return fail_res(res, conn, what, err, err_bytes);
+        return fail_res(w, res, what);
     PQclear(res);
     return OKNO_OK;
 }
 
-int okno_proj_prepare(PGconn *conn, const char *schema, char *err, size_t err_bytes)
+int okno_proj_prepare(okno_proj_writer *w)
 {
     char sql[SQL_BYTES_MAX];
     snprintf(sql, sizeof sql,
@@ -370,8 +396,8 @@ int okno_proj_prepare(PGconn *conn, const char *schema, char *err, size_t err_by
              "create temp table if not exists okno_stats_in (like %1$s.stats_daily)"
              " on commit delete rows;"
              "reset client_min_messages",
-             schema);
-    return exec(conn, "staging tables", sql, err, err_bytes);
+             w->schema);
+    return exec(w, "staging tables", sql);
 }
 
 /* "set (b, c) = (excluded.b, excluded.c)" over every column after the first `key` ones. */
@@ -397,124 +423,107 @@ static void upsert_head(char *sql, size_t size, const char *schema, const char *
     snprintf(sql + used, size - used, " from %s on conflict (%s)", staging, key);
 }
 
-static int copy_cards(PGconn *conn, const char *table, const char *schema,
-                      okno_proj_entry *const *entries, size_t n, bool staging, char *err,
-                      size_t err_bytes)
+/* Cards into the table, or (staging) into okno_card_in with each entry's from_seq. */
+static int copy_cards(okno_proj_writer *w, okno_proj_entry *const *entries, size_t n, bool staging)
 {
-    okno__copy c = {0};
     const char *cols_staging[CARD_FIELDS + 2];
     memcpy(cols_staging, CARD_COLUMNS, CARD_FIELDS * sizeof *cols_staging);
     cols_staging[CARD_FIELDS] = "from_seq";
     cols_staging[CARD_FIELDS + 1] = NULL;
-    int rc = copy_start(&c, conn, staging ? NULL : schema, table,
-                        staging ? cols_staging : CARD_COLUMNS, err, err_bytes);
+    okno__copy c;
+    int rc = staging ? copy_start(w, &c, NULL, "okno_card_in", cols_staging)
+                     : copy_start(w, &c, w->schema, "card", CARD_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < n; i++)
         card_row(&c, entries[i], staging);
-    rc = rc == OKNO_OK ? okno__copy_end(&c) : rc;
-    okno__copy_free(&c);
-    return rc;
+    return copy_finish(w, &c, rc);
 }
 
-static int copy_inbox(PGconn *conn, const char *schema, okno_proj_entry *const *entries, size_t n,
-                      char *err, size_t err_bytes)
+static int copy_inbox(okno_proj_writer *w, okno_proj_entry *const *entries, size_t n)
 {
-    okno__copy c = {0};
-    int rc = copy_start(&c, conn, schema, "inbox", INBOX_COLUMNS, err, err_bytes);
+    okno__copy c;
+    int rc = copy_start(w, &c, w->schema, "inbox", INBOX_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < n; i++)
         inbox_rows(&c, entries[i]);
-    rc = rc == OKNO_OK ? okno__copy_end(&c) : rc;
-    okno__copy_free(&c);
-    return rc;
+    return copy_finish(w, &c, rc);
 }
 
 /* The batch's ended visits, then the current visit of each entry. */
-static int copy_visits(PGconn *conn, const char *schema, const char *table,
-                       const okno_proj_batch *b, okno_proj_entry *const *entries, size_t n,
-                       char *err, size_t err_bytes)
+static int copy_visits(okno_proj_writer *w, const char *schema, const char *table,
+                       const okno_proj_batch *b, okno_proj_entry *const *entries, size_t n)
 {
-    okno__copy c = {0};
-    int rc = copy_start(&c, conn, schema, table, VISIT_COLUMNS, err, err_bytes);
+    okno__copy c;
+    int rc = copy_start(w, &c, schema, table, VISIT_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < b->visits_count; i++)
         visit_row(&c, &b->visits[i]);
     okno_proj_visit v;
     for (size_t i = 0; rc == OKNO_OK && i < n; i++)
         if (okno_proj_current_visit(entries[i], &v))
             visit_row(&c, &v);
-    rc = rc == OKNO_OK ? okno__copy_end(&c) : rc;
-    okno__copy_free(&c);
-    return rc;
+    return copy_finish(w, &c, rc);
 }
 
-static int copy_timeline(PGconn *conn, const char *schema, const okno_proj_batch *b, char *err,
-                         size_t err_bytes)
+static int copy_timeline(okno_proj_writer *w, const okno_proj_batch *b)
 {
     if (b->timeline_count == 0)
         return OKNO_OK;
-    okno__copy c = {0};
-    int rc = copy_start(&c, conn, schema, "applicant_timeline", TIMELINE_COLUMNS, err, err_bytes);
+    okno__copy c;
+    int rc = copy_start(w, &c, w->schema, "applicant_timeline", TIMELINE_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < b->timeline_count; i++)
         timeline_row(&c, &b->timeline[i]);
-    rc = rc == OKNO_OK ? okno__copy_end(&c) : rc;
-    okno__copy_free(&c);
-    return rc;
+    return copy_finish(w, &c, rc);
 }
 
-static int stats_merge(PGconn *conn, const char *schema, char *err, size_t err_bytes)
+static int stats_copy(okno_proj_writer *w, const char *schema, const char *table,
+                      const okno_proj_stats *stats)
+{
+    okno__copy c;
+    int rc = copy_start(w, &c, schema, table, STATS_COLUMNS);
+    for (size_t i = 0; rc == OKNO_OK && i < stats->cap; i++)
+        if (stats->rows[i].used)
+            stats_row(&c, &stats->rows[i]);
+    return copy_finish(w, &c, rc);
+}
+
+static int stats_merge(okno_proj_writer *w)
 {
     char sql[SQL_BYTES_MAX] = "";
-    upsert_head(sql, sizeof sql, schema, "stats_daily", "okno_stats_in", STATS_COLUMNS,
+    upsert_head(sql, sizeof sql, w->schema, "stats_daily", "okno_stats_in", STATS_COLUMNS,
                 "day, org_id, category_id, stage, answer_type");
     strncat(sql, " do update set ", sizeof sql - strlen(sql) - 1);
     for (int i = STATS_KEY_FIELDS; STATS_COLUMNS[i] != NULL; i++) {
         size_t used = strlen(sql);
         snprintf(sql + used, sizeof sql - used, "%s%s = %s.stats_daily.%s + excluded.%s",
-                 i > STATS_KEY_FIELDS ? ", " : "", STATS_COLUMNS[i], schema, STATS_COLUMNS[i],
+                 i > STATS_KEY_FIELDS ? ", " : "", STATS_COLUMNS[i], w->schema, STATS_COLUMNS[i],
                  STATS_COLUMNS[i]);
     }
-    return exec(conn, "stats merge", sql, err, err_bytes);
+    return exec(w, "stats merge", sql);
 }
 
-static int stats_copy(PGconn *conn, const char *schema, const char *table,
-                      const okno_proj_stats *stats, char *err, size_t err_bytes)
-{
-    okno__copy c = {0};
-    int rc = copy_start(&c, conn, schema, table, STATS_COLUMNS, err, err_bytes);
-    for (size_t i = 0; rc == OKNO_OK && i < stats->cap; i++)
-        if (stats->rows[i].used)
-            stats_row(&c, &stats->rows[i]);
-    rc = rc == OKNO_OK ? okno__copy_end(&c) : rc;
-    okno__copy_free(&c);
-    return rc;
-}
-
-int okno_proj_write_stats(PGconn *conn, const char *schema, const okno_proj_stats *stats, char *err,
-                          size_t err_bytes)
+int okno_proj_write_stats(okno_proj_writer *w, const okno_proj_stats *stats)
 {
     if (stats->count == 0)
         return OKNO_OK;
     /* The staging table empties at commit: outside a transaction, make one. */
-    bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
-    int rc = own ? exec(conn, "begin", "begin", err, err_bytes) : OKNO_OK;
+    bool own = PQtransactionStatus(w->conn) == PQTRANS_IDLE;
+    int rc = own ? exec(w, "begin", "begin") : OKNO_OK;
     if (rc == OKNO_OK)
-        rc = stats_copy(conn, NULL, "okno_stats_in", stats, err, err_bytes);
+        rc = stats_copy(w, NULL, "okno_stats_in", stats);
     if (rc == OKNO_OK)
-        rc = stats_merge(conn, schema, err, err_bytes);
+        rc = stats_merge(w);
     if (own && rc == OKNO_OK)
-        rc = exec(conn, "commit", "commit", err, err_bytes);
+        rc = exec(w, "commit", "commit");
     if (own && rc != OKNO_OK)
-        PQclear(PQexec(conn, "rollback")); /* the first failure is the one to report */
+        PQclear(PQexec(w->conn, "rollback")); /* the first failure is the one to report */
     return rc;
 }
 
-int okno_proj_write_stats_bulk(PGconn *conn, const char *schema, const okno_proj_stats *stats,
-                               char *err, size_t err_bytes)
+int okno_proj_write_stats_bulk(okno_proj_writer *w, const okno_proj_stats *stats)
 {
-    return stats->count == 0 ? OKNO_OK
-                             : stats_copy(conn, schema, "stats_daily", stats, err, err_bytes);
+    return stats->count == 0 ? OKNO_OK : stats_copy(w, w->schema, "stats_daily", stats);
 }
 
 /* Fence, then clear the dirty messages' inbox rows: both before the new rows arrive. */
-static int live_fence(PGconn *conn, const char *schema, char *err, size_t err_bytes)
+static int live_fence(okno_proj_writer *w)
 {
     char sql[SQL_BYTES_MAX];
     snprintf(sql, sizeof sql,
@@ -523,82 +532,78 @@ static int live_fence(PGconn *conn, const char *schema, char *err, size_t err_by
              " from okno_card_in i left join %1$s.card c on c.message_id = i.message_id"
              " where coalesce(c.seq, 0) <> i.from_seq;"
              "delete from %1$s.inbox x using okno_card_in i where x.message_id = i.message_id",
-             schema);
-    return exec(conn, "fence", sql, err, err_bytes);
+             w->schema);
+    return exec(w, "fence", sql);
 }
 
-static int live_merge(PGconn *conn, const char *schema, char *err, size_t err_bytes)
+static int live_merge(okno_proj_writer *w)
 {
     char sql[SQL_BYTES_MAX] = "";
-    upsert_head(sql, sizeof sql, schema, "card", "okno_card_in", CARD_COLUMNS, "message_id");
+    upsert_head(sql, sizeof sql, w->schema, "card", "okno_card_in", CARD_COLUMNS, "message_id");
     set_excluded(sql, sizeof sql, CARD_COLUMNS, 1);
     strncat(sql, ";", sizeof sql - strlen(sql) - 1);
-    upsert_head(sql, sizeof sql, schema, "stage_visits", "okno_visits_in", VISIT_COLUMNS,
+    upsert_head(sql, sizeof sql, w->schema, "stage_visits", "okno_visits_in", VISIT_COLUMNS,
                 "message_id, visit_no");
     set_excluded(sql, sizeof sql, VISIT_COLUMNS, 2);
-    return exec(conn, "merge", sql, err, err_bytes);
+    return exec(w, "merge", sql);
 }
 
-int okno_proj_write_live(PGconn *conn, const char *schema, const okno_proj_batch *b, char *err,
-                         size_t err_bytes)
+int okno_proj_write_live(okno_proj_writer *w, const okno_proj_batch *b)
 {
     if (b->dirty_count == 0)
         return OKNO_OK;
     okno_proj_entry *const *dirty = b->dirty;
     size_t n = b->dirty_count;
-    int rc = copy_cards(conn, "okno_card_in", schema, dirty, n, true, err, err_bytes);
+    int rc = copy_cards(w, dirty, n, true);
     if (rc == OKNO_OK)
-        rc = live_fence(conn, schema, err, err_bytes);
+        rc = live_fence(w);
     if (rc == OKNO_OK)
-        rc = copy_inbox(conn, schema, dirty, n, err, err_bytes);
+        rc = copy_inbox(w, dirty, n);
     if (rc == OKNO_OK)
-        rc = copy_timeline(conn, schema, b, err, err_bytes);
+        rc = copy_timeline(w, b);
     if (rc == OKNO_OK)
-        rc = copy_visits(conn, NULL, "okno_visits_in", b, dirty, n, err, err_bytes);
+        rc = copy_visits(w, NULL, "okno_visits_in", b, dirty, n);
     if (rc == OKNO_OK)
-        rc = live_merge(conn, schema, err, err_bytes);
+        rc = live_merge(w);
     if (rc == OKNO_OK)
-        rc = okno_proj_write_stats(conn, schema, &b->stats, err, err_bytes);
+        rc = okno_proj_write_stats(w, &b->stats);
     return rc;
 }
 
-int okno_proj_write_bulk(PGconn *conn, const char *schema, const okno_proj_batch *b,
-                         okno_proj_entry *const *entries, size_t n, char *err, size_t err_bytes)
+int okno_proj_write_bulk(okno_proj_writer *w, const okno_proj_batch *b,
+                         okno_proj_entry *const *entries, size_t n)
 {
     int rc = OKNO_OK;
     if (b->visits_count > 0 || n > 0)
-        rc = copy_visits(conn, schema, "stage_visits", b, entries, n, err, err_bytes);
+        rc = copy_visits(w, w->schema, "stage_visits", b, entries, n);
     if (rc == OKNO_OK)
-        rc = copy_timeline(conn, schema, b, err, err_bytes);
+        rc = copy_timeline(w, b);
     if (rc == OKNO_OK && n > 0)
-        rc = copy_cards(conn, "card", schema, entries, n, false, err, err_bytes);
+        rc = copy_cards(w, entries, n, false);
     if (rc == OKNO_OK && n > 0)
-        rc = copy_inbox(conn, schema, entries, n, err, err_bytes);
+        rc = copy_inbox(w, entries, n);
     return rc;
 }
 
 /* ---- loading entries -------------------------------------------------------------------- */
 
-static int load_row(okno_proj_store *store, const PGresult *res, int i, char *err, size_t err_bytes)
+static int load_row(okno_proj_writer *w, okno_proj_store *store, const PGresult *res, int i)
 {
-    const char *state = PQgetvalue(res, i, 1);
-    uint32_t version;
-    memcpy(&version, state, 4);
-    if ((size_t)PQgetlength(res, i, 1) != PROJ_STATE_BYTES || version != OKNO_PROJ_STATE_VERSION) {
-        snprintf(err, err_bytes,
-                 "card.proj_state has version %u and %d bytes, this projector"
-                 " writes version %u of %zu bytes: rebuild the read models with okno replay",
-                 version, PQgetlength(res, i, 1), OKNO_PROJ_STATE_VERSION, PROJ_STATE_BYTES);
-        return OKNO_EINVAL;
-    }
     okno_uuid id;
     memcpy(id.bytes, PQgetvalue(res, i, 0), sizeof id.bytes);
     okno_proj_entry *e = okno_proj_store_find(store, &id);
     if (e == NULL && (e = okno_proj_store_add(store, &id)) == NULL)
         return OKNO_ENOMEM;
-    memcpy(&e->m, state + 4, sizeof e->m);
+    const uint8_t *state = (const uint8_t *)PQgetvalue(res, i, 1);
+    if (okno__proj_state_decode(state, (size_t)PQgetlength(res, i, 1), &e->m) != OKNO_OK) {
+        snprintf(w->error, sizeof w->error,
+                 "card.proj_state is not version %u of this build's projection state: rebuild"
+                 " the read models with okno replay",
+                 OKNO_PROJ_STATE_VERSION);
+        return OKNO_EINVAL;
+    }
     if (memcmp(e->m.state.message_id.bytes, id.bytes, sizeof id.bytes) != 0) {
-        snprintf(err, err_bytes, "card.proj_state belongs to another message");
+        snprintf(w->error, sizeof w->error, "card.proj_state belongs to another message");
         return OKNO_EINVAL;
     }
     for (int col = 2; col <= 3; col++) {
@@ -610,8 +615,7 @@ static int load_row(okno_proj_store *store, const PGresult *res, int i, char *er
     return OKNO_OK;
 }
 
-int okno_proj_load(PGconn *conn, const char *schema, const okno_uuid *ids, size_t n,
-                   okno_proj_store *store, char *err, size_t err_bytes)
+int okno_proj_load(okno_proj_writer *w, const okno_uuid *ids, size_t n, okno_proj_store *store)
 {
     if (n == 0)
         return OKNO_OK;
@@ -632,14 +636,14 @@ int okno_proj_load(PGconn *conn, const char *schema, const okno_uuid *ids, size_
     snprintf(sql, sizeof sql,
              "select message_id, proj_state, message_text, answer_text from %s.card"
              " where message_id = any($1)",
-             schema);
-    PGresult *res = PQexecParams(conn, sql, 1, &p.type, &p.value, &p.length, (int[]){1}, 1);
+             w->schema);
+    PGresult *res = PQexecParams(w->conn, sql, 1, &p.type, &p.value, &p.length, (int[]){1}, 1);
     free(buf.mem);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return fail_res(res, conn, "load cards", err, err_bytes);
+        return fail_res(w, res, "load cards");
     int rc = OKNO_OK;
     for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++)
-        rc = load_row(store, res, i, err, err_bytes);
+        rc = load_row(w, store, res, i);
     PQclear(res);
     return rc;
 }

@@ -58,6 +58,8 @@ int okno_projector_init(okno_projector *p, const okno_projector_config *cfg)
     if (cfg->batch_events < 1 || cfg->batch_events > OKNO_PROJECTOR_BATCH_EVENTS_MAX)
         return fail(p, OKNO_ECONFIG, "projector.batch_events must be 1..%d",
                     OKNO_PROJECTOR_BATCH_EVENTS_MAX);
+    if (okno_proj_writer_init(&p->writer, NULL, cfg->schema) != OKNO_OK)
+        return fail(p, OKNO_ECONFIG, "projector.schema must match okno_rm[a-z0-9_]*");
     p->misses = calloc((size_t)cfg->batch_events, sizeof *p->misses);
     if (p->misses == NULL || okno_proj_store_init(&p->cache, cfg->cache_entries_max / 4) != 0 ||
         okno_proj_batch_init(&p->batch) != 0)
@@ -108,9 +110,10 @@ static int pg_start(okno_projector *p)
             return fail(p, OKNO_ECONFLICT, "another projector of %s is active", p->cfg.schema);
     }
     if (!p->prepared) {
-        int rc = okno_proj_prepare(p->conn, p->cfg.schema, p->error, sizeof p->error);
+        p->writer.conn = p->conn;
+        int rc = okno_proj_prepare(&p->writer);
         if (rc != 0)
-            return rc;
+            return fail(p, rc, "%s", p->writer.error);
         p->prepared = true;
     }
     return OKNO_OK;
@@ -172,8 +175,8 @@ static int load_misses(okno_projector *p, const PGresult *rows)
     for (size_t i = 0; i < n; i++)
         if (unique == 0 || uuid_compare(&p->misses[unique - 1], &p->misses[i]) != 0)
             p->misses[unique++] = p->misses[i];
-    return okno_proj_load(p->conn, p->cfg.schema, p->misses, unique, &p->cache, p->error,
-                          sizeof p->error);
+    int rc = okno_proj_load(&p->writer, p->misses, unique, &p->cache);
+    return rc == OKNO_OK ? OKNO_OK : fail(p, rc, "%s", p->writer.error);
 }
 
 static int apply_row(okno_projector *p, const PGresult *rows, int i)
@@ -233,8 +236,8 @@ static int run_batch(okno_projector *p, size_t *applied)
     rc = n > 0 ? load_misses(p, rows) : OKNO_OK;
     for (int i = 0; rc == OKNO_OK && i < n; i++)
         rc = apply_row(p, rows, i);
-    if (rc == OKNO_OK && n > 0)
-        rc = okno_proj_write_live(p->conn, p->cfg.schema, &p->batch, p->error, sizeof p->error);
+    if (rc == OKNO_OK && n > 0 && (rc = okno_proj_write_live(&p->writer, &p->batch)) != 0)
+        fail(p, rc, "%s", p->writer.error);
     if (rc == OKNO_OK && n > 0)
         rc = commit(p, rows);
     if (rc == OKNO_OK && n == 0)
@@ -274,6 +277,7 @@ void okno_projector_close(okno_projector *p)
     okno_proj_store_close(&p->cache);
     free(p->misses);
     p->misses = NULL;
+    okno_proj_writer_close(&p->writer);
     if (p->conn != NULL)
         pg_stop(p);
 }

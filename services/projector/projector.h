@@ -42,9 +42,10 @@ typedef struct okno_projector_stats {
 typedef struct okno_projector {
     okno_projector_config cfg;
     PGconn *conn;
-    bool leader;        /* holds the session lock that makes it the one projector of its schema */
-    bool prepared;      /* staging tables exist on conn */
-    int64_t generation; /* meta.generation the cache belongs to; 0: none yet */
+    bool leader;   /* holds the session lock that makes it the one projector of its schema */
+    bool prepared; /* staging tables exist on conn */
+    okno_proj_writer writer; /* over conn, to cfg.schema */
+    int64_t generation;      /* meta.generation the cache belongs to; 0: none yet */
     okno_proj_store cache;
     okno_proj_batch batch;
     okno_uuid *misses; /* message ids of a batch not in the cache */

@@ -126,8 +126,10 @@ static void print_summary(const replay_args *a, const okno_replay_result *r)
     double rate = r->seconds > 0 ? (double)r->events / r->seconds : 0;
     if (a->json)
         printf("{\"schema\":\"%s\",\"events\":%" PRIu64 ",\"messages\":%" PRIu64
-               ",\"seconds\":%.3f,\"events_per_s\":%.0f,\"horizon_tx\":%s}\n",
-               a->o.schema, r->events, r->messages, r->seconds, rate, r->horizon_tx);
+               ",\"seconds\":%.3f,\"seconds_read\":%.3f,\"seconds_index\":%.3f,"
+               "\"seconds_swap\":%.3f,\"events_per_s\":%.0f,\"horizon_tx\":%s}\n",
+               a->o.schema, r->events, r->messages, r->seconds, r->seconds_read, r->seconds_index,
+               r->seconds_swap, rate, r->horizon_tx);
     else
         printf("okno replay: %" PRIu64 " events of %" PRIu64 " messages into %s in %.1f s"
                " (%.0f events/s), below transaction %s%s%s\n",

@@ -203,39 +203,48 @@ void okno_proj_status_text(okno_proj_status status, okno_answer_type answer, int
                            char *buf, size_t size);
 
 /* ---- writers (common/projection/write.c) --------------------------------------------------
- * schema: the read-model schema (okno_rm, okno_rm_new, ...), already checked by the caller
- * with okno_proj_schema_valid. err receives PostgreSQL's message on failure (OKNO_EPG). */
+ * A writer sends rows to one read-model schema over one connection (borrowed) by binary COPY,
+ * reusing one row buffer for its life. On failure: OKNO_EPG (or OKNO_ECONFLICT, OKNO_EINVAL,
+ * OKNO_ENOMEM as said) with w->error set. */
 
 bool okno_proj_schema_valid(const char *schema);
 
-/* Creates the temporary staging tables the live writer and okno_proj_write_stats use, shaped
- * like schema's tables; once per connection. */
-int okno_proj_prepare(PGconn *conn, const char *schema, char *err, size_t err_bytes);
+typedef struct okno_proj_writer {
+    PGconn *conn;                        /* borrowed */
+    char schema[OKNO_PROJ_SCHEMA_BYTES]; /* okno_rm, okno_rm_new, ... */
+    uint8_t *buf;                        /* COPY rows, kept between COPYs */
+    size_t cap;                          /* bytes at buf */
+    char error[OKNO_PROJ_ERROR_BYTES];   /* the last failure */
+} okno_proj_writer;
 
-/* The live projector's write: in the caller's open transaction, checks for every dirty entry
+/* OKNO_EINVAL for a schema name okno_proj_schema_valid refuses. */
+int okno_proj_writer_init(okno_proj_writer *w, PGconn *conn, const char *schema);
+void okno_proj_writer_close(okno_proj_writer *w);
+
+/* Creates the temporary staging tables the live writer and okno_proj_write_stats use, shaped
+ * like the schema's tables; once per connection. */
+int okno_proj_prepare(okno_proj_writer *w);
+
+/* The live projector's write, in the caller's open transaction: checks for every dirty entry
  * that the stored card.seq is still its from_seq (else SQLSTATE OKP01: OKNO_ECONFLICT), then
  * upserts cards, replaces inbox rows, upserts visits (ended ones and each dirty message's
- * current one), inserts timeline rows and adds the stats. Uses temporary staging tables. */
-int okno_proj_write_live(PGconn *conn, const char *schema, const okno_proj_batch *b, char *err,
-                         size_t err_bytes);
+ * current one), inserts timeline rows and adds the stats. */
+int okno_proj_write_live(okno_proj_writer *w, const okno_proj_batch *b);
 
-/* Bulk writes into a fresh schema by COPY (replay): the batch's ended visits and timeline rows,
- * and, for each entry in entries[0..n), its card, inbox rows and current visit. No conflicts
- * are expected: every row is written once. */
-int okno_proj_write_bulk(PGconn *conn, const char *schema, const okno_proj_batch *b,
-                         okno_proj_entry *const *entries, size_t n, char *err, size_t err_bytes);
+/* Bulk writes into a fresh schema (replay): the batch's ended visits and timeline rows, and,
+ * for each entry in entries[0..n), its card, inbox rows and current visit. Every row is
+ * written once, so there is nothing to merge. */
+int okno_proj_write_bulk(okno_proj_writer *w, const okno_proj_batch *b,
+                         okno_proj_entry *const *entries, size_t n);
 
 /* Adds the counters of stats to stats_daily (upsert through a staging table). */
-int okno_proj_write_stats(PGconn *conn, const char *schema, const okno_proj_stats *stats, char *err,
-                          size_t err_bytes);
+int okno_proj_write_stats(okno_proj_writer *w, const okno_proj_stats *stats);
 
-/* Writes stats into an empty stats_daily by COPY (replay: every key once, no key index yet). */
-int okno_proj_write_stats_bulk(PGconn *conn, const char *schema, const okno_proj_stats *stats,
-                               char *err, size_t err_bytes);
+/* Writes stats into an empty stats_daily (replay: every key once, no key index yet). */
+int okno_proj_write_stats_bulk(okno_proj_writer *w, const okno_proj_stats *stats);
 
 /* Loads the entries of ids[0..n) that have a card into store (state and texts); those without
- * one are left out. OKNO_EINVAL when a stored proj_state has another version or size. */
-int okno_proj_load(PGconn *conn, const char *schema, const okno_uuid *ids, size_t n,
-                   okno_proj_store *store, char *err, size_t err_bytes);
+ * one are left out. OKNO_EINVAL when a stored proj_state is not this build's version. */
+int okno_proj_load(okno_proj_writer *w, const okno_uuid *ids, size_t n, okno_proj_store *store);
 
 #endif

@@ -39,10 +39,13 @@ typedef struct okno_replay_options {
 void okno_replay_options_init(okno_replay_options *o);
 
 typedef struct okno_replay_result {
-    uint64_t events;     /* events applied */
-    uint64_t messages;   /* cards written */
-    double seconds;      /* wall time, swap included */
-    char horizon_tx[24]; /* events below this transaction id were read */
+    uint64_t events;      /* events applied */
+    uint64_t messages;    /* cards written */
+    double seconds;       /* wall time, swap included */
+    double seconds_read;  /* of which reading, folding and COPYing rows */
+    double seconds_index; /* keys, indexes, planner statistics */
+    double seconds_swap;  /* the swap and dropping the old schema */
+    char horizon_tx[24];  /* events below this transaction id were read */
     char error[OKNO_REPLAY_ERROR_BYTES];
 } okno_replay_result;
 
