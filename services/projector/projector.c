@@ -24,7 +24,7 @@ static const char BEGIN_SQL[] =
 /* Rows after the cursor whose transaction ended before every running one began (the relay's
  * rule: nothing can ever appear below that horizon later, so the cursor skips nothing). */
 static const char EVENTS_SQL[] =
-    "select message_id, seq, body, tx::text, position from okno.event_log"
+    "select message_id, seq, body, tx::text as tx_text, position from okno.event_log"
     " where (tx, position) > ($1::xid8, $2::int8)"
     " and tx < pg_snapshot_xmin(pg_current_snapshot())"
     " order by tx, position limit $3::int4";

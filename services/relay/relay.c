@@ -30,10 +30,12 @@
     " and tx < pg_snapshot_xmin(pg_current_snapshot())"                                            \
     " order by tx, position limit $3::int4"
 
-static const char EVENTS_SQL[] = "select message_id, seq, event_type, body, tx::text, position"
-                                 " from okno.event_log" BELOW_HORIZON;
-static const char REFUSALS_SQL[] = "select message_id, 0, reason_code, body, tx::text, position"
-                                   " from okno.refusals" BELOW_HORIZON;
+static const char EVENTS_SQL[] =
+    "select message_id, seq, event_type, body, tx::text as tx_text, position"
+    " from okno.event_log" BELOW_HORIZON;
+static const char REFUSALS_SQL[] =
+    "select message_id, 0, reason_code, body, tx::text as tx_text, position"
+    " from okno.refusals" BELOW_HORIZON;
 
 /* librdkafka properties the relay's guarantees rest on; a pass-through may not change them. */
 static const char *const REQUIRED_KEYS[] = {
