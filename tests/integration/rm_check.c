@@ -1,0 +1,114 @@
+/* Read-model test helpers: schema comparison, row dumps, child processes, the demo directory. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rm_check.h"
+
+/* Differing rows printed per direction on a mismatch. */
+#define DIFF_ROWS_MAX 20
+
+const char *const okno_rm_tables[] = {
+    "card", "stage_visits", "inbox", "applicant_timeline", "stats_daily", NULL};
+
+char *okno_rm_query_text(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    char *out = strdup(PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return out;
+}
+
+static void print_only_in(PGconn *conn, const char *table, const char *a, const char *b)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "select t::text from (select * from %s.%s except all select * from %s.%s) t"
+             " order by 1 limit %d",
+             a, table, b, table, DIFF_ROWS_MAX);
+    PGresult *res = PQexec(conn, sql);
+    for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++)
+        print_message("  only in %s.%s: %s\n", a, table, PQgetvalue(res, i, 0));
+    PQclear(res);
+}
+
+void okno_rm_assert_equal(PGconn *conn, const char *a, const char *b)
+{
+    bool equal = true;
+    for (int i = 0; okno_rm_tables[i] != NULL; i++) {
+        const char *t = okno_rm_tables[i];
+        char sql[768];
+        snprintf(sql, sizeof sql,
+                 "select (select count(*) from %1$s.%3$s)::text || ' ' ||"
+                 " md5(coalesce((select string_agg(x::text, '|' order by x::text) from %1$s.%3$s"
+                 " x), '')) || ' ' || (select count(*) from %2$s.%3$s)::text || ' ' ||"
+                 " md5(coalesce((select string_agg(x::text, '|' order by x::text) from %2$s.%3$s"
+                 " x), ''))",
+                 a, b, t);
+        char *sums = okno_rm_query_text(conn, sql);
+        char ca[64], sa[64], cb[64], sb[64];
+        sscanf(sums, "%63s %63s %63s %63s", ca, sa, cb, sb);
+        bool same = strcmp(ca, cb) == 0 && strcmp(sa, sb) == 0;
+        print_message("%-18s %s rows %s  %s rows %s  %s\n", t, a, ca, b, cb,
+                      same ? "equal" : "DIFFERENT");
+        if (!same) {
+            print_only_in(conn, t, a, b);
+            print_only_in(conn, t, b, a);
+        }
+        equal = equal && same;
+        free(sums);
+    }
+    if (!equal)
+        fail_msg("read models %s and %s differ", a, b);
+}
+
+char *okno_rm_dump(PGconn *conn, const char *schema, const char *table, const char *message_id)
+{
+    char sql[512], where[96] = "";
+    if (message_id != NULL)
+        snprintf(where, sizeof where, " where message_id = '%s'", message_id);
+    snprintf(sql, sizeof sql,
+             "select coalesce(string_agg(t::text, E'\\n' order by t::text), '') from %s.%s t%s",
+             schema, table, where);
+    return okno_rm_query_text(conn, sql);
+}
+
+void okno_rm_load_demo_directory(const okno_itest_db *db, int ministries)
+{
+    char cmd[2048];
+    snprintf(
+        cmd, sizeof cmd,
+        "psql -X -q -v ON_ERROR_STOP=1 -v ministries=%d -f '%s/deploy/local/demo_directory.sql'"
+        " '%s' >/dev/null",
+        ministries, getenv("OKNO_SOURCE_DIR"), db->admin_conninfo);
+    if (system(cmd) != 0)
+        fail_msg("could not load the demo directory: %s", cmd);
+}
+
+pid_t okno_rm_spawn(const char *path, const char *const *env)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s/%s", getenv("OKNO_BUILD_DIR"), path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv((char *)env[i]);
+        execl(full, full, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int okno_rm_stop(pid_t pid, bool kill9)
+{
+    int status = 0;
+    kill(pid, kill9 ? SIGKILL : SIGTERM);
+    waitpid(pid, &status, 0);
+    return status;
+}

@@ -1,0 +1,37 @@
+/* Helpers for the read-model tests: comparing two read-model schemas, dumping rows, running
+ * okno processes, loading the demo directory into a scratch database. */
+#ifndef OKNO_RM_CHECK_H
+#define OKNO_RM_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <libpq-fe.h>
+
+#include "itest.h"
+
+/* The read-model tables compared (meta, which differs by design, is not). */
+extern const char *const okno_rm_tables[];
+
+/* Fails the test unless every table of schemas a and b holds the same rows: one checksum per
+ * table; on a mismatch, prints up to 20 rows found only in a and only in b first. */
+void okno_rm_assert_equal(PGconn *conn, const char *a, const char *b);
+
+/* The rows of schema.table (only message_id's when not NULL) as text, one per line, sorted.
+ * Returns a malloc'd string. */
+char *okno_rm_dump(PGconn *conn, const char *schema, const char *table, const char *message_id);
+
+/* The first value of sql's first row as a malloc'd string ("" when no row); fails on errors. */
+char *okno_rm_query_text(PGconn *conn, const char *sql);
+
+/* Loads deploy/local/demo_directory.sql into db with `ministries` top-level orgs (psql). */
+void okno_rm_load_demo_directory(const okno_itest_db *db, int ministries);
+
+/* Starts build/<path> with the NULL-terminated "NAME=value" pairs added to its environment;
+ * stdout and stderr go to the test's. */
+pid_t okno_rm_spawn(const char *path, const char *const *env);
+
+/* SIGTERM (or SIGKILL when kill9), then waits; returns the wait status. */
+int okno_rm_stop(pid_t pid, bool kill9);
+
+#endif
