@@ -11,6 +11,7 @@
 
 #include "batch.h"
 #include "cache.h"
+#include "okno/clock.h"
 #include "okno/eventlog.h"
 #include "okno/metrics.h"
 #include "okno/pg_directory.h"
@@ -59,6 +60,7 @@ typedef struct okno_ledger {
     int64_t retry_backoff_ms;
     int64_t directory_refresh_ms;
     int64_t directory_loaded_ms; /* CLOCK_MONOTONIC ms of the last directory load */
+    okno_clock clock;            /* event times and SLA checks: the one all services share */
 
     PGconn *pg;
     rd_kafka_t *consumer;
@@ -89,7 +91,8 @@ int okno_ledger_refresh_directory(okno_ledger *l, bool force);
  * negative code after which the caller resyncs the batch's partitions. */
 int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n);
 
-int64_t okno_ledger_now_ms(void);
+/* The shared clock's time (clock.speed, clock.origin_ms), Unix ms. */
+int64_t okno_ledger_now_ms(const okno_ledger *l);
 int64_t okno_ledger_monotonic_ms(void);
 
 #endif

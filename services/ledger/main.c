@@ -46,6 +46,7 @@ static const struct okno_config_key ledger_keys[] = {
      .min = 100,
      .max = 3600000,
      .doc = "how often the org directory is reloaded"},
+    OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
 
@@ -106,6 +107,11 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
     for (int i = 0; i < OKNO_LEDGER_INPUTS; i++)
         for (int p = 0; p < OKNO_LEDGER_PARTITIONS_MAX; p++)
             l->partitions[i][p].stored_next_offset = -1;
+    char err[256] = "";
+    if (okno_clock_from_config(c, &l->clock, err, sizeof err) != OKNO_OK) {
+        okno_log_error("bad clock configuration", OKNO_LOG_STR("reason", err));
+        return OKNO_ECONFIG;
+    }
     metrics_init(l);
     okno_avro_error aerr = {0};
     int rc = okno_avro_init(&aerr);

@@ -328,8 +328,7 @@ static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t
 }
 
 /* After the commit: the cache, the stored offsets and the metrics move forward. */
-static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n,
-                        int64_t now_ms)
+static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     for (size_t i = 0, k = 0; i < b->heads_count; i++) {
@@ -378,14 +377,14 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
         decode_one(l, records[i], &b->inputs[i]);
     int rc = load_missing_heads(l, records, n);
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
-        int64_t now_ms = okno_ledger_now_ms();
+        int64_t now_ms = okno_ledger_now_ms(l);
         rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
         if (rc == OKNO_OK)
-            return commit_batch(l, &res, n, okno_ledger_now_ms());
+            return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {
             okno_log_warn("batch append failed", OKNO_LOG_STR("reason", res.error),
                           OKNO_LOG_ERR(rc));

@@ -12,11 +12,9 @@
 #include "okno/error.h"
 #include "okno/log.h"
 
-int64_t okno_ledger_now_ms(void)
+int64_t okno_ledger_now_ms(const okno_ledger *l)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return okno_clock_now_ms(&l->clock);
 }
 
 int64_t okno_ledger_monotonic_ms(void)
