@@ -9,7 +9,8 @@
 #include "okno/error.h"
 
 #define ARITY       4
-#define CAP_INITIAL 1024 /* entries and slots allocated on first use */
+#define CAP_INITIAL 1024  /* entries allocated on first use */
+#define SLOTS_STEP  65536 /* pos[] grows by whole multiples of this many slots */
 #define PARENT(i)   (((i)-1) / ARITY)
 
 void okno_deadlines_init(okno_deadlines *d)
@@ -33,14 +34,19 @@ static uint32_t grown(uint32_t cap, uint32_t need)
     return c > OKNO_DEADLINES_MAX ? OKNO_DEADLINES_MAX : (uint32_t)c;
 }
 
-/* Room for slot in pos[]; new slots are unarmed. */
+/* Room for slot in pos[]; new slots are unarmed. Slots are handed out densely, so pos[] grows
+ * in steps of an eighth rather than doubling: every byte of it is written (zeroed), and at
+ * ten million slots a doubling would leave tens of MiB resident for nothing. */
 static int slots_reserve(okno_deadlines *d, uint32_t slot)
 {
     if (slot < d->slots_cap)
         return OKNO_OK;
     if (slot >= OKNO_DEADLINES_MAX)
         return OKNO_ELIMIT;
-    uint32_t cap = grown(d->slots_cap, slot + 1);
+    uint64_t want = (uint64_t)d->slots_cap + d->slots_cap / 8;
+    want = want > (uint64_t)slot + 1 ? want : (uint64_t)slot + 1;
+    want = (want + SLOTS_STEP - 1) / SLOTS_STEP * SLOTS_STEP;
+    uint32_t cap = want > OKNO_DEADLINES_MAX ? OKNO_DEADLINES_MAX : (uint32_t)want;
     uint32_t *p = realloc(d->pos, (size_t)cap * sizeof *p);
     if (p == NULL)
         return OKNO_ENOMEM;

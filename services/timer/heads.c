@@ -99,9 +99,11 @@ static bool snapshot_usable(int version, const uint8_t *bytes, size_t n, uint32_
     return okno_workflow_check(state) && state->last_seq == seq;
 }
 
-static int book_load(okno_timer *t, const okno_message_state *state)
+/* Puts a state in the book; `fresh` when the book cannot hold it yet (a rebuild). */
+static int book_load(okno_timer *t, const okno_message_state *state, bool fresh)
 {
-    int rc = okno_tracker_load(&t->tracker, state);
+    int rc =
+        fresh ? okno_tracker_insert(&t->tracker, state) : okno_tracker_load(&t->tracker, state);
     if (rc == OKNO_EINVAL) {
         char text[OKNO_UUID_TEXT_BYTES];
         okno_uuid_format(&state->message_id, text);
@@ -167,7 +169,7 @@ static int copy_row(okno_timer *t, copy_state *c, const uint8_t *p, size_t n)
         return OKNO_OK;
     }
     c->loaded++;
-    return book_load(t, &state);
+    return book_load(t, &state, true);
 }
 
 static int copy_query(okno_timer *t, const int32_t *partitions, int n)
@@ -222,7 +224,7 @@ int okno_timer_load_heads(okno_timer *t, const int32_t *partitions, int n, uint6
     for (size_t i = 0; rc == OKNO_OK && i < c.refold_count; i++) {
         static okno_message_state state;
         if (fold_from_log(t, &c.refold[i], &state) == OKNO_OK)
-            rc = book_load(t, &state);
+            rc = book_load(t, &state, true);
         c.loaded++;
     }
     if (c.refold_count == REFOLD_MAX)
@@ -266,7 +268,7 @@ int okno_timer_reload(okno_timer *t, const okno_uuid *id, int32_t partition, uin
                              (size_t)PQgetlength(res, 0, 2), *seq, &state))
             rc = fold_from_log(t, id, &state);
         if (rc == OKNO_OK)
-            rc = book_load(t, &state);
+            rc = book_load(t, &state, false);
     } else {
         okno_tracker_forget(&t->tracker, id);
     }

@@ -301,6 +301,11 @@ static void rec_from_state(okno_tracker_rec *r, const okno_message_state *s)
 int okno_tracker_load(okno_tracker *t, const okno_message_state *s)
 {
     okno_tracker_forget(t, &s->message_id);
+    return okno_tracker_insert(t, s);
+}
+
+int okno_tracker_insert(okno_tracker *t, const okno_message_state *s)
+{
     if (s->last_seq == 0 || s->stage == OKNO_STAGE_NONE)
         return OKNO_OK;
     if (!representable(s))

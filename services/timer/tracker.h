@@ -104,6 +104,10 @@ int okno_tracker_apply(okno_tracker *t, const okno_event *ev, okno_tracker_fold 
  * 0; OKNO_EINVAL when the state cannot be represented (more than 65,535 visits of a stage, a
  * second moderation visit, seq beyond 32 bits): the message is then not in the book. */
 int okno_tracker_load(okno_tracker *t, const okno_message_state *s);
+/* As okno_tracker_load for a message known not to be in the book (a rebuild after
+ * okno_tracker_clear: stream heads are unique per message). It skips the lookup, which for an
+ * absent id is the costliest probe of the index. */
+int okno_tracker_insert(okno_tracker *t, const okno_message_state *s);
 /* Takes a message out of the book; false if it was not there. */
 bool okno_tracker_forget(okno_tracker *t, const okno_uuid *id);
 
