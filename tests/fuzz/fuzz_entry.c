@@ -54,6 +54,21 @@ static void init_once(void)
     reencoded = malloc(FUZZ_REENCODE_BYTES);
 }
 
+void okno_fuzz_close(void)
+{
+    if (reencoded == NULL) {
+        return;
+    }
+    for (int t = 0; t < OKNO_AVRO_TOPIC_COUNT; t++) {
+        okno_avro_decoder_close(&redecoders[t]);
+        avro_value_iface_decref(ifaces[t]);
+        ifaces[t] = NULL;
+    }
+    free(reencoded);
+    reencoded = NULL;
+    okno_avro_close();
+}
+
 static void check_reencoding(const okno_avro_record *rec)
 {
     size_t len;
