@@ -1,0 +1,31 @@
+/* Loads the org directory (okno.orgs, grants, categories, authorities, workflow_settings)
+ * from PostgreSQL into the plain, sorted arrays the pure workflow core reads. */
+#ifndef OKNO_PG_DIRECTORY_H
+#define OKNO_PG_DIRECTORY_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "okno/workflow.h"
+
+/* Rows of one table loaded at most; a bigger directory is refused rather than half-read. */
+#define OKNO_DIRECTORY_ROWS_MAX (16 * 1024 * 1024)
+
+/* Owns the arrays behind `dir`; `dir` is the read-only view handed to the core. */
+typedef struct okno_pg_directory {
+    okno_directory dir;
+    okno_org *orgs;
+    okno_grant *grants;
+    okno_category *categories;
+    okno_authority *authorities;
+} okno_pg_directory;
+
+/* Reads the whole directory in one repeatable-read snapshot, checks it with
+ * okno_directory_check(), and fills *out (which the caller releases with
+ * okno_pg_directory_free(), also after a failure). */
+int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf,
+                           size_t errbuf_bytes);
+
+void okno_pg_directory_free(okno_pg_directory *d);
+
+#endif

@@ -1,0 +1,47 @@
+-- A demo org directory for the local cluster, the tests and the benchmarks; idempotent.
+-- Shape (ids are stable so generated workloads can name people):
+--   org 1            the platform operator: moderators 101..103
+--   orgs 1000+k      k = 1..:ministries (top-level participants), each with
+--   orgs 1000+k*10+j j = 1..3: subordinate regional bodies (parent 1000+k)
+-- Every participant org O has: coordinator O*100+1, executors O*100+2..O*100+4,
+-- managers O*100+5..O*100+7 (O*100+5 and +6 may agree and approve everything, +7 only agree),
+-- a curator O*100+8 and an org admin O*100+9.
+-- Categories: 1 (30 days), 2 (10 days), 3 (30 days), 4 (15 days).
+\set ON_ERROR_STOP on
+begin;
+insert into okno.orgs (org_id, parent_id, name) values (1, null, 'Platform operator')
+on conflict do nothing;
+insert into okno.orgs (org_id, parent_id, name)
+select 1000 + k, null, 'Ministry ' || k from generate_series(1, :ministries) k
+on conflict do nothing;
+insert into okno.orgs (org_id, parent_id, name)
+select 1000 + k * 10 + j, 1000 + k, 'Regional body ' || k || '.' || j
+from generate_series(1, :ministries) k, generate_series(1, 3) j
+on conflict do nothing;
+
+insert into okno.categories (category_id, total_days, name) values
+    (1, 30, 'Roads and transport'), (2, 10, 'Utilities emergencies'),
+    (3, 30, 'Healthcare'), (4, 15, 'Education')
+on conflict do nothing;
+
+insert into okno.workflow_settings (operator_org_id) values (1) on conflict do nothing;
+
+insert into okno.grants (user_id, org_id, roles)
+select u, 1, array['moderator'] from generate_series(101, 103) u
+on conflict do nothing;
+
+with participants as (select org_id from okno.orgs where org_id >= 1000)
+insert into okno.grants (user_id, org_id, roles)
+select org_id * 100 + r.n, org_id, r.roles
+from participants,
+     (values (1, array['coordinator']), (2, array['executor']), (3, array['executor']),
+             (4, array['executor']), (5, array['manager']), (6, array['manager']),
+             (7, array['manager']), (8, array['curator']), (9, array['org_admin'])) r(n, roles)
+on conflict do nothing;
+
+with participants as (select org_id from okno.orgs where org_id >= 1000)
+insert into okno.authorities (user_id, org_id, category_id, subcategory_id, may_agree, may_approve)
+select org_id * 100 + m, org_id, c.category_id, 0, true, m <> 7
+from participants, generate_series(5, 7) m, okno.categories c
+on conflict do nothing;
+commit;

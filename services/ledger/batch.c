@@ -1,0 +1,118 @@
+/* Working memory of one ledger batch, and the small uuid index it uses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "okno/error.h"
+
+static uint32_t uuid_slot(const okno_uuid *id, uint32_t mask)
+{
+    uint64_t a, b;
+    memcpy(&a, id->bytes, 8);
+    memcpy(&b, id->bytes + 8, 8);
+    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    return (uint32_t)(h >> 32) & mask;
+}
+
+int okno_uuid_index_init(okno_uuid_index *x, uint32_t entries_max)
+{
+    uint32_t cap = 16;
+    while (cap < entries_max * 2u)
+        cap <<= 1;
+    x->keys = calloc(cap, sizeof *x->keys);
+    x->values = malloc(cap * sizeof *x->values);
+    x->capacity = cap;
+    if (x->keys == NULL || x->values == NULL) {
+        okno_uuid_index_close(x);
+        return OKNO_ENOMEM;
+    }
+    okno_uuid_index_clear(x);
+    return OKNO_OK;
+}
+
+void okno_uuid_index_close(okno_uuid_index *x)
+{
+    free(x->keys);
+    free(x->values);
+    memset(x, 0, sizeof *x);
+}
+
+void okno_uuid_index_clear(okno_uuid_index *x)
+{
+    memset(x->values, 0xff, x->capacity * sizeof *x->values);
+}
+
+static uint32_t find_slot(const okno_uuid_index *x, const okno_uuid *key)
+{
+    uint32_t mask = x->capacity - 1;
+    uint32_t i = uuid_slot(key, mask);
+    while (x->values[i] != UINT32_MAX && memcmp(x->keys[i].bytes, key->bytes, 16) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+uint32_t okno_uuid_index_get(const okno_uuid_index *x, const okno_uuid *key)
+{
+    return x->values[find_slot(x, key)];
+}
+
+void okno_uuid_index_put(okno_uuid_index *x, const okno_uuid *key, uint32_t value)
+{
+    uint32_t i = find_slot(x, key);
+    x->keys[i] = *key;
+    x->values[i] = value;
+}
+
+int okno_batch_init(okno_batch *b, uint32_t records_max)
+{
+    memset(b, 0, sizeof *b);
+    b->records_max = records_max;
+    size_t n = records_max, events = n * OKNO_STEP_EVENTS_MAX;
+    b->inputs = calloc(n, sizeof *b->inputs);
+    b->heads = calloc(n, sizeof *b->heads);
+    b->events = calloc(events, sizeof *b->events);
+    b->event_body_at = calloc(events, sizeof *b->event_body_at);
+    b->requests = calloc(n, sizeof *b->requests);
+    b->refusals = calloc(n, sizeof *b->refusals);
+    b->refusal_body_at = calloc(n, sizeof *b->refusal_body_at);
+    b->refusal_messages = calloc(n, sizeof *b->refusal_messages);
+    b->out_heads = calloc(n, sizeof *b->out_heads);
+    b->offsets = calloc(n, sizeof *b->offsets);
+    b->tips = calloc(n, sizeof *b->tips);
+    b->known = calloc(n, sizeof *b->known);
+    b->bytes_cap = 4 * (size_t)OKNO_AVRO_RECORD_BYTES_MAX;
+    b->bytes = malloc(b->bytes_cap);
+    int rc = okno_uuid_index_init(&b->head_index, records_max);
+    if (rc == OKNO_OK)
+        rc = okno_uuid_index_init(&b->seen_requests, records_max);
+    if (rc == OKNO_OK)
+        rc = okno_uuid_index_init(&b->skip_requests, records_max);
+    if (rc != OKNO_OK || !b->inputs || !b->heads || !b->events || !b->event_body_at ||
+        !b->requests || !b->refusals || !b->refusal_body_at || !b->refusal_messages ||
+        !b->out_heads || !b->offsets || !b->tips || !b->known || !b->bytes) {
+        okno_batch_close(b);
+        return OKNO_ENOMEM;
+    }
+    return OKNO_OK;
+}
+
+void okno_batch_close(okno_batch *b)
+{
+    free(b->inputs);
+    free(b->heads);
+    free(b->events);
+    free(b->event_body_at);
+    free(b->requests);
+    free(b->refusals);
+    free(b->refusal_body_at);
+    free(b->refusal_messages);
+    free(b->out_heads);
+    free(b->offsets);
+    free(b->tips);
+    free(b->known);
+    free(b->bytes);
+    okno_uuid_index_close(&b->head_index);
+    okno_uuid_index_close(&b->seen_requests);
+    okno_uuid_index_close(&b->skip_requests);
+    memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,192 @@
+/* The ledger's reads from PostgreSQL: the connection, stream heads (on partition assignment and
+ * on demand), stored offsets and the org directory. Writes all go through
+ * okno_eventlog_append() in process.c. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledger.h"
+#include "okno/avro.h"
+#include "okno/config.h"
+#include "okno/error.h"
+#include "okno/log.h"
+
+int64_t okno_ledger_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t okno_ledger_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int okno_ledger_pg_connect(okno_ledger *l)
+{
+    const char *keys[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
+    okno_config_pg_params(&l->svc->config, keys, values);
+    if (l->pg != NULL)
+        PQfinish(l->pg);
+    l->pg = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(l->pg) != CONNECTION_OK) {
+        okno_log_error("cannot connect to PostgreSQL",
+                       OKNO_LOG_STR("reason", PQerrorMessage(l->pg)));
+        return OKNO_EPG;
+    }
+    return OKNO_OK;
+}
+
+/* Rebuilds a message's state by folding its events from the log: used when a stored snapshot
+ * has another format version than this build's. */
+static int fold_from_log(okno_ledger *l, const uint8_t id[16], okno_message_state *state)
+{
+    char text[37];
+    okno_eventlog_uuid_text(id, text);
+    const char *params[1] = {text};
+    PGresult *res = PQexecParams(l->pg,
+                                 "select body from okno.event_log where message_id = $1::uuid "
+                                 "order by seq",
+                                 1, NULL, params, NULL, NULL, 1);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
+    memset(state, 0, sizeof *state);
+    for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
+        okno_event ev;
+        okno_avro_error err = {0};
+        rc = okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, i, 0),
+                                    (size_t)PQgetlength(res, i, 0), &ev, &err);
+        if (rc == OKNO_OK)
+            rc = okno_workflow_apply(state, &ev);
+    }
+    if (rc != OKNO_OK)
+        okno_log_error("cannot rebuild a message's state from the event log",
+                       OKNO_LOG_STR("message_id", text), OKNO_LOG_ERR(rc));
+    PQclear(res);
+    return rc;
+}
+
+static int head_to_cache(okno_ledger *l, const okno_eventlog_head_row *row, int32_t partition)
+{
+    okno_head head = {.partition = partition};
+    memcpy(head.hash, row->hash, sizeof head.hash);
+    if (row->state_version == OKNO_LEDGER_STATE_VERSION &&
+        row->state_bytes == sizeof head.state) {
+        memcpy(&head.state, row->state, sizeof head.state);
+    } else {
+        int rc = fold_from_log(l, row->message_id, &head.state);
+        if (rc != OKNO_OK)
+            return rc;
+    }
+    if (!okno_workflow_check(&head.state) || head.state.last_seq != (uint64_t)row->seq) {
+        char text[37];
+        okno_eventlog_uuid_text(row->message_id, text);
+        okno_log_error("a stored stream head is inconsistent", OKNO_LOG_STR("message_id", text),
+                       OKNO_LOG_INT("seq", row->seq));
+        return OKNO_EINVAL;
+    }
+    return okno_head_cache_put(&l->cache, &head);
+}
+
+static int load_head_cb(const okno_eventlog_head_row *row, void *arg)
+{
+    okno_ledger *l = arg;
+    return head_to_cache(l, row, row->kafka_partition);
+}
+
+int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t partition)
+{
+    char err[OKNO_PG_ERRBUF_BYTES] = "";
+    okno_eventlog_offset_row rows[OKNO_LEDGER_PARTITIONS_MAX];
+    size_t count = 0;
+    int rc = okno_eventlog_load_offsets(l->pg, l->group_id, l->topics[input], rows,
+                                        OKNO_LEDGER_PARTITIONS_MAX, &count, err, sizeof err);
+    okno_ledger_partition *p = &l->partitions[input][partition];
+    p->stored_next_offset = -1;
+    for (size_t i = 0; rc == OKNO_OK && i < count; i++)
+        if (rows[i].partition == partition)
+            p->stored_next_offset = rows[i].next_offset;
+    if (rc == OKNO_OK && input == OKNO_LEDGER_TRANSITIONS) {
+        okno_head_cache_drop_partition(&l->cache, partition);
+        rc = okno_eventlog_load_heads(l->pg, &partition, 1, load_head_cb, l, err, sizeof err);
+    }
+    if (rc != OKNO_OK) {
+        okno_log_error("cannot load a partition's state", OKNO_LOG_STR("topic", l->topics[input]),
+                       OKNO_LOG_INT("partition", partition), OKNO_LOG_STR("reason", err),
+                       OKNO_LOG_ERR(rc));
+        return rc;
+    }
+    p->owned = true;
+    return OKNO_OK;
+}
+
+/* Reads one binary stream_heads row into the shape okno_eventlog_load_heads() hands out. */
+static void row_from_result(const PGresult *res, int i, okno_eventlog_head_row *row)
+{
+    uint32_t seq, part;
+    uint16_t version;
+    memcpy(row->message_id, PQgetvalue(res, i, 0), 16);
+    memcpy(&seq, PQgetvalue(res, i, 1), 4);
+    memcpy(row->hash, PQgetvalue(res, i, 2), 32);
+    memcpy(&part, PQgetvalue(res, i, 3), 4);
+    memcpy(&version, PQgetvalue(res, i, 4), 2);
+    row->seq = (int32_t)ntohl(seq);
+    row->kafka_partition = (int32_t)ntohl(part);
+    row->state_version = (int16_t)ntohs(version);
+    row->state = (const uint8_t *)PQgetvalue(res, i, 5);
+    row->state_bytes = (size_t)PQgetlength(res, i, 5);
+}
+
+int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32_t partition)
+{
+    /* One round trip for all ids: "{uuid,uuid,...}" as a text array parameter. */
+    char list[1 + 37 * 64 + 1];
+    int rc = OKNO_OK;
+    for (size_t start = 0; rc == OKNO_OK && start < n; start += 64) {
+        size_t used = 0, end = start + 64 < n ? start + 64 : n;
+        list[used++] = '{';
+        for (size_t i = start; i < end; i++) {
+            okno_eventlog_uuid_text(ids[i].bytes, list + used);
+            used += 36;
+            list[used++] = i + 1 < end ? ',' : '}';
+        }
+        list[used] = '\0';
+        const char *params[1] = {list};
+        PGresult *res = PQexecParams(l->pg,
+                                     "select message_id, seq, hash, kafka_partition, "
+                                     "state_version, state from okno.stream_heads "
+                                     "where message_id = any($1::uuid[])",
+                                     1, NULL, params, NULL, NULL, 1);
+        rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
+        for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
+            okno_eventlog_head_row row;
+            row_from_result(res, i, &row);
+            rc = head_to_cache(l, &row, partition);
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+int okno_ledger_refresh_directory(okno_ledger *l, bool force)
+{
+    int64_t now = okno_ledger_monotonic_ms();
+    if (!force && now - l->directory_loaded_ms < l->directory_refresh_ms)
+        return OKNO_OK;
+    okno_pg_directory next;
+    char err[OKNO_PG_ERRBUF_BYTES] = "";
+    int rc = okno_pg_directory_load(l->pg, &next, err, sizeof err);
+    if (rc != OKNO_OK) {
+        okno_pg_directory_free(&next);
+        okno_log_error("cannot load the org directory", OKNO_LOG_STR("reason", err),
+                       OKNO_LOG_ERR(rc));
+        return rc;
+    }
+    okno_pg_directory_free(&l->directory);
+    l->directory = next;
+    l->directory_loaded_ms = now;
+    return OKNO_OK;
+}

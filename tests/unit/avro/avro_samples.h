@@ -1,0 +1,22 @@
+/* Sample records of every action and event type, shared by the codec tests, the corpus writer
+ * and the benchmark. Each sets exactly the fields its schema record carries. */
+#ifndef OKNO_TEST_AVRO_SAMPLES_H
+#define OKNO_TEST_AVRO_SAMPLES_H
+
+#include <stdbool.h>
+
+#include "okno/avro.h"
+
+/* Fills t with a request of action (SUBMIT..DELEGATE_APPROVAL); everything else zeroed. */
+void okno_test_sample_transition(okno_avro_transition *t, okno_action action);
+/* Fills e with an event of type (MESSAGE_SUBMITTED..POSTPONED_DATE_REACHED). */
+void okno_test_sample_event(okno_event *e, okno_event_type type);
+void okno_test_sample_rejection(okno_avro_rejection *r);
+void okno_test_sample_sla_signal(okno_avro_sla_signal *s);
+void okno_test_sample_notification(okno_avro_notification *n);
+
+/* Field-by-field equality; okno_str fields compare by content. */
+bool okno_test_transition_equal(const okno_avro_transition *a, const okno_avro_transition *b);
+bool okno_test_event_equal(const okno_event *a, const okno_event *b);
+
+#endif

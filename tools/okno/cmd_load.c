@@ -1,0 +1,276 @@
+/* `okno load`: produces a generated workload of transition requests to Kafka and prints what
+ * the ledger must record for it, as one JSON object on the last line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "okno/avro.h"
+#include "okno/kafka.h"
+#include "okno/pg.h"
+#include "okno/pg_directory.h"
+#include "okno/uuid.h"
+#include "workload.h"
+
+/* Bytes of one encoded request; the schema's record cap. */
+#define LOAD_RECORD_BYTES_MAX OKNO_AVRO_RECORD_BYTES_MAX
+/* Longest wait for the last deliveries, in milliseconds. */
+#define LOAD_FLUSH_MS 60000
+
+typedef struct load_args {
+    okno_workload_options w;
+    const char *bootstrap, *pg, *topic;
+    int64_t rate; /* records a second; 0: as fast as possible */
+} load_args;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void load_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: okno load [--messages N] [--rate PER_S] [--seed S] [--invalid-permille P]\n"
+        "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
+        "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
+        "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
+        "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
+        "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
+        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n");
+}
+
+static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "okno load: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
+                (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, load_args *a)
+{
+    static const struct option opts[] = {
+        {"messages", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},
+        {"invalid-permille", required_argument, NULL, 'i'},
+        {"malformed-permille", required_argument, NULL, 'm'},
+        {"repeat-permille", required_argument, NULL, 'p'},
+        {"topic", required_argument, NULL, 't'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"pg", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int64_t v;
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        int rc = 0;
+        switch (c) {
+        case 'n':
+            rc = parse_i64(optarg, 1, 100000000, &a->w.messages);
+            break;
+        case 'r':
+            rc = parse_i64(optarg, 0, 10000000, &a->rate);
+            break;
+        case 's':
+            rc = parse_i64(optarg, 1, INT64_MAX, &v);
+            a->w.seed = (uint64_t)v;
+            break;
+        case 'i':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.invalid_permille = (int32_t)v;
+            break;
+        case 'm':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.malformed_permille = (int32_t)v;
+            break;
+        case 'p':
+            rc = parse_i64(optarg, 0, 1000, &v);
+            a->w.repeat_permille = (int32_t)v;
+            break;
+        case 't':
+            a->topic = optarg;
+            break;
+        case 'b':
+            a->bootstrap = optarg;
+            break;
+        case 'g':
+            a->pg = optarg;
+            break;
+        case 'h':
+            load_usage(stdout);
+            return 1;
+        default:
+            load_usage(stderr);
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *producer_new(const char *bootstrap)
+{
+    /* Keyed by message id with Kafka's own (murmur2) partitioner, as every okno producer is,
+     * so a message's requests and SLA signals land on the same partition number. */
+    static const char *const props[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"batch.num.messages", "10000"},
+        {"partitioner", "murmur2_random"},
+        {"queue.buffering.max.messages", "1000000"},
+    };
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) != 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
+        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) != 0)
+            goto fail;
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (p == NULL)
+        fprintf(stderr, "okno load: %s\n", err);
+    return p;
+fail:
+    fprintf(stderr, "okno load: %s\n", err);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *len, int64_t at_ms,
+                         uint64_t *rng)
+{
+    if (rec->malformed) {
+        /* Garbage behind a valid marker and fingerprint is the hardest kind: it reaches the
+         * body validator. A random prefix of bytes otherwise. */
+        okno_avro_transition t = {.request = rec->req, .requested_at_ms = at_ms};
+        t.request.action = OKNO_ACTION_SUBMIT;
+        size_t full;
+        if (okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, LOAD_RECORD_BYTES_MAX, &full, NULL))
+            full = 16;
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t cut = OKNO_AVRO_HEADER_BYTES + (size_t)(*rng >> 33) % 3;
+        for (size_t i = cut; i < cut + 8 && i < full; i++)
+            buf[i] = 0xff;
+        *len = cut + 8;
+        return 0;
+    }
+    okno_avro_transition t = {.request = rec->req, .requested_at_ms = at_ms};
+    okno_avro_error err = {0};
+    int rc = okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, LOAD_RECORD_BYTES_MAX, len, &err);
+    if (rc != 0)
+        fprintf(stderr, "okno load: cannot encode %s: %s\n", okno_action_name(rec->req.action),
+                err.reason);
+    return rc;
+}
+
+static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, int64_t *records)
+{
+    static uint8_t buf[LOAD_RECORD_BYTES_MAX];
+    uint64_t rng = a->w.seed;
+    int64_t start = now_ms();
+    okno_workload_record *rec;
+    while (okno_workload_next(w, now_ms(), &rec)) {
+        size_t len;
+        if (encode_record(rec, buf, &len, now_ms(), &rng) != 0)
+            return -1;
+        char key[OKNO_UUID_TEXT_BYTES];
+        okno_uuid_format(&rec->req.message_id, key);
+        rd_kafka_resp_err_t e;
+        while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(a->topic), RD_KAFKA_V_KEY(key, 36),
+                                      RD_KAFKA_V_VALUE(buf, len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(p, 10);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "okno load: produce failed: %s\n", rd_kafka_err2str(e));
+            return -1;
+        }
+        rd_kafka_poll(p, 0);
+        (*records)++;
+        if (a->rate > 0) {
+            int64_t due = start + *records * 1000 / a->rate;
+            while (now_ms() < due) {
+                rd_kafka_poll(p, (int)(due - now_ms()));
+            }
+        }
+    }
+    if (rd_kafka_flush(p, LOAD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "okno load: not every record was delivered within %d ms\n", LOAD_FLUSH_MS);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_expect(const okno_workload_expect *x, int64_t records, int64_t ms)
+{
+    printf("{\"records\":%lld,\"requests\":%lld,\"expected_accepted\":%lld,"
+           "\"expected_refused\":%lld,\"expected_events\":%lld,\"malformed\":%lld,"
+           "\"repeats\":%lld,\"seconds\":%.3f,\"records_per_s\":%.0f}\n",
+           (long long)records, (long long)x->requests, (long long)x->accepted,
+           (long long)x->refused, (long long)x->events, (long long)x->malformed,
+           (long long)x->repeats, ms / 1000.0, ms > 0 ? records * 1000.0 / ms : 0.0);
+}
+
+int okno_cli_load(int argc, char **argv)
+{
+    load_args a = {
+        .w = {.seed = (uint64_t)now_ms(),
+              .messages = 1000,
+              .invalid_permille = 100,
+              .malformed_permille = 5,
+              .repeat_permille = 10},
+        .bootstrap = okno_cli_env("OKNO_KAFKA_BOOTSTRAP", NULL),
+        .pg = okno_cli_env("OKNO_PG_CONNINFO", NULL),
+        .topic = OKNO_TOPIC_TRANSITIONS,
+    };
+    int rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc > 0 ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
+    if (a.bootstrap == NULL || a.pg == NULL) {
+        fprintf(stderr, "okno load: name Kafka and PostgreSQL (--bootstrap, --pg or the "
+                        "OKNO_KAFKA_BOOTSTRAP and OKNO_PG_CONNINFO variables)\n");
+        return OKNO_EXIT_USAGE;
+    }
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn;
+    okno_pg_directory dir = {0};
+    if (okno_pg_connect(a.pg, &conn, err, sizeof err) != 0 ||
+        okno_pg_directory_load(conn, &dir, err, sizeof err) != 0) {
+        fprintf(stderr, "okno load: %s\n", err);
+        okno_pg_directory_free(&dir);
+        return OKNO_EXIT_FAILURE;
+    }
+    PQfinish(conn);
+    okno_workload *w = okno_workload_new(&dir.dir, &a.w);
+    rd_kafka_t *p = w ? producer_new(a.bootstrap) : NULL;
+    okno_avro_error aerr = {0};
+    int64_t records = 0, start = now_ms();
+    if (w == NULL)
+        fprintf(stderr, "okno load: the directory lacks the demo shape; load "
+                        "deploy/local/demo_directory.sql first\n");
+    else if (p != NULL && okno_avro_init(&aerr) != 0)
+        fprintf(stderr, "okno load: %s\n", aerr.reason);
+    else if (p != NULL && produce_all(&a, w, p, &records) == 0)
+        rc = 1;
+    if (rc == 1)
+        print_expect(okno_workload_expected(w), records, now_ms() - start);
+    if (p != NULL)
+        rd_kafka_destroy(p);
+    okno_workload_free(w);
+    okno_pg_directory_free(&dir);
+    return rc == 1 ? OKNO_EXIT_OK : OKNO_EXIT_FAILURE;
+}
