@@ -147,12 +147,21 @@ static void cursors_at_end(const char *prefix)
     PQfinish(conn);
 }
 
+static int bootstrap_only(rd_kafka_conf_t *conf, void *arg, char *err, size_t err_bytes)
+{
+    (void)arg;
+    return rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
+                             err_bytes) != RD_KAFKA_CONF_OK;
+}
+
 /* A test's relay with topics of its own. */
 typedef struct fixture {
     char events[128];     /* events topic */
     char rejections[128]; /* rejections topic */
     char prefix[64];      /* cursor prefix */
-    okno_relay relay;     /* stepped in-process; unused by the SIGKILL test */
+    const char *pg_keywords[2];
+    const char *pg_values[2];
+    okno_relay relay; /* stepped in-process; unused by the SIGKILL test */
 } fixture;
 
 static void topics_create(fixture *f, const char *name, int partitions)
@@ -178,8 +187,11 @@ static void relay_start(fixture *f, const char *name, int partitions)
     okno_relay *r = &f->relay;
     okno_relay_config cfg;
     okno_relay_config_init(&cfg);
-    cfg.pg_conninfo = db->app_conninfo;
-    cfg.kafka_bootstrap = okno_itest_env("OKNO_KAFKA_BOOTSTRAP");
+    f->pg_keywords[0] = "dbname"; /* a whole conninfo, expanded by libpq */
+    f->pg_values[0] = db->app_conninfo;
+    cfg.pg_keywords = f->pg_keywords;
+    cfg.pg_values = f->pg_values;
+    cfg.kafka_conf = bootstrap_only;
     cfg.events_topic = f->events;
     cfg.rejections_topic = f->rejections;
     cfg.cursor_prefix = f->prefix;
@@ -193,7 +205,7 @@ static void relay_start(fixture *f, const char *name, int partitions)
 static size_t step(okno_relay *r)
 {
     size_t n = 0;
-    int rc = okno_relay_step(r, NULL, &n);
+    int rc = okno_relay_step(r, &n);
     if (rc != 0)
         fail_msg("relay step: %s: %s", okno_strerror(rc), r->error);
     return n;
