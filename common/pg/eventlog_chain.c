@@ -78,7 +78,7 @@ static PGresult *read_next(PGconn *conn, const last_checkpoint *last, int64_t ev
     snprintf(limit, sizeof limit, "%" PRId64, events);
     const char *params[3] = {last->tx, pos, limit};
     return PQexecParams(conn,
-                        "select tx::text, position, hash from okno.event_log"
+                        "select tx::text as tx_text, position, hash from okno.event_log"
                         " where (tx, position) > ($1::xid8, $2::int8)"
                         " and tx < pg_snapshot_xmin(pg_current_snapshot())"
                         " order by tx, position limit $3::int8",

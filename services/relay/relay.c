@@ -21,16 +21,20 @@
 #define CHECKPOINTS_PER_STEP_MAX 16
 
 /* Rows after the cursor whose transaction ended before every running one began: no
- * transaction that is still running, and none that starts later, can add a row below them. */
+ * transaction that is still running, and none that starts later, can add a row below them.
+ * The selected text form of tx is aliased tx_text: an output column named "tx" would capture
+ * ORDER BY tx and sort the ids as text ("100" < "99"). */
 #define BELOW_HORIZON                                                                              \
     " where (tx, position) > ($1::xid8, $2::int8)"                                                 \
     " and tx < pg_snapshot_xmin(pg_current_snapshot())"                                            \
     " order by tx, position limit $3::int4"
 
-static const char EVENTS_SQL[] = "select message_id, seq, event_type, body, tx::text, position"
-                                 " from okno.event_log" BELOW_HORIZON;
-static const char REFUSALS_SQL[] = "select message_id, 0, reason_code, body, tx::text, position"
-                                   " from okno.refusals" BELOW_HORIZON;
+static const char EVENTS_SQL[] =
+    "select message_id, seq, event_type, body, tx::text as tx_text, position"
+    " from okno.event_log" BELOW_HORIZON;
+static const char REFUSALS_SQL[] =
+    "select message_id, 0, reason_code, body, tx::text as tx_text, position"
+    " from okno.refusals" BELOW_HORIZON;
 
 /* How many librdkafka properties the relay fixes (required_props lists them). */
 #define REQUIRED_KEY_COUNT 7

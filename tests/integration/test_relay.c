@@ -225,6 +225,45 @@ static long long insert_raw(PGconn *conn, const char *message_id, const char *bo
     return okno_itest_query_ll(conn, "select pg_current_xact_id()::text::bigint");
 }
 
+/* Inserts, as the superuser (okno_app may not set tx), an event with the given tx. */
+static void insert_with_tx(const char *message_id, const char *tx)
+{
+    PGconn *admin = okno_itest_connect(db->admin_conninfo);
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "insert into okno.event_log (message_id, seq, request_id, event_type, occurred_at,"
+             " body, prev_hash, hash, tx) values ('%s', 1, gen_random_uuid(), 'test_event',"
+             " now(), 'tx%s', decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32),"
+             " 'hex') || 'tx%s'::bytea), '%s')",
+             message_id, tx, tx, tx);
+    okno_itest_exec(admin, sql);
+    PQfinish(admin);
+}
+
+/* Transaction ids are compared as numbers: as text, "100" < "99". Runs first, so the two rows
+ * are the only ones after the cursor. */
+static void transaction_ids_are_ordered_as_numbers_not_text(void **state)
+{
+    (void)state;
+    static fixture f;
+    relay_start(&f, "numeric", 1);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
+    okno_itest_exec(conn, "update okno.relay_cursors set tx = '98', position = 0"
+                          " where stream = 'numeric_events'");
+    PQfinish(conn);
+    okno_relay_close(&f.relay); /* reload the cursor: re-init below */
+    insert_with_tx("99000000-0000-0000-0000-000000000099", "99");
+    insert_with_tx("10000000-0000-0000-0000-000000000100", "100");
+    okno_relay_config cfg = f.relay.cfg;
+    if (okno_relay_init(&f.relay, &cfg) != 0)
+        fail_msg("relay: %s", f.relay.error);
+    assert_int_equal(step(&f.relay), 2);
+    assert_int_equal(consume(f.events, 1, 2), 2);
+    assert_string_equal(records[0].value, "tx99");
+    assert_string_equal(records[1].value, "tx100");
+    fixture_close(&f);
+}
+
 /* DESIGN.md's ordering test: A inserts first and commits last; B commits in between. A reader
  * polling position > last would publish B and then skip A forever. */
 static void late_commit_is_not_skipped_and_order_is_by_transaction(void **state)
@@ -486,6 +525,7 @@ static int db_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(transaction_ids_are_ordered_as_numbers_not_text),
         cmocka_unit_test(late_commit_is_not_skipped_and_order_is_by_transaction),
         cmocka_unit_test(refusals_are_published_to_the_rejections_topic),
         cmocka_unit_test(concurrent_appends_are_relayed_exactly_once_in_message_order),

@@ -76,8 +76,8 @@ static void intact_log_verifies_with_counts(void **state)
     (void)state;
     char out[OUTPUT_BYTES];
     assert_int_equal(run_verify(out, sizeof out), 0);
-    assert_non_null(strstr(out, "intact: 25 events in 5 messages, 5 stream heads, 2 checkpoints"
-                                " covering 20 events (5 after the last)"));
+    assert_non_null(strstr(out, "intact: 27 events in 7 messages, 7 stream heads, 2 checkpoints"
+                                " covering 20 events (7 after the last)"));
 }
 
 static void changed_body_is_named_by_message_seq_and_position(void **state)
@@ -137,11 +137,33 @@ static void consistent_forgery_is_caught_by_the_checkpoint(void **state)
     assert_non_null(strstr(out, "MISMATCH checkpoint 1 "));
 }
 
+/* Two single-event messages with transaction ids 99 and 100, inserted as the superuser: the
+ * log order across a power of ten must be numeric ("99" before "100"), not text. */
+static void add_low_tx_messages(void)
+{
+    PGconn *admin = okno_itest_connect(db->admin_conninfo);
+    for (int tx = 99; tx <= 100; tx++) {
+        char sql[768];
+        snprintf(sql, sizeof sql,
+                 "with e as (insert into okno.event_log (message_id, seq, request_id, event_type,"
+                 " occurred_at, body, prev_hash, hash, tx) values (gen_random_uuid(), 1,"
+                 " gen_random_uuid(), 't', now(), 'x', decode(repeat('00', 32), 'hex'),"
+                 " sha256(decode(repeat('00', 32), 'hex') || 'x'::bytea), '%d')"
+                 " returning message_id, hash) insert into okno.stream_heads (message_id, seq,"
+                 " hash, kafka_partition, state_version, state) select message_id, 1, hash, 0,"
+                 " 1, '' from e",
+                 tx);
+        okno_itest_exec(admin, sql);
+    }
+    PQfinish(admin);
+}
+
 static int db_setup(void **state)
 {
     okno_itest_db_setup(state);
     db = *state;
     PGconn *conn = okno_itest_connect(db->app_conninfo);
+    add_low_tx_messages();
     fill_log(conn);
     char err[OKNO_PG_ERRBUF_BYTES];
     int written = 0;
