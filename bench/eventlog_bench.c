@@ -172,14 +172,8 @@ static void topic_delete(const char *topic)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     bootstrap(conf, (void *)env_or_die("OKNO_KAFKA_BOOTSTRAP"), err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(topic);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
-    rd_kafka_event_destroy(rd_kafka_queue_poll(q, 30000));
-    rd_kafka_DeleteTopic_destroy(t);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_destroy(rk);
+    if (okno_kafka_delete_topic(conf, topic, 30000, err, sizeof err) != 0)
+        fprintf(stderr, "bench_eventlog: %s\n", err);
 }
 
 int main(int argc, char **argv)

@@ -64,14 +64,8 @@ static void create_topic(char *name, size_t size, const char *prefix, int partit
 static void delete_topic(const char *topic)
 {
     char err[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kafka_conf(), err, sizeof err);
-    rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(topic);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
-    rd_kafka_event_destroy(rd_kafka_queue_poll(q, 30000));
-    rd_kafka_DeleteTopic_destroy(t);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_destroy(rk);
+    if (okno_kafka_delete_topic(kafka_conf(), topic, 30000, err, sizeof err) != 0)
+        print_message("%s\n", err);
 }
 
 static void keep_record(const rd_kafka_message_t *m, record *r)
@@ -214,29 +208,17 @@ static size_t step(okno_relay *r)
 /* Inserts one event by hand in conn's open transaction; returns that transaction's id. */
 static long long insert_raw(PGconn *conn, const char *message_id, const char *body)
 {
-    char sql[768];
-    snprintf(sql, sizeof sql,
-             "insert into okno.event_log (message_id, seq, request_id, event_type, occurred_at,"
-             " body, prev_hash, hash) values ('%s', 1, gen_random_uuid(), 'test_event', now(),"
-             " '%s', decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32), 'hex') ||"
-             " '%s'::bytea))",
-             message_id, body, body);
-    okno_itest_exec(conn, sql);
+    okno_itest_insert_event(conn, message_id, body, NULL, false);
     return okno_itest_query_ll(conn, "select pg_current_xact_id()::text::bigint");
 }
 
 /* Inserts, as the superuser (okno_app may not set tx), an event with the given tx. */
 static void insert_with_tx(const char *message_id, const char *tx)
 {
+    char body[16];
+    snprintf(body, sizeof body, "tx%s", tx);
     PGconn *admin = okno_itest_connect(db->admin_conninfo);
-    char sql[768];
-    snprintf(sql, sizeof sql,
-             "insert into okno.event_log (message_id, seq, request_id, event_type, occurred_at,"
-             " body, prev_hash, hash, tx) values ('%s', 1, gen_random_uuid(), 'test_event',"
-             " now(), 'tx%s', decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32),"
-             " 'hex') || 'tx%s'::bytea), '%s')",
-             message_id, tx, tx, tx);
-    okno_itest_exec(admin, sql);
+    okno_itest_insert_event(admin, message_id, body, tx, false);
     PQfinish(admin);
 }
 

@@ -142,19 +142,8 @@ static void consistent_forgery_is_caught_by_the_checkpoint(void **state)
 static void add_low_tx_messages(void)
 {
     PGconn *admin = okno_itest_connect(db->admin_conninfo);
-    for (int tx = 99; tx <= 100; tx++) {
-        char sql[768];
-        snprintf(sql, sizeof sql,
-                 "with e as (insert into okno.event_log (message_id, seq, request_id, event_type,"
-                 " occurred_at, body, prev_hash, hash, tx) values (gen_random_uuid(), 1,"
-                 " gen_random_uuid(), 't', now(), 'x', decode(repeat('00', 32), 'hex'),"
-                 " sha256(decode(repeat('00', 32), 'hex') || 'x'::bytea), '%d')"
-                 " returning message_id, hash) insert into okno.stream_heads (message_id, seq,"
-                 " hash, kafka_partition, state_version, state) select message_id, 1, hash, 0,"
-                 " 1, '' from e",
-                 tx);
-        okno_itest_exec(admin, sql);
-    }
+    okno_itest_insert_event(admin, NULL, "x", "99", true);
+    okno_itest_insert_event(admin, NULL, "x", "100", true);
     PQfinish(admin);
 }
 
