@@ -57,6 +57,18 @@ static int await_create(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, int
     return rc;
 }
 
+/* A client for admin requests; conf is taken over. NULL with errbuf set on failure. */
+static rd_kafka_t *admin_client(rd_kafka_conf_t *conf, char *errbuf, size_t errbuf_bytes)
+{
+    char kerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
+    }
+    return rk;
+}
+
 int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, size_t count,
                              int partitions, int replication, int timeout_ms, int *created,
                              int *existing, char *errbuf, size_t errbuf_bytes)
@@ -69,12 +81,9 @@ int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, si
         return OKNO_EINVAL;
     }
     char kerr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
+    rd_kafka_t *rk = admin_client(conf, errbuf, errbuf_bytes);
+    if (rk == NULL)
         return OKNO_EKAFKA;
-    }
     rd_kafka_NewTopic_t *topics[CREATE_TOPICS_MAX];
     for (size_t i = 0; i < count; i++)
         topics[i] = rd_kafka_NewTopic_new(names[i], partitions, replication, kerr, sizeof kerr);
@@ -94,13 +103,9 @@ int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, si
 int okno_kafka_delete_topic(rd_kafka_conf_t *conf, const char *name, int timeout_ms, char *errbuf,
                             size_t errbuf_bytes)
 {
-    char kerr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
+    rd_kafka_t *rk = admin_client(conf, errbuf, errbuf_bytes);
+    if (rk == NULL)
         return OKNO_EKAFKA;
-    }
     rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(name);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
