@@ -328,8 +328,7 @@ static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t
 }
 
 /* After the commit: the cache, the stored offsets and the metrics move forward. */
-static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n,
-                        int64_t now_ms)
+static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     for (size_t i = 0, k = 0; i < b->heads_count; i++) {
