@@ -94,8 +94,7 @@ static int load_grants(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t 
     return d->grants == NULL ? OKNO_ENOMEM : rc;
 }
 
-static int load_categories(PGconn *conn, okno_pg_directory *d, char *errbuf,
-                           size_t errbuf_bytes)
+static int load_categories(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = query(conn,
                           "select category_id, total_days from okno.categories "
@@ -114,8 +113,7 @@ static int load_categories(PGconn *conn, okno_pg_directory *d, char *errbuf,
     return d->categories != NULL ? OKNO_OK : OKNO_ENOMEM;
 }
 
-static int load_authorities(PGconn *conn, okno_pg_directory *d, char *errbuf,
-                            size_t errbuf_bytes)
+static int load_authorities(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = query(conn,
                           "select user_id, org_id, category_id, subcategory_id, may_agree, "
@@ -164,8 +162,7 @@ static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_
     return rc;
 }
 
-int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf,
-                           size_t errbuf_bytes)
+int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
     PGresult *begin = PQexec(conn, "begin isolation level repeatable read read only");

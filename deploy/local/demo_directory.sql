@@ -1,8 +1,8 @@
 -- A demo org directory for the local cluster, the tests and the benchmarks; idempotent.
 -- Shape (ids are stable so generated workloads can name people):
 --   org 1            the platform operator: moderators 101..103
---   orgs 1000+k      k = 1..:ministries (top-level participants), each with
---   orgs 1000+k*10+j j = 1..3: subordinate regional bodies (parent 1000+k)
+--   orgs 1000+k*10   k = 1..:ministries (top-level participants), each with
+--   orgs 1000+k*10+j j = 1..3: subordinate regional bodies (parent 1000+k*10)
 -- Every participant org O has: coordinator O*100+1, executors O*100+2..O*100+4,
 -- managers O*100+5..O*100+7 (O*100+5 and +6 may agree and approve everything, +7 only agree),
 -- a curator O*100+8 and an org admin O*100+9.
@@ -12,10 +12,10 @@ begin;
 insert into okno.orgs (org_id, parent_id, name) values (1, null, 'Platform operator')
 on conflict do nothing;
 insert into okno.orgs (org_id, parent_id, name)
-select 1000 + k, null, 'Ministry ' || k from generate_series(1, :ministries) k
+select 1000 + k * 10, null, 'Ministry ' || k from generate_series(1, :ministries) k
 on conflict do nothing;
 insert into okno.orgs (org_id, parent_id, name)
-select 1000 + k * 10 + j, 1000 + k, 'Regional body ' || k || '.' || j
+select 1000 + k * 10 + j, 1000 + k * 10, 'Regional body ' || k || '.' || j
 from generate_series(1, :ministries) k, generate_series(1, 3) j
 on conflict do nothing;
 

@@ -15,7 +15,7 @@
 /* A map from uuid to a small index, by open addressing; capacity fixed at init. */
 typedef struct okno_uuid_index {
     okno_uuid *keys;
-    uint32_t *values; /* UINT32_MAX: empty slot */
+    uint32_t *values;  /* UINT32_MAX: empty slot */
     uint32_t capacity; /* power of two, at least twice the most entries */
 } okno_uuid_index;
 
@@ -29,20 +29,20 @@ void okno_uuid_index_put(okno_uuid_index *x, const okno_uuid *key, uint32_t valu
 /* One decoded input record. */
 typedef struct okno_batch_input {
     okno_request req;
-    int malformed;                         /* nonzero: did not decode; reason in `why` */
+    int malformed; /* nonzero: did not decode; reason in `why` */
     char why[OKNO_AVRO_REASON_BYTES];
-    int64_t received_ms;                   /* the Kafka record's timestamp */
+    int64_t received_ms; /* the Kafka record's timestamp */
 } okno_batch_input;
 
 /* A message the batch touches: its head before the batch and its working state. */
 typedef struct okno_batch_head {
     okno_uuid id;
-    bool existed;                           /* had events before the batch */
+    bool existed; /* had events before the batch */
     int32_t prev_seq;
     uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES];
     int32_t partition;
-    uint32_t events;                        /* events the batch adds */
-    okno_message_state state;               /* working state */
+    uint32_t events;          /* events the batch adds */
+    okno_message_state state; /* working state */
 } okno_batch_head;
 
 typedef struct okno_batch {

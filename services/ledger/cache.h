@@ -12,10 +12,10 @@
 #define OKNO_HASH_BYTES 32 /* SHA-256 */
 
 typedef struct okno_head {
-    okno_message_state state;             /* after the message's last event */
-    uint8_t hash[OKNO_HASH_BYTES];        /* chain hash of that event */
-    int32_t partition;                    /* Kafka partition of the message's key */
-    bool used;                            /* slot holds an entry */
+    okno_message_state state;      /* after the message's last event */
+    uint8_t hash[OKNO_HASH_BYTES]; /* chain hash of that event */
+    int32_t partition;             /* Kafka partition of the message's key */
+    bool used;                     /* slot holds an entry */
 } okno_head;
 
 typedef struct okno_head_cache {

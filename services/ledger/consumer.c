@@ -52,7 +52,8 @@ static void on_assign(okno_ledger *l, rd_kafka_topic_partition_list_t *parts)
     }
     rd_kafka_error_t *err = rd_kafka_incremental_assign(l->consumer, parts);
     if (err != NULL) {
-        okno_log_error("incremental assign failed", OKNO_LOG_STR("reason", rd_kafka_error_string(err)));
+        okno_log_error("incremental assign failed",
+                       OKNO_LOG_STR("reason", rd_kafka_error_string(err)));
         rd_kafka_error_destroy(err);
     }
 }

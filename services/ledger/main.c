@@ -10,20 +10,42 @@
 #include "okno/log.h"
 
 static const struct okno_config_key ledger_keys[] = {
-    {.name = "ledger.group_id", .type = OKNO_CONFIG_STRING, .default_value = "okno-ledger",
+    {.name = "ledger.group_id",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno-ledger",
      .doc = "Kafka consumer group of the ledger instances"},
-    {.name = "ledger.transitions_topic", .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.transitions.v1", .doc = "topic of transition requests"},
-    {.name = "ledger.sla_topic", .type = OKNO_CONFIG_STRING, .default_value = "okno.sla.v1",
+    {.name = "ledger.transitions_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno.transitions.v1",
+     .doc = "topic of transition requests"},
+    {.name = "ledger.sla_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno.sla.v1",
      .doc = "topic of the timer's SLA signals"},
-    {.name = "ledger.batch_records_max", .type = OKNO_CONFIG_INT, .default_value = "2000",
-     .min = 1, .max = 5000, .doc = "records decided and committed in one transaction"},
-    {.name = "ledger.batch_linger", .type = OKNO_CONFIG_DURATION, .default_value = "5ms",
-     .min = 0, .max = 10000, .doc = "longest wait for a batch to fill before committing it"},
-    {.name = "ledger.retry_backoff", .type = OKNO_CONFIG_DURATION, .default_value = "500ms",
-     .min = 10, .max = 60000, .doc = "pause before retrying after PostgreSQL failed"},
-    {.name = "ledger.directory_refresh", .type = OKNO_CONFIG_DURATION, .default_value = "10s",
-     .min = 100, .max = 3600000, .doc = "how often the org directory is reloaded"},
+    {.name = "ledger.batch_records_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "2000",
+     .min = 1,
+     .max = 5000,
+     .doc = "records decided and committed in one transaction"},
+    {.name = "ledger.batch_linger",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "5ms",
+     .min = 0,
+     .max = 10000,
+     .doc = "longest wait for a batch to fill before committing it"},
+    {.name = "ledger.retry_backoff",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "500ms",
+     .min = 10,
+     .max = 60000,
+     .doc = "pause before retrying after PostgreSQL failed"},
+    {.name = "ledger.directory_refresh",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "10s",
+     .min = 100,
+     .max = 3600000,
+     .doc = "how often the org directory is reloaded"},
     {.name = NULL},
 };
 
@@ -36,7 +58,9 @@ static const struct okno_service_info info = {
 static struct okno_service svc;
 static okno_ledger ledger;
 
-static const double batch_ms_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+/* Fine below 100 ms, where the latency goal (p99 <= 50 ms) lies. */
+static const double batch_ms_bounds[] = {1,  2,  3,  4,   5,   7.5, 10,  15,   20,   25,  30,
+                                         40, 50, 75, 100, 150, 200, 500, 1000, 2000, 5000};
 #define BATCH_MS_BOUNDS (sizeof batch_ms_bounds / sizeof batch_ms_bounds[0])
 
 static void metrics_init(okno_ledger *l)
@@ -55,8 +79,8 @@ static void metrics_init(okno_ledger *l)
                               "Repeated request ids acknowledged without a new append.", NULL);
     okno_metrics_counter_init(r, &m->events, "okno_ledger_events_appended_total",
                               "Events appended to the event log.", NULL);
-    okno_metrics_counter_init(r, &m->batches, "okno_ledger_batches_total",
-                              "Batches committed.", NULL);
+    okno_metrics_counter_init(r, &m->batches, "okno_ledger_batches_total", "Batches committed.",
+                              NULL);
     okno_metrics_counter_init(r, &m->conflicts, "okno_ledger_conflicts_total",
                               "Appends fenced off because another writer moved a head.", NULL);
     okno_metrics_counter_init(r, &m->resyncs, "okno_ledger_resyncs_total",

@@ -116,8 +116,8 @@ static int encode_into(okno_batch *b, okno_avro_topic topic, const void *record,
     int rc = reserve_bytes(b);
     okno_avro_error err = {0};
     if (rc == OKNO_OK)
-        rc = okno_avro_encode(topic, record, b->bytes + b->bytes_used,
-                              b->bytes_cap - b->bytes_used, len, &err);
+        rc = okno_avro_encode(topic, record, b->bytes + b->bytes_used, b->bytes_cap - b->bytes_used,
+                              len, &err);
     if (rc != OKNO_OK) {
         okno_log_error("cannot encode a record", OKNO_LOG_STR("topic", okno_avro_topic_name(topic)),
                        OKNO_LOG_STR("reason", err.reason), OKNO_LOG_ERR(rc));
@@ -198,8 +198,7 @@ static int add_events(okno_batch *b, okno_batch_head *h, const okno_step_result 
 }
 
 /* Decides one request: events, a refusal, or an acknowledged repeat. */
-static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in,
-                  int64_t now_ms)
+static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     const okno_request *r = &in->req;
@@ -217,13 +216,13 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     okno_actor actor;
     okno_actor_init(&actor, &l->directory.dir, r->acting_user_id, r->acting_org_id);
     static okno_step_result res; /* ~2 KB; the ledger decides on one thread */
-    int rc = okno_workflow_step(h->state.last_seq ? &h->state : NULL, r, &actor,
-                                &l->directory.dir, now_ms, &res);
+    int rc = okno_workflow_step(h->state.last_seq ? &h->state : NULL, r, &actor, &l->directory.dir,
+                                now_ms, &res);
     if (rc != OKNO_OK)
         return rc;
     if (res.events_count == 0)
-        return add_refusal(l, m, in, okno_refusal_code_name(res.refusal.code),
-                           res.refusal.message, now_ms);
+        return add_refusal(l, m, in, okno_refusal_code_name(res.refusal.code), res.refusal.message,
+                           now_ms);
     add_request(b, r, true, res.events_count);
     return add_events(b, h, &res);
 }
@@ -253,6 +252,15 @@ static void collect_offsets(okno_ledger *l, rd_kafka_message_t **records, size_t
     }
 }
 
+/* A head goes into the batch when the batch appends to its message, and also when it only
+ * refused a request on an existing message: then the head is a fence, so a refusal decided on
+ * a stale state (another instance moved the message meanwhile) cannot be committed. A refusal
+ * for a message that does not exist yet cannot be fenced this way; see README.md. */
+static bool head_in_batch(const okno_batch_head *h)
+{
+    return h->events > 0 || h->existed;
+}
+
 /* Points bodies into the byte buffer (it may have moved while growing) and fills the heads. */
 static void finish_batch(okno_batch *b)
 {
@@ -262,7 +270,7 @@ static void finish_batch(okno_batch *b)
         b->refusals[i].body = b->bytes + b->refusal_body_at[i];
     for (uint32_t i = 0; i < b->heads_count; i++) {
         const okno_batch_head *h = &b->heads[i];
-        if (h->events == 0)
+        if (!head_in_batch(h))
             continue;
         okno_eventlog_head *o = &b->out_heads[b->batch.head_count++];
         memcpy(o->message_id, h->id.bytes, 16);
@@ -322,12 +330,12 @@ static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t
 }
 
 /* After the commit: the cache, the stored offsets and the metrics move forward. */
-static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, int64_t now_ms)
+static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     for (size_t i = 0, k = 0; i < b->heads_count; i++) {
         const okno_batch_head *h = &b->heads[i];
-        if (h->events == 0)
+        if (!head_in_batch(h))
             continue;
         okno_head head = {.state = h->state, .partition = h->partition};
         memcpy(head.hash, res->tips[k++].hash, sizeof head.hash);
@@ -342,12 +350,12 @@ static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, int64_t
     }
     for (size_t i = 0; i < b->batch.request_count; i++)
         okno_metrics_counter_inc(b->requests[i].accepted ? &l->metrics.accepted
-                                                          : &l->metrics.refused);
+                                                         : &l->metrics.refused);
     okno_metrics_counter_add(&l->metrics.events, res->events_appended);
     okno_metrics_counter_inc(&l->metrics.batches);
-    for (size_t i = 0; i < b->batch.request_count && i < 1; i++)
+    for (size_t i = 0; i < n; i++)
         okno_metrics_histogram_observe(&l->metrics.latency_ms,
-                                       (double)(now_ms - b->inputs[0].received_ms));
+                                       (double)(now_ms - b->inputs[i].received_ms));
     return OKNO_OK;
 }
 
@@ -378,7 +386,7 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
         if (rc == OKNO_OK)
-            return commit_batch(l, &res, okno_ledger_now_ms());
+            return commit_batch(l, &res, n, okno_ledger_now_ms());
         if (rc != OKNO_EDUPLICATE) {
             okno_log_warn("batch append failed", OKNO_LOG_STR("reason", res.error),
                           OKNO_LOG_ERR(rc));

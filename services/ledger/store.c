@@ -73,8 +73,7 @@ static int head_to_cache(okno_ledger *l, const okno_eventlog_head_row *row, int3
 {
     okno_head head = {.partition = partition};
     memcpy(head.hash, row->hash, sizeof head.hash);
-    if (row->state_version == OKNO_LEDGER_STATE_VERSION &&
-        row->state_bytes == sizeof head.state) {
+    if (row->state_version == OKNO_LEDGER_STATE_VERSION && row->state_bytes == sizeof head.state) {
         memcpy(&head.state, row->state, sizeof head.state);
     } else {
         int rc = fold_from_log(l, row->message_id, &head.state);

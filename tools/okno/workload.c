@@ -6,6 +6,9 @@
 
 #include "workload.h"
 
+/* Applicants are not in the directory; message n is sent by applicant APPLICANT_ID_BASE + n. */
+#define APPLICANT_ID_BASE 1000000000
+
 /* One step of a script: who does what. Texts and ids are filled when it is materialized. */
 typedef struct step {
     okno_action action;
@@ -173,8 +176,7 @@ static void start_message(okno_workload *w, slot *s)
     s->active = true;
     s->message_id = random_uuid(w);
     s->number = w->started++;
-    okno_user_id applicant = 1000000000 + s->number;
-    add(s, (step){.action = OKNO_ACTION_SUBMIT, .user = applicant, .org = 0});
+    add(s, (step){.action = OKNO_ACTION_SUBMIT, .user = APPLICANT_ID_BASE + s->number, .org = 0});
     okno_user_id moderator = 101 + below(w, 3);
     okno_org_id ministry = w->ministries[below(w, w->ministries_count)];
     if (below(w, 20) == 0) {
@@ -185,7 +187,7 @@ static void start_message(okno_workload *w, slot *s)
         (step){.action = OKNO_ACTION_ACCEPT, .user = moderator, .org = 1, .target_org = ministry});
     okno_org_id org = ministry;
     if (below(w, 5) == 0) {
-        okno_org_id sub = ministry * 10 - 9000 + 1 + below(w, 3); /* 1000+k -> 1000+10k+j */
+        okno_org_id sub = ministry + 1 + below(w, 3); /* 1000+10k -> 1000+10k+j */
         add(s, (step){.action = OKNO_ACTION_FORWARD_TO_SUBORDINATE,
                       .user = person(ministry, 1),
                       .org = ministry,
@@ -211,7 +213,7 @@ static void materialize(okno_workload *w, slot *s, const step *st, okno_request 
     r->agreers_count = st->agreers_count;
     r->answer_type = st->answer;
     if (st->action == OKNO_ACTION_SUBMIT) {
-        r->applicant_id = st->user;
+        r->applicant_id = APPLICANT_ID_BASE + s->number; /* a spoiled twin acts as someone else */
         r->channel = OKNO_CHANNEL_PORTAL;
         r->category_id = w->categories[s->number % w->categories_count];
         snprintf(rec->text, sizeof rec->text, "Обращение №%lld: яма на дороге у дома %lld",
@@ -251,7 +253,8 @@ static void spoil(okno_workload *w, step *st)
 {
     st->user = st->org >= 1000 ? person(st->org, 8) : 999; /* the curator, or a stranger */
     if (below(w, 2) == 0)
-        st->action = (okno_action)(OKNO_ACTION_ACCEPT + below(w, OKNO_ACTION_DELEGATE_APPROVAL));
+        st->action = (okno_action)(OKNO_ACTION_ACCEPT + below(w, OKNO_ACTION_DELEGATE_APPROVAL -
+                                                                     OKNO_ACTION_ACCEPT + 1));
 }
 
 static slot *pick_slot(okno_workload *w)
