@@ -88,6 +88,9 @@ static void metrics_init(okno_ledger *l)
     okno_metrics_histogram_init(r, &m->batch_ms, "okno_ledger_batch_ms",
                                 "Time to decide and commit one batch, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);
+    okno_metrics_histogram_init(r, &m->append_ms, "okno_ledger_append_ms",
+                                "Of a batch's time, the PostgreSQL transaction, in ms.", NULL,
+                                batch_ms_bounds, BATCH_MS_BOUNDS);
     okno_metrics_histogram_init(r, &m->latency_ms, "okno_ledger_latency_ms",
                                 "From a record's Kafka timestamp to its commit, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);

@@ -377,14 +377,19 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
         decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
-    int rc = load_missing_heads(l, records, n);
+    int rc = okno_ledger_mark_known_requests(l, n);
+    if (rc == OKNO_OK)
+        rc = load_missing_heads(l, records, n);
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
         int64_t now_ms = okno_ledger_now_ms();
         rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
+        int64_t append_started = okno_ledger_monotonic_ms();
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
+        okno_metrics_histogram_observe(&l->metrics.append_ms,
+                                       (double)(okno_ledger_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
             return commit_batch(l, &res, n, okno_ledger_now_ms());
         if (rc != OKNO_EDUPLICATE) {

@@ -3,6 +3,7 @@
  * okno_eventlog_append() in process.c. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +12,7 @@
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/uuid.h"
 
 int64_t okno_ledger_now_ms(void)
 {
@@ -167,6 +169,43 @@ int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32
         }
         PQclear(res);
     }
+    return rc;
+}
+
+int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
+{
+    /* One round trip for the whole batch: "{uuid,...}" as a text array. Repeats are rare, but
+     * finding one only when the append fails would cost a whole rolled-back transaction. */
+    okno_batch *b = &l->batch;
+    char *list = malloc(n * OKNO_UUID_TEXT_BYTES + 3);
+    if (list == NULL)
+        return OKNO_ENOMEM;
+    size_t used = 0;
+    list[used++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        okno_uuid_format(&b->inputs[i].req.request_id, list + used);
+        used += OKNO_UUID_TEXT_BYTES - 1;
+        list[used++] = ',';
+    }
+    list[used - (n > 0)] = '}';
+    list[used + (n == 0)] = '\0';
+    const char *params[1] = {list};
+    PGresult *res = PQexecParams(l->pg,
+                                 "select request_id from okno.requests "
+                                 "where request_id = any($1::uuid[])",
+                                 1, NULL, params, NULL, NULL, 1);
+    free(list);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
+    for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
+        okno_uuid id;
+        memcpy(id.bytes, PQgetvalue(res, i, 0), 16);
+        okno_uuid_index_put(&b->skip_requests, &id, 1);
+        b->skip_count++;
+    }
+    if (rc != OKNO_OK)
+        okno_log_error("cannot look up the batch's request ids",
+                       OKNO_LOG_STR("reason", PQresultErrorMessage(res)));
+    PQclear(res);
     return rc;
 }
 
