@@ -48,6 +48,7 @@ typedef struct okno_ledger_metrics {
     struct okno_metrics_counter resyncs;      /* partitions reloaded from PostgreSQL */
     struct okno_metrics_histogram batch_ms;   /* time to process and commit one batch */
     struct okno_metrics_histogram append_ms;  /* of which the PostgreSQL transaction */
+    struct okno_metrics_histogram lookup_ms;  /* of which the reads before deciding */
     struct okno_metrics_histogram latency_ms; /* record timestamp to commit */
 } okno_ledger_metrics;
 

@@ -91,6 +91,10 @@ static void metrics_init(okno_ledger *l)
     okno_metrics_histogram_init(r, &m->append_ms, "okno_ledger_append_ms",
                                 "Of a batch's time, the PostgreSQL transaction, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);
+    okno_metrics_histogram_init(r, &m->lookup_ms, "okno_ledger_lookup_ms",
+                                "Of a batch's time, the reads before deciding (known request ids, "
+                                "heads not cached), in ms.",
+                                NULL, batch_ms_bounds, BATCH_MS_BOUNDS);
     okno_metrics_histogram_init(r, &m->latency_ms, "okno_ledger_latency_ms",
                                 "From a record's Kafka timestamp to its commit, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);
