@@ -46,7 +46,9 @@ static void decode_sla(okno_batch_input *in, const okno_avro_sla_signal *s)
     r->signal_visit = s->visit;
 }
 
-static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in)
+/* A transition's text stays in its slot's decoder until the batch is committed. */
+static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in,
+                       okno_avro_decoder *decoder)
 {
     okno_avro_error err = {0};
     in->malformed = 0;
@@ -55,7 +57,7 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
     int rc;
     if (input == OKNO_LEDGER_TRANSITIONS) {
         okno_avro_transition t;
-        rc = okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, m->payload, m->len, &t, &err);
+        rc = okno_avro_decoder_decode(decoder, m->payload, m->len, &t, &err);
         if (rc == 0)
             in->req = t.request;
     } else {
@@ -374,15 +376,23 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     okno_uuid_index_clear(&b->skip_requests);
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
-        decode_one(l, records[i], &b->inputs[i]);
-    int rc = load_missing_heads(l, records, n);
+        decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
+    int64_t lookup_started = okno_ledger_monotonic_ms();
+    int rc = okno_ledger_mark_known_requests(l, n);
+    if (rc == OKNO_OK)
+        rc = load_missing_heads(l, records, n);
+    okno_metrics_histogram_observe(&l->metrics.lookup_ms,
+                                   (double)(okno_ledger_monotonic_ms() - lookup_started));
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
         int64_t now_ms = okno_ledger_now_ms(l);
         rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
+        int64_t append_started = okno_ledger_monotonic_ms();
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
+        okno_metrics_histogram_observe(&l->metrics.append_ms,
+                                       (double)(okno_ledger_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
             return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {

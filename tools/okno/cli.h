@@ -14,6 +14,7 @@ typedef struct okno_cli_command {
 int okno_cli_migrate(int argc, char **argv);
 int okno_cli_topics(int argc, char **argv);
 int okno_cli_load(int argc, char **argv);
+int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */

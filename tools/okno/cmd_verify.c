@@ -25,7 +25,7 @@ static const char CHAIN_SQL[] =
     "declare chain no scroll cursor for select message_id, seq, position, prev_hash, hash, body"
     " from okno.event_log order by message_id, seq";
 static const char LOG_ORDER_SQL[] =
-    "declare log_order no scroll cursor for select tx::text, position, hash"
+    "declare log_order no scroll cursor for select tx::text as tx_text, position, hash"
     " from okno.event_log order by tx, position";
 static const char CHECKPOINTS_SQL[] =
     "declare checkpoints no scroll cursor for select checkpoint_no, through_tx::text,"

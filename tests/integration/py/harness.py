@@ -115,8 +115,12 @@ class Scratch:
         assert proc.poll() is None, f"okno-{service} exited with {proc.returncode}"
         return proc
 
-    def start_ledger(self, group=None):
-        return self.start("ledger", **{
+    def start_ledger(self, group=None, instance=None):
+        """A ledger in `group`. With `instance`, a static group member: restarted after a crash
+        under the same instance id, it takes its partitions back without waiting for the dead
+        member's session to time out (KIP-345)."""
+        extra = {"kafka.consumer.group.instance.id": instance} if instance else {}
+        return self.start("ledger", **extra, **{
             "ledger.group_id": group or f"ledger-{self.tag}",
             "ledger.transitions_topic": self.topics["transitions"],
             "ledger.sla_topic": self.topics["sla"],

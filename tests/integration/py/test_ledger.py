@@ -20,6 +20,8 @@ def uuid_text(raw):
 
 # About 100,000 requests: a message life is ~7.7 requests with the load's default mix.
 MESSAGES = int(os.environ.get("OKNO_E2E_MESSAGES", "13000"))
+# Records a second while the ledger is being killed: the load lasts about 12 s.
+RATE = 8000
 
 
 @pytest.fixture
@@ -66,14 +68,17 @@ def test_ledger_appends_100k_mixed_requests_exactly_once(scratch):
 
     # Every refusal reaches okno.rejections.v1 with its reason, once.
     refusals = dict(s.sql("select request_id, reason_code from okno.refusals"))
+    # A malformed record has no request id of its own; its refusal is found by where it lay.
+    by_source = {(int(p), int(o)): r for r, p, o in s.sql(
+        "select request_id, source_partition, source_offset from okno.refusals "
+        "where reason_code = 'malformed_record'")}
     schemas = schemas_by_fingerprint()
     published = {}
     for m in read_topic(s.bootstrap, s.topics["rejections"], len(refusals)):
         name, rec = decode(m.value(), schemas)
         assert name == "Rejection"
-        key = uuid_text(rec["request_id"]) or s.sql(
-            f"select request_id from okno.refusals where source_offset = {rec['source_offset']} "
-            f"and source_partition = {rec['source_partition']}")[0][0]
+        key = uuid_text(rec["request_id"]) or by_source[(rec["source_partition"],
+                                                        rec["source_offset"])]
         assert key not in published, "a refusal was published twice"
         published[key] = rec["reason_code"]
     assert published == refusals
@@ -100,12 +105,12 @@ def test_analytics_consumer_decodes_every_event_with_only_the_schemas(scratch):
 def test_ledger_survives_sigkill_ten_times_with_identical_result(scratch):
     s = scratch
     group = f"ledger-{s.tag}"
-    ledger = s.start_ledger(group)
+    ledger = s.start_ledger(group, instance="ledger-1")
     # The reference: the same seed without crashes, in a scratch of its own.
     reference = Scratch("reference")
     try:
         reference.start_ledger(f"ledger-{reference.tag}")
-        ref_expect = reference.load("--messages", str(MESSAGES // 4), "--seed", "99")
+        ref_expect = reference.load("--messages", str(MESSAGES), "--seed", "99")
         wait_until("the reference run", lambda: caught_up(reference, f"ledger-{reference.tag}",
                                                           ref_expect["records"]))
         ref_digest = log_digest(reference)
@@ -113,13 +118,16 @@ def test_ledger_survives_sigkill_ten_times_with_identical_result(scratch):
         reference.close()
 
     loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg", s.app_conninfo,
-                               "--topic", s.topics["transitions"], "--messages", str(MESSAGES // 4),
-                               "--seed", "99", "--rate", "5000"], stdout=subprocess.PIPE, text=True)
+                               "--topic", s.topics["transitions"], "--messages", str(MESSAGES),
+                               "--seed", "99", "--rate", str(RATE)], stdout=subprocess.PIPE,
+                              text=True)
+    # Ten kills spread over the load's run, each followed by an immediate restart.
+    pause_s = MESSAGES * 7.7 / RATE / 11
     for _ in range(10):
-        time.sleep(0.6)
+        time.sleep(pause_s)
         ledger.send_signal(signal.SIGKILL)
         ledger.wait()
-        ledger = s.start_ledger(group)
+        ledger = s.start_ledger(group, instance="ledger-1")
     out, _ = loader.communicate(timeout=300)
     assert loader.returncode == 0
     expect = json.loads(out.strip().splitlines()[-1])
