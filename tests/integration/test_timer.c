@@ -79,6 +79,31 @@ static bool ready(int port)
     return ok;
 }
 
+/* The body of GET path on the admin port, into buf (NUL-terminated). */
+static void http_get(int port, const char *path, char *buf, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char req[128];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    size_t used = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && write(fd, req, (size_t)n) == n)
+        for (ssize_t got; used + 1 < size && (got = read(fd, buf + used, size - 1 - used)) > 0;)
+            used += (size_t)got;
+    buf[used] = '\0';
+    close(fd);
+}
+
+static long long metric(int port, const char *series)
+{
+    static char body[1 << 16];
+    http_get(port, "/metrics", body, sizeof body);
+    const char *at = strstr(body, series);
+    return at ? atoll(at + strlen(series) + 1) : -1;
+}
+
 static void child_env(const char *name)
 {
     char v[160];
@@ -250,6 +275,45 @@ static void produce(rd_kafka_t *p, int i, okno_action action, int64_t serial)
         rd_kafka_poll(p, 10);
 }
 
+/* Two records the timer cannot use on its input: bytes that are no Avro at all, and an Event
+ * of a message that PostgreSQL has never heard of (seq 5, no stream head). */
+static void produce_bad_records(rd_kafka_t *p)
+{
+    okno_uuid id = message_id(999999);
+    char key[OKNO_UUID_TEXT_BYTES];
+    okno_uuid_format(&id, key);
+    okno_event ev = {.seq = 5,
+                     .message_id = id,
+                     .request_id = id,
+                     .type = OKNO_EVENT_TAKEN_INTO_WORK,
+                     .at_ms = okno_clock_now_ms(&sim),
+                     .actor_user_id = 7,
+                     .holding_org_after = 1010,
+                     .stage_before = OKNO_STAGE_EXECUTION,
+                     .stage_after = OKNO_STAGE_EXECUTION};
+    uint8_t buf[1024];
+    size_t len;
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &ev, buf, sizeof buf, &len, NULL), 0);
+    rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topics[T_EVENTS]), RD_KAFKA_V_KEY(key, 36),
+                      RD_KAFKA_V_VALUE("not an event", 12),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topics[T_EVENTS]), RD_KAFKA_V_KEY(key, 36),
+                      RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_END);
+}
+
+/* Counted by outcome and logged with their offsets, and the timer goes on. */
+static void bad_records_counted_and_logged(const proc *timer)
+{
+    assert_int_equal(metric(timer->port, "okno_timer_records_total{outcome=\"undecodable\"}"), 1);
+    assert_int_equal(metric(timer->port, "okno_timer_records_total{outcome=\"unexpected\"}"), 1);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "grep -q 'cannot decode a record of the events topic.*\"offset\":' %s/%s.timer.log",
+             getenv("OKNO_BUILD_DIR"), tag);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- the run ------------------------------------------------------------------------------ */
 
 typedef struct run {
@@ -269,9 +333,13 @@ static void traffic(proc *timer, run *r)
     static double accept_at[SITTING];
     double t0 = okno_itest_now_ms();
     int submitted = 0;
-    bool killed = false, restarted = false;
+    bool killed = false, restarted = false, bad = false;
     while (since(t0) < RUN_S) {
         double now = since(t0);
+        if (!bad && now >= KILL_AT_S / 2) {
+            produce_bad_records(p);
+            bad = true;
+        }
         for (; submitted < SITTING && submitted < now * SITTING / SUBMIT_S; submitted++) {
             produce(p, submitted, OKNO_ACTION_SUBMIT, submitted);
             accept_at[submitted] = submitted % 100 < ACCEPT_PERCENT ? now + 4 + submitted % 7 : 1e9;
@@ -282,6 +350,7 @@ static void traffic(proc *timer, run *r)
                 accept_at[i] = 1e9;
             }
         if (!killed && now >= KILL_AT_S) {
+            bad_records_counted_and_logged(timer);
             stop(timer, SIGKILL);
             r->killed_ms = okno_clock_now_ms(&sim);
             killed = true;
