@@ -203,8 +203,19 @@ static const char *const consumer_props[][2] = {
     {"queued.max.messages.kbytes", "16384"}, /* prefetch: 16 MiB, not 64, of the memory budget */
 };
 
+/* Defaults the configuration may change (kafka.consumer.*): a timer that died is replaced
+ * after 10 s rather than librdkafka's 45 s, since deadlines wait meanwhile. Static membership
+ * (kafka.consumer.group.instance.id) makes a restarted instance take over at once. */
+static const char *const consumer_defaults[][2] = {
+    {"session.timeout.ms", "10000"},
+};
+
 static int configure(okno_timer *t, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
+    for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
+        if (rd_kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err,
+                              err_bytes) != RD_KAFKA_CONF_OK)
+            return OKNO_ECONFIG;
     int rc = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_CONSUMER);
     if (rc != OKNO_OK) {
         snprintf(err, err_bytes, "%s", okno_config_error(&t->svc->config));

@@ -17,6 +17,8 @@
 
 /* Bytes of the SQL text of one COPY, the partition list included. */
 #define COPY_SQL_BYTES (512 + 12 * OKNO_TIMER_PARTITIONS_MAX)
+/* Rows of the COPY between liveness heartbeats. */
+#define HEARTBEAT_ROWS 65536
 /* Heads of another format version folded after one COPY, at most (the rest next time). */
 #define REFOLD_MAX 100000
 
@@ -198,10 +200,12 @@ static int copy_rows(okno_timer *t, copy_state *c)
     int rc = OKNO_OK;
     char *buf;
     int n;
-    while ((n = PQgetCopyData(t->pg, &buf, 0)) > 0) {
+    for (uint64_t rows = 0; (n = PQgetCopyData(t->pg, &buf, 0)) > 0; rows++) {
         if (rc == OKNO_OK)
             rc = copy_row(t, c, (const uint8_t *)buf, (size_t)n);
         PQfreemem(buf);
+        if (rows % HEARTBEAT_ROWS == 0)
+            okno_service_heartbeat(t->svc); /* a rebuild of millions is work, not a hang */
     }
     PGresult *res = PQgetResult(t->pg);
     if (rc == OKNO_OK && (n != -1 || PQresultStatus(res) != PGRES_COMMAND_OK)) {

@@ -524,6 +524,9 @@ static void a_timer_killed_mid_run_loses_no_signal_and_repeats_none(void **state
     sla_records(&records, &late, &repeated);
     long long stale = refusals("signal_stale"), early = refusals("signal_not_due"),
               twice = refusals("signal_duplicate");
+    print_message("the timer was down %.1f s (killed, restarted after %d s, rejoined its group, "
+                  "rebuilt)\n",
+                  (double)(r.back_ms - r.killed_ms) / SPEED / 1000.0, DOWN_S);
     print_message("%lld messages, %lld signal events (%lld due while the timer was down), "
                   "%lld missed, %lld duplicates; SLA records %lld (%lld late, %lld re-sent with "
                   "the same id); refused: %lld stale, %lld not due, %lld duplicate\n",
