@@ -13,7 +13,7 @@ APT_PACKAGES=(
     libssl-dev libcmocka-dev clang clang-format libclang-rt-14-dev
     postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven curl
 )
-PY_PACKAGES=(fastavro confluent-kafka)
+PY_PACKAGES=(fastavro confluent-kafka pytest)
 changed=0
 
 missing_apt() {

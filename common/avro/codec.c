@@ -1,12 +1,14 @@
-/* Table-driven encoding and decoding of okno's records (see records.h for the tables).
- *
- * Decoding is zero-copy: after okno_avro_frame_check() has validated the whole body, strings
- * are returned as slices of the input buffer, so a decode allocates nothing and copies only
- * fixed-size fields into the caller's struct. */
+/* Encoding through avro-c: the tables of records.h fill the calling thread's reusable avro-c
+ * value from a C struct, and avro_value_write() writes it into the caller's buffer after the
+ * single-object header. What avro-c cannot know is checked here: enum ranges, unsigned values
+ * that do not fit, UTF-8 (readers refuse anything else), the agreers' cap, implied fields. */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "okno/error.h"
 #include "records.h"
 #include "wire.h"
@@ -14,6 +16,15 @@
 /* Every optional field is the union ["null", T]: branch 0 is null, branch 1 the value. */
 #define OKNO_AVRO_BRANCH_NULL  0
 #define OKNO_AVRO_BRANCH_VALUE 1
+/* Smallest text buffer a thread allocates, bytes; it grows to the largest record's text. */
+#define OKNO_AVRO_TEXT_BYTES_MIN 1024
+
+/* One encode in progress. */
+struct enc {
+    struct okno__avro_local *l; /* the thread's value, writer and text buffer */
+    size_t text_used;           /* bytes of l->text taken by this record's strings */
+    okno_avro_error *err;
+};
 
 static int fail(okno_avro_error *err, int rc, const char *what, const char *field)
 {
@@ -22,6 +33,16 @@ static int fail(okno_avro_error *err, int rc, const char *what, const char *fiel
         err->offset = 0;
     }
     return rc;
+}
+
+/* avro-c returns 0 or an errno value; the tables were checked against the schema at init, so
+ * a failure here is memory or a bug, reported with avro-c's own message. */
+static int av(struct enc *e, int rc, const char *field)
+{
+    if (rc == 0) {
+        return 0;
+    }
+    return fail(e->err, rc == ENOMEM ? OKNO_ENOMEM : OKNO_EINVAL, avro_strerror(), field);
 }
 
 /* Whether an optional field holds its "absent" value, which travels as null. */
@@ -45,105 +66,134 @@ static int is_absent(const struct okno__avro_fdesc *d, const uint8_t *m)
     }
 }
 
-static int encode_agreers(okno__avro_writer *w, const struct okno__avro_fdesc *d,
-                          const uint8_t *rec, okno_avro_error *err)
+/* avro-c strings carry a NUL that okno_str slices lack, so each string is copied once, with
+ * its NUL, into the thread's text buffer, and avro-c is given that copy without copying again
+ * (a wrapped buffer with no free function: the buffer stays the thread's). */
+static int put_string(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *d,
+                      const okno_str *s)
+{
+    if ((s->ptr == NULL && s->len > 0) ||
+        (s->len > 0 && !okno__avro_utf8_ok((const uint8_t *)s->ptr, s->len))) {
+        return fail(e->err, OKNO_EINVAL, "not UTF-8", d->name);
+    }
+    char *copy = e->l->text + e->text_used;
+    assert(e->text_used + s->len + 1 <= e->l->text_cap); /* reserve_text() counted it */
+    if (s->len > 0) {
+        memcpy(copy, s->ptr, s->len);
+    }
+    copy[s->len] = '\0';
+    e->text_used += s->len + 1;
+    avro_wrapped_buffer_t wrapped;
+    int rc = avro_wrapped_buffer_new(&wrapped, copy, s->len + 1);
+    if (rc == 0) {
+        rc = avro_value_give_string_len(v, &wrapped);
+    }
+    return av(e, rc, d->name);
+}
+
+static int put_agreers(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *d,
+                       const uint8_t *rec)
 {
     uint32_t count = *(const uint32_t *)(rec + d->count_offset);
     const okno_user_id *ids = (const okno_user_id *)(rec + d->offset);
     if (count > OKNO_AGREERS_MAX) {
-        return fail(err, OKNO_EINVAL, "more than OKNO_AGREERS_MAX", d->name);
+        return fail(e->err, OKNO_EINVAL, "more than OKNO_AGREERS_MAX", d->name);
     }
-    if (count > 0) {
-        okno__avro_put_long(w, count);
-        for (uint32_t i = 0; i < count; i++) {
-            okno__avro_put_long(w, ids[i]);
+    int rc = avro_value_reset(v);
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        avro_value_t item;
+        rc = avro_value_append(v, &item, NULL);
+        if (rc == 0) {
+            rc = avro_value_set_long(&item, ids[i]);
         }
     }
-    okno__avro_put_long(w, 0);
-    return 0;
+    return av(e, rc, d->name);
 }
 
-static int encode_value(okno__avro_writer *w, const struct okno__avro_fdesc *d, const uint8_t *rec,
-                        okno_avro_error *err)
+static int put_value(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *d,
+                     const uint8_t *rec)
 {
     const uint8_t *m = rec + d->offset;
-    const okno_str *s = (const okno_str *)m;
-    int v;
+    int sym;
     switch (d->kind) {
     case OKNO__F_UUID:
-    case OKNO__F_OPT_UUID:
-        okno__avro_put_raw(w, m, sizeof(okno_uuid));
-        return 0;
+    case OKNO__F_OPT_UUID: /* avro-c copies the bytes; its prototype just lacks const */
+        return av(e, avro_value_set_fixed(v, (void *)m, sizeof(okno_uuid)), d->name);
     case OKNO__F_LONG:
     case OKNO__F_OPT_LONG:
     case OKNO__F_TS:
     case OKNO__F_OPT_TS:
-        okno__avro_put_long(w, *(const int64_t *)m);
-        return 0;
+        return av(e, avro_value_set_long(v, *(const int64_t *)m), d->name);
     case OKNO__F_U64:
     case OKNO__F_OPT_U64:
         if (*(const uint64_t *)m > INT64_MAX) {
-            return fail(err, OKNO_EINVAL, "above INT64_MAX", d->name);
+            return fail(e->err, OKNO_EINVAL, "above INT64_MAX", d->name);
         }
-        okno__avro_put_long(w, (int64_t) * (const uint64_t *)m);
-        return 0;
+        return av(e, avro_value_set_long(v, (int64_t) * (const uint64_t *)m), d->name);
     case OKNO__F_INT:
     case OKNO__F_OPT_INT:
-        okno__avro_put_long(w, *(const int32_t *)m);
-        return 0;
+        return av(e, avro_value_set_int(v, *(const int32_t *)m), d->name);
     case OKNO__F_U32:
         if (*(const uint32_t *)m > INT32_MAX) {
-            return fail(err, OKNO_EINVAL, "above INT32_MAX", d->name);
+            return fail(e->err, OKNO_EINVAL, "above INT32_MAX", d->name);
         }
-        okno__avro_put_long(w, *(const uint32_t *)m);
-        return 0;
+        return av(e, avro_value_set_int(v, (int32_t) * (const uint32_t *)m), d->name);
     case OKNO__F_BOOL:
-        okno__avro_put_bool(w, *(const bool *)m);
-        return 0;
+        return av(e, avro_value_set_boolean(v, *(const bool *)m), d->name);
     case OKNO__F_STR:
     case OKNO__F_OPT_STR:
-        /* Readers refuse strings that are not UTF-8, so never write one. */
-        if ((s->ptr == NULL && s->len > 0) ||
-            (s->len > 0 && !okno__avro_utf8_ok((const uint8_t *)s->ptr, s->len))) {
-            return fail(err, OKNO_EINVAL, "not UTF-8", d->name);
-        }
-        okno__avro_put_bytes(w, s->ptr, s->len);
-        return 0;
+        return put_string(e, v, d, (const okno_str *)m);
     case OKNO__F_ENUM:
     case OKNO__F_OPT_ENUM:
-        v = *(const int *)m - d->enum_base;
-        if (v < 0 || v >= d->enum_count) {
-            return fail(err, OKNO_EINVAL, "enum value out of range", d->name);
+        sym = *(const int *)m - d->enum_base;
+        if (sym < 0 || sym >= d->enum_count) {
+            return fail(e->err, OKNO_EINVAL, "enum value out of range", d->name);
         }
-        okno__avro_put_long(w, v);
-        return 0;
+        return av(e, avro_value_set_enum(v, sym), d->name);
     case OKNO__F_AGREERS:
-        return encode_agreers(w, d, rec, err);
+        return put_agreers(e, v, d, rec);
     case OKNO__F_IMPLIED:
         return 0;
     }
-    return fail(err, OKNO_EINVAL, "unknown field kind", d->name);
+    return fail(e->err, OKNO_EINVAL, "unknown field kind", d->name);
 }
 
-static int encode_fields(okno__avro_writer *w, const struct okno__avro_fdesc *fields, size_t n,
-                         const uint8_t *rec, okno_avro_error *err)
+static int put_field(struct enc *e, avro_value_t *f, const struct okno__avro_fdesc *d,
+                     const uint8_t *rec)
+{
+    if (!okno__avro_fkind_optional(d->kind)) {
+        return put_value(e, f, d, rec);
+    }
+    int absent = is_absent(d, rec + d->offset);
+    avro_value_t branch;
+    int rc =
+        avro_value_set_branch(f, absent ? OKNO_AVRO_BRANCH_NULL : OKNO_AVRO_BRANCH_VALUE, &branch);
+    if (rc == 0 && absent) {
+        rc = avro_value_set_null(&branch);
+    }
+    if (rc != 0 || absent) {
+        return av(e, rc, d->name);
+    }
+    return put_value(e, &branch, d, rec);
+}
+
+/* Sets the fields of record value v from rec; implied fields are checked, not sent. */
+static int put_fields(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *fields,
+                      size_t n, const uint8_t *rec, size_t *index)
 {
     for (size_t i = 0; i < n; i++) {
         const struct okno__avro_fdesc *d = &fields[i];
         if (d->kind == OKNO__F_IMPLIED) {
             if (*(const int *)(rec + d->offset) != d->enum_base) {
-                return fail(err, OKNO_EINVAL, "disagrees with the record type", d->name);
+                return fail(e->err, OKNO_EINVAL, "disagrees with the record type", d->name);
             }
             continue;
         }
-        if (okno__avro_fkind_optional(d->kind)) {
-            int absent = is_absent(d, rec + d->offset);
-            okno__avro_put_long(w, absent ? OKNO_AVRO_BRANCH_NULL : OKNO_AVRO_BRANCH_VALUE);
-            if (absent) {
-                continue;
-            }
+        avro_value_t f;
+        int rc = av(e, avro_value_get_by_index(v, (*index)++, &f, NULL), d->name);
+        if (rc == 0) {
+            rc = put_field(e, &f, d, rec);
         }
-        int rc = encode_value(w, d, rec, err);
         if (rc != 0) {
             return rc;
         }
@@ -163,219 +213,157 @@ static const struct okno__avro_rdesc *payload_of(const struct okno__avro_tdesc *
     return NULL;
 }
 
-static void put_header(okno__avro_writer *w, uint64_t fingerprint)
+/* The header fields, then (payload topics) the payload union's branch p. */
+static int put_record(struct enc *e, avro_value_t *v, const struct okno__avro_tdesc *t,
+                      const struct okno__avro_rdesc *p, size_t branch, const uint8_t *rec)
 {
-    uint8_t h[OKNO_AVRO_HEADER_BYTES] = {0xc3, 0x01};
-    for (int i = 0; i < 8; i++) {
-        h[2 + i] = (uint8_t)(fingerprint >> (8 * i));
-    }
-    okno__avro_put_raw(w, h, sizeof(h));
-}
-
-static int encode_record(const struct okno__avro_tdesc *t, const uint8_t *rec, okno__avro_writer *w,
-                         okno_avro_error *err)
-{
-    int rc = encode_fields(w, t->header, t->header_count, rec, err);
-    if (rc != 0 || t->payload_count == 0) {
+    size_t index = 0;
+    int rc = put_fields(e, v, t->header, t->header_count, rec, &index);
+    if (rc != 0 || p == NULL) {
         return rc;
     }
-    size_t branch;
-    const struct okno__avro_rdesc *p = payload_of(t, *(const int *)(rec + t->code_offset), &branch);
-    if (p == NULL) {
-        return fail(err, OKNO_EINVAL, "no payload record for this code", t->schema_name);
+    avro_value_t payload, body;
+    rc = avro_value_get_by_index(v, index, &payload, NULL);
+    if (rc == 0) {
+        rc = avro_value_set_branch(&payload, (int)branch, &body);
     }
-    okno__avro_put_long(w, (int64_t)branch);
-    return encode_fields(w, p->fields, p->count, rec, err);
+    if (rc != 0) {
+        return av(e, rc, p->name);
+    }
+    size_t body_index = 0;
+    return put_fields(e, &body, p->fields, p->count, rec, &body_index);
+}
+
+static size_t text_bytes(const struct okno__avro_fdesc *fields, size_t n, const uint8_t *rec,
+                         size_t *count)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].kind == OKNO__F_STR || fields[i].kind == OKNO__F_OPT_STR) {
+            bytes += ((const okno_str *)(rec + fields[i].offset))->len;
+            (*count)++;
+        }
+    }
+    return bytes;
+}
+
+/* Room in the thread's text buffer for every string of the record and its NUL, made before
+ * any string is handed to avro-c (growing the buffer later would move what it was given).
+ * Text longer than the body may be is refused before anything is allocated for it. */
+static int reserve_text(struct enc *e, const struct okno__avro_tdesc *t,
+                        const struct okno__avro_rdesc *p, const uint8_t *rec, size_t body_cap)
+{
+    size_t count = 0;
+    size_t bytes = text_bytes(t->header, t->header_count, rec, &count);
+    if (p != NULL) {
+        bytes += text_bytes(p->fields, p->count, rec, &count);
+    }
+    if (bytes > body_cap) {
+        return fail(e->err, OKNO_ELIMIT, "text longer than the buffer or record cap", "encode");
+    }
+    size_t need = bytes + count;
+    if (need <= e->l->text_cap) {
+        return 0;
+    }
+    size_t cap = need < OKNO_AVRO_TEXT_BYTES_MIN ? OKNO_AVRO_TEXT_BYTES_MIN : need;
+    char *text = realloc(e->l->text, cap);
+    if (text == NULL) {
+        return fail(e->err, OKNO_ENOMEM, "cannot grow the text buffer", "encode");
+    }
+    e->l->text = text;
+    e->l->text_cap = cap;
+    return 0;
+}
+
+static void put_header(uint8_t *buf, uint64_t fingerprint)
+{
+    buf[0] = 0xc3;
+    buf[1] = 0x01;
+    for (int i = 0; i < 8; i++) {
+        buf[2 + i] = (uint8_t)(fingerprint >> (8 * i));
+    }
+}
+
+static int write_body(struct enc *e, avro_value_t *v, uint8_t *buf, size_t body_cap, size_t *len)
+{
+    avro_writer_t w = e->l->writer;
+    avro_writer_memory_set_dest(w, (const char *)buf + OKNO_AVRO_HEADER_BYTES, (int64_t)body_cap);
+    int rc = avro_value_write(w, v);
+    if (rc == ENOSPC) {
+        return fail(e->err, OKNO_ELIMIT, "record does not fit the buffer or the record cap",
+                    "encode");
+    }
+    if (rc != 0) {
+        return av(e, rc, "encode");
+    }
+    *len = OKNO_AVRO_HEADER_BYTES + (size_t)avro_writer_tell(w);
+    return 0;
+}
+
+/* The thread's reusable value of topic, created on its first encode. */
+static int encoder_value(struct okno__avro_local *l, okno_avro_topic topic, avro_value_t **out)
+{
+    avro_value_t *v = &l->encoders[topic];
+    if (v->iface == NULL && avro_generic_value_new(okno__avro_topic_class(topic), v) != 0) {
+        v->iface = NULL;
+        return OKNO_ENOMEM;
+    }
+    *out = v;
+    return 0;
+}
+
+static int start(okno_avro_topic topic, size_t cap, struct enc *e, avro_value_t **v)
+{
+    if (okno_avro_topic_schema(topic) == NULL) {
+        return fail(e->err, OKNO_EINVAL, "okno_avro_init() not called or topic unknown", "encode");
+    }
+    if (cap < OKNO_AVRO_HEADER_BYTES) {
+        return fail(e->err, OKNO_ELIMIT, "record does not fit the buffer", "encode");
+    }
+    e->l = okno__avro_local_get();
+    int rc = e->l == NULL ? OKNO_ENOMEM : encoder_value(e->l, topic, v);
+    if (rc != 0) {
+        return fail(e->err, rc, "cannot allocate the thread's encoder", "encode");
+    }
+    return 0;
 }
 
 int okno_avro_encode(okno_avro_topic topic, const void *record, uint8_t *buf, size_t cap,
                      size_t *len, okno_avro_error *err)
 {
-    const okno_avro_schema *schema = okno_avro_topic_schema(topic);
     assert(record != NULL && buf != NULL && len != NULL);
-    if (schema == NULL) {
-        return fail(err, OKNO_EINVAL, "okno_avro_init() not called or topic unknown", "encode");
-    }
-    okno__avro_writer w = {buf, 0, cap, 0};
-    put_header(&w, okno_avro_schema_fingerprint(schema));
-    int rc = encode_record(&okno__avro_topics[topic], record, &w, err);
-    if (rc == 0 && w.err != 0) {
-        rc = fail(err, w.err, "record does not fit the buffer", "encode");
-    }
+    struct enc e = {NULL, 0, err};
+    avro_value_t *v = NULL;
+    int rc = start(topic, cap, &e, &v);
     if (rc != 0) {
         return rc;
     }
-    /* Pair assertion: what we produce must pass the same check a consumer applies. */
-    assert(okno_avro_validate(schema, buf + OKNO_AVRO_HEADER_BYTES, w.len - OKNO_AVRO_HEADER_BYTES,
-                              NULL) == 0);
-    *len = w.len;
-    return 0;
-}
-
-/* ---- decoding ------------------------------------------------------------------------------ */
-
-static int decode_agreers(okno__avro_reader *r, const struct okno__avro_fdesc *d, uint8_t *rec,
-                          okno_avro_error *err)
-{
-    okno_user_id *ids = (okno_user_id *)(rec + d->offset);
-    uint32_t n = 0;
-    for (;;) {
-        int64_t count = okno__avro_get_long(r);
-        if (count == 0 || r->err != 0) {
-            break;
-        }
-        if (count < 0) {
-            count = -count; /* the validator refused INT64_MIN */
-            (void)okno__avro_get_long(r);
-        }
-        for (int64_t i = 0; i < count; i++) {
-            if (n == OKNO_AGREERS_MAX) {
-                return fail(err, OKNO_EDECODE, "more than OKNO_AGREERS_MAX", d->name);
-            }
-            ids[n++] = okno__avro_get_long(r);
-        }
-    }
-    *(uint32_t *)(rec + d->count_offset) = n;
-    return 0;
-}
-
-static int decode_value(okno__avro_reader *r, const struct okno__avro_fdesc *d, uint8_t *rec,
-                        okno_avro_error *err)
-{
-    uint8_t *m = rec + d->offset;
-    int64_t v;
-    size_t len;
-    switch (d->kind) {
-    case OKNO__F_UUID:
-    case OKNO__F_OPT_UUID: {
-        const uint8_t *p = okno__avro_get_raw(r, sizeof(okno_uuid));
-        if (p != NULL) {
-            memcpy(m, p, sizeof(okno_uuid));
-        }
-        return 0;
-    }
-    case OKNO__F_LONG:
-    case OKNO__F_OPT_LONG:
-    case OKNO__F_TS:
-    case OKNO__F_OPT_TS:
-        *(int64_t *)m = okno__avro_get_long(r);
-        return 0;
-    case OKNO__F_U64:
-    case OKNO__F_OPT_U64:
-    case OKNO__F_U32:
-        v = okno__avro_get_long(r);
-        if (v < 0) {
-            return fail(err, OKNO_EDECODE, "negative where only counts are allowed", d->name);
-        }
-        if (d->kind == OKNO__F_U32) {
-            *(uint32_t *)m = (uint32_t)v; /* the validator kept it within int range */
-        } else {
-            *(uint64_t *)m = (uint64_t)v;
-        }
-        return 0;
-    case OKNO__F_INT:
-    case OKNO__F_OPT_INT:
-        *(int32_t *)m = (int32_t)okno__avro_get_long(r);
-        return 0;
-    case OKNO__F_BOOL:
-        *(bool *)m = okno__avro_get_bool(r);
-        return 0;
-    case OKNO__F_STR:
-    case OKNO__F_OPT_STR: {
-        const uint8_t *p = okno__avro_get_bytes(r, &len);
-        /* The record cap keeps every length far below UINT32_MAX. */
-        *(okno_str *)m = (okno_str){(const char *)p, (uint32_t)len};
-        return 0;
-    }
-    case OKNO__F_ENUM:
-    case OKNO__F_OPT_ENUM:
-        *(int *)m = d->enum_base + (int)okno__avro_get_long(r);
-        return 0;
-    case OKNO__F_AGREERS:
-        return decode_agreers(r, d, rec, err);
-    case OKNO__F_IMPLIED:
-        return 0;
-    }
-    return fail(err, OKNO_EDECODE, "unknown field kind", d->name);
-}
-
-static int decode_fields(okno__avro_reader *r, const struct okno__avro_fdesc *fields, size_t n,
-                         uint8_t *rec, okno_avro_error *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        const struct okno__avro_fdesc *d = &fields[i];
-        if (d->kind == OKNO__F_IMPLIED) {
-            *(int *)(rec + d->offset) = d->enum_base;
-            continue;
-        }
-        if (okno__avro_fkind_optional(d->kind) && okno__avro_get_long(r) == OKNO_AVRO_BRANCH_NULL) {
-            continue; /* absent: the struct was zeroed */
-        }
-        int rc = decode_value(r, d, rec, err);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int decode_record(const struct okno__avro_tdesc *t, okno__avro_reader *r, uint8_t *rec,
-                         okno_avro_error *err)
-{
-    int rc = decode_fields(r, t->header, t->header_count, rec, err);
-    if (rc != 0 || t->payload_count == 0) {
-        return rc;
-    }
-    int64_t branch = okno__avro_get_long(r);
-    if (branch < 0 || (uint64_t)branch >= t->payload_count) {
-        return fail(err, OKNO_EDECODE, "payload branch out of range", t->schema_name);
-    }
-    const struct okno__avro_rdesc *p = &t->payloads[branch];
-    /* The header names the payload too (for consumers that do not look inside unions); a record
-     * where the two disagree is refused rather than guessed at. */
-    if (*(const int *)(rec + t->code_offset) != p->code) {
-        return fail(err, OKNO_EDECODE, "header type disagrees with the payload branch", p->name);
-    }
-    return decode_fields(r, p->fields, p->count, rec, err);
-}
-
-static int decode_body(okno_avro_topic topic, const uint8_t *body, size_t body_bytes, void *out,
-                       okno_avro_error *err)
-{
     const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
-    okno__avro_reader r = {body, body + body_bytes, 0};
-    memset(out, 0, t->struct_bytes);
-    int rc = decode_record(t, &r, out, err);
-    if (rc == 0 && (r.err != 0 || r.p != r.end)) {
-        rc = fail(err, OKNO_EDECODE, "codec table disagrees with the schema", t->schema_name);
+    const struct okno__avro_rdesc *p = NULL;
+    size_t branch = 0;
+    if (t->payload_count > 0 &&
+        (p = payload_of(t, *(const int *)((const uint8_t *)record + t->code_offset), &branch)) ==
+            NULL) {
+        return fail(err, OKNO_EINVAL, "no payload record for this code", t->schema_name);
     }
-    return rc;
-}
-
-int okno_avro_decode(const uint8_t *buf, size_t len, okno_avro_record *out, okno_avro_error *err)
-{
-    const uint8_t *body;
-    size_t body_bytes;
-    int rc = okno_avro_frame_check(buf, len, &out->topic, &body, &body_bytes, err);
+    size_t body_cap = cap - OKNO_AVRO_HEADER_BYTES;
+    if (body_cap > OKNO_AVRO_RECORD_BYTES_MAX) {
+        body_cap = OKNO_AVRO_RECORD_BYTES_MAX; /* readers refuse anything longer */
+    }
+    rc = reserve_text(&e, t, p, record, body_cap);
+    if (rc == 0) {
+        rc = put_record(&e, v, t, p, branch, record);
+    }
+    if (rc == 0) {
+        rc = write_body(&e, v, buf, body_cap, len);
+    }
     if (rc != 0) {
         return rc;
     }
-    return decode_body(out->topic, body, body_bytes, &out->as, err);
-}
-
-int okno_avro_decode_topic(okno_avro_topic topic, const uint8_t *buf, size_t len, void *out,
-                           okno_avro_error *err)
-{
-    const uint8_t *body;
-    size_t body_bytes;
-    okno_avro_topic found;
-    int rc = okno_avro_frame_check(buf, len, &found, &body, &body_bytes, err);
-    if (rc != 0) {
-        return rc;
-    }
-    if (found != topic) {
-        return fail(err, OKNO_EDECODE, "record belongs to another topic",
-                    okno_avro_topic_name(found));
-    }
-    return decode_body(topic, body, body_bytes, out, err);
+    const okno_avro_schema *schema = okno_avro_topic_schema(topic);
+    put_header(buf, okno_avro_schema_fingerprint(schema));
+    /* Pair assertion: what we produce must pass the same check a consumer applies. */
+    assert(okno_avro_validate(schema, buf + OKNO_AVRO_HEADER_BYTES, *len - OKNO_AVRO_HEADER_BYTES,
+                              NULL) == 0);
+    return 0;
 }

@@ -2,13 +2,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
 #include "embedded.h"
 #include "okno/error.h"
 #include "records.h"
 #include "schema_model.h"
 
-/* Parsed once by okno_avro_init() and read-only afterwards, so threads may share them. */
+/* Parsed once by okno_avro_init() and read-only afterwards, so threads may share them: okno's
+ * model (canonical form, fingerprint, validation, compatibility) and avro-c's schema and
+ * generic class of the same .avsc text (encoding and decoding). avro-c counts references
+ * atomically, so threads may make values from one class. */
 static okno_avro_schema *registry[OKNO_AVRO_TOPIC_COUNT];
+static avro_schema_t avro_c_schemas[OKNO_AVRO_TOPIC_COUNT];
+static avro_value_iface_t *avro_c_classes[OKNO_AVRO_TOPIC_COUNT];
+static unsigned generation;
 
 static const char *const notification_kind_names[OKNO_NOTIFY_COUNT] = {
     "other",
@@ -191,6 +198,22 @@ static const struct okno__avro_embedded *embedded_find(const char *name)
     return NULL;
 }
 
+/* avro-c parses the same text; the codec tables were checked against okno's parse of it. */
+static int load_avro_c(okno_avro_topic topic, const struct okno__avro_embedded *e,
+                       okno_avro_error *err)
+{
+    const char *name = okno__avro_topics[topic].schema_name;
+    if (avro_schema_from_json_length(e->json, e->json_bytes, &avro_c_schemas[topic]) != 0) {
+        avro_c_schemas[topic] = NULL;
+        return set_reason(err, OKNO_EINVAL, name, avro_strerror());
+    }
+    avro_c_classes[topic] = avro_generic_class_from_schema(avro_c_schemas[topic]);
+    if (avro_c_classes[topic] == NULL) {
+        return set_reason(err, OKNO_ENOMEM, name, avro_strerror());
+    }
+    return 0;
+}
+
 static int load_topic(okno_avro_topic topic, okno_avro_error *err)
 {
     const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
@@ -201,6 +224,9 @@ static int load_topic(okno_avro_topic topic, okno_avro_error *err)
     int rc = okno_avro_schema_parse(e->json, e->json_bytes, &registry[topic], err);
     if (rc == 0) {
         rc = topic_ok(registry[topic], t, err);
+    }
+    if (rc == 0) {
+        rc = load_avro_c(topic, e, err);
     }
     return rc;
 }
@@ -217,15 +243,38 @@ int okno_avro_init(okno_avro_error *err)
             return rc;
         }
     }
+    generation++;
     return 0;
 }
 
 void okno_avro_close(void)
 {
+    okno__avro_local_free();
     for (int topic = 0; topic < OKNO_AVRO_TOPIC_COUNT; topic++) {
         okno_avro_schema_free(registry[topic]);
         registry[topic] = NULL;
+        if (avro_c_classes[topic] != NULL) {
+            avro_value_iface_decref(avro_c_classes[topic]);
+            avro_c_classes[topic] = NULL;
+        }
+        if (avro_c_schemas[topic] != NULL) {
+            avro_schema_decref(avro_c_schemas[topic]);
+            avro_c_schemas[topic] = NULL;
+        }
     }
+}
+
+avro_value_iface_t *okno__avro_topic_class(okno_avro_topic topic)
+{
+    if ((int)topic < 0 || topic >= OKNO_AVRO_TOPIC_COUNT) {
+        return NULL;
+    }
+    return avro_c_classes[topic];
+}
+
+unsigned okno__avro_generation(void)
+{
+    return generation;
 }
 
 const char *okno_avro_topic_name(okno_avro_topic topic)

@@ -1,9 +1,5 @@
-/* Avro binary primitives: varints, UTF-8 checks, and bounded writer and reader cursors. */
+/* Avro binary primitives the validator and the encoder's checks need: varints and UTF-8. */
 #include "wire.h"
-
-#include <string.h>
-
-#include "okno/error.h"
 
 const char *okno__avro_varint_read(const uint8_t *p, size_t avail, size_t max_bytes, int64_t *out,
                                    size_t *used)
@@ -70,81 +66,4 @@ int okno__avro_utf8_ok(const uint8_t *p, size_t len)
         i += n;
     }
     return 1;
-}
-
-void okno__avro_put_raw(okno__avro_writer *w, const void *p, size_t n)
-{
-    if (w->err != 0 || w->cap - w->len < n) {
-        w->err = OKNO_ELIMIT;
-        return;
-    }
-    if (n > 0) {
-        memcpy(w->buf + w->len, p, n);
-    }
-    w->len += n;
-}
-
-void okno__avro_put_long(okno__avro_writer *w, int64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    while (z >= 0x80) {
-        tmp[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    tmp[n++] = (uint8_t)z;
-    okno__avro_put_raw(w, tmp, n);
-}
-
-void okno__avro_put_bool(okno__avro_writer *w, int v)
-{
-    uint8_t b = v ? 1 : 0;
-    okno__avro_put_raw(w, &b, 1);
-}
-
-void okno__avro_put_bytes(okno__avro_writer *w, const void *p, size_t n)
-{
-    okno__avro_put_long(w, (int64_t)n);
-    okno__avro_put_raw(w, p, n);
-}
-
-int64_t okno__avro_get_long(okno__avro_reader *r)
-{
-    int64_t v = 0;
-    size_t used;
-    if (r->err != 0 ||
-        okno__avro_varint_read(r->p, (size_t)(r->end - r->p), 10, &v, &used) != NULL) {
-        r->err = OKNO_EDECODE;
-        return 0;
-    }
-    r->p += used;
-    return v;
-}
-
-int okno__avro_get_bool(okno__avro_reader *r)
-{
-    const uint8_t *b = okno__avro_get_raw(r, 1);
-    return b != NULL && *b != 0;
-}
-
-const uint8_t *okno__avro_get_raw(okno__avro_reader *r, size_t n)
-{
-    if (r->err != 0 || (size_t)(r->end - r->p) < n) {
-        r->err = OKNO_EDECODE;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-const uint8_t *okno__avro_get_bytes(okno__avro_reader *r, size_t *len)
-{
-    int64_t n = okno__avro_get_long(r);
-    if (n < 0) {
-        r->err = OKNO_EDECODE;
-    }
-    *len = r->err ? 0 : (size_t)n;
-    return okno__avro_get_raw(r, *len);
 }

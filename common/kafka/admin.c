@@ -6,15 +6,15 @@
 #include "okno/kafka.h"
 
 const char *const okno_kafka_topics[OKNO_TOPIC_COUNT] = {
-    OKNO_TOPIC_TRANSITIONS, OKNO_TOPIC_EVENTS, OKNO_TOPIC_REJECTIONS,
+    OKNO_TOPIC_TRANSITIONS, OKNO_TOPIC_EVENTS,        OKNO_TOPIC_REJECTIONS,
     OKNO_TOPIC_SLA,         OKNO_TOPIC_NOTIFICATIONS,
 };
 
 /* Largest number of topics created in one call. */
 #define CREATE_TOPICS_MAX 64
 
-static int collect_results(const rd_kafka_CreateTopics_result_t *res, int *created,
-                           int *existing, char *errbuf, size_t errbuf_bytes)
+static int collect_results(const rd_kafka_CreateTopics_result_t *res, int *created, int *existing,
+                           char *errbuf, size_t errbuf_bytes)
 {
     size_t n = 0;
     const rd_kafka_topic_result_t **topics = rd_kafka_CreateTopics_result_topics(res, &n);
@@ -57,6 +57,18 @@ static int await_create(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, int
     return rc;
 }
 
+/* A client for admin requests; conf is taken over. NULL with errbuf set on failure. */
+static rd_kafka_t *admin_client(rd_kafka_conf_t *conf, char *errbuf, size_t errbuf_bytes)
+{
+    char kerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
+    }
+    return rk;
+}
+
 int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, size_t count,
                              int partitions, int replication, int timeout_ms, int *created,
                              int *existing, char *errbuf, size_t errbuf_bytes)
@@ -64,17 +76,14 @@ int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, si
     *created = *existing = 0;
     if (count == 0 || count > CREATE_TOPICS_MAX || partitions < 1 || replication < 1) {
         rd_kafka_conf_destroy(conf);
-        snprintf(errbuf, errbuf_bytes, "bad topic request: %zu topics, %d partitions, rf %d",
-                 count, partitions, replication);
+        snprintf(errbuf, errbuf_bytes, "bad topic request: %zu topics, %d partitions, rf %d", count,
+                 partitions, replication);
         return OKNO_EINVAL;
     }
     char kerr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
+    rd_kafka_t *rk = admin_client(conf, errbuf, errbuf_bytes);
+    if (rk == NULL)
         return OKNO_EKAFKA;
-    }
     rd_kafka_NewTopic_t *topics[CREATE_TOPICS_MAX];
     for (size_t i = 0; i < count; i++)
         topics[i] = rd_kafka_NewTopic_new(names[i], partitions, replication, kerr, sizeof kerr);
@@ -87,6 +96,32 @@ int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, si
     rd_kafka_queue_destroy(q);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_NewTopic_destroy_array(topics, count);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int okno_kafka_delete_topic(rd_kafka_conf_t *conf, const char *name, int timeout_ms, char *errbuf,
+                            size_t errbuf_bytes)
+{
+    rd_kafka_t *rk = admin_client(conf, errbuf, errbuf_bytes);
+    if (rk == NULL)
+        return OKNO_EKAFKA;
+    rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(name);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+    int rc = OKNO_OK;
+    if (ev == NULL) {
+        snprintf(errbuf, errbuf_bytes, "deleting topic %s: no answer in %d ms", name, timeout_ms);
+        rc = OKNO_ETIMEDOUT;
+    } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errbuf_bytes, "deleting topic %s: %s", name,
+                 rd_kafka_event_error_string(ev));
+        rc = OKNO_EKAFKA;
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy(t);
+    rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
     return rc;
 }

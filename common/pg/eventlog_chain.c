@@ -9,6 +9,7 @@
 
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/uuid.h"
 #include "pgbin.h"
 
 /* Most events one checkpoint may cover: its hashes are read into memory at once. */
@@ -31,15 +32,9 @@ void okno_eventlog_hash(const uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES], const
 
 void okno_eventlog_uuid_text(const uint8_t id[OKNO_EVENTLOG_ID_BYTES], char out[37])
 {
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < OKNO_EVENTLOG_ID_BYTES; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[id[i] >> 4];
-        *p++ = hex[id[i] & 15];
-    }
-    *p = '\0';
+    okno_uuid u;
+    memcpy(u.bytes, id, sizeof u.bytes);
+    okno_uuid_format(&u, out);
 }
 
 /* The last checkpoint, or the genesis values when there is none. */

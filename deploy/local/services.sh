@@ -39,8 +39,25 @@ okno_service_start() {
     okno_say "service $name ready (admin http://127.0.0.1:$port)"
 }
 
+# A sped-up shared clock for the services (OKNO_CLOCK__SPEED > 1: simulated ms per real ms; the
+# ledger and the timer read it, the others ignore it). Its origin, where simulated time starts,
+# is fixed the first time and kept in .work/clock.env, so services started later agree.
+okno_services_clock() {
+    [ "${OKNO_CLOCK__SPEED:-1}" = 1 ] && return 0
+    local saved=$OKNO_WORK/clock.env speed=$OKNO_CLOCK__SPEED
+    # shellcheck disable=SC1090
+    [ -z "${OKNO_CLOCK__ORIGIN_MS:-}" ] && [ -f "$saved" ] && . "$saved"
+    if [ -z "${OKNO_CLOCK__ORIGIN_MS:-}" ] || [ "$OKNO_CLOCK__SPEED" != "$speed" ]; then
+        OKNO_CLOCK__SPEED=$speed OKNO_CLOCK__ORIGIN_MS=$(date +%s%3N)
+        printf 'OKNO_CLOCK__SPEED=%s\nOKNO_CLOCK__ORIGIN_MS=%s\n' "$speed" "$OKNO_CLOCK__ORIGIN_MS" >"$saved"
+    fi
+    export OKNO_CLOCK__SPEED OKNO_CLOCK__ORIGIN_MS
+    okno_say "clock: $OKNO_CLOCK__SPEED times real time from $OKNO_CLOCK__ORIGIN_MS (Unix ms)"
+}
+
 okno_services_start() {
     local record=$1 name any=0
+    okno_services_clock
     for name in $(okno_services_list); do
         any=1
         okno_service_start "$name" && echo services >>"$record"

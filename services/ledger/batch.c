@@ -63,6 +63,19 @@ void okno_uuid_index_put(okno_uuid_index *x, const okno_uuid *key, uint32_t valu
     x->values[i] = value;
 }
 
+static int decoders_init(okno_batch *b)
+{
+    b->decoders = calloc(b->records_max, sizeof *b->decoders);
+    if (b->decoders == NULL)
+        return OKNO_ENOMEM;
+    for (uint32_t i = 0; i < b->records_max; i++) {
+        int rc = okno_avro_decoder_init(&b->decoders[i], OKNO_AVRO_TRANSITIONS);
+        if (rc != OKNO_OK)
+            return rc;
+    }
+    return OKNO_OK;
+}
+
 int okno_batch_init(okno_batch *b, uint32_t records_max)
 {
     memset(b, 0, sizeof *b);
@@ -87,17 +100,22 @@ int okno_batch_init(okno_batch *b, uint32_t records_max)
         rc = okno_uuid_index_init(&b->seen_requests, records_max);
     if (rc == OKNO_OK)
         rc = okno_uuid_index_init(&b->skip_requests, records_max);
+    if (rc == OKNO_OK)
+        rc = decoders_init(b);
     if (rc != OKNO_OK || !b->inputs || !b->heads || !b->events || !b->event_body_at ||
         !b->requests || !b->refusals || !b->refusal_body_at || !b->refusal_messages ||
         !b->out_heads || !b->offsets || !b->tips || !b->known || !b->bytes) {
         okno_batch_close(b);
-        return OKNO_ENOMEM;
+        return rc != OKNO_OK ? rc : OKNO_ENOMEM;
     }
     return OKNO_OK;
 }
 
 void okno_batch_close(okno_batch *b)
 {
+    for (uint32_t i = 0; b->decoders != NULL && i < b->records_max; i++)
+        okno_avro_decoder_close(&b->decoders[i]);
+    free(b->decoders);
     free(b->inputs);
     free(b->heads);
     free(b->events);

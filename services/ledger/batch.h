@@ -48,6 +48,10 @@ typedef struct okno_batch_head {
 typedef struct okno_batch {
     uint32_t records_max;
     okno_batch_input *inputs;
+    /* One okno.transitions.v1 decoder per input: the text of inputs[i].req (and of the events
+     * that borrow it) lives in decoders[i] until that slot decodes again, after the commit.
+     * okno.sla.v1 records carry no text and use the thread's decoder. */
+    okno_avro_decoder *decoders;
     okno_batch_head *heads;
     uint32_t heads_count;
     okno_uuid_index head_index;    /* message id -> heads[] */
@@ -71,6 +75,7 @@ typedef struct okno_batch {
     okno_eventlog_batch batch;
 } okno_batch;
 
+/* Needs okno_avro_init() (the decoders are made from its schemas). */
 int okno_batch_init(okno_batch *b, uint32_t records_max);
 void okno_batch_close(okno_batch *b);
 

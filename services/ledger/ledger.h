@@ -11,6 +11,7 @@
 
 #include "batch.h"
 #include "cache.h"
+#include "okno/clock.h"
 #include "okno/eventlog.h"
 #include "okno/metrics.h"
 #include "okno/pg_directory.h"
@@ -47,6 +48,8 @@ typedef struct okno_ledger_metrics {
     struct okno_metrics_counter conflicts;    /* appends fenced off by another writer */
     struct okno_metrics_counter resyncs;      /* partitions reloaded from PostgreSQL */
     struct okno_metrics_histogram batch_ms;   /* time to process and commit one batch */
+    struct okno_metrics_histogram append_ms;  /* of which the PostgreSQL transaction */
+    struct okno_metrics_histogram lookup_ms;  /* of which the reads before deciding */
     struct okno_metrics_histogram latency_ms; /* record timestamp to commit */
 } okno_ledger_metrics;
 
@@ -59,6 +62,7 @@ typedef struct okno_ledger {
     int64_t retry_backoff_ms;
     int64_t directory_refresh_ms;
     int64_t directory_loaded_ms; /* CLOCK_MONOTONIC ms of the last directory load */
+    okno_clock clock;            /* event times and SLA checks: the one all services share */
 
     PGconn *pg;
     rd_kafka_t *consumer;
@@ -83,13 +87,17 @@ int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t 
 /* Loads the heads of ids[0..n) that exist into the cache, under `partition`. */
 int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32_t partition);
 int okno_ledger_refresh_directory(okno_ledger *l, bool force);
+/* Puts the request ids of the batch's first n inputs that the log already holds into the
+ * batch's skip set: they are acknowledged without being decided again. */
+int okno_ledger_mark_known_requests(okno_ledger *l, size_t n);
 
 /* One batch of records: decide, append in one transaction, update the cache (batch.c).
  * Returns 0 when the batch is committed (or was fully acknowledged as repeated), otherwise a
  * negative code after which the caller resyncs the batch's partitions. */
 int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n);
 
-int64_t okno_ledger_now_ms(void);
+/* The shared clock's time (clock.speed, clock.origin_ms), Unix ms. */
+int64_t okno_ledger_now_ms(const okno_ledger *l);
 int64_t okno_ledger_monotonic_ms(void);
 
 #endif

@@ -46,6 +46,7 @@ static const struct okno_config_key ledger_keys[] = {
      .min = 100,
      .max = 3600000,
      .doc = "how often the org directory is reloaded"},
+    OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
 
@@ -58,7 +59,9 @@ static const struct okno_service_info info = {
 static struct okno_service svc;
 static okno_ledger ledger;
 
-static const double batch_ms_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+/* Fine below 100 ms, where the latency goal (p99 <= 50 ms) lies. */
+static const double batch_ms_bounds[] = {1,  2,  3,  4,   5,   7.5, 10,  15,   20,   25,  30,
+                                         40, 50, 75, 100, 150, 200, 500, 1000, 2000, 5000};
 #define BATCH_MS_BOUNDS (sizeof batch_ms_bounds / sizeof batch_ms_bounds[0])
 
 static void metrics_init(okno_ledger *l)
@@ -86,6 +89,13 @@ static void metrics_init(okno_ledger *l)
     okno_metrics_histogram_init(r, &m->batch_ms, "okno_ledger_batch_ms",
                                 "Time to decide and commit one batch, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);
+    okno_metrics_histogram_init(r, &m->append_ms, "okno_ledger_append_ms",
+                                "Of a batch's time, the PostgreSQL transaction, in ms.", NULL,
+                                batch_ms_bounds, BATCH_MS_BOUNDS);
+    okno_metrics_histogram_init(r, &m->lookup_ms, "okno_ledger_lookup_ms",
+                                "Of a batch's time, the reads before deciding (known request ids, "
+                                "heads not cached), in ms.",
+                                NULL, batch_ms_bounds, BATCH_MS_BOUNDS);
     okno_metrics_histogram_init(r, &m->latency_ms, "okno_ledger_latency_ms",
                                 "From a record's Kafka timestamp to its commit, in ms.", NULL,
                                 batch_ms_bounds, BATCH_MS_BOUNDS);
@@ -106,6 +116,11 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
     for (int i = 0; i < OKNO_LEDGER_INPUTS; i++)
         for (int p = 0; p < OKNO_LEDGER_PARTITIONS_MAX; p++)
             l->partitions[i][p].stored_next_offset = -1;
+    char err[256] = "";
+    if (okno_clock_from_config(c, &l->clock, err, sizeof err) != OKNO_OK) {
+        okno_log_error("bad clock configuration", OKNO_LOG_STR("reason", err));
+        return OKNO_ECONFIG;
+    }
     metrics_init(l);
     okno_avro_error aerr = {0};
     int rc = okno_avro_init(&aerr);

@@ -46,7 +46,9 @@ static void decode_sla(okno_batch_input *in, const okno_avro_sla_signal *s)
     r->signal_visit = s->visit;
 }
 
-static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in)
+/* A transition's text stays in its slot's decoder until the batch is committed. */
+static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in,
+                       okno_avro_decoder *decoder)
 {
     okno_avro_error err = {0};
     in->malformed = 0;
@@ -55,7 +57,7 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
     int rc;
     if (input == OKNO_LEDGER_TRANSITIONS) {
         okno_avro_transition t;
-        rc = okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, m->payload, m->len, &t, &err);
+        rc = okno_avro_decoder_decode(decoder, m->payload, m->len, &t, &err);
         if (rc == 0)
             in->req = t.request;
     } else {
@@ -250,6 +252,15 @@ static void collect_offsets(okno_ledger *l, rd_kafka_message_t **records, size_t
     }
 }
 
+/* A head goes into the batch when the batch appends to its message, and also when it only
+ * refused a request on an existing message: then the head is a fence, so a refusal decided on
+ * a stale state (another instance moved the message meanwhile) cannot be committed. A refusal
+ * for a message that does not exist yet cannot be fenced this way; see README.md. */
+static bool head_in_batch(const okno_batch_head *h)
+{
+    return h->events > 0 || h->existed;
+}
+
 /* Points bodies into the byte buffer (it may have moved while growing) and fills the heads. */
 static void finish_batch(okno_batch *b)
 {
@@ -259,7 +270,7 @@ static void finish_batch(okno_batch *b)
         b->refusals[i].body = b->bytes + b->refusal_body_at[i];
     for (uint32_t i = 0; i < b->heads_count; i++) {
         const okno_batch_head *h = &b->heads[i];
-        if (h->events == 0)
+        if (!head_in_batch(h))
             continue;
         okno_eventlog_head *o = &b->out_heads[b->batch.head_count++];
         memcpy(o->message_id, h->id.bytes, 16);
@@ -319,12 +330,12 @@ static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t
 }
 
 /* After the commit: the cache, the stored offsets and the metrics move forward. */
-static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, int64_t now_ms)
+static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t n, int64_t now_ms)
 {
     okno_batch *b = &l->batch;
     for (size_t i = 0, k = 0; i < b->heads_count; i++) {
         const okno_batch_head *h = &b->heads[i];
-        if (h->events == 0)
+        if (!head_in_batch(h))
             continue;
         okno_head head = {.state = h->state, .partition = h->partition};
         memcpy(head.hash, res->tips[k++].hash, sizeof head.hash);
@@ -342,9 +353,9 @@ static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, int64_t
                                                          : &l->metrics.refused);
     okno_metrics_counter_add(&l->metrics.events, res->events_appended);
     okno_metrics_counter_inc(&l->metrics.batches);
-    for (size_t i = 0; i < b->batch.request_count && i < 1; i++)
+    for (size_t i = 0; i < n; i++)
         okno_metrics_histogram_observe(&l->metrics.latency_ms,
-                                       (double)(now_ms - b->inputs[0].received_ms));
+                                       (double)(now_ms - b->inputs[i].received_ms));
     return OKNO_OK;
 }
 
@@ -365,17 +376,25 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     okno_uuid_index_clear(&b->skip_requests);
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
-        decode_one(l, records[i], &b->inputs[i]);
-    int rc = load_missing_heads(l, records, n);
+        decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
+    int64_t lookup_started = okno_ledger_monotonic_ms();
+    int rc = okno_ledger_mark_known_requests(l, n);
+    if (rc == OKNO_OK)
+        rc = load_missing_heads(l, records, n);
+    okno_metrics_histogram_observe(&l->metrics.lookup_ms,
+                                   (double)(okno_ledger_monotonic_ms() - lookup_started));
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
-        int64_t now_ms = okno_ledger_now_ms();
+        int64_t now_ms = okno_ledger_now_ms(l);
         rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
+        int64_t append_started = okno_ledger_monotonic_ms();
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
+        okno_metrics_histogram_observe(&l->metrics.append_ms,
+                                       (double)(okno_ledger_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
-            return commit_batch(l, &res, okno_ledger_now_ms());
+            return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {
             okno_log_warn("batch append failed", OKNO_LOG_STR("reason", res.error),
                           OKNO_LOG_ERR(rc));

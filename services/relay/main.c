@@ -1,134 +1,183 @@
 /* okno-relay: publishes the event log and the recorded refusals to Kafka, in order, never
- * skipping a late commit. The logic lives in relay.c; this reads the settings, serves the
- * admin endpoint and runs the loop until SIGTERM or SIGINT. */
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
+ * skipping a late commit. The logic lives in relay.c; this wires it to the service runtime
+ * (configuration, logging, metrics, admin endpoints) and runs the loop until a stop. */
 #include <string.h>
 
-#include "admin.h"
+#include "okno/config.h"
 #include "okno/error.h"
+#include "okno/log.h"
+#include "okno/service.h"
 #include "relay.h"
-#include "settings.h"
 
-extern char **environ;
+/* Waits after failed steps, in milliseconds: doubling from the first to the last. */
+#define BACKOFF_MS_MIN 100
+#define BACKOFF_MS_MAX 5000
 
-static volatile sig_atomic_t stop_requested;
+static const struct okno_config_key relay_keys[] = {
+    {.name = "relay.events_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno.events.v1",
+     .doc = "topic the event log is published to"},
+    {.name = "relay.rejections_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno.rejections.v1",
+     .doc = "topic the recorded refusals go to"},
+    {.name = "relay.cursor_prefix",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "",
+     .doc = "prefix of this relay's okno.relay_cursors rows (and its leader lock)"},
+    {.name = "relay.batch_rows",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "5000",
+     .min = 1,
+     .max = OKNO_RELAY_BATCH_ROWS_MAX,
+     .doc = "rows read and produced per stream and step"},
+    {.name = "relay.idle_poll",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "50ms",
+     .min = 1,
+     .max = 60000,
+     .doc = "wait when nothing new is below the horizon"},
+    {.name = "relay.delivery_timeout",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "300s",
+     .min = 1000,
+     .max = 3600000,
+     .doc = "librdkafka message.timeout.ms"},
+    {.name = "relay.checkpoint_events",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "10000",
+     .min = 0,
+     .max = 100000,
+     .doc = "events per global checkpoint; 0 writes none"},
+    {.name = NULL},
+};
 
-static void on_signal(int sig)
+static const struct okno_service_info info = {
+    .name = "relay",
+    .summary = "publishes the event log to Kafka in order, never skipping a late commit",
+    .keys = relay_keys,
+};
+
+/* What the loop reports, as deltas of okno_relay_stats. */
+typedef struct relay_metrics {
+    struct okno_metrics_counter published, failures, restarts, checkpoints;
+    okno_relay_stats seen;
+} relay_metrics;
+
+static struct okno_service svc;
+static okno_relay relay;
+static relay_metrics metrics;
+static const char *pg_keywords[OKNO_CONFIG_PG_PARAMS_MAX];
+static const char *pg_values[OKNO_CONFIG_PG_PARAMS_MAX];
+
+static int kafka_conf(rd_kafka_conf_t *conf, void *arg, char *err, size_t err_bytes)
 {
-    (void)sig;
-    stop_requested = 1;
+    struct okno_config *cfg = arg;
+    int rc = okno_config_kafka_apply(cfg, conf, OKNO_CONFIG_KAFKA_PRODUCER);
+    if (rc != 0)
+        snprintf(err, err_bytes, "%s", okno_config_error(cfg));
+    return rc;
 }
 
-static void usage(FILE *out)
+static bool stopping(void *arg)
 {
-    fprintf(out,
-            "usage: okno-relay [--config FILE]\n"
-            "Settings (INI [section] key, or environment OKNO_SECTION__KEY, which wins):\n"
-            "  pg.conninfo              libpq conninfo (required)\n"
-            "  kafka.bootstrap.servers  Kafka brokers (required); other kafka.* go to librdkafka\n"
-            "  admin.listen             HOST:PORT for /healthz and /readyz (optional)\n"
-            "  relay.events_topic       default okno.events.v1\n"
-            "  relay.rejections_topic   default okno.rejections.v1\n"
-            "  relay.cursor_prefix      prefix of the relay_cursors rows (default none)\n"
-            "  relay.batch_rows         rows per step and stream (default %d, max %d)\n"
-            "  relay.idle_poll_ms       wait when idle (default %d)\n"
-            "  relay.delivery_timeout_ms  librdkafka message.timeout.ms (default %d)\n"
-            "  relay.checkpoint_events  events per global checkpoint, 0 = none (default %d)\n",
-            OKNO_RELAY_BATCH_ROWS_DEFAULT, OKNO_RELAY_BATCH_ROWS_MAX,
-            OKNO_RELAY_IDLE_POLL_MS_DEFAULT, OKNO_RELAY_DELIVERY_MS_DEFAULT,
-            OKNO_RELAY_CHECKPOINT_DEFAULT);
+    return okno_service_stopping(arg);
 }
 
-/* Settings into the relay's configuration; the strings stay in s. */
-static int configure(okno_relay_settings *s, okno_relay_config *cfg)
+static void metrics_init(relay_metrics *m, struct okno_metrics *reg)
 {
-    okno_relay_config_init(cfg);
-    cfg->pg_conninfo = okno_relay_settings_get(s, OKNO_RELAY_SET_PG_CONNINFO);
-    cfg->kafka_bootstrap = okno_relay_settings_get(s, OKNO_RELAY_SET_KAFKA_BOOTSTRAP);
-    const char *v;
-    if ((v = okno_relay_settings_get(s, OKNO_RELAY_SET_EVENTS_TOPIC)) != NULL)
-        cfg->events_topic = v;
-    if ((v = okno_relay_settings_get(s, OKNO_RELAY_SET_REJECTIONS_TOPIC)) != NULL)
-        cfg->rejections_topic = v;
-    if ((v = okno_relay_settings_get(s, OKNO_RELAY_SET_CURSOR_PREFIX)) != NULL)
-        cfg->cursor_prefix = v;
-    long long rows = cfg->batch_rows, idle = cfg->idle_poll_ms;
-    long long delivery = cfg->delivery_timeout_ms, every = cfg->checkpoint_events;
-    if (okno_relay_settings_int(s, OKNO_RELAY_SET_BATCH_ROWS, 1, OKNO_RELAY_BATCH_ROWS_MAX,
-                                &rows) != 0 ||
-        okno_relay_settings_int(s, OKNO_RELAY_SET_IDLE_POLL_MS, 1, 60000, &idle) != 0 ||
-        okno_relay_settings_int(s, OKNO_RELAY_SET_DELIVERY_TIMEOUT_MS, 1, 3600000, &delivery) !=
-            0 ||
-        okno_relay_settings_int(s, OKNO_RELAY_SET_CHECKPOINT_EVENTS, 0, 100000, &every) != 0)
-        return -1;
-    cfg->batch_rows = (int)rows;
-    cfg->idle_poll_ms = (int)idle;
-    cfg->delivery_timeout_ms = (int)delivery;
-    cfg->checkpoint_events = every;
-    for (size_t i = 0; i < s->extra_count; i++) {
-        cfg->kafka_props[2 * i] = s->extra_names[i];
-        cfg->kafka_props[2 * i + 1] = s->extra_values[i];
-    }
-    cfg->kafka_prop_count = s->extra_count;
-    return 0;
+    okno_metrics_counter_init(reg, &m->published, "okno_relay_records_total",
+                              "Records published and confirmed by Kafka.", NULL);
+    okno_metrics_counter_init(reg, &m->failures, "okno_relay_delivery_failures_total",
+                              "Batches re-read from the cursor after a failed delivery.", NULL);
+    okno_metrics_counter_init(reg, &m->restarts, "okno_relay_producer_restarts_total",
+                              "Producers recreated after a fatal error.", NULL);
+    okno_metrics_counter_init(reg, &m->checkpoints, "okno_relay_checkpoints_total",
+                              "Global checkpoints written.", NULL);
 }
 
-static int load(int argc, char **argv, okno_relay_settings *s)
+static void metrics_update(relay_metrics *m, const okno_relay_stats *now)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        if (c == 'c' && okno_relay_settings_load_file(s, optarg) == 0)
+    okno_metrics_counter_add(&m->published, now->published - m->seen.published);
+    okno_metrics_counter_add(&m->failures, now->delivery_failures - m->seen.delivery_failures);
+    okno_metrics_counter_add(&m->restarts, now->producer_restarts - m->seen.producer_restarts);
+    okno_metrics_counter_add(&m->checkpoints, now->checkpoints - m->seen.checkpoints);
+    m->seen = *now;
+}
+
+static int relay_init(void)
+{
+    struct okno_config *c = &svc.config;
+    okno_relay_config cfg;
+    okno_relay_config_init(&cfg);
+    okno_config_pg_params(c, pg_keywords, pg_values);
+    cfg.pg_keywords = pg_keywords;
+    cfg.pg_values = pg_values;
+    cfg.kafka_conf = kafka_conf;
+    cfg.kafka_conf_arg = c;
+    cfg.stopping = stopping;
+    cfg.stopping_arg = &svc;
+    cfg.events_topic = okno_config_get_string(c, "relay.events_topic");
+    cfg.rejections_topic = okno_config_get_string(c, "relay.rejections_topic");
+    cfg.cursor_prefix = okno_config_get_string(c, "relay.cursor_prefix");
+    cfg.batch_rows = (int)okno_config_get_int(c, "relay.batch_rows");
+    cfg.delivery_timeout_ms = (int)okno_config_get_duration_ms(c, "relay.delivery_timeout");
+    cfg.checkpoint_events = okno_config_get_int(c, "relay.checkpoint_events");
+    metrics_init(&metrics, &svc.metrics);
+    int rc = okno_relay_init(&relay, &cfg);
+    if (rc != 0)
+        okno_log_error("bad relay configuration", OKNO_LOG_STR("reason", relay.error));
+    return rc;
+}
+
+static void relay_run(void)
+{
+    int64_t idle_ms = okno_config_get_duration_ms(&svc.config, "relay.idle_poll");
+    int64_t backoff_ms = BACKOFF_MS_MIN;
+    char last_error[OKNO_RELAY_ERROR_BYTES] = "";
+    okno_log_info("relaying", OKNO_LOG_STR("events_topic", relay.cfg.events_topic),
+                  OKNO_LOG_STR("rejections_topic", relay.cfg.rejections_topic),
+                  OKNO_LOG_STR("cursor_prefix", relay.cfg.cursor_prefix));
+    while (!okno_service_stopping(&svc)) {
+        okno_service_heartbeat(&svc);
+        size_t published = 0;
+        int rc = okno_relay_step(&relay, &published);
+        metrics_update(&metrics, &relay.stats);
+        /* A standby (another relay holds the lock) is healthy and ready. */
+        okno_service_set_ready(&svc, rc == 0 || rc == OKNO_ECONFLICT, "relay steps are failing");
+        if (rc == 0) {
+            backoff_ms = BACKOFF_MS_MIN;
+            last_error[0] = '\0';
+            if (published == 0)
+                okno_service_wait(&svc, idle_ms);
             continue;
-        if (c == 'c')
-            return -1;
-        usage(c == 'h' ? stdout : stderr);
-        return c == 'h' ? 1 : 2;
+        }
+        if (okno_service_stopping(&svc))
+            break;
+        if (strcmp(last_error, relay.error) != 0) /* say each new trouble once */
+            okno_log_warn("relay step failed", OKNO_LOG_ERR(rc),
+                          OKNO_LOG_STR("reason", relay.error));
+        snprintf(last_error, sizeof last_error, "%s", relay.error);
+        okno_service_wait(&svc, backoff_ms);
+        backoff_ms = backoff_ms * 2 < BACKOFF_MS_MAX ? backoff_ms * 2 : BACKOFF_MS_MAX;
     }
-    return okno_relay_settings_load_env(s, environ);
+    okno_log_info("relay stopping", OKNO_LOG_UINT("records", relay.stats.published),
+                  OKNO_LOG_UINT("checkpoints", relay.stats.checkpoints));
 }
 
 int main(int argc, char **argv)
 {
-    static okno_relay_settings settings; /* large: not on the stack */
-    static okno_relay_config cfg;
-    static okno_relay relay;
-    int rc = load(argc, argv, &settings);
-    if (rc > 0)
-        return rc == 1 ? 0 : 2;
-    if (rc < 0 || configure(&settings, &cfg) != 0) {
-        fprintf(stderr, "okno-relay: %s\n", settings.error);
-        return 2;
+    int rc = okno_service_init(&svc, &info, argc, argv);
+    if (rc == OKNO_OK)
+        rc = relay_init();
+    if (rc == OKNO_OK)
+        rc = okno_service_start(&svc);
+    if (rc == OKNO_OK) {
+        okno_service_set_ready(&svc, false, "first step not done yet");
+        relay_run();
     }
-    if (okno_relay_init(&relay, &cfg) != 0) {
-        fprintf(stderr, "okno-relay: %s\n", relay.error);
-        okno_relay_close(&relay);
-        return 2;
-    }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    atomic_int ready = 0;
-    okno_relay_admin admin = {.fd = -1};
-    const char *listen_addr = okno_relay_settings_get(&settings, OKNO_RELAY_SET_ADMIN_LISTEN);
-    char err[512];
-    if (listen_addr != NULL && okno_relay_admin_start(&admin, listen_addr, &ready, &stop_requested,
-                                                      err, sizeof err) != 0) {
-        fprintf(stderr, "okno-relay: %s\n", err);
-        okno_relay_close(&relay);
-        return 1;
-    }
-    fprintf(stderr, "okno-relay: relaying to %s and %s (cursor prefix '%s')\n", cfg.events_topic,
-            cfg.rejections_topic, cfg.cursor_prefix);
-    okno_relay_run(&relay, &stop_requested, &ready);
-    fprintf(stderr, "okno-relay: stopping after %llu records, %llu checkpoints\n",
-            (unsigned long long)relay.stats.published, (unsigned long long)relay.stats.checkpoints);
-    okno_relay_admin_stop(&admin);
     okno_relay_close(&relay);
-    return 0;
+    okno_service_close(&svc);
+    return okno_service_exit_code(rc);
 }

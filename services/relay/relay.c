@@ -6,25 +6,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/kafka.h"
+#include "okno/log.h"
 #include "pg/pgbin.h"
 #include "relay.h"
 
-/* Timing of the loops, in milliseconds. */
-#define FLUSH_WAIT_MS      100  /* one wait for delivery reports, between checks of stop */
-#define QUEUE_FULL_WAIT_MS 100  /* wait when the producer's queue is full */
-#define BACKOFF_MS_MIN     100  /* first wait after a failed step */
-#define BACKOFF_MS_MAX     5000 /* longest wait after failed steps */
-#define STOP_CHECK_MS      50   /* longest sleep between checks of stop */
+/* Timing of the waits, in milliseconds. */
+#define FLUSH_WAIT_MS      100 /* one wait for delivery reports, between checks of stop */
+#define QUEUE_FULL_WAIT_MS 100 /* wait when the producer's queue is full */
 /* Checkpoints one step may write when catching up. */
 #define CHECKPOINTS_PER_STEP_MAX 16
 
 /* Rows after the cursor whose transaction ended before every running one began: no
- * transaction that is still running, and none that starts later, can add a row below them. */
+ * transaction that is still running, and none that starts later, can add a row below them.
+ * The selected text form of tx is aliased tx_text: an output column named "tx" would capture
+ * ORDER BY tx and sort the ids as text ("100" < "99"). */
 #define BELOW_HORIZON                                                                              \
     " where (tx, position) > ($1::xid8, $2::int8)"                                                 \
     " and tx < pg_snapshot_xmin(pg_current_snapshot())"                                            \
@@ -37,18 +36,8 @@ static const char REFUSALS_SQL[] =
     "select message_id, 0, reason_code, body, tx::text as tx_text, position"
     " from okno.refusals" BELOW_HORIZON;
 
-/* librdkafka properties the relay's guarantees rest on; a pass-through may not change them. */
-static const char *const REQUIRED_KEYS[] = {
-    "bootstrap.servers",
-    "enable.idempotence",
-    "acks",
-    "max.in.flight.requests.per.connection",
-    "enable.gapless.guarantee",
-    "message.timeout.ms",
-    "partitioner",
-    "queue.buffering.max.messages",
-};
-#define REQUIRED_KEY_COUNT (sizeof REQUIRED_KEYS / sizeof REQUIRED_KEYS[0])
+/* How many librdkafka properties the relay fixes (required_props lists them). */
+#define REQUIRED_KEY_COUNT 7
 
 static int fail(okno_relay *r, int code, const char *fmt, ...)
 {
@@ -66,7 +55,6 @@ void okno_relay_config_init(okno_relay_config *cfg)
         .rejections_topic = OKNO_TOPIC_REJECTIONS,
         .cursor_prefix = "",
         .batch_rows = OKNO_RELAY_BATCH_ROWS_DEFAULT,
-        .idle_poll_ms = OKNO_RELAY_IDLE_POLL_MS_DEFAULT,
         .delivery_timeout_ms = OKNO_RELAY_DELIVERY_MS_DEFAULT,
         .checkpoint_events = OKNO_RELAY_CHECKPOINT_DEFAULT,
     };
@@ -77,8 +65,7 @@ static size_t required_props(const okno_relay *r, char bufs[2][24], const char *
 {
     snprintf(bufs[0], sizeof bufs[0], "%d", r->cfg.delivery_timeout_ms);
     snprintf(bufs[1], sizeof bufs[1], "%d", 2 * r->cfg.batch_rows + 1000);
-    const char *pairs[2 * REQUIRED_KEY_COUNT] = {
-        "bootstrap.servers", r->cfg.kafka_bootstrap,
+    const char *pairs[] = {
         /* Idempotence keeps order and drops internal retries' duplicates; gapless turns any
          * possible gap into a fatal error, after which the relay re-reads from its cursor. */
         "enable.idempotence", "true", "acks", "all", "max.in.flight.requests.per.connection", "5",
@@ -87,49 +74,84 @@ static size_t required_props(const okno_relay *r, char bufs[2][24], const char *
         "partitioner", "murmur2_random",
         /* Room for a whole batch, so producing one never waits for the previous. */
         "queue.buffering.max.messages", bufs[1]};
+    _Static_assert(sizeof pairs == 2 * REQUIRED_KEY_COUNT * sizeof pairs[0], "count the pairs");
     memcpy(kv, pairs, sizeof pairs);
     return REQUIRED_KEY_COUNT;
 }
 
-/* A librdkafka conf with the pass-through properties, then the required ones. */
+/* The value librdkafka reads back for key from conf, "" when it has none. */
+static void conf_value(const rd_kafka_conf_t *conf, const char *key, char out[64])
+{
+    size_t n = 64;
+    out[0] = '\0';
+    if (rd_kafka_conf_get(conf, key, out, &n) != RD_KAFKA_CONF_OK)
+        out[0] = '\0';
+}
+
+/* A deployment value for a property the relay fixes would be overridden silently: refuse it.
+ * "Set" means different from the defaults and from the relay's own value, all as librdkafka
+ * reads them back (it normalizes: acks "all" reads "-1"; topic-level properties read
+ * differently once any of them created the default topic conf, hence two defaults). */
+static int check_not_overridden(okno_relay *r, const rd_kafka_conf_t *conf, const char **req,
+                                size_t nreq)
+{
+    rd_kafka_conf_t *plain = rd_kafka_conf_new(), *topic = rd_kafka_conf_new();
+    rd_kafka_conf_t *want = rd_kafka_conf_new();
+    rd_kafka_conf_set_default_topic_conf(topic, rd_kafka_topic_conf_new());
+    char err[256];
+    int rc = OKNO_OK;
+    for (size_t i = 0; i < nreq && rc == 0; i++) {
+        char got[64], dflt1[64], dflt2[64], ours[64];
+        rd_kafka_conf_set(want, req[2 * i], req[2 * i + 1], err, sizeof err);
+        conf_value(conf, req[2 * i], got);
+        conf_value(plain, req[2 * i], dflt1);
+        conf_value(topic, req[2 * i], dflt2);
+        conf_value(want, req[2 * i], ours);
+        if (strcmp(got, dflt1) != 0 && strcmp(got, dflt2) != 0 && strcmp(got, ours) != 0)
+            rc = fail(r, OKNO_ECONFIG, "kafka.%s = %s: the relay fixes it to %s", req[2 * i], got,
+                      req[2 * i + 1]);
+    }
+    rd_kafka_conf_destroy(plain);
+    rd_kafka_conf_destroy(topic);
+    rd_kafka_conf_destroy(want);
+    return rc;
+}
+
+/* A librdkafka conf with the deployment's properties, then the required ones. */
 static rd_kafka_conf_t *producer_conf(okno_relay *r)
 {
     char err[256], bufs[2][24];
     const char *req[2 * REQUIRED_KEY_COUNT];
     size_t nreq = required_props(r, bufs, req);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *const *lists[2] = {r->cfg.kafka_props, req};
-    const size_t counts[2] = {r->cfg.kafka_prop_count, nreq};
-    for (int l = 0; l < 2; l++)
-        for (size_t i = 0; i < counts[l]; i++)
-            if (rd_kafka_conf_set(conf, lists[l][2 * i], lists[l][2 * i + 1], err, sizeof err) !=
-                RD_KAFKA_CONF_OK) {
-                fail(r, OKNO_ECONFIG, "kafka.%s: %s", lists[l][2 * i], err);
-                rd_kafka_conf_destroy(conf);
-                return NULL;
-            }
+    int rc = r->cfg.kafka_conf(conf, r->cfg.kafka_conf_arg, err, sizeof err);
+    if (rc != 0)
+        fail(r, OKNO_ECONFIG, "%s", err);
+    else
+        rc = check_not_overridden(r, conf, req, nreq);
+    for (size_t i = 0; i < nreq && rc == 0; i++)
+        if (rd_kafka_conf_set(conf, req[2 * i], req[2 * i + 1], err, sizeof err) !=
+            RD_KAFKA_CONF_OK)
+            rc = fail(r, OKNO_ECONFIG, "kafka.%s: %s", req[2 * i], err);
+    if (rc != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     return conf;
 }
 
 static int check_config(okno_relay *r)
 {
     const okno_relay_config *c = &r->cfg;
-    if (c->pg_conninfo == NULL || c->kafka_bootstrap == NULL)
-        return fail(r, OKNO_ECONFIG, "pg.conninfo and kafka.bootstrap.servers are required");
+    if (c->pg_keywords == NULL || c->pg_values == NULL || c->kafka_conf == NULL)
+        return fail(r, OKNO_ECONFIG, "the relay needs PostgreSQL parameters and Kafka settings");
     if (c->events_topic == NULL || c->events_topic[0] == '\0' || c->rejections_topic == NULL ||
         c->rejections_topic[0] == '\0' || c->cursor_prefix == NULL)
         return fail(r, OKNO_ECONFIG, "relay topics must be named");
     if (c->batch_rows < 1 || c->batch_rows > OKNO_RELAY_BATCH_ROWS_MAX)
         return fail(r, OKNO_ECONFIG, "relay.batch_rows must be 1..%d", OKNO_RELAY_BATCH_ROWS_MAX);
-    if (c->idle_poll_ms < 1 || c->delivery_timeout_ms < 1 || c->checkpoint_events < 0)
-        return fail(r, OKNO_ECONFIG, "relay durations must be positive, checkpoints >= 0");
-    if (c->kafka_prop_count > OKNO_RELAY_KAFKA_PROPS_MAX)
-        return fail(r, OKNO_ECONFIG, "more than %d kafka properties", OKNO_RELAY_KAFKA_PROPS_MAX);
-    for (size_t i = 0; i < c->kafka_prop_count; i++)
-        for (size_t k = 0; k < REQUIRED_KEY_COUNT; k++)
-            if (strcmp(c->kafka_props[2 * i], REQUIRED_KEYS[k]) == 0)
-                return fail(r, OKNO_ECONFIG, "kafka.%s is fixed by the relay's guarantees",
-                            REQUIRED_KEYS[k]);
+    if (c->delivery_timeout_ms < 1 || c->checkpoint_events < 0)
+        return fail(r, OKNO_ECONFIG, "relay.delivery_timeout must be positive, checkpoints >= 0");
     rd_kafka_conf_t *conf = producer_conf(r); /* every value checked by librdkafka, now */
     if (conf == NULL)
         return OKNO_ECONFIG;
@@ -183,7 +205,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         fail(r, OKNO_EKAFKA, "fatal producer error: %s", why);
     } else {
         /* Transient (a broker down, ...): librdkafka retries; deliveries tell the outcome. */
-        fprintf(stderr, "okno-relay: kafka: %s\n", reason);
+        okno_log_warn("kafka error", OKNO_LOG_STR("reason", reason));
     }
 }
 
@@ -288,9 +310,14 @@ static int store_cursor(okno_relay *r, okno__relay_stream *s, const char *tx, in
  * connection ends, also by a crash) and loads the cursors. */
 static int pg_start(okno_relay *r)
 {
-    char err[OKNO_PG_ERRBUF_BYTES];
-    if (r->conn == NULL && okno_pg_connect(r->cfg.pg_conninfo, &r->conn, err, sizeof err) != 0)
-        return fail(r, OKNO_EPG, "%s", err);
+    if (r->conn == NULL) {
+        r->conn = PQconnectdbParams(r->cfg.pg_keywords, r->cfg.pg_values, 1);
+        if (PQstatus(r->conn) != CONNECTION_OK) {
+            fail(r, OKNO_EPG, "cannot connect to PostgreSQL: %s", PQerrorMessage(r->conn));
+            pg_stop(r);
+            return OKNO_EPG;
+        }
+    }
     if (!r->leader) {
         const char *params[1] = {r->cfg.cursor_prefix};
         PGresult *res = query(r, "leader lock",
@@ -346,18 +373,17 @@ static rd_kafka_resp_err_t produce_row(okno_relay *r, const okno__relay_stream *
     return err;
 }
 
-static bool stopping(const volatile sig_atomic_t *stop)
+static bool stopping(const okno_relay *r)
 {
-    return stop != NULL && *stop != 0;
+    return r->cfg.stopping != NULL && r->cfg.stopping(r->cfg.stopping_arg);
 }
 
-static int produce_rows(okno_relay *r, const okno__relay_stream *s, const PGresult *res,
-                        const volatile sig_atomic_t *stop)
+static int produce_rows(okno_relay *r, const okno__relay_stream *s, const PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
         rd_kafka_resp_err_t err;
         while ((err = produce_row(r, s, res, i)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (stopping(stop) || r->fatal)
+            if (stopping(r) || r->fatal)
                 return fail(r, OKNO_ETIMEDOUT, "stopped while the producer queue was full");
             rd_kafka_poll(r->producer, QUEUE_FULL_WAIT_MS);
         }
@@ -369,10 +395,10 @@ static int produce_rows(okno_relay *r, const okno__relay_stream *s, const PGresu
 }
 
 /* Waits until the broker confirmed (or refused) every record of the batch. */
-static int await_deliveries(okno_relay *r, const volatile sig_atomic_t *stop)
+static int await_deliveries(okno_relay *r)
 {
     while (r->in_flight > 0 && !r->fatal) {
-        if (stopping(stop))
+        if (stopping(r))
             return fail(r, OKNO_ETIMEDOUT, "stopped while waiting for deliveries");
         rd_kafka_flush(r->producer, FLUSH_WAIT_MS);
     }
@@ -384,8 +410,7 @@ static int await_deliveries(okno_relay *r, const volatile sig_atomic_t *stop)
     return OKNO_OK;
 }
 
-static int relay_stream(okno_relay *r, okno__relay_stream *s, const volatile sig_atomic_t *stop,
-                        size_t *published)
+static int relay_stream(okno_relay *r, okno__relay_stream *s, size_t *published)
 {
     PGresult *res = read_batch(r, s);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -395,9 +420,9 @@ static int relay_stream(okno_relay *r, okno__relay_stream *s, const volatile sig
     }
     int n = PQntuples(res);
     r->failed = 0;
-    int rc = produce_rows(r, s, res, stop);
+    int rc = produce_rows(r, s, res);
     if (rc == 0)
-        rc = await_deliveries(r, stop);
+        rc = await_deliveries(r);
     if (rc != 0)
         producer_stop(r); /* before the rows it may still point at are freed */
     if (rc == 0 && n > 0)
@@ -434,7 +459,7 @@ static int maybe_checkpoint(okno_relay *r)
     return OKNO_OK;
 }
 
-int okno_relay_step(okno_relay *r, const volatile sig_atomic_t *stop, size_t *published)
+int okno_relay_step(okno_relay *r, size_t *published)
 {
     *published = 0;
     r->stats.steps++;
@@ -442,47 +467,10 @@ int okno_relay_step(okno_relay *r, const volatile sig_atomic_t *stop, size_t *pu
     if (rc == 0)
         rc = producer_start(r);
     for (int i = 0; rc == 0 && i < OKNO_RELAY_STREAMS; i++)
-        rc = relay_stream(r, &r->streams[i], stop, published);
+        rc = relay_stream(r, &r->streams[i], published);
     if (rc == 0)
         rc = maybe_checkpoint(r);
     return rc;
-}
-
-static void sleep_ms(int ms, const volatile sig_atomic_t *stop)
-{
-    while (ms > 0 && !stopping(stop)) {
-        int slice = ms < STOP_CHECK_MS ? ms : STOP_CHECK_MS;
-        struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= slice;
-    }
-}
-
-int okno_relay_run(okno_relay *r, const volatile sig_atomic_t *stop, atomic_int *ready)
-{
-    int backoff_ms = BACKOFF_MS_MIN;
-    char last_error[OKNO_RELAY_ERROR_BYTES] = "";
-    while (!stopping(stop)) {
-        size_t published = 0;
-        int rc = okno_relay_step(r, stop, &published);
-        if (ready != NULL)
-            atomic_store(ready, rc == 0 || rc == OKNO_ECONFLICT);
-        if (rc == 0) {
-            backoff_ms = BACKOFF_MS_MIN;
-            last_error[0] = '\0';
-            if (published == 0)
-                sleep_ms(r->cfg.idle_poll_ms, stop);
-            continue;
-        }
-        if (stopping(stop))
-            break;
-        if (strcmp(last_error, r->error) != 0) /* say each new trouble once */
-            fprintf(stderr, "okno-relay: %s: %s (retrying)\n", okno_strerror(rc), r->error);
-        snprintf(last_error, sizeof last_error, "%s", r->error);
-        sleep_ms(backoff_ms, stop);
-        backoff_ms = backoff_ms * 2 < BACKOFF_MS_MAX ? backoff_ms * 2 : BACKOFF_MS_MAX;
-    }
-    return OKNO_OK;
 }
 
 void okno_relay_close(okno_relay *r)

@@ -5,8 +5,6 @@
 #ifndef OKNO_RELAY_H
 #define OKNO_RELAY_H
 
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,30 +12,36 @@
 #include <librdkafka/rdkafka.h>
 
 /* Limits and defaults. */
-#define OKNO_RELAY_BATCH_ROWS_MAX       50000 /* rows read and produced per stream and step */
-#define OKNO_RELAY_BATCH_ROWS_DEFAULT   5000
-#define OKNO_RELAY_IDLE_POLL_MS_DEFAULT 50     /* wait when nothing new is below the horizon */
-#define OKNO_RELAY_DELIVERY_MS_DEFAULT  300000 /* message.timeout.ms */
-#define OKNO_RELAY_CHECKPOINT_DEFAULT   10000  /* events per global checkpoint */
-#define OKNO_RELAY_KAFKA_PROPS_MAX      32     /* pass-through librdkafka properties */
-#define OKNO_RELAY_ERROR_BYTES          512
-#define OKNO_RELAY_STREAMS              2 /* events, rejections */
+#define OKNO_RELAY_BATCH_ROWS_MAX      50000 /* rows read and produced per stream and step */
+#define OKNO_RELAY_BATCH_ROWS_DEFAULT  5000
+#define OKNO_RELAY_DELIVERY_MS_DEFAULT 300000 /* message.timeout.ms */
+#define OKNO_RELAY_CHECKPOINT_DEFAULT  10000  /* events per global checkpoint */
+#define OKNO_RELAY_ERROR_BYTES         512
+#define OKNO_RELAY_STREAMS             2 /* events, rejections */
 
-/* Configuration. Strings are borrowed and must outlive the relay. */
+/* Sets the deployment's librdkafka properties (bootstrap.servers, security, tuning) on conf;
+ * the relay then sets the ones its guarantees rest on. Returns 0, or nonzero with err set. */
+typedef int (*okno_relay_kafka_conf_fn)(rd_kafka_conf_t *conf, void *arg, char *err,
+                                        size_t err_bytes);
+
+/* True when the relay should stop waiting (for deliveries, for a full queue). */
+typedef bool (*okno_relay_stop_fn)(void *arg);
+
+/* Configuration. Pointers are borrowed and must outlive the relay. */
 typedef struct okno_relay_config {
-    const char *pg_conninfo;      /* libpq conninfo */
-    const char *kafka_bootstrap;  /* bootstrap.servers */
+    const char *const *pg_keywords; /* PQconnectdbParams keywords, NULL-terminated; a "dbname"
+                                       value may be a whole conninfo (expand_dbname) */
+    const char *const *pg_values;
+    okno_relay_kafka_conf_fn kafka_conf; /* required */
+    void *kafka_conf_arg;
+    okno_relay_stop_fn stopping; /* NULL: never asked to stop */
+    void *stopping_arg;
     const char *events_topic;     /* where event_log rows go */
     const char *rejections_topic; /* where refusals go */
     const char *cursor_prefix;    /* relay_cursors rows are prefix + "events" / "rejections" */
     int batch_rows;               /* 1..OKNO_RELAY_BATCH_ROWS_MAX */
-    int idle_poll_ms;             /* sleep between polls when idle */
     int delivery_timeout_ms;      /* librdkafka message.timeout.ms */
     int64_t checkpoint_events;    /* events per checkpoint; 0 = write no checkpoints */
-    /* Extra librdkafka producer properties, name/value pairs; the ones the relay's guarantees
-     * rest on (acks, idempotence, ...) cannot be overridden and are refused. */
-    const char *kafka_props[2 * OKNO_RELAY_KAFKA_PROPS_MAX];
-    size_t kafka_prop_count; /* pairs in kafka_props */
 } okno_relay_config;
 
 /* Fills cfg with the defaults (topics okno.events.v1 and okno.rejections.v1, no prefix). */
@@ -87,18 +91,13 @@ int okno_relay_init(okno_relay *r, const okno_relay_config *cfg);
  * horizon, produces them in order, waits for every delivery report, then stores the cursor;
  * then writes due checkpoints. Connects (and recreates a failed producer) as needed.
  * *published counts the records confirmed by this step. Returns 0; OKNO_ECONFLICT when
- * another relay with the same cursor prefix is active (this one waits); OKNO_EPG / OKNO_EKAFKA
- * (the batch is re-read from the stored cursor at the next step). `stop` may be NULL; when it
- * becomes nonzero the step stops waiting for deliveries and returns OKNO_ETIMEDOUT. */
-int okno_relay_step(okno_relay *r, const volatile sig_atomic_t *stop, size_t *published);
+ * another relay with the same cursor prefix is active (this one stands by); OKNO_EPG or
+ * OKNO_EKAFKA (the batch is re-read from the stored cursor at the next step); OKNO_ETIMEDOUT
+ * when cfg.stopping said stop while it waited. r->error says why. */
+int okno_relay_step(okno_relay *r, size_t *published);
 
-/* Steps until *stop becomes nonzero, sleeping when idle and backing off after errors (each
- * new one logged to stderr). *ready (may be NULL) is 1 while steps succeed or the relay stands
- * by for another active one, 0 while it fails. Returns 0 after a stop. */
-int okno_relay_run(okno_relay *r, const volatile sig_atomic_t *stop, atomic_int *ready);
-
-/* Destroys the producer (waiting at most a few seconds for outstanding deliveries) and closes
- * the connection. */
+/* Destroys the producer (dropping undelivered records: the cursor never passed them) and
+ * closes the connection. Safe after any init result. */
 void okno_relay_close(okno_relay *r);
 
 #endif

@@ -9,5 +9,7 @@
  * does not re-encode to itself, avro-c failing on a validated body). Returns the result of
  * okno_avro_decode(): 0 or OKNO_EDECODE. */
 int okno_fuzz_decode_one(const uint8_t *data, size_t size);
+/* Frees what okno_fuzz_decode_one() set up, the Avro registry and this thread's codec state. */
+void okno_fuzz_close(void);
 
 #endif

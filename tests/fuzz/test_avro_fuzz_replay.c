@@ -64,6 +64,7 @@ static void corpus_replays_with_expected_outcomes(void **state)
         free(buf);
     }
     closedir(d);
+    okno_fuzz_close();
     /* 18 actions, 23 event types, 3 single-record topics */
     assert_int_equal(valid, 18 + 23 + 3);
     assert_true(bad >= 8);

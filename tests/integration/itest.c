@@ -142,3 +142,22 @@ int okno_itest_db_teardown(void **state)
     okno_itest_db_drop(*state);
     return 0;
 }
+
+void okno_itest_insert_event(PGconn *conn, const char *message_id, const char *body, const char *tx,
+                             bool with_head)
+{
+    char id[64], tx_value[64], sql[1536];
+    snprintf(id, sizeof id, message_id != NULL ? "'%s'::uuid" : "gen_random_uuid()", message_id);
+    snprintf(tx_value, sizeof tx_value, tx != NULL ? "'%s'::xid8" : "pg_current_xact_id()", tx);
+    snprintf(sql, sizeof sql,
+             "with e as (insert into okno.event_log (message_id, seq, request_id, event_type,"
+             " occurred_at, body, prev_hash, hash%s) values (%s, 1, gen_random_uuid(),"
+             " 'test_event', now(), '%s', decode(repeat('00', 32), 'hex'),"
+             " sha256(decode(repeat('00', 32), 'hex') || '%s'::bytea)%s%s)"
+             " returning message_id, hash)"
+             " insert into okno.stream_heads (message_id, seq, hash, kafka_partition,"
+             " state_version, state) select message_id, 1, hash, 0, 1, '' from e where %s",
+             tx != NULL ? ", tx" : "", id, body, body, tx != NULL ? ", " : "",
+             tx != NULL ? tx_value : "", with_head ? "true" : "false");
+    okno_itest_exec(conn, sql);
+}

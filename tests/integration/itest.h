@@ -3,6 +3,7 @@
 #define OKNO_ITEST_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -44,6 +45,13 @@ void okno_itest_exec(PGconn *conn, const char *sql);
 
 /* The first value of the first row of sql's result as a long long; fails on any error. */
 long long okno_itest_query_ll(PGconn *conn, const char *sql);
+
+/* Inserts one seq-1 event by hand, with a valid hash, on conn as it is (inside its open
+ * transaction, if any): message_id NULL means a random one; tx NULL means the default (the
+ * current transaction's id), else that id (only the superuser may set it); with_head also
+ * inserts the message's stream head. Fails the test on any error. */
+void okno_itest_insert_event(PGconn *conn, const char *message_id, const char *body, const char *tx,
+                             bool with_head);
 
 /* Milliseconds from an arbitrary start, for timings. */
 double okno_itest_now_ms(void);

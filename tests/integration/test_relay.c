@@ -64,14 +64,8 @@ static void create_topic(char *name, size_t size, const char *prefix, int partit
 static void delete_topic(const char *topic)
 {
     char err[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kafka_conf(), err, sizeof err);
-    rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(topic);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
-    rd_kafka_event_destroy(rd_kafka_queue_poll(q, 30000));
-    rd_kafka_DeleteTopic_destroy(t);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_destroy(rk);
+    if (okno_kafka_delete_topic(kafka_conf(), topic, 30000, err, sizeof err) != 0)
+        print_message("%s\n", err);
 }
 
 static void keep_record(const rd_kafka_message_t *m, record *r)
@@ -147,12 +141,21 @@ static void cursors_at_end(const char *prefix)
     PQfinish(conn);
 }
 
+static int bootstrap_only(rd_kafka_conf_t *conf, void *arg, char *err, size_t err_bytes)
+{
+    (void)arg;
+    return rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
+                             err_bytes) != RD_KAFKA_CONF_OK;
+}
+
 /* A test's relay with topics of its own. */
 typedef struct fixture {
     char events[128];     /* events topic */
     char rejections[128]; /* rejections topic */
     char prefix[64];      /* cursor prefix */
-    okno_relay relay;     /* stepped in-process; unused by the SIGKILL test */
+    const char *pg_keywords[2];
+    const char *pg_values[2];
+    okno_relay relay; /* stepped in-process; unused by the SIGKILL test */
 } fixture;
 
 static void topics_create(fixture *f, const char *name, int partitions)
@@ -178,8 +181,11 @@ static void relay_start(fixture *f, const char *name, int partitions)
     okno_relay *r = &f->relay;
     okno_relay_config cfg;
     okno_relay_config_init(&cfg);
-    cfg.pg_conninfo = db->app_conninfo;
-    cfg.kafka_bootstrap = okno_itest_env("OKNO_KAFKA_BOOTSTRAP");
+    f->pg_keywords[0] = "dbname"; /* a whole conninfo, expanded by libpq */
+    f->pg_values[0] = db->app_conninfo;
+    cfg.pg_keywords = f->pg_keywords;
+    cfg.pg_values = f->pg_values;
+    cfg.kafka_conf = bootstrap_only;
     cfg.events_topic = f->events;
     cfg.rejections_topic = f->rejections;
     cfg.cursor_prefix = f->prefix;
@@ -193,7 +199,7 @@ static void relay_start(fixture *f, const char *name, int partitions)
 static size_t step(okno_relay *r)
 {
     size_t n = 0;
-    int rc = okno_relay_step(r, NULL, &n);
+    int rc = okno_relay_step(r, &n);
     if (rc != 0)
         fail_msg("relay step: %s: %s", okno_strerror(rc), r->error);
     return n;
@@ -202,15 +208,42 @@ static size_t step(okno_relay *r)
 /* Inserts one event by hand in conn's open transaction; returns that transaction's id. */
 static long long insert_raw(PGconn *conn, const char *message_id, const char *body)
 {
-    char sql[768];
-    snprintf(sql, sizeof sql,
-             "insert into okno.event_log (message_id, seq, request_id, event_type, occurred_at,"
-             " body, prev_hash, hash) values ('%s', 1, gen_random_uuid(), 'test_event', now(),"
-             " '%s', decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32), 'hex') ||"
-             " '%s'::bytea))",
-             message_id, body, body);
-    okno_itest_exec(conn, sql);
+    okno_itest_insert_event(conn, message_id, body, NULL, false);
     return okno_itest_query_ll(conn, "select pg_current_xact_id()::text::bigint");
+}
+
+/* Inserts, as the superuser (okno_app may not set tx), an event with the given tx. */
+static void insert_with_tx(const char *message_id, const char *tx)
+{
+    char body[16];
+    snprintf(body, sizeof body, "tx%s", tx);
+    PGconn *admin = okno_itest_connect(db->admin_conninfo);
+    okno_itest_insert_event(admin, message_id, body, tx, false);
+    PQfinish(admin);
+}
+
+/* Transaction ids are compared as numbers: as text, "100" < "99". Runs first, so the two rows
+ * are the only ones after the cursor. */
+static void transaction_ids_are_ordered_as_numbers_not_text(void **state)
+{
+    (void)state;
+    static fixture f;
+    relay_start(&f, "numeric", 1);
+    PGconn *conn = okno_itest_connect(db->app_conninfo);
+    okno_itest_exec(conn, "update okno.relay_cursors set tx = '98', position = 0"
+                          " where stream = 'numeric_events'");
+    PQfinish(conn);
+    okno_relay_close(&f.relay); /* reload the cursor: re-init below */
+    insert_with_tx("99000000-0000-0000-0000-000000000099", "99");
+    insert_with_tx("10000000-0000-0000-0000-000000000100", "100");
+    okno_relay_config cfg = f.relay.cfg;
+    if (okno_relay_init(&f.relay, &cfg) != 0)
+        fail_msg("relay: %s", f.relay.error);
+    assert_int_equal(step(&f.relay), 2);
+    assert_int_equal(consume(f.events, 1, 2), 2);
+    assert_string_equal(records[0].value, "tx99");
+    assert_string_equal(records[1].value, "tx100");
+    fixture_close(&f);
 }
 
 /* DESIGN.md's ordering test: A inserts first and commits last; B commits in between. A reader
@@ -474,6 +507,7 @@ static int db_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(transaction_ids_are_ordered_as_numbers_not_text),
         cmocka_unit_test(late_commit_is_not_skipped_and_order_is_by_transaction),
         cmocka_unit_test(refusals_are_published_to_the_rejections_topic),
         cmocka_unit_test(concurrent_appends_are_relayed_exactly_once_in_message_order),

@@ -14,6 +14,7 @@ typedef struct okno_cli_command {
 int okno_cli_migrate(int argc, char **argv);
 int okno_cli_topics(int argc, char **argv);
 int okno_cli_load(int argc, char **argv);
+int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);

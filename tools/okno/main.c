@@ -9,6 +9,7 @@ static const okno_cli_command commands[] = {
     {"migrate", "apply the numbered SQL migrations that are not applied yet", okno_cli_migrate},
     {"topics", "create okno's Kafka topics that do not exist yet", okno_cli_topics},
     {"load", "produce a generated workload of transition requests", okno_cli_load},
+    {"workflow", "print the workflow's transition table (--table)", okno_cli_workflow},
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},

@@ -154,7 +154,9 @@ typedef struct okno_avro_record {
  * the workflow's canonical names. Call once from main before threads start; calling it again
  * is a no-op. Returns 0, or OKNO_EINVAL/OKNO_ENOMEM with err->reason. err may be NULL. */
 int okno_avro_init(okno_avro_error *err);
-/* Frees the schemas; okno_avro_init() may be called again afterwards. */
+/* Frees the schemas, and the calling thread's reusable encoder and decoders (other threads'
+ * are freed when they exit). Decoders from okno_avro_decoder_init() keep what they need until
+ * they are closed. okno_avro_init() may be called again afterwards. */
 void okno_avro_close(void);
 /* "okno.events.v1" and so on; "unknown" out of range. */
 const char *okno_avro_topic_name(okno_avro_topic topic);
@@ -170,19 +172,59 @@ int okno_avro_frame_check(const uint8_t *buf, size_t len, okno_avro_topic *topic
                           const uint8_t **body, size_t *body_bytes, okno_avro_error *err);
 
 /* ---- the codec --------------------------------------------------------------------------- *
+ * Records travel through avro-c's generic values (avro_value_write/avro_value_read), built from
+ * the same embedded .avsc text as okno's schema model; the tables of common/avro/records.c map
+ * them to and from the C structs.
+ *
  * Encoders write the single-object encoding of one record into buf (cap bytes, borrowed) and
  * set *len. They return 0; OKNO_EINVAL when the record cannot be represented (an enum out of
  * range, an action with no schema branch, more agreers than OKNO_AGREERS_MAX, text that is not
- * UTF-8); or OKNO_ELIMIT when buf is too small. They never allocate.
+ * UTF-8); OKNO_ELIMIT when buf is too small or the body would exceed OKNO_AVRO_RECORD_BYTES_MAX;
+ * OKNO_ENOMEM. Each thread reuses one avro-c value per topic (created on its first encode of
+ * that topic, freed at thread exit or by okno_avro_close() on the calling thread).
  *
- * Decoders refuse anything malformed with OKNO_EDECODE and err->reason (err may be NULL), and
- * never allocate. Text fields of the result (okno_str) point into buf: they are valid while
- * buf is, and are not NUL-terminated. */
+ * Decoders check the frame and run okno_avro_validate() over the whole body before avro-c sees
+ * a byte, then read it into an avro-c value that the decoder owns and copy the fixed-size
+ * fields into the caller's struct. They refuse anything malformed with OKNO_EDECODE and
+ * err->reason (err may be NULL). Text fields of the result (okno_str, not NUL-terminated)
+ * point into that avro-c value, NOT into buf: buf may be freed at once, and the text stays
+ * valid for as long as the decoder says below. */
 
 /* Encodes record (an okno_avro_transition, okno_event, okno_avro_rejection,
  * okno_avro_sla_signal or okno_avro_notification, as topic says). */
 int okno_avro_encode(okno_avro_topic topic, const void *record, uint8_t *buf, size_t cap,
                      size_t *len, okno_avro_error *err);
+
+/* A reusable decoder for one topic: avro-c's value that decodes write into, and its reader.
+ * Caller-allocated; it must not move between _init and _close. The text of a record it decoded
+ * stays valid until the same decoder decodes again (successfully or not) or is closed, so a
+ * caller that keeps many decoded records at once (the ledger's batch) keeps one decoder each.
+ * Not for concurrent use; the fields are private to common/avro. */
+typedef struct okno_avro_decoder {
+    okno_avro_topic topic;
+    struct avro_value_iface *value_iface; /* avro-c's class of the topic's schema (a reference) */
+    void *value_self;                     /* avro-c's generic value, owned */
+    struct avro_reader_t_ *reader;        /* avro-c's memory reader, owned */
+} okno_avro_decoder;
+
+/* Prepares d for records of topic. Needs okno_avro_init(). Returns 0, OKNO_EINVAL (no such
+ * topic, or okno_avro_init() not called) or OKNO_ENOMEM; on failure d needs no _close, but
+ * closing it is harmless. */
+int okno_avro_decoder_init(okno_avro_decoder *d, okno_avro_topic topic);
+/* Frees d's avro-c value and reader: text slices from it become invalid. A zeroed or already
+ * closed decoder is allowed. */
+void okno_avro_decoder_close(okno_avro_decoder *d);
+/* Decodes a record that must belong to d's topic (else OKNO_EDECODE) into *out, a struct of
+ * the topic's type. Text in *out points into d; the previous record's text becomes invalid. */
+int okno_avro_decoder_decode(okno_avro_decoder *d, const uint8_t *buf, size_t len, void *out,
+                             okno_avro_error *err);
+
+/* For simple callers, the same through a decoder per topic that belongs to the calling thread:
+ * text of the result stays valid until this thread decodes another record of the same topic
+ * with okno_avro_decode() or okno_avro_decode_topic(), calls okno_avro_close(), or exits.
+ * A caller that must keep two records of a topic at once uses okno_avro_decoder. Both may also
+ * return OKNO_ENOMEM (the thread's decoder could not be created). */
+
 /* Decodes a record of any topic, found by its fingerprint. */
 int okno_avro_decode(const uint8_t *buf, size_t len, okno_avro_record *out, okno_avro_error *err);
 /* Decodes a record that must belong to topic (else OKNO_EDECODE) into *out, a struct of the

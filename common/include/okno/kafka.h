@@ -23,4 +23,9 @@ int okno_kafka_create_topics(rd_kafka_conf_t *conf, const char *const *names, si
                              int partitions, int replication, int timeout_ms, int *created,
                              int *existing, char *errbuf, size_t errbuf_bytes);
 
+/* Deletes one topic (tests and benchmarks clean up with it). conf is taken over (freed) in
+ * every case. Waits at most timeout_ms for the controller's answer. */
+int okno_kafka_delete_topic(rd_kafka_conf_t *conf, const char *name, int timeout_ms, char *errbuf,
+                            size_t errbuf_bytes);
+
 #endif

@@ -23,8 +23,7 @@ typedef struct okno_pg_directory {
 /* Reads the whole directory in one repeatable-read snapshot, checks it with
  * okno_directory_check(), and fills *out (which the caller releases with
  * okno_pg_directory_free(), also after a failure). */
-int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf,
-                           size_t errbuf_bytes);
+int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, size_t errbuf_bytes);
 
 void okno_pg_directory_free(okno_pg_directory *d);
 

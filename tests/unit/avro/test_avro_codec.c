@@ -1,11 +1,15 @@
 /* The codec round-trips every action, event type and record of every topic, refuses what it
- * cannot represent, and writes bytes that avro-c reads back. */
+ * cannot represent, writes bytes that avro-c reads back with the canonical form alone, and
+ * keeps decoded text for as long as its decoder says. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <pthread.h>
 
 #include <avro.h>
 
@@ -135,16 +139,167 @@ static void rejection_sla_and_notification_round_trip(void **state)
     assert_avro_c_reads(OKNO_AVRO_NOTIFICATIONS, buf, len);
 }
 
-static void decoded_text_points_into_the_input_buffer(void **state)
+static void decoded_text_lives_in_the_decoder_not_in_the_input(void **state)
 {
     (void)state;
     okno_event in, out;
     uint8_t buf[BUF_BYTES];
     size_t len;
+    okno_avro_decoder d;
     okno_test_sample_event(&in, OKNO_EVENT_MESSAGE_SUBMITTED);
     assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &in, buf, sizeof(buf), &len, NULL), 0);
+    assert_int_equal(okno_avro_decoder_init(&d, OKNO_AVRO_EVENTS), 0);
+    assert_int_equal(okno_avro_decoder_decode(&d, buf, len, &out, NULL), 0);
+    memset(buf, 0, sizeof(buf)); /* the input may go away at once */
+    assert_false((const uint8_t *)out.text.ptr >= buf && (const uint8_t *)out.text.ptr < buf + len);
+    assert_int_equal(out.text.len, in.text.len);
+    assert_memory_equal(out.text.ptr, in.text.ptr, in.text.len);
+    okno_avro_decoder_close(&d);
+}
+
+static void each_decoder_keeps_its_text_until_it_decodes_again(void **state)
+{
+    (void)state;
+    enum { RECORDS = 3 };
+    static const char *const texts[RECORDS] = {"first", "второй", "third, longer than the rest"};
+    okno_avro_decoder d[RECORDS];
+    okno_avro_transition out[RECORDS];
+    for (int i = 0; i < RECORDS; i++) {
+        okno_avro_transition t;
+        uint8_t buf[BUF_BYTES];
+        size_t len;
+        okno_test_sample_transition(&t, OKNO_ACTION_SUBMIT);
+        t.request.text = okno_str_c(texts[i]);
+        assert_int_equal(okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, sizeof(buf), &len, NULL),
+                         0);
+        assert_int_equal(okno_avro_decoder_init(&d[i], OKNO_AVRO_TRANSITIONS), 0);
+        assert_int_equal(okno_avro_decoder_decode(&d[i], buf, len, &out[i], NULL), 0);
+        /* the thread's own decoder, used in between, does not disturb d[] */
+        assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, buf, len, &t, NULL), 0);
+    }
+    for (int i = 0; i < RECORDS; i++) {
+        assert_int_equal(out[i].request.text.len, strlen(texts[i]));
+        assert_memory_equal(out[i].request.text.ptr, texts[i], strlen(texts[i]));
+        okno_avro_decoder_close(&d[i]);
+        okno_avro_decoder_close(&d[i]); /* closing twice is harmless */
+    }
+}
+
+static void thread_decoders_keep_text_per_topic(void **state)
+{
+    (void)state;
+    okno_avro_transition t, t_out;
+    okno_event e, e_out;
+    uint8_t tbuf[BUF_BYTES], ebuf[BUF_BYTES];
+    size_t tlen, elen;
+    okno_test_sample_transition(&t, OKNO_ACTION_SUBMIT);
+    okno_test_sample_event(&e, OKNO_EVENT_ANSWER_DRAFTED);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, tbuf, sizeof(tbuf), &tlen, NULL),
+                     0);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &e, ebuf, sizeof(ebuf), &elen, NULL), 0);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, tbuf, tlen, &t_out, NULL), 0);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_EVENTS, ebuf, elen, &e_out, NULL), 0);
+    assert_true(okno_test_transition_equal(&t, &t_out)); /* an event decode left it alone */
+    assert_true(okno_test_event_equal(&e, &e_out));
+}
+
+static void decoder_refuses_another_topic_and_an_unknown_one(void **state)
+{
+    (void)state;
+    okno_avro_decoder d;
+    okno_avro_transition t;
+    okno_avro_sla_signal s;
+    uint8_t buf[BUF_BYTES];
+    size_t len;
+    okno_avro_error err = {0};
+    assert_int_equal(okno_avro_decoder_init(&d, (okno_avro_topic)OKNO_AVRO_TOPIC_COUNT),
+                     OKNO_EINVAL);
+    okno_avro_decoder_close(&d);
+    okno_test_sample_sla_signal(&s);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_SLA, &s, buf, sizeof(buf), &len, NULL), 0);
+    assert_int_equal(okno_avro_decoder_init(&d, OKNO_AVRO_TRANSITIONS), 0);
+    assert_int_equal(okno_avro_decoder_decode(&d, buf, len, &t, &err), OKNO_EDECODE);
+    assert_non_null(strstr(err.reason, "another topic"));
+    okno_avro_decoder_close(&d);
+}
+
+/* Worker for codec_is_usable_from_several_threads: encodes and decodes its own records. */
+static void *codec_worker(void *arg)
+{
+    okno_event_type type = *(const okno_event_type *)arg;
+    for (int i = 0; i < 2000; i++) {
+        okno_event in, out;
+        uint8_t buf[BUF_BYTES];
+        size_t len;
+        okno_test_sample_event(&in, type);
+        in.seq = (uint64_t)i + 1;
+        if (okno_avro_encode(OKNO_AVRO_EVENTS, &in, buf, sizeof(buf), &len, NULL) != 0 ||
+            okno_avro_decode_topic(OKNO_AVRO_EVENTS, buf, len, &out, NULL) != 0 ||
+            !okno_test_event_equal(&in, &out)) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+static void codec_is_usable_from_several_threads(void **state)
+{
+    (void)state;
+    enum { THREADS = 4 };
+    static const okno_event_type types[THREADS] = {
+        OKNO_EVENT_MESSAGE_SUBMITTED, OKNO_EVENT_ANSWER_DRAFTED, OKNO_EVENT_APPROVAL_GIVEN,
+        OKNO_EVENT_REDIRECT_PROPOSED};
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, codec_worker, (void *)&types[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        void *failed = (void *)1;
+        assert_int_equal(pthread_join(threads[i], &failed), 0);
+        assert_null(failed);
+    }
+}
+
+static void codec_works_again_after_close_and_init(void **state)
+{
+    (void)state;
+    okno_event in, out;
+    uint8_t buf[BUF_BYTES];
+    size_t len;
+    okno_test_sample_event(&in, OKNO_EVENT_AGREEMENT_GIVEN);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &in, buf, sizeof(buf), &len, NULL), 0);
+    okno_avro_close();
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &in, buf, sizeof(buf), &len, NULL),
+                     OKNO_EINVAL);
+    assert_int_equal(okno_avro_init(NULL), 0);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &in, buf, sizeof(buf), &len, NULL), 0);
     assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_EVENTS, buf, len, &out, NULL), 0);
-    assert_true((const uint8_t *)out.text.ptr > buf && (const uint8_t *)out.text.ptr < buf + len);
+    assert_true(okno_test_event_equal(&in, &out));
+}
+
+static void encoder_refuses_a_record_above_the_cap(void **state)
+{
+    (void)state;
+    size_t cap = 2 * (size_t)OKNO_AVRO_RECORD_BYTES_MAX;
+    char *text = malloc(OKNO_AVRO_RECORD_BYTES_MAX + 1);
+    uint8_t *buf = malloc(cap);
+    assert_non_null(text);
+    assert_non_null(buf);
+    memset(text, 'a', OKNO_AVRO_RECORD_BYTES_MAX + 1);
+    okno_avro_transition t;
+    size_t len;
+    okno_avro_error err = {0};
+    okno_test_sample_transition(&t, OKNO_ACTION_SUBMIT);
+    t.request.text = (okno_str){text, OKNO_AVRO_RECORD_BYTES_MAX + 1};
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, cap, &len, &err),
+                     OKNO_ELIMIT);
+    t.request.text.len = OKNO_AVRO_RECORD_BYTES_MAX - 200; /* fits, and a reader accepts it */
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, cap, &len, &err), 0);
+    okno_avro_transition out;
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, buf, len, &out, &err), 0);
+    assert_int_equal(out.request.text.len, t.request.text.len);
+    free(text);
+    free(buf);
 }
 
 static void encoder_refuses_what_the_schema_cannot_carry(void **state)
@@ -289,7 +444,13 @@ int main(void)
         cmocka_unit_test(every_action_round_trips),
         cmocka_unit_test(every_event_type_round_trips),
         cmocka_unit_test(rejection_sla_and_notification_round_trip),
-        cmocka_unit_test(decoded_text_points_into_the_input_buffer),
+        cmocka_unit_test(decoded_text_lives_in_the_decoder_not_in_the_input),
+        cmocka_unit_test(each_decoder_keeps_its_text_until_it_decodes_again),
+        cmocka_unit_test(thread_decoders_keep_text_per_topic),
+        cmocka_unit_test(decoder_refuses_another_topic_and_an_unknown_one),
+        cmocka_unit_test(codec_is_usable_from_several_threads),
+        cmocka_unit_test(codec_works_again_after_close_and_init),
+        cmocka_unit_test(encoder_refuses_a_record_above_the_cap),
         cmocka_unit_test(encoder_refuses_what_the_schema_cannot_carry),
         cmocka_unit_test(decoder_refuses_foreign_and_inconsistent_records),
         cmocka_unit_test(agreers_beyond_the_struct_capacity_are_refused),

@@ -1,0 +1,149 @@
+"""The ledger end to end on the real Kafka broker and PostgreSQL (issue 4): requests produced to
+Kafka become events in the event log exactly once, whatever crashes; refusals reach
+okno.rejections.v1; a consumer in another language decodes every event with only the .avsc
+files."""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from harness import OKNO, Scratch, decode, okno, read_topic, schemas_by_fingerprint, wait_until
+
+
+def uuid_text(raw):
+    """The schemas carry ids as 16 raw bytes (fixed); None for an unknown id."""
+    return str(uuid.UUID(bytes=raw)) if raw else None
+
+# About 100,000 requests: a message life is ~7.7 requests with the load's default mix.
+MESSAGES = int(os.environ.get("OKNO_E2E_MESSAGES", "13000"))
+# Records a second while the ledger is being killed: the load lasts about 12 s.
+RATE = 8000
+
+
+@pytest.fixture
+def scratch(request):
+    s = Scratch(request.node.name[:24].lower())
+    yield s
+    s.close()
+
+
+def caught_up(s, group, records):
+    return s.consumed(group) == records
+
+
+def check_log_matches(s, expect):
+    """The event log holds exactly what the core predicted, without gaps or duplicates."""
+    assert s.scalar("select count(*) from okno.event_log") == expect["expected_events"]
+    assert s.scalar("select count(*) from okno.requests where accepted") == expect["expected_accepted"]
+    refused = expect["expected_refused"] + expect["malformed"]
+    assert s.scalar("select count(*) from okno.requests where not accepted") == refused
+    assert s.scalar("select count(*) from okno.refusals") == refused
+    assert s.scalar("select count(*) from okno.refusals where reason_code = 'malformed_record'") \
+        == expect["malformed"]
+    gaps = s.scalar("select count(*) from (select message_id from okno.event_log group by 1 "
+                    "having max(seq) <> count(*) or min(seq) <> 1) g")
+    assert gaps == 0
+    okno("verify", "--pg", s.admin_conninfo)
+
+
+def log_digest(s):
+    """What happened, independent of when: (message, seq, type, request) for every event."""
+    return s.sql("select md5(string_agg(message_id::text || seq || event_type || request_id::text, "
+                 "',' order by message_id, seq)) from okno.event_log")[0][0]
+
+
+def test_ledger_appends_100k_mixed_requests_exactly_once(scratch):
+    s = scratch
+    group = f"ledger-{s.tag}"
+    s.start_ledger(group)
+    s.start_relay()
+    expect = s.load("--messages", str(MESSAGES), "--seed", "4242")
+    assert expect["requests"] >= MESSAGES * 7
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    check_log_matches(s, expect)
+
+    # Every refusal reaches okno.rejections.v1 with its reason, once.
+    refusals = dict(s.sql("select request_id, reason_code from okno.refusals"))
+    # A malformed record has no request id of its own; its refusal is found by where it lay.
+    by_source = {(int(p), int(o)): r for r, p, o in s.sql(
+        "select request_id, source_partition, source_offset from okno.refusals "
+        "where reason_code = 'malformed_record'")}
+    schemas = schemas_by_fingerprint()
+    published = {}
+    for m in read_topic(s.bootstrap, s.topics["rejections"], len(refusals)):
+        name, rec = decode(m.value(), schemas)
+        assert name == "Rejection"
+        key = uuid_text(rec["request_id"]) or by_source[(rec["source_partition"],
+                                                        rec["source_offset"])]
+        assert key not in published, "a refusal was published twice"
+        published[key] = rec["reason_code"]
+    assert published == refusals
+
+
+def test_analytics_consumer_decodes_every_event_with_only_the_schemas(scratch):
+    s = scratch
+    group = f"ledger-{s.tag}"
+    s.start_ledger(group)
+    s.start_relay()
+    expect = s.load("--messages", "500", "--seed", "7")
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    events = s.scalar("select count(*) from okno.event_log")
+    schemas = schemas_by_fingerprint()
+    seen = set()
+    for m in read_topic(s.bootstrap, s.topics["events"], events):
+        name, ev = decode(m.value(), schemas)
+        assert name == "Event"
+        assert m.key().decode() == uuid_text(ev["message_id"])
+        seen.add((ev["message_id"], ev["seq"]))
+    assert len(seen) == events == expect["expected_events"]
+
+
+def test_ledger_survives_sigkill_ten_times_with_identical_result(scratch):
+    s = scratch
+    group = f"ledger-{s.tag}"
+    ledger = s.start_ledger(group, instance="ledger-1")
+    # The reference: the same seed without crashes, in a scratch of its own.
+    reference = Scratch("reference")
+    try:
+        reference.start_ledger(f"ledger-{reference.tag}")
+        ref_expect = reference.load("--messages", str(MESSAGES), "--seed", "99")
+        wait_until("the reference run", lambda: caught_up(reference, f"ledger-{reference.tag}",
+                                                          ref_expect["records"]))
+        ref_digest = log_digest(reference)
+    finally:
+        reference.close()
+
+    loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg", s.app_conninfo,
+                               "--topic", s.topics["transitions"], "--messages", str(MESSAGES),
+                               "--seed", "99", "--rate", str(RATE)], stdout=subprocess.PIPE,
+                              text=True)
+    # Ten kills spread over the load's run, each followed by an immediate restart.
+    pause_s = MESSAGES * 7.7 / RATE / 11
+    for _ in range(10):
+        time.sleep(pause_s)
+        ledger.send_signal(signal.SIGKILL)
+        ledger.wait()
+        ledger = s.start_ledger(group, instance="ledger-1")
+    out, _ = loader.communicate(timeout=300)
+    assert loader.returncode == 0
+    expect = json.loads(out.strip().splitlines()[-1])
+    assert expect == {**expect, **{k: ref_expect[k] for k in ("expected_events", "expected_accepted", "expected_refused", "malformed", "records")}}
+    wait_until("the ledger to catch up after the crashes", lambda: caught_up(s, group, expect["records"]))
+    check_log_matches(s, expect)
+    assert log_digest(s) == ref_digest
+
+
+def test_two_ledgers_that_both_own_every_partition_append_once(scratch):
+    s = scratch
+    # Two consumer groups: each instance is assigned every partition and decides every record.
+    a, b = f"ledger-a-{s.tag}", f"ledger-b-{s.tag}"
+    s.start_ledger(a)
+    s.start_ledger(b)
+    expect = s.load("--messages", "3000", "--seed", "5")
+    wait_until("both ledgers to consume every record",
+               lambda: caught_up(s, a, expect["records"]) and caught_up(s, b, expect["records"]))
+    check_log_matches(s, expect)

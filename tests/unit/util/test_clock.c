@@ -1,0 +1,95 @@
+/* The injectable clock: a manual clock moves only when told; a sped-up clock runs `speed` times
+ * faster than real time from its origin, and two with the same settings read the same time; the
+ * configuration refuses a speed without an origin. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "okno/clock.h"
+#include "okno/config.h"
+#include "okno/error.h"
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void a_manual_clock_moves_only_when_told(void **state)
+{
+    (void)state;
+    okno_clock c;
+    okno_clock_init_manual(&c, 1000);
+    assert_int_equal(okno_clock_now_ms(&c), 1000);
+    okno_clock_advance(&c, 30 * INT64_C(86400000)); /* thirty days, at once */
+    assert_int_equal(okno_clock_now_ms(&c), 1000 + 30 * INT64_C(86400000));
+    okno_clock_set(&c, INT64_C(5000000000000));
+    assert_int_equal(okno_clock_now_ms(&c), INT64_C(5000000000000));
+    assert_int_equal(okno_clock_wait_ms(&c, INT64_C(5000000000001)), -1);
+    assert_int_equal(okno_clock_wait_ms(&c, 0), 0);
+}
+
+static void a_scaled_clock_runs_speed_times_faster_from_its_origin(void **state)
+{
+    (void)state;
+    okno_clock a, b;
+    int64_t origin = real_ms() - 1000; /* a second ago */
+    assert_int_equal(okno_clock_init_scaled(&a, 3600, origin), 0);
+    assert_int_equal(okno_clock_init_scaled(&b, 3600, origin), 0);
+    int64_t sim = okno_clock_now_ms(&a), real = real_ms();
+    /* A real second since the origin is an hour of clock time. */
+    assert_true(sim >= origin + 3600 * (real - 2 - origin));
+    assert_true(sim <= origin + 3600 * (real + 2 - origin));
+    assert_true(okno_clock_now_ms(&b) - sim < 3600 * 50); /* the same time, to the skew */
+    /* An hour of clock time ahead takes a real second. */
+    int64_t wait = okno_clock_wait_ms(&a, okno_clock_now_ms(&a) + 3600000);
+    assert_true(wait >= 990 && wait <= 1000);
+    assert_int_equal(okno_clock_real_ms(&a, 1), 1); /* rounded up */
+    okno_clock_advance(&a, 86400000);
+    assert_true(okno_clock_now_ms(&a) - okno_clock_now_ms(&b) >= 86400000 - 3600 * 50);
+    assert_int_equal(okno_clock_init_scaled(&a, 0, origin), OKNO_EINVAL);
+    assert_int_equal(okno_clock_init_scaled(&a, OKNO_CLOCK_SPEED_MAX + 1, origin), OKNO_EINVAL);
+}
+
+static const struct okno_config_key keys[] = {OKNO_CLOCK_CONFIG_KEYS, {.name = NULL}};
+
+static int load(struct okno_config *cfg, const char *ini, okno_clock *c, char *err)
+{
+    const struct okno_config_key *const tables[] = {keys, NULL};
+    assert_int_equal(okno_config_init(cfg, tables), 0);
+    assert_int_equal(okno_config_load_string(cfg, ini, "test.ini"), 0);
+    int rc = okno_clock_from_config(cfg, c, err, 256);
+    okno_config_close(cfg);
+    return rc;
+}
+
+static void the_configuration_needs_an_origin_for_a_speed(void **state)
+{
+    (void)state;
+    struct okno_config *cfg = test_malloc(sizeof *cfg);
+    okno_clock c;
+    char err[256] = "";
+    assert_int_equal(load(cfg, "", &c, err), 0);
+    assert_int_equal(c.kind, OKNO_CLOCK_SYSTEM);
+    assert_int_equal(load(cfg, "[clock]\nspeed = 100\n", &c, err), OKNO_ECONFIG);
+    assert_non_null(strstr(err, "clock.origin_ms"));
+    assert_int_equal(load(cfg, "[clock]\nspeed = 100\norigin_ms = 1700000000000\n", &c, err), 0);
+    assert_int_equal(c.kind, OKNO_CLOCK_SCALED);
+    assert_int_equal(c.speed, 100);
+    test_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_manual_clock_moves_only_when_told),
+        cmocka_unit_test(a_scaled_clock_runs_speed_times_faster_from_its_origin),
+        cmocka_unit_test(the_configuration_needs_an_origin_for_a_speed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
