@@ -24,10 +24,10 @@
 /* How often the progress callback runs, and how long the main thread sleeps between checks. */
 #define PROGRESS_EVERY_MS 500
 #define WAIT_SLICE_MS     50
-/* maintenance_work_mem of the index builds: an index sorted in memory builds several times
- * faster than one sorted on disk; the planner's statistics are left to autovacuum, which
- * analyzes the new tables within a minute of the swap. */
-#define REPLAY_INDEX_MEMORY "1GB"
+/* maintenance_work_mem of each connection building indexes: an index sorted in memory builds
+ * several times faster than one sorted on disk. The planner's statistics are left to
+ * autovacuum, which analyzes the new tables within a minute of the swap. */
+#define REPLAY_INDEX_MEMORY "512MB"
 
 typedef struct replay replay;
 
@@ -454,25 +454,88 @@ static int write_stats(replay *rp, PGconn *conn)
     return rc;
 }
 
+/* Index builds spread over the workers' connections: each takes the next statement. */
+typedef struct index_job {
+    replay *rp;
+    PGresult *statements;
+    atomic_int next;
+    atomic_int rc;
+} index_job;
+
+typedef struct index_worker {
+    index_job *job;
+    PGconn *conn;
+    pthread_t thread;
+    char err[OKNO_PROJ_ERROR_BYTES];
+} index_worker;
+
+static void *index_main(void *arg)
+{
+    index_worker *iw = arg;
+    index_job *job = iw->job;
+    char sql[128];
+    snprintf(sql, sizeof sql, "set maintenance_work_mem = '%s'%s", REPLAY_INDEX_MEMORY,
+             job->rp->o->jobs > 1 ? "; set max_parallel_maintenance_workers = 0" : "");
+    int rc = run(iw->conn, sql, iw->err, sizeof iw->err), i;
+    while (rc == OKNO_OK && atomic_load(&job->rc) == OKNO_OK &&
+           (i = atomic_fetch_add(&job->next, 1)) < PQntuples(job->statements))
+        rc = run(iw->conn, PQgetvalue(job->statements, i, 0), iw->err, sizeof iw->err);
+    if (rc != OKNO_OK)
+        atomic_store(&job->rc, rc);
+    return NULL;
+}
+
+/* Keys and indexes, built in parallel; planner statistics are left to autovacuum. */
+static int build_indexes(replay *rp, PGconn *conn)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "select okno.rm_index_statements('%s')", rp->schema_new);
+    index_job job = {.rp = rp, .statements = PQexec(conn, sql)};
+    if (PQresultStatus(job.statements) != PGRES_TUPLES_OK) {
+        fail(rp, OKNO_EPG, "%s: %s", sql, PQresultErrorMessage(job.statements));
+        PQclear(job.statements);
+        return OKNO_EPG;
+    }
+    index_worker iws[OKNO_REPLAY_JOBS_MAX] = {0};
+    int n = 0;
+    iws[n++] = (index_worker){.job = &job, .conn = conn};
+    for (int i = 0; i < OKNO_REPLAY_JOBS_MAX && n < rp->o->jobs; i++)
+        if (rp->workers[i].writer != NULL)
+            iws[n++] = (index_worker){.job = &job, .conn = rp->workers[i].writer};
+    for (int i = 1; i < n; i++)
+        if (pthread_create(&iws[i].thread, NULL, index_main, &iws[i]) != 0)
+            iws[i].conn = NULL; /* the others take its share */
+    index_main(&iws[0]);
+    for (int i = 1; i < n; i++)
+        if (iws[i].conn != NULL)
+            pthread_join(iws[i].thread, NULL);
+    PQclear(job.statements);
+    for (int i = 0; i < n; i++)
+        if (iws[i].err[0] != '\0')
+            return fail(rp, OKNO_EPG, "%s", iws[i].err);
+    return atomic_load(&job.rc);
+}
+
 /* A timestamptz literal for Unix ms, exact to the millisecond. */
 static void ts_literal(char *buf, size_t size, int64_t unix_ms)
 {
     snprintf(buf, size, "(timestamptz 'epoch' + %" PRId64 " * interval '1 millisecond')", unix_ms);
 }
 
-/* Indexes, planner statistics and the meta row of the new schema. */
+/* Indexes and the meta row of the new schema. */
 static int finish_schema(replay *rp, PGconn *conn)
 {
+    int rc = build_indexes(rp, conn);
+    if (rc != OKNO_OK)
+        return rc;
     char sql[1024], as_of[96] = "null";
     if (rp->o->as_of_ms != 0)
         ts_literal(as_of, sizeof as_of, rp->o->as_of_ms);
     snprintf(sql, sizeof sql,
-             "set maintenance_work_mem = '%5$s'; select okno.rm_index('%1$s');"
              "update %1$s.meta set cursor_tx = '%2$s', cursor_position = -1,"
              " events_applied = %3$" PRIu64 ", as_of = %4$s, built_by = 'replay',"
              " built_at = now(), updated_at = now()",
-             rp->schema_new, rp->r->horizon_tx, (uint64_t)atomic_load(&rp->events), as_of,
-             REPLAY_INDEX_MEMORY);
+             rp->schema_new, rp->r->horizon_tx, (uint64_t)atomic_load(&rp->events), as_of);
     return run(conn, sql, rp->r->error, sizeof rp->r->error);
 }
 
@@ -544,11 +607,10 @@ static int replay_steps(replay *rp, PGconn *conn, PGconn *snap)
     int rc = lock_and_create(rp, conn);
     if (rc == OKNO_OK)
         rc = list_parts(rp, conn);
-    if (rc == OKNO_OK)
-        rc = take_snapshot(rp, snap);
-    if (rc == OKNO_OK)
+    if (rc == OKNO_OK && (rc = take_snapshot(rp, snap)) == OKNO_OK) {
         rc = read_log(rp);
-    PQclear(PQexec(snap, "commit"));
+        PQclear(PQexec(snap, "commit"));
+    }
     if (rc == OKNO_OK)
         rc = write_stats(rp, conn);
     double t = seconds_since(&rp->started);

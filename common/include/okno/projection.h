@@ -2,7 +2,7 @@
  * the read models need (cards, stage visits, inboxes, the applicant's timeline, statistics).
  * One module for the live projector (services/projector) and `okno replay`, so both build the
  * same rows from the same events; only the way rows reach PostgreSQL differs (writers below).
- * Tables: deploy/migrations/0004_read_models.sql; design: common/projection/README.md.
+ * Tables: deploy/migrations/0005_read_models.sql; design: common/projection/README.md.
  *
  * The fold is pure (no I/O, no clock); the writers take a libpq connection. Entries and
  * batches are caller-owned and not shared between threads. */

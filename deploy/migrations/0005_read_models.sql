@@ -56,13 +56,13 @@ begin
         create table %1$I.card (
             message_id             uuid        not null,
             seq                    int         not null,
-            status                 text        not null,
-            stage                  text,
-            outcome                text        not null,
+            status                 text collate "C" not null,
+            stage                  text collate "C",
+            outcome                text collate "C" not null,
             holding_org            bigint,
             upstream_orgs          bigint[]    not null,
             applicant_id           bigint,
-            channel                text,
+            channel                text collate "C",
             category_id            int,
             subcategory_id         int,
             total_days             int,
@@ -70,12 +70,12 @@ begin
             message_text           text,
             executor               bigint,
             in_work                boolean     not null,
-            review_subject         text,
+            review_subject         text collate "C",
             agreers                bigint[]    not null,
             agreer_decisions       text[]      not null,
             approver               bigint,
             redirect_org           bigint,
-            answer_type            text,
+            answer_type            text collate "C",
             answer_text            text,
             answer_postponed_until timestamptz,
             interim_sent           boolean     not null,
@@ -92,38 +92,38 @@ begin
             postponed_date_reached boolean     not null,
             stage_used_ms          bigint[]    not null,
             stage_visits           int[]       not null,
-            applicant_status       text        not null,
+            applicant_status       text collate "C" not null,
             applicant_status_text  text        not null,
             expected_answer_at     timestamptz,
             closed_at              timestamptz,
-            last_event_type        text        not null,
+            last_event_type        text collate "C" not null,
             last_event_at          timestamptz not null,
             proj_state             bytea       not null)$t$, s);
     execute format($t$
         create table %1$I.stage_visits (
             message_id    uuid        not null,
             visit_no      int         not null,
-            stage         text        not null,
+            stage         text collate "C" not null,
             stage_visit   int         not null,
             org_id        bigint      not null,
             entered_at    timestamptz not null,
             entered_by    bigint,
-            entered_event text        not null,
+            entered_event text collate "C" not null,
             assignee      bigint,
             left_at       timestamptz,
             left_by       bigint,
-            left_event    text,
+            left_event    text collate "C",
             duration_ms   bigint,
             exceeded      boolean     not null)$t$, s);
     execute format($t$
         create table %1$I.inbox (
             org_id                  bigint      not null,
-            role                    text        not null,
+            role                    text collate "C" not null,
             user_id                 bigint,
             message_id              uuid        not null,
-            task                    text        not null,
-            stage                   text        not null,
-            review_subject          text,
+            task                    text collate "C" not null,
+            stage                   text collate "C" not null,
+            review_subject          text collate "C",
             since                   timestamptz not null,
             stage_due_at            timestamptz,
             answer_deadline         timestamptz,
@@ -135,7 +135,7 @@ begin
             message_id  uuid        not null,
             seq         int         not null,
             at          timestamptz not null,
-            status      text        not null,
+            status      text collate "C" not null,
             status_text text        not null,
             detail      text)$t$, s);
     execute format($t$
@@ -143,8 +143,8 @@ begin
             day                   date   not null,
             org_id                bigint not null,
             category_id           int    not null,
-            stage                 text   not null,
-            answer_type           text   not null,
+            stage                 text collate "C" not null,
+            answer_type           text collate "C" not null,
             submitted             bigint not null default 0,
             entered               bigint not null default 0,
             left_count            bigint not null default 0,
@@ -167,6 +167,9 @@ begin
                    s);
 end
 $$;
+
+-- Columns holding canonical names (stages, roles, event types, ...) are ASCII and collate "C":
+-- compared bytewise, and sorted with abbreviated keys when indexes are built.
 
 -- Views computing what depends on the clock: now(), or meta.as_of in a historical build.
 create function okno.rm_create_views(s text) returns void
@@ -219,25 +222,37 @@ begin
 end
 $$;
 
--- Primary keys and indexes: after a bulk load, or right after rm_create for live use.
-create function okno.rm_index(s text) returns void
+-- Primary keys and indexes, largest first: replay runs them on several connections at once
+-- after its bulk load (an index built over loaded rows is faster than one kept up row by row).
+create function okno.rm_index_statements(s text) returns setof text
 language plpgsql as $$
 begin
     perform okno.rm_check_name(s);
-    execute format('alter table %I.card add primary key (message_id)', s);
-    execute format('alter table %I.stage_visits add primary key (message_id, visit_no)', s);
-    execute format('alter table %I.applicant_timeline add primary key (message_id, seq)', s);
-    execute format('alter table %I.stats_daily add primary key'
-                   ' (day, org_id, category_id, stage, answer_type)', s);
-    execute format('create index on %I.inbox (message_id)', s);
-    execute format('create index on %I.inbox (org_id, role, user_id)', s);
-    execute format('create index on %I.card (applicant_id)', s);
-    execute format('create index on %I.card (holding_org, status)', s);
+    return next format('alter table %I.stage_visits add primary key (message_id, visit_no)', s);
+    return next format('alter table %I.applicant_timeline add primary key (message_id, seq)', s);
+    return next format('alter table %I.stats_daily add primary key'
+                       ' (day, org_id, category_id, stage, answer_type)', s);
+    return next format('alter table %I.card add primary key (message_id)', s);
+    return next format('create index on %I.card (applicant_id)', s);
+    return next format('create index on %I.card (holding_org, status)', s);
+    return next format('create index on %I.inbox (message_id)', s);
+    return next format('create index on %I.inbox (org_id, role, user_id)', s);
+end
+$$;
+
+create function okno.rm_index(s text) returns void
+language plpgsql as $$
+declare
+    statement text;
+begin
+    for statement in select okno.rm_index_statements(s) loop
+        execute statement;
+    end loop;
 end
 $$;
 
 revoke all on function okno.rm_check_name(text), okno.rm_create(text),
-    okno.rm_create_views(text), okno.rm_index(text) from public;
+    okno.rm_create_views(text), okno.rm_index_statements(text), okno.rm_index(text) from public;
 
 select okno.rm_create('okno_rm');
 select okno.rm_index('okno_rm');
