@@ -94,7 +94,7 @@ static int run(PGconn *conn, const char *sql, char *err, size_t err_bytes)
     ExecStatusType st = PQresultStatus(res);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
     if (rc != OKNO_OK)
-        snprintf(err, err_bytes, "%s: %s", sql, PQresultErrorMessage(res));
+        snprintf(err, err_bytes, "%.200s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
     return rc;
 }
