@@ -230,8 +230,13 @@ static void card_tail(okno__copy *c, const okno_proj_entry *e)
     okno__copy_ts_or_null(c, open ? 0 : s->last_at_ms);
     okno__copy_text(c, okno_event_type_name(e->m.last_type));
     okno__copy_ts(c, s->last_at_ms);
+    /* A closed message gets no more events (the core refuses every request on it), so its
+     * projection state is never needed again: a fifth of a card saved. */
     uint8_t state[OKNO__PROJ_STATE_BYTES_MAX];
-    okno__copy_bytea(c, state, okno__proj_state_encode(&e->m, state));
+    if (open)
+        okno__copy_bytea(c, state, okno__proj_state_encode(&e->m, state));
+    else
+        okno__copy_null(c);
 }
 
 /* One card row; with_from_seq adds the staging table's fence column. */
@@ -594,6 +599,10 @@ static int load_row(okno_proj_writer *w, okno_proj_store *store, const PGresult 
     okno_proj_entry *e = okno_proj_store_find(store, &id);
     if (e == NULL && (e = okno_proj_store_add(store, &id)) == NULL)
         return OKNO_ENOMEM;
+    if (PQgetisnull(res, i, 1)) {
+        snprintf(w->error, sizeof w->error, "an event for a closed message");
+        return OKNO_EINVAL;
+    }
     const uint8_t *state = (const uint8_t *)PQgetvalue(res, i, 1);
     if (okno__proj_state_decode(state, (size_t)PQgetlength(res, i, 1), &e->m) != OKNO_OK) {
         snprintf(w->error, sizeof w->error,

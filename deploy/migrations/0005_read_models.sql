@@ -98,7 +98,7 @@ begin
             closed_at              timestamptz,
             last_event_type        text collate "C" not null,
             last_event_at          timestamptz not null,
-            proj_state             bytea       not null)$t$, s);
+            proj_state             bytea)$t$, s);
     execute format($t$
         create table %1$I.stage_visits (
             message_id    uuid        not null,
