@@ -20,9 +20,6 @@
 
 /* Partitions per topic the ledger tracks offsets for. */
 #define OKNO_LEDGER_PARTITIONS_MAX 1024
-/* Format version of the workflow-state snapshot stored in okno.stream_heads. Bump it whenever
- * okno_message_state changes layout; older snapshots are then rebuilt by folding events. */
-#define OKNO_LEDGER_STATE_VERSION 1
 
 /* Which of the ledger's two input topics a record came from. */
 typedef enum okno_ledger_input {
@@ -84,8 +81,8 @@ okno_ledger_input okno_ledger_input_of(const okno_ledger *l, const char *topic);
 /* PostgreSQL side (store.c). */
 int okno_ledger_pg_connect(okno_ledger *l);
 int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t partition);
-/* Loads the heads of ids[0..n) that exist into the cache, under `partition`. */
-int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32_t partition);
+/* Loads the stored heads of ids[0..n) that exist into the cache, replacing what it held. */
+int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n);
 int okno_ledger_refresh_directory(okno_ledger *l, bool force);
 /* Puts the request ids of the batch's first n inputs that the log already holds into the
  * batch's skip set: they are acknowledged without being decided again. */

@@ -11,6 +11,7 @@
 #include "ledger.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/stream_head.h"
 
 /* Appends retried after dropping request ids the log already holds. */
 #define DUPLICATE_RETRIES_MAX 3
@@ -277,7 +278,7 @@ static void finish_batch(okno_batch *b)
         o->prev_seq = h->prev_seq;
         memcpy(o->prev_hash, h->prev_hash, sizeof o->prev_hash);
         o->kafka_partition = h->partition;
-        o->state_version = OKNO_LEDGER_STATE_VERSION;
+        o->state_version = OKNO_STREAM_HEAD_STATE_VERSION;
         o->state = (const uint8_t *)&h->state;
         o->state_bytes = sizeof h->state;
     }
@@ -308,11 +309,36 @@ static int load_missing_heads(okno_ledger *l, rd_kafka_message_t **records, size
         if (in->malformed || l->partitions[OKNO_LEDGER_TRANSITIONS][p].owned ||
             okno_head_cache_get(&l->cache, &in->req.message_id) != NULL)
             continue;
-        int rc = okno_ledger_load_heads(l, &in->req.message_id, 1, p);
+        int rc = okno_ledger_load_heads(l, &in->req.message_id, 1);
         if (rc != OKNO_OK)
             return rc;
     }
     return OKNO_OK;
+}
+
+/* A request the log already holds was decided before, perhaps by another instance: the
+ * message may have moved on since this instance's cache saw it. Reloading those heads keeps
+ * the rest of the batch from being decided on a stale state; without it, a message whose
+ * submit was recorded elsewhere would look unknown here, and an unknown message's refusal has
+ * no head to fence it. Repeats are rare, so this is rarely a query. */
+static int reload_heads_of_known(okno_ledger *l, size_t n)
+{
+    okno_batch *b = &l->batch;
+    if (b->skip_count == 0)
+        return OKNO_OK;
+    okno_uuid *ids = malloc(b->skip_count * sizeof *ids);
+    if (ids == NULL)
+        return OKNO_ENOMEM;
+    size_t count = 0;
+    for (size_t i = 0; i < n && count < b->skip_count; i++) {
+        const okno_batch_input *in = &b->inputs[i];
+        if (!in->malformed &&
+            okno_uuid_index_get(&b->skip_requests, &in->req.request_id) != UINT32_MAX)
+            ids[count++] = in->req.message_id;
+    }
+    int rc = okno_ledger_load_heads(l, ids, count);
+    free(ids);
+    return rc;
 }
 
 static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t now_ms)
@@ -385,7 +411,9 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
                                    (double)(okno_ledger_monotonic_ms() - lookup_started));
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
         int64_t now_ms = okno_ledger_now_ms(l);
-        rc = build(l, records, n, now_ms);
+        rc = reload_heads_of_known(l, n);
+        if (rc == OKNO_OK)
+            rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};

@@ -12,6 +12,7 @@
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/stream_head.h"
 #include "okno/uuid.h"
 
 int64_t okno_ledger_now_ms(const okno_ledger *l)
@@ -54,46 +55,19 @@ int okno_ledger_pg_connect(okno_ledger *l)
     return rc;
 }
 
-/* Rebuilds a message's state by folding its events from the log: used when a stored snapshot
- * has another format version than this build's. */
-static int fold_from_log(okno_ledger *l, const uint8_t id[16], okno_message_state *state)
-{
-    char text[37];
-    okno_eventlog_uuid_text(id, text);
-    const char *params[1] = {text};
-    PGresult *res = PQexecParams(l->pg,
-                                 "select body from okno.event_log where message_id = $1::uuid "
-                                 "order by seq",
-                                 1, NULL, params, NULL, NULL, 1);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
-    memset(state, 0, sizeof *state);
-    for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
-        okno_event ev;
-        okno_avro_error err = {0};
-        rc = okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, i, 0),
-                                    (size_t)PQgetlength(res, i, 0), &ev, &err);
-        if (rc == OKNO_OK)
-            rc = okno_workflow_apply(state, &ev);
-    }
-    if (rc != OKNO_OK)
-        okno_log_error("cannot rebuild a message's state from the event log",
-                       OKNO_LOG_STR("message_id", text), OKNO_LOG_ERR(rc));
-    PQclear(res);
-    return rc;
-}
-
 static int head_to_cache(okno_ledger *l, const okno_eventlog_head_row *row, int32_t partition)
 {
     okno_head head = {.partition = partition};
     memcpy(head.hash, row->hash, sizeof head.hash);
-    if (row->state_version == OKNO_LEDGER_STATE_VERSION && row->state_bytes == sizeof head.state) {
-        memcpy(&head.state, row->state, sizeof head.state);
-    } else {
-        int rc = fold_from_log(l, row->message_id, &head.state);
+    if (!okno_stream_head_snapshot(row->state_version, row->state, row->state_bytes, row->seq,
+                                   &head.state)) {
+        okno_uuid id;
+        memcpy(id.bytes, row->message_id, sizeof id.bytes);
+        int rc = okno_stream_head_fold(l->pg, &id, &head.state);
         if (rc != OKNO_OK)
             return rc;
     }
-    if (!okno_workflow_check(&head.state) || head.state.last_seq != (uint64_t)row->seq) {
+    if (head.state.last_seq != (uint64_t)row->seq) {
         char text[37];
         okno_eventlog_uuid_text(row->message_id, text);
         okno_log_error("a stored stream head is inconsistent", OKNO_LOG_STR("message_id", text),
@@ -152,7 +126,7 @@ static void row_from_result(const PGresult *res, int i, okno_eventlog_head_row *
     row->state_bytes = (size_t)PQgetlength(res, i, 5);
 }
 
-int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32_t partition)
+int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n)
 {
     /* One round trip for all ids: "{uuid,uuid,...}" as a text array parameter. */
     char list[1 + 37 * 64 + 1];
@@ -161,7 +135,7 @@ int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32
         size_t used = 0, end = start + 64 < n ? start + 64 : n;
         list[used++] = '{';
         for (size_t i = start; i < end; i++) {
-            okno_eventlog_uuid_text(ids[i].bytes, list + used);
+            okno_uuid_format(&ids[i], list + used);
             used += 36;
             list[used++] = i + 1 < end ? ',' : '}';
         }
@@ -176,7 +150,7 @@ int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n, int32
         for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
             okno_eventlog_head_row row;
             row_from_result(res, i, &row);
-            rc = head_to_cache(l, &row, partition);
+            rc = head_to_cache(l, &row, row.kafka_partition);
         }
         PQclear(res);
     }

@@ -12,6 +12,7 @@
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/log.h"
+#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "timer.h"
 
@@ -60,45 +61,6 @@ int okno_timer_load_settings(okno_timer *t)
     }
     PQclear(res);
     return rc;
-}
-
-/* ---- one message's events, folded -------------------------------------------------------- */
-
-static int fold_from_log(okno_timer *t, const okno_uuid *id, okno_message_state *state)
-{
-    char text[OKNO_UUID_TEXT_BYTES];
-    okno_uuid_format(id, text);
-    const char *params[1] = {text};
-    PGresult *res = PQexecParams(t->pg,
-                                 "select body from okno.event_log where message_id = $1::uuid "
-                                 "order by seq",
-                                 1, NULL, params, NULL, NULL, 1);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
-    memset(state, 0, sizeof *state);
-    for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
-        okno_event ev;
-        rc = okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, i, 0),
-                                    (size_t)PQgetlength(res, i, 0), &ev, NULL);
-        if (rc == OKNO_OK)
-            rc = okno_workflow_apply(state, &ev);
-    }
-    PQclear(res);
-    if (rc == OKNO_OK && !okno_workflow_check(state))
-        rc = OKNO_EINVAL;
-    if (rc != OKNO_OK)
-        okno_log_error("cannot rebuild a message's state from the event log",
-                       OKNO_LOG_STR("message_id", text), OKNO_LOG_ERR(rc));
-    return rc;
-}
-
-/* A snapshot as the ledger wrote it, checked; false when it must be folded from the log. */
-static bool snapshot_usable(int version, const uint8_t *bytes, size_t n, uint32_t seq,
-                            okno_message_state *state)
-{
-    if (version != OKNO_TIMER_STATE_VERSION || n != sizeof *state)
-        return false;
-    memcpy(state, bytes, sizeof *state);
-    return okno_workflow_check(state) && state->last_seq == seq;
 }
 
 /* Puts a state in the book; `fresh` when the book cannot hold it yet (a rebuild). */
@@ -165,7 +127,7 @@ static int copy_row(okno_timer *t, copy_state *c, const uint8_t *p, size_t n)
     memcpy(id.bytes, field[0], 16);
     int version = (int16_t)((field[2][0] << 8) | field[2][1]);
     static okno_message_state state; /* 464 bytes; one loop thread */
-    if (!snapshot_usable(version, field[3], len[3], (uint32_t)be32(field[1]), &state)) {
+    if (!okno_stream_head_snapshot(version, field[3], len[3], (uint32_t)be32(field[1]), &state)) {
         if (c->refold_count < REFOLD_MAX)
             c->refold[c->refold_count++] = id;
         return OKNO_OK;
@@ -181,7 +143,7 @@ static int copy_query(okno_timer *t, const int32_t *partitions, int n)
                         "copy (select message_id, seq, state_version, state"
                         " from okno.stream_heads where (state_version <> %d"
                         " or get_byte(state, %zu) <> %d) and kafka_partition in (",
-                        OKNO_TIMER_STATE_VERSION, (size_t)STAGE_BYTE, OKNO_STAGE_NONE);
+                        OKNO_STREAM_HEAD_STATE_VERSION, (size_t)STAGE_BYTE, OKNO_STAGE_NONE);
     for (int i = 0; i < n; i++)
         used += snprintf(sql + used, sizeof sql - (size_t)used, "%s%d", i ? "," : "",
                          (int)partitions[i]);
@@ -227,7 +189,7 @@ int okno_timer_load_heads(okno_timer *t, const int32_t *partitions, int n, uint6
         rc = copy_rows(t, &c);
     for (size_t i = 0; rc == OKNO_OK && i < c.refold_count; i++) {
         static okno_message_state state;
-        if (fold_from_log(t, &c.refold[i], &state) == OKNO_OK)
+        if (okno_stream_head_fold(t->pg, &c.refold[i], &state) == OKNO_OK)
             rc = book_load(t, &state, true);
         c.loaded++;
     }
@@ -268,9 +230,9 @@ int okno_timer_reload(okno_timer *t, const okno_uuid *id, int32_t partition, uin
             okno_log_warn("a message's events and requests lie on different partitions: do "
                           "okno.events.v1 and okno.transitions.v1 have the same partition count?",
                           OKNO_LOG_STR("message_id", text), OKNO_LOG_INT("partition", partition));
-        if (!snapshot_usable(version, (const uint8_t *)PQgetvalue(res, 0, 2),
-                             (size_t)PQgetlength(res, 0, 2), *seq, &state))
-            rc = fold_from_log(t, id, &state);
+        if (!okno_stream_head_snapshot(version, (const uint8_t *)PQgetvalue(res, 0, 2),
+                                       (size_t)PQgetlength(res, 0, 2), *seq, &state))
+            rc = okno_stream_head_fold(t->pg, id, &state);
         if (rc == OKNO_OK)
             rc = book_load(t, &state, false);
     } else {

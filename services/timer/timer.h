@@ -17,10 +17,6 @@
 #include "okno/service.h"
 #include "tracker.h"
 
-/* Format version of the okno_message_state snapshots in okno.stream_heads that this build can
- * read as raw bytes; it must equal the ledger's OKNO_LEDGER_STATE_VERSION (a unit test checks).
- * Snapshots of another version are rebuilt by folding the message's events. */
-#define OKNO_TIMER_STATE_VERSION 1
 /* Partitions of okno.events.v1 one timer tracks, at most. */
 #define OKNO_TIMER_PARTITIONS_MAX 1024
 /* Real ms to wait before polling again when the producer's queue is full. */

@@ -10,16 +10,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ledger.h"
 #include "okno/error.h"
 #include "okno/sla.h"
 #include "sim.h"
 #include "timer.h"
-
-/* The timer reads the ledger's raw snapshots: both must name the same format. */
-_Static_assert(OKNO_TIMER_STATE_VERSION == OKNO_LEDGER_STATE_VERSION,
-               "the timer reads okno.stream_heads snapshots of another format than the ledger "
-               "writes");
 
 #define H(n)   ((int64_t)(n)*FX_HOUR_MS)
 #define D(n)   ((int64_t)(n)*SIM_DAY_MS)
