@@ -12,6 +12,7 @@
 #include "okno/pg.h"
 #include "okno/pg_directory.h"
 #include "okno/sla.h"
+#include "okno/stream_head.h"
 #include "workload.h"
 
 /* Messages in flight at once (the workload's window, with room to spare), a power of two. */
@@ -20,7 +21,7 @@
 #define BODIES_BYTES    (16 * 1024 * 1024)
 #define BODY_BYTES_MAX  (256 * 1024)
 #define STEP_EVENTS_MAX (OKNO_STEP_EVENTS_MAX * (OKNO_SIGNAL_COUNT + 1))
-#define STATE_VERSION   1 /* the ledger's stream-head snapshot format (OKNO_LEDGER_STATE_VERSION) */
+#define STATE_VERSION   OKNO_STREAM_HEAD_STATE_VERSION /* the ledger's stream-head format */
 
 typedef struct msg {
     bool used;

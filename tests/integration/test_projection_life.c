@@ -17,6 +17,7 @@
 #include "okno/eventlog.h"
 #include "okno/replay.h"
 #include "okno/sla.h"
+#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
 #include "rm_check.h"
@@ -106,7 +107,7 @@ static void append(const okno_step_result *res, const okno_request *req)
         memcpy(ev[i].request_id, e->request_id.bytes, 16);
     }
     okno_eventlog_head head = {.prev_seq = (int32_t)L.state.last_seq,
-                               .state_version = 1,
+                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
                                .state = (const uint8_t *)&res->state,
                                .state_bytes = sizeof res->state};
     memcpy(head.message_id, L.id.bytes, 16);
