@@ -39,4 +39,15 @@ echo
 echo "== the event log's hash chains"
 OKNO_PG_ADMIN_CONNINFO=$OKNO_PG_ADMIN_CONNINFO "$okno" verify
 echo
+total=$(sql "select count(*) from okno.event_log")
+okno_wait 60 "the projector to apply every event" bash -c "[ \$(PGPASSWORD=okno_owner psql -X -tA -h 127.0.0.1 -p $OKNO_PG_PORT -U okno_owner -d okno -c 'select events_applied from okno_rm.meta') -ge $total ]" ||
+    okno_die "the projector did not catch up in time; see $OKNO_WORK/log/projector.log"
+echo "== read models (okno_rm): messages by status, and what waits in the inboxes"
+sql "select status, count(*) from okno_rm.card group by 1 order by 2 desc" | column -t -s '|'
+sql "select role, task, count(*) from okno_rm.inbox group by 1, 2 order by 3 desc" | column -t -s '|'
+echo
+echo "== one message's history, its hash chain verified (okno audit)"
+id=$(sql "select message_id from okno_rm.card where status = 'answered' order by last_event_at desc limit 1")
+[ -z "$id" ] || OKNO_PG_CONNINFO=$OKNO_PG_CONNINFO "$okno" audit "$id"
+echo
 okno_say "done: the cluster keeps running (deploy/local/status, deploy/local/down)"

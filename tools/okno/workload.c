@@ -224,7 +224,10 @@ static void materialize(okno_workload *w, slot *s, const step *st, okno_request 
     }
     snprintf(rec->reason, sizeof rec->reason, "Reason for %s on message %lld",
              okno_action_name(st->action), (long long)s->number);
-    r->text = okno_str_c(rec->text);
+    /* Only these carry a text of their own; on agree/approve a text is an edit of the answer,
+     * and the buffer would still hold another message's text. */
+    bool has_text = st->action == OKNO_ACTION_SUBMIT || st->action == OKNO_ACTION_DRAFT_ANSWER;
+    r->text = has_text ? okno_str_c(rec->text) : (okno_str){0};
     bool needs_reason = st->action == OKNO_ACTION_REJECT ||
                         st->action == OKNO_ACTION_REFUSE_AGREEMENT ||
                         st->action == OKNO_ACTION_FORWARD_TO_SUBORDINATE;
