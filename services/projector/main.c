@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
     if (rc == OKNO_OK)
         rc = projector_run(&svc);
     okno_projector_close(&projector);
+    okno_avro_close();
     okno_service_close(&svc);
     return okno_service_exit_code(rc);
 }

@@ -551,6 +551,7 @@ static int teardown(void **state)
 {
     (void)state;
     okno_projector_close(&L.proj);
+    okno_avro_close();
     PQfinish(L.conn);
     for (int i = 0; i < L.steps; i++)
         for (int t = 0; t < 5; t++)

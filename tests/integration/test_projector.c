@@ -15,6 +15,7 @@
 
 #include "itest.h"
 #include "loggen.h"
+#include "okno/avro.h"
 #include "okno/kafka.h"
 #include "okno/replay.h"
 #include "projector.h"
@@ -365,6 +366,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    okno_avro_close(); /* this thread's decoders, from in-process projectors and replays */
     okno_itest_db_drop(db);
     return 0;
 }

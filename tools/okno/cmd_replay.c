@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/pg.h"
 #include "okno/replay.h"
@@ -155,6 +156,7 @@ int okno_cli_replay(int argc, char **argv)
         a.o.progress = show_progress;
     okno_replay_result r;
     rc = okno_replay_run(&a.o, &r);
+    okno_avro_close(); /* the decoders of this thread (the workers' went with them) */
     if (rc != OKNO_OK) {
         if (a.o.progress != NULL)
             fputc('\n', stderr);
