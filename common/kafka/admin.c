@@ -10,6 +10,16 @@ const char *const okno_kafka_topics[OKNO_TOPIC_COUNT] = {
     OKNO_TOPIC_SLA,         OKNO_TOPIC_NOTIFICATIONS,
 };
 
+int okno_kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*props)[2], size_t count,
+                            char *errbuf, size_t errbuf_bytes)
+{
+    for (size_t i = 0; i < count; i++)
+        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], errbuf, errbuf_bytes) !=
+            RD_KAFKA_CONF_OK)
+            return OKNO_ECONFIG;
+    return OKNO_OK;
+}
+
 /* Largest number of topics created in one call. */
 #define CREATE_TOPICS_MAX 64
 

@@ -7,6 +7,7 @@
 #include "ledger.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 
 /* How long a rebalance waits for PostgreSQL before trying again, in milliseconds. */
@@ -111,10 +112,10 @@ static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t er
     }
     if (rd_kafka_conf_set(conf, "group.id", l->group_id, err, err_bytes) != RD_KAFKA_CONF_OK)
         return OKNO_ECONFIG;
-    for (size_t i = 0; i < sizeof consumer_props / sizeof consumer_props[0]; i++)
-        if (rd_kafka_conf_set(conf, consumer_props[i][0], consumer_props[i][1], err, err_bytes) !=
-            RD_KAFKA_CONF_OK)
-            return OKNO_ECONFIG;
+    rc = okno_kafka_conf_set_all(conf, consumer_props,
+                                 sizeof consumer_props / sizeof consumer_props[0], err, err_bytes);
+    if (rc != OKNO_OK)
+        return rc;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, l);
     return OKNO_OK;

@@ -12,6 +12,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/uuid.h"
 #include "timer.h"
@@ -212,21 +213,22 @@ static const char *const consumer_defaults[][2] = {
 
 static int configure(okno_timer *t, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
-    for (size_t i = 0; i < sizeof consumer_defaults / sizeof consumer_defaults[0]; i++)
-        if (rd_kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err,
-                              err_bytes) != RD_KAFKA_CONF_OK)
-            return OKNO_ECONFIG;
-    int rc = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_CONSUMER);
+    int rc = okno_kafka_conf_set_all(conf, consumer_defaults,
+                                     sizeof consumer_defaults / sizeof consumer_defaults[0], err,
+                                     err_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    rc = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_CONSUMER);
     if (rc != OKNO_OK) {
         snprintf(err, err_bytes, "%s", okno_config_error(&t->svc->config));
         return rc;
     }
     if (rd_kafka_conf_set(conf, "group.id", t->group_id, err, err_bytes) != RD_KAFKA_CONF_OK)
         return OKNO_ECONFIG;
-    for (size_t i = 0; i < sizeof consumer_props / sizeof consumer_props[0]; i++)
-        if (rd_kafka_conf_set(conf, consumer_props[i][0], consumer_props[i][1], err, err_bytes) !=
-            RD_KAFKA_CONF_OK)
-            return OKNO_ECONFIG;
+    rc = okno_kafka_conf_set_all(conf, consumer_props,
+                                 sizeof consumer_props / sizeof consumer_props[0], err, err_bytes);
+    if (rc != OKNO_OK)
+        return rc;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, t);
     return OKNO_OK;

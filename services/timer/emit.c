@@ -10,6 +10,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/uuid.h"
 #include "timer.h"
@@ -133,9 +134,9 @@ static rd_kafka_conf_t *producer_conf(okno_timer *t, char *err, size_t err_bytes
     bool ok = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_PRODUCER) == 0;
     if (!ok)
         snprintf(err, err_bytes, "%s", okno_config_error(&t->svc->config));
-    for (size_t i = 0; ok && i < sizeof producer_props / sizeof producer_props[0]; i++)
-        ok = rd_kafka_conf_set(conf, producer_props[i][0], producer_props[i][1], err, err_bytes) ==
-             RD_KAFKA_CONF_OK;
+    ok = ok && okno_kafka_conf_set_all(conf, producer_props,
+                                       sizeof producer_props / sizeof producer_props[0], err,
+                                       err_bytes) == 0;
     if (!ok) {
         rd_kafka_conf_destroy(conf);
         return NULL;

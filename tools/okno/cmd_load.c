@@ -137,9 +137,8 @@ static rd_kafka_t *producer_new(const char *bootstrap)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) != 0)
         goto fail;
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) != 0)
-            goto fail;
+    if (okno_kafka_conf_set_all(conf, props, sizeof props / sizeof props[0], err, sizeof err))
+        goto fail;
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (p == NULL)
         fprintf(stderr, "okno load: %s\n", err);

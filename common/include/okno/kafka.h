@@ -16,6 +16,12 @@
 /* The okno topic names, in the order above. */
 extern const char *const okno_kafka_topics[OKNO_TOPIC_COUNT];
 
+/* Sets each (name, value) pair of props[0..count) on conf, in order: the librdkafka properties a
+ * module relies on, kept as a table beside the reason for each. 0, or OKNO_ECONFIG with
+ * librdkafka's reason (naming the property) in errbuf. */
+int okno_kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*props)[2], size_t count,
+                            char *errbuf, size_t errbuf_bytes);
+
 /* Creates each named topic that does not exist yet with `partitions` partitions and the given
  * replication factor; existing topics are left alone and counted in *existing. conf is taken
  * over (freed) in every case. Waits at most timeout_ms for the controller. */
