@@ -105,20 +105,9 @@ static const char *const consumer_props[][2] = {
 
 static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
-    int rc = okno_config_kafka_apply(&l->svc->config, conf, OKNO_CONFIG_KAFKA_CONSUMER);
-    if (rc != OKNO_OK) {
-        snprintf(err, err_bytes, "%s", okno_config_error(&l->svc->config));
-        return rc;
-    }
-    if (rd_kafka_conf_set(conf, "group.id", l->group_id, err, err_bytes) != RD_KAFKA_CONF_OK)
-        return OKNO_ECONFIG;
-    rc = okno_kafka_conf_set_all(conf, consumer_props,
-                                 sizeof consumer_props / sizeof consumer_props[0], err, err_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, l);
-    return OKNO_OK;
+    return okno_kafka_consumer_conf(conf, &l->svc->config, l->group_id, NULL, 0, consumer_props,
+                                    sizeof consumer_props / sizeof consumer_props[0], rebalance_cb,
+                                    l, err, err_bytes);
 }
 
 int okno_ledger_consumer_open(okno_ledger *l)

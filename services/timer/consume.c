@@ -213,25 +213,10 @@ static const char *const consumer_defaults[][2] = {
 
 static int configure(okno_timer *t, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
-    int rc = okno_kafka_conf_set_all(conf, consumer_defaults,
-                                     sizeof consumer_defaults / sizeof consumer_defaults[0], err,
-                                     err_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    rc = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_CONSUMER);
-    if (rc != OKNO_OK) {
-        snprintf(err, err_bytes, "%s", okno_config_error(&t->svc->config));
-        return rc;
-    }
-    if (rd_kafka_conf_set(conf, "group.id", t->group_id, err, err_bytes) != RD_KAFKA_CONF_OK)
-        return OKNO_ECONFIG;
-    rc = okno_kafka_conf_set_all(conf, consumer_props,
-                                 sizeof consumer_props / sizeof consumer_props[0], err, err_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, t);
-    return OKNO_OK;
+    return okno_kafka_consumer_conf(
+        conf, &t->svc->config, t->group_id, consumer_defaults,
+        sizeof consumer_defaults / sizeof consumer_defaults[0], consumer_props,
+        sizeof consumer_props / sizeof consumer_props[0], rebalance_cb, t, err, err_bytes);
 }
 
 static int subscribe(okno_timer *t, char *err, size_t err_bytes)

@@ -22,6 +22,20 @@ extern const char *const okno_kafka_topics[OKNO_TOPIC_COUNT];
 int okno_kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*props)[2], size_t count,
                             char *errbuf, size_t errbuf_bytes);
 
+struct okno_config;
+
+/* A consumer's configuration in the order that lets each layer win where it should:
+ * `defaults` (which the deployment may override), then the deployment's kafka.* and
+ * kafka.consumer.* keys, then group.id and the `fixed` properties the caller's correctness
+ * relies on (no configuration can undo them), then the rebalance callback and its opaque.
+ * 0, OKNO_ECONFIG or the configuration's error, with the reason in errbuf. */
+int okno_kafka_consumer_conf(rd_kafka_conf_t *conf, struct okno_config *cfg, const char *group_id,
+                             const char *const (*defaults)[2], size_t defaults_count,
+                             const char *const (*fixed)[2], size_t fixed_count,
+                             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                  rd_kafka_topic_partition_list_t *, void *),
+                             void *opaque, char *errbuf, size_t errbuf_bytes);
+
 /* Creates each named topic that does not exist yet with `partitions` partitions and the given
  * replication factor; existing topics are left alone and counted in *existing. conf is taken
  * over (freed) in every case. Waits at most timeout_ms for the controller. */
