@@ -1,0 +1,71 @@
+/* The read side of the read models: what a caller may see of messages, queried under
+ * PostgreSQL row-level security so that a bug in a query cannot show another org's rows.
+ *
+ * Every call runs in one read-only transaction on a connection logged in as the gateway's
+ * database role (which can neither bypass RLS nor own the tables): it first sets the caller's
+ * identity as transaction-local settings, which the policies read, then queries `okno_rm` by
+ * name, so a replay's swap is followed without reconnecting. Results are jansson objects whose
+ * shapes are documented in common/readmodel/README.md (and in the gateway's OpenAPI document).
+ *
+ * Visibility (one rule, in the policies and nowhere else): an org sees a message while it holds
+ * it and, read-only, any message it once held; a curator or org_admin also sees the messages
+ * held (or once held) by orgs below theirs; the operator org's moderators see messages in
+ * moderation; an applicant sees the messages whose applicant_id is their own user id. A message
+ * outside that rule is OKNO_ENOTFOUND, exactly as a missing one. */
+#ifndef OKNO_READMODEL_H
+#define OKNO_READMODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#define OKNO_RM_PAGE_ROWS_MAX 500 /* rows one list call returns at most */
+
+/* Who asks. Filled by the gateway from a verified token and the org it acts for. */
+struct okno_rm_caller {
+    int64_t user_id; /* the token's user; for an applicant, their applicant_id */
+    int64_t org_id;  /* the org a staff member acts for (the directory grants them a role
+                        there); 0 for an applicant */
+    bool applicant;  /* true: acts as an applicant (org_id 0), sees only their own messages */
+};
+
+/* A page request for the list calls. */
+struct okno_rm_page {
+    int limit;          /* 1..OKNO_RM_PAGE_ROWS_MAX */
+    const char *after;  /* opaque cursor from the previous page's "next", or NULL */
+};
+
+/* The caller's inbox: open tasks of their org for `role` (a canonical role name, or NULL for
+ * every role the caller holds there), each with the stage, time left on the stage and the answer
+ * deadline. *out = {"items": [...], "next": cursor or null}. 0, OKNO_EINVAL (bad role or page,
+ * reason in errbuf), OKNO_EPG. */
+int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *role,
+                  const struct okno_rm_page *page, int64_t now_ms, json_t **out, char *errbuf,
+                  size_t errbuf_bytes);
+
+/* One message's card. 0, OKNO_ENOTFOUND (missing or not visible: indistinguishable), OKNO_EPG. */
+int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                 int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes);
+
+/* The message's full history as `okno audit` shows it (who, when, which org, reasons, texts),
+ * its hash chain verified while reading: {"events": [...], "chain_verified": true}. A chain
+ * that does not verify is OKNO_EDECODE with the first bad seq in errbuf. 0, OKNO_ENOTFOUND,
+ * OKNO_EDECODE, OKNO_EPG. */
+int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                    json_t **out, char *errbuf, size_t errbuf_bytes);
+
+/* The applicant's status timeline (Russian status texts, expected answer date). Visible to the
+ * applicant of the message and to the orgs that may see the message. 0, OKNO_ENOTFOUND, OKNO_EPG. */
+int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                     json_t **out, char *errbuf, size_t errbuf_bytes);
+
+/* The applicant's own messages, newest first: {"items": [...], "next": cursor or null}. Only for
+ * an applicant caller (OKNO_EINVAL otherwise). 0, OKNO_EINVAL, OKNO_EPG. */
+int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
+                        const struct okno_rm_page *page, json_t **out, char *errbuf,
+                        size_t errbuf_bytes);
+
+#endif
