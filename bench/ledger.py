@@ -6,8 +6,21 @@ and PostgreSQL of deploy/local (synchronous_commit = on).
 2. Latency: requests paced at about 5,000 events a second for a while; p99 of the ledger's own
    histogram okno_ledger_latency_ms (a record's Kafka timestamp -> its batch's commit).
 
+Floors measured in the same run, so that the figures read as a share of the limit:
+3. pg_intake_events_per_s: PostgreSQL's bare intake of the rows the ledger wrote in (1): the
+   event log, request ids, refusals and stream heads, taken out with COPY BINARY and put into
+   a fresh database with the same tables, indexes and triggers by COPY BINARY, as the owner, one
+   transaction, timed; events / seconds. (Heads go in once per message, where the ledger upserts
+   them once per batch that touches the message: the floor is, if anything, optimistic.)
+4. kafka_p50_ms, kafka_p99_ms: Kafka alone at the same rate with the same producer (`okno load`
+   into a topic of its own) and a librdkafka consumer polling without waiting: a record's
+   timestamp -> its arrival at the consumer.
+
 The last line is one JSON object."""
 import argparse
+import os
+import tempfile
+import threading
 import json
 import re
 import subprocess
@@ -17,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "py"))
+from confluent_kafka import Consumer  # noqa: E402
 from harness import OKNO, Scratch, wait_until  # noqa: E402
 
 # Events per accepted-or-refused record in the load's default mix (measured, see README).
@@ -63,10 +77,53 @@ def throughput(messages):
         seconds = time.monotonic() - started
         events = s.scalar("select count(*) from okno.event_log")
         assert events == expect["expected_events"]
+        intake_s = pg_intake(s)
         return {"events": events, "records": expect["records"], "drain_s": round(seconds, 2),
-                "events_per_s": round(events / seconds)}
+                "events_per_s": round(events / seconds),
+                "pg_intake_s": round(intake_s, 2),
+                "pg_intake_events_per_s": round(events / intake_s),
+                "share_of_pg_intake": round((events / seconds) / (events / intake_s), 3)}
     finally:
         s.close()
+
+
+# The rows the ledger writes, by table: the columns it sets (tx and position come from their
+# defaults, as for the ledger, whose role may not set them).
+LEDGER_ROWS = {
+    "okno.event_log": "message_id, seq, request_id, event_type, occurred_at, actor_user, org, "
+                      "body, prev_hash, hash",
+    "okno.requests": "request_id, message_id, accepted, events, at",
+    "okno.refusals": "request_id, message_id, reason_code, message, source_topic, "
+                     "source_partition, source_offset, body, at",
+    "okno.stream_heads": "message_id, seq, hash, kafka_partition, state_version, state, "
+                         "updated_at",
+}
+
+
+def pg_intake(source):
+    """Seconds PostgreSQL takes to COPY BINARY the ledger's rows from `source` into a fresh
+    database with the same schema, in one transaction (the copy-out is not timed)."""
+    target = Scratch("bench_intake", partitions=1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chmod(tmp, 0o755)
+            copy_in = ["begin;"]
+            for table, cols in LEDGER_ROWS.items():
+                path = os.path.join(tmp, table)
+                subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", source.admin_conninfo,
+                                "-c", f"\\copy (select {cols} from {table}) to '{path}' "
+                                      "with (format binary)"], check=True)
+                copy_in.append(f"\\copy {table} ({cols}) from '{path}' with (format binary)")
+            copy_in.append("commit;")
+            script = os.path.join(tmp, "intake.sql")
+            with open(script, "w") as f:
+                f.write("\n".join(copy_in) + "\n")
+            t0 = time.monotonic()
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", target.admin_conninfo,
+                            "-f", script], check=True)
+            return time.monotonic() - t0
+    finally:
+        target.close()
 
 
 def latency(seconds, events_per_s=5000):
@@ -98,6 +155,45 @@ def latency(seconds, events_per_s=5000):
         s.close()
 
 
+def kafka_floor(seconds, events_per_s=5000):
+    """Kafka alone: `okno load` paced as in latency() into a topic of its own, consumed by a
+    librdkafka consumer that polls without waiting; record timestamp -> arrival, in ms."""
+    s = Scratch("bench_kafka_floor")
+    try:
+        topic = s.topics["transitions"]
+        consumer = Consumer({"bootstrap.servers": s.bootstrap, "group.id": f"floor-{s.tag}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                             "fetch.wait.max.ms": 1, "fetch.min.bytes": 1})
+        consumer.subscribe([topic])
+        lat, done = [], threading.Event()
+
+        def consume():
+            while not done.is_set():
+                m = consumer.poll(0)
+                if m is None:
+                    time.sleep(0.0002)
+                    continue
+                if m.error() is None:
+                    lat.append(time.time() * 1000 - m.timestamp()[1])
+        rate = int(events_per_s / EVENTS_PER_RECORD)
+        messages = int(rate * seconds / 7.7)
+        warm = s.load("--messages", "200", "--seed", "3")
+        t = threading.Thread(target=consume)
+        t.start()
+        wait_until("the floor consumer's warm-up", lambda: len(lat) >= warm["records"])
+        lat.clear()
+        expect = s.load("--messages", str(messages), "--seed", "2", "--rate", str(rate))
+        wait_until("the floor consumer to catch up", lambda: len(lat) >= expect["records"])
+        done.set()
+        t.join()
+        consumer.close()
+        lat.sort()
+        return {"kafka_p50_ms": round(lat[len(lat) // 2], 1),
+                "kafka_p99_ms": round(lat[int(len(lat) * 0.99)], 1)}
+    finally:
+        s.close()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="a few minutes at most")
@@ -105,6 +201,9 @@ def main():
     result = {"bench": "ledger", "quick": a.quick}
     result.update(throughput(30000 if a.quick else 150000))
     result.update(latency(20 if a.quick else 120))
+    result.update(kafka_floor(20 if a.quick else 120))
+    result["latency_overhead_p50_ms"] = round(result["p50_ms"] - result["kafka_p50_ms"], 1)
+    result["latency_overhead_p99_ms"] = round(result["p99_ms_at_5k"] - result["kafka_p99_ms"], 1)
     print(json.dumps(result))
 
 
