@@ -69,7 +69,7 @@ static void bars(FILE *out, const chart *c)
             CHART_TOP + CHART_H + CHART_BOT, max, CHART_H);
     fprintf(out,
             "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#444\"/>\n"
-            "<text x=\"4\" y=\"%.0f\" class=\"axis\">%.6g%s</text>\n"
+            "<text x=\"4\" y=\"%.0f\" class=\"axis\">%.1f%s</text>\n"
             "<text x=\"4\" y=\"%.0f\" class=\"axis\">0</text>\n",
             CHART_LEFT, CHART_TOP + CHART_H, CHART_W, CHART_TOP + CHART_H, CHART_TOP + 4,
             hours ? max / 3600000.0 : max, hours ? " h" : "", CHART_TOP + CHART_H);
@@ -84,8 +84,9 @@ static void bars(FILE *out, const chart *c)
                     c->labels[g], c->series_names[s], v, x0 + bw * s, CHART_TOP + CHART_H - h, bw,
                     h, COLOURS[s % 4], c->labels[g], c->series_names[s], hours ? v / 3600000.0 : v,
                     hours ? " h" : "");
-            fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" class=\"value\">%.6g</text>\n",
-                    x0 + bw * s + 1, CHART_TOP + CHART_H - h - 2, hours ? v / 3600000.0 : v);
+            fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" class=\"value\">%.*f</text>\n",
+                    x0 + bw * s + 1, CHART_TOP + CHART_H - h - 2, hours ? 1 : 0,
+                    hours ? v / 3600000.0 : v);
         }
         if (c->marks[g] > 0)
             fprintf(out,
@@ -203,7 +204,7 @@ int okno_report_weekly_html(FILE *out, const okno_report_weekly *w)
     fputs("</title>\n<style>\n"
           "body{font-family:sans-serif;margin:2em;color:#111;max-width:60em}\n"
           "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
-          "th,td{border:1px solid #999;padding:0.2em 0.5em;text-align:right}\n"
+          "th,td{border:1px solid #999;padding:0.2em 0.5em;text-align:right;white-space:nowrap}\n"
           "th:first-child,td:first-child{text-align:left}\n"
           "figure{margin:1em 0;break-inside:avoid;page-break-inside:avoid}\n"
           "figcaption{font-weight:bold;margin-bottom:0.3em}\n"

@@ -75,6 +75,10 @@ static int parse_args(int argc, char **argv, report_args *a)
         case 'c':
             a->csv = true;
             a->csv_file = optarg;
+            /* weekly: --csv FILE as well as --csv=FILE */
+            if (optarg == NULL && strcmp(a->what, "weekly") == 0 && optind < argc &&
+                argv[optind][0] != '-')
+                a->csv_file = argv[optind++];
             break;
         case 'w':
             a->week = optarg;
