@@ -45,7 +45,7 @@ typedef struct chart {
     const char *labels[64];
     const char *series_names[4];
     double values[64][4];
-    const char *unit; /* "h": values are ms shown in hours */
+    const char *unit; /* "%": values are percentages (one decimal shown); NULL: counts */
     double marks[64]; /* a tick per group (allotments), 0: none */
 } chart;
 
@@ -60,7 +60,7 @@ static void bars(FILE *out, const chart *c)
     double scale = max > 0 ? CHART_H / max : 0;
     double slot = (CHART_W - CHART_LEFT) / (c->groups > 0 ? c->groups : 1);
     double bw = slot * 0.8 / c->series;
-    bool hours = c->unit != NULL && strcmp(c->unit, "h") == 0;
+    bool pct = c->unit != NULL;
     fprintf(out,
             "<figure><figcaption>%s</figcaption>\n<svg id=\"%s\" class=\"chart\" "
             "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
@@ -71,22 +71,21 @@ static void bars(FILE *out, const chart *c)
             "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#444\"/>\n"
             "<text x=\"4\" y=\"%.0f\" class=\"axis\">%.1f%s</text>\n"
             "<text x=\"4\" y=\"%.0f\" class=\"axis\">0</text>\n",
-            CHART_LEFT, CHART_TOP + CHART_H, CHART_W, CHART_TOP + CHART_H, CHART_TOP + 4,
-            hours ? max / 3600000.0 : max, hours ? " h" : "", CHART_TOP + CHART_H);
+            CHART_LEFT, CHART_TOP + CHART_H, CHART_W, CHART_TOP + CHART_H, CHART_TOP + 4, max,
+            pct ? " %" : "", CHART_TOP + CHART_H);
     for (int g = 0; g < c->groups; g++) {
         double x0 = CHART_LEFT + slot * g + slot * 0.1;
         for (int s = 0; s < c->series; s++) {
             double v = c->values[g][s], h = v * scale;
             fprintf(out,
-                    "<rect class=\"bar\" data-key=\"%s\" data-series=\"%s\" data-value=\"%.0f\" "
+                    "<rect class=\"bar\" data-key=\"%s\" data-series=\"%s\" data-value=\"%.*f\" "
                     "x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"><title>%s "
                     "%s: %.6g%s</title></rect>\n",
-                    c->labels[g], c->series_names[s], v, x0 + bw * s, CHART_TOP + CHART_H - h, bw,
-                    h, COLOURS[s % 4], c->labels[g], c->series_names[s], hours ? v / 3600000.0 : v,
-                    hours ? " h" : "");
+                    c->labels[g], c->series_names[s], pct ? 6 : 0, v, x0 + bw * s,
+                    CHART_TOP + CHART_H - h, bw, h, COLOURS[s % 4], c->labels[g],
+                    c->series_names[s], v, pct ? " %" : "");
             fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" class=\"value\">%.*f</text>\n",
-                    x0 + bw * s + 1, CHART_TOP + CHART_H - h - 2, hours ? 1 : 0,
-                    hours ? v / 3600000.0 : v);
+                    x0 + bw * s + 1, CHART_TOP + CHART_H - h - 2, pct ? 1 : 0, v);
         }
         if (c->marks[g] > 0)
             fprintf(out,
@@ -163,7 +162,8 @@ static void share_cell(FILE *out, const okno_report_share *s)
         fputs("<td>— (n = 0)</td>", out);
     else
         fprintf(out,
-                "<td>%.1f %% of %" PRId64 " <span class=\"ci\">(95 %% CI %.1f–%.1f %%)</span></td>",
+                "<td>%.1f %% of %" PRId64
+                "<br><span class=\"ci\">(95 %% CI %.1f–%.1f %%)</span></td>",
                 100 * s->share, s->n, 100 * s->low, 100 * s->high);
 }
 
@@ -202,15 +202,16 @@ int okno_report_weekly_html(FILE *out, const okno_report_weekly *w)
     fprintf(out, "Weekly report %s, org %" PRId64 " ", w->week.label, w->org_id);
     esc(out, w->org_name);
     fputs("</title>\n<style>\n"
-          "body{font-family:sans-serif;margin:2em;color:#111;max-width:60em}\n"
-          "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
-          "th,td{border:1px solid #999;padding:0.2em 0.5em;text-align:right;white-space:nowrap}\n"
+          "body{font-family:sans-serif;margin:2em;color:#111}\n"
+          "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:13px}\n"
+          "th,td{border:1px solid #999;padding:0.2em 0.5em;text-align:right}\n"
+          "td{white-space:nowrap}\n"
           "th:first-child,td:first-child{text-align:left}\n"
           "figure{margin:1em 0;break-inside:avoid;page-break-inside:avoid}\n"
           "figcaption{font-weight:bold;margin-bottom:0.3em}\n"
           "svg text{font-family:sans-serif;font-size:11px}\n"
           ".ci{color:#555;font-size:90%}\n"
-          "@media print{body{margin:0;max-width:none}h2{break-after:avoid}"
+          "@page{size:A4;margin:12mm}\n@media print{body{margin:0}table{font-size:10px}h2{break-after:avoid}"
           "table,figure{break-inside:avoid}a{color:inherit}}\n"
           "</style></head><body>\n",
           out);
@@ -246,12 +247,13 @@ int okno_report_weekly_html(FILE *out, const okno_report_weekly *w)
                 .series = 2,
                 .series_names = {"left_count", "left_overdue"}};
     chart tm = {.id = "chart-times",
-                .title = "Time per stage: median and 90th percentile of the visits left this "
-                         "week (dashed: the stage's allotment, median)",
+                .title = "Time per stage against its allotment: median and 90th percentile of "
+                         "the visits left this week, in % of the stage's allotment (median; "
+                         "dashed: 100 %)",
                 .groups = OKNO_REPORT_STAGES,
                 .series = 2,
-                .series_names = {"median_ms", "p90_ms"},
-                .unit = "h"};
+                .series_names = {"median_pct", "p90_pct"},
+                .unit = "%"};
     for (int i = 0; i < OKNO_REPORT_STAGES; i++) {
         const okno_report_stage *s = &w->stages[i];
         char med[24], p90[24], allot[24];
@@ -267,9 +269,10 @@ int okno_report_weekly_html(FILE *out, const okno_report_weekly *w)
         st.labels[i] = tm.labels[i] = okno__report_stage_name(i);
         st.values[i][0] = (double)s->c.left_count;
         st.values[i][1] = (double)s->c.left_overdue;
-        tm.values[i][0] = (double)s->median_ms;
-        tm.values[i][1] = (double)s->p90_ms;
-        tm.marks[i] = (double)s->allotted_median_ms;
+        double allotted = (double)s->allotted_median_ms;
+        tm.values[i][0] = allotted > 0 ? 100.0 * (double)s->median_ms / allotted : 0;
+        tm.values[i][1] = allotted > 0 ? 100.0 * (double)s->p90_ms / allotted : 0;
+        tm.marks[i] = allotted > 0 ? 100.0 : 0;
     }
     fputs("</tbody></table>\n", out);
     bars(out, &st);

@@ -249,7 +249,13 @@ def check_bars(html, chart_id, section, numbers):
     drawn_max = max([float(v) for _, _, v, _, _ in bars] + [0.0])
     assert max_value >= drawn_max
     for key, series, value, y, height in bars:
-        assert float(value) == numbers[(section, key, series)], (chart_id, key, series)
+        if series.endswith("_pct"):  # time per stage in % of the stage's allotment
+            allotted = numbers[(section, key, "allotted_median_ms")]
+            want_value = 100.0 * numbers[(section, key, series[:-4] + "_ms")] / allotted \
+                if allotted else 0.0
+            assert abs(float(value) - want_value) < 1e-5, (chart_id, key, series)
+        else:
+            assert float(value) == numbers[(section, key, series)], (chart_id, key, series)
         want = float(value) * plot / max_value if max_value > 0 else 0.0
         assert abs(float(height) - want) < 0.011, (chart_id, key, series, height, want)
         assert abs(float(y) + float(height) - (top + plot)) < 0.011
@@ -297,15 +303,18 @@ def chromium_render(html_path, out_dir):
 def scratch():
     s = Scratch("report")
     # ~10 weeks of traffic over the demo directory (20 ministries, 3 regional bodies each).
-    subprocess.run([str(BUILD / "bench" / "okno_loggen"), "--pg", s.admin_conninfo,
-                    "--events", "60000", "--seed", "7", "--start-ms", str(START_MS),
-                    "--step-ms", "150000"], check=True, capture_output=True)
+    # A second generator whose lives run for weeks: late answers, expired deadlines.
+    for events, seed, step in (("60000", "7", "150000"), ("8000", "8", "1200000")):
+        subprocess.run([str(BUILD / "bench" / "okno_loggen"), "--pg", s.admin_conninfo,
+                        "--events", events, "--seed", seed, "--start-ms", str(START_MS),
+                        "--step-ms", step], check=True, capture_output=True)
     okno("replay", "--pg", s.admin_conninfo)
     yield s
     s.close()
 
 
-@pytest.mark.parametrize("org_id", [1010, 1012])
+# A ministry with its regional bodies, one regional body, the operator (moderation only).
+@pytest.mark.parametrize("org_id", [1010, 1012, 1])
 def test_weekly_report_equals_independent_computation(scratch, org_id):
     lives = events_by_message(scratch)
     monday = moscow_day(START_MS) + 7 * 7  # the 8th week: a full trend behind it
@@ -318,11 +327,21 @@ def test_weekly_report_equals_independent_computation(scratch, org_id):
         expected = independent_report(scratch, lives, org_id, monday)
         assert_same(numbers, expected)
         # Enough happened for the comparison to mean something.
-        least = 20 if org_id == 1010 else 1
-        assert numbers[("total", "all", "answered")] >= least, numbers[("total", "all", "answered")]
-        assert numbers[("stage", "execution", "visits_timed")] >= least
-        assert sum(numbers[("trend", k, "answered")] for (s, k, m) in numbers
-                   if s == "trend" and m == "answered") > numbers[("total", "all", "answered")]
+        if org_id == 1:
+            assert numbers[("total", "all", "submitted")] > 100
+            assert numbers[("stage", "moderation", "visits_timed")] > 100
+            assert numbers[("total", "all", "rejected_by_moderator")] > 0
+        else:
+            least = 20 if org_id == 1010 else 1
+            assert numbers[("total", "all", "answered")] >= least
+            assert numbers[("stage", "execution", "visits_timed")] >= least
+            assert sum(v for (s, k, m), v in numbers.items()
+                       if s == "trend" and m == "answered") > numbers[("total", "all", "answered")]
+        if org_id == 1010:  # late answers and expired deadlines in the trend: shares below 1
+            assert sum(v for (s, k, m), v in numbers.items()
+                       if s == "trend" and m == "answered_overdue") > 0
+            assert sum(v for (s, k, m), v in numbers.items()
+                       if s == "trend" and m == "deadline_expired") > 0
         categories = {k for (s, k, m) in numbers if s == "category"}
         html = (tmp / "r.html").read_text()
         check_html(html, numbers, categories)
