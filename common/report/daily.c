@@ -1,5 +1,6 @@
 /* The curator's daily lists (SPEC 4.1 a-c) from a read-model schema at a given moment. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -171,8 +172,10 @@ int okno_report_daily_at(const char *admin_conninfo, int64_t org_id, int64_t at_
                          okno_report_daily *out, char *err, size_t err_bytes)
 {
     memset(out, 0, sizeof *out);
+    static atomic_uint calls; /* two calls at once in one process build apart */
     char schema[48];
-    snprintf(schema, sizeof schema, "okno_rm_at_%ld", (long)getpid());
+    snprintf(schema, sizeof schema, "okno_rm_at_%ld_%u", (long)getpid(),
+             atomic_fetch_add(&calls, 1));
     okno_replay_options o;
     okno_replay_options_init(&o);
     o.conninfo = admin_conninfo;

@@ -66,8 +66,8 @@ int okno_report_daily_query(PGconn *conn, const char *schema, int64_t org_id, in
                             okno_report_daily *out, char *err, size_t err_bytes);
 
 /* The lists as they were at at_ms, from the event log: `okno replay --as-of` into a scratch
- * schema (okno_rm_at_<pid>), the same query, the schema dropped. admin_conninfo: a role that may
- * create schemas (okno replay's). jobs: replay workers (0: 2). */
+ * schema (okno_rm_at_<pid>_<n>), the same query, the schema dropped. admin_conninfo: a role that
+ * may create schemas (okno replay's). jobs: replay workers (0: 2). */
 int okno_report_daily_at(const char *admin_conninfo, int64_t org_id, int64_t at_ms, int jobs,
                          okno_report_daily *out, char *err, size_t err_bytes);
 
