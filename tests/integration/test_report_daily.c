@@ -17,13 +17,13 @@
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
+#include "rm_check.h"
 
-#define HOUR_MS    INT64_C(3600000)
-#define DAY_MS     (24 * HOUR_MS)
-#define T0         INT64_C(1772431200000) /* 2026-03-02T06:00:00Z, 09:00 in Moscow */
-#define BODY_BYTES (64 * 1024)
-#define MESSAGES   4
-#define MOMENTS    4
+#define HOUR_MS  INT64_C(3600000)
+#define DAY_MS   (24 * HOUR_MS)
+#define T0       INT64_C(1772431200000) /* 2026-03-02T06:00:00Z, 09:00 in Moscow */
+#define MESSAGES 4
+#define MOMENTS  4
 
 /* The operator (1); ministry A (1000) with its department A1 (1100); ministry B (2000). */
 enum { OPERATOR = 1, ORG_A = 1000, ORG_A1 = 1100, ORG_B = 2000, APPLICANT = 5001, MODERATOR = 101 };
@@ -68,50 +68,6 @@ static okno_uuid request_id(void)
     return id;
 }
 
-/* Appends the events of one accepted step of message m, as the ledger would. */
-static void append(msg *m, const okno_step_result *res, const okno_request *req)
-{
-    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
-    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
-    for (uint32_t i = 0; i < res->events_count; i++) {
-        const okno_event *e = &res->events[i];
-        size_t len;
-        okno_avro_error aerr = {0};
-        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
-            fail_msg("encode: %s", aerr.reason);
-        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
-                                      .event_type = okno_event_type_name(e->type),
-                                      .occurred_at_ms = e->at_ms,
-                                      .actor_user = e->actor_user_id,
-                                      .org = e->holding_org_after,
-                                      .body = bodies[i],
-                                      .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
-    }
-    okno_eventlog_head head = {.prev_seq = (int32_t)m->state.last_seq,
-                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
-                               .state = (const uint8_t *)&res->state,
-                               .state_bytes = sizeof res->state};
-    memcpy(head.message_id, m->id.bytes, 16);
-    memcpy(head.prev_hash, m->hash, sizeof m->hash);
-    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, m->id.bytes, 16);
-    okno_eventlog_batch b = {.events = ev,
-                             .event_count = res->events_count,
-                             .heads = &head,
-                             .head_count = 1,
-                             .requests = &rq,
-                             .request_count = 1};
-    okno_eventlog_tip tip;
-    okno_eventlog_known known;
-    okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(S.conn, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
-    memcpy(m->hash, tip.hash, sizeof m->hash);
-}
-
 static void project(void)
 {
     size_t n;
@@ -136,7 +92,7 @@ static void act(int i, okno_request req, int64_t at_ms)
                        okno_clock_now_ms(&S.clock), &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
-    append(m, &res, &req);
+    okno_rm_append_step(S.conn, &m->id, m->state.last_seq, m->hash, &res, &req);
     m->state = res.state;
     project();
 }

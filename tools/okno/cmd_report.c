@@ -105,22 +105,6 @@ static int parse_args(int argc, char **argv, report_args *a)
     return 0;
 }
 
-/* PostgreSQL reads the timestamp, in any of its input forms. */
-static int parse_time(PGconn *conn, const char *text, int64_t *ms)
-{
-    const char *params[1] = {text};
-    PGresult *res =
-        PQexecParams(conn, "select floor(extract(epoch from $1::timestamptz) * 1000)::bigint", 1,
-                     NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
-    if (rc == 0)
-        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    else
-        fprintf(stderr, "okno report: --at: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return rc;
-}
-
 static int64_t clock_now(void)
 {
     okno_clock c;
@@ -138,7 +122,7 @@ static int daily(PGconn *conn, const report_args *a)
     int rc;
     if (a->at != NULL) {
         int64_t at;
-        if (parse_time(conn, a->at, &at) != 0)
+        if (okno_cli_timestamp_ms(conn, a->at, &at, "report: --at") != 0)
             return OKNO_EXIT_USAGE;
         rc = okno_report_daily_at(a->conninfo, a->org, at, 0, &d, err, sizeof err);
     } else {

@@ -17,6 +17,21 @@ static const okno_cli_command commands[] = {
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
+int okno_cli_timestamp_ms(PGconn *conn, const char *text, int64_t *ms, const char *what)
+{
+    const char *params[1] = {text};
+    PGresult *res =
+        PQexecParams(conn, "select floor(extract(epoch from $1::timestamptz) * 1000)::bigint", 1,
+                     NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc == 0)
+        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "okno %s: %s", what, PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
+}
+
 const char *okno_cli_env(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
