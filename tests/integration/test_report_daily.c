@@ -14,6 +14,7 @@
 #include "okno/clock.h"
 #include "okno/eventlog.h"
 #include "okno/report.h"
+#include "okno/sla.h"
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
@@ -188,6 +189,38 @@ static void expect_lists(int moment, int64_t org, const char *want)
     okno_report_daily_free(&d);
 }
 
+/* Whether message i is on list l for ORG_A at the clock's now. */
+static bool listed(int i, okno_report_list l)
+{
+    okno_report_daily d;
+    char err[OKNO_REPORT_ERROR_BYTES], id[OKNO_UUID_TEXT_BYTES];
+    if (okno_report_daily_query(S.conn, "okno_rm", ORG_A, okno_clock_now_ms(&S.clock), &d, err,
+                                sizeof err) != 0)
+        fail_msg("daily: %s", err);
+    okno_uuid_format(&S.m[i].id, id);
+    bool found = false;
+    for (size_t r = 0; r < d.count; r++)
+        found |= d.rows[r].list == l && strcmp(d.rows[r].message_id, id) == 0;
+    okno_report_daily_free(&d);
+    return found;
+}
+
+/* Message i joins list a) at the very millisecond the timer's stage_time_approaching falls due
+ * (the core's okno_sla_next_signal), not a millisecond before. */
+static void approaching_begins_when_the_timer_says(int i)
+{
+    okno_signal_kind kind;
+    int64_t due;
+    assert_int_equal(
+        okno_sla_next_signal(&S.m[i].state, S.dir.config.approaching_permille, &kind, &due), 0);
+    assert_int_equal(kind, OKNO_SIGNAL_STAGE_TIME_APPROACHING);
+    assert_true(due > okno_clock_now_ms(&S.clock));
+    okno_clock_set(&S.clock, due - 1);
+    assert_false(listed(i, OKNO_REPORT_APPROACHING));
+    okno_clock_set(&S.clock, due);
+    assert_true(listed(i, OKNO_REPORT_APPROACHING));
+}
+
 /* Execution: 65 % of 30 days = 468 h, approaching from 374.4 h; agreement: 108 h, from 86.4 h;
  * coordination 36 h. The answer deadline is 30 days (720 h) after submission. */
 static void the_lists_at_chosen_moments(void)
@@ -229,6 +262,8 @@ static void the_lists_at_chosen_moments(void)
     /* M4: submitted at +10d, sits in coordination in A from +10d1h. */
     submit(3, T0 + 10 * DAY_MS);
     accept(3, ORG_A, T0 + 10 * DAY_MS + HOUR_MS);
+
+    approaching_begins_when_the_timer_says(0);
 
     okno_clock_set(&S.clock, T0 + 16 * DAY_MS);
     expect_lists(2, ORG_A,
