@@ -56,7 +56,7 @@ class Scratch:
 
     TOPICS = ("transitions", "sla", "events", "rejections")
 
-    def __init__(self, name, partitions=8):
+    def __init__(self, name, partitions=8, replication=1):
         self.env = cluster_env()
         self.tag = f"{name}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.db = f"okno_{self.tag}"
@@ -71,7 +71,8 @@ class Scratch:
         subprocess.run(["psql", "-X", "-q", self.admin_conninfo, "-v", "ministries=20", "-f",
                         str(ROOT / "deploy/local/demo_directory.sql")], check=True)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        futures = admin.create_topics([NewTopic(t, partitions, 1) for t in self.topics.values()])
+        futures = admin.create_topics([NewTopic(t, partitions, replication)
+                                       for t in self.topics.values()])
         for f in futures.values():
             f.result(30)
 

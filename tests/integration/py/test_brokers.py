@@ -1,0 +1,131 @@
+"""Three Kafka brokers (issue 15): `deploy/local/up --brokers 3` in a scratch working folder of
+its own (its own ports, PostgreSQL and brokers; a developer's running cluster is not touched)
+gives a three-voter KRaft quorum with every okno topic on 24 partitions, replication factor 3
+and min.insync.replicas=2; a broker SIGKILLed during `okno load` loses no acknowledged record:
+the event log holds exactly what the load predicted, and okno.events.v1 every event of it.
+Everything the test started is stopped (and its data deleted), also when it fails."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from harness import BUILD, OKNO, ROOT, WAIT_S, Scratch, decode, read_topic, \
+    schemas_by_fingerprint, wait_until
+from test_ledger import caught_up, check_log_matches
+
+SCRATCH = BUILD / "scale-brokers.work"
+TOPICS = ("okno.transitions.v1", "okno.events.v1", "okno.rejections.v1", "okno.sla.v1",
+          "okno.notifications.v1")
+
+
+def run_local(script, env, *args):
+    subprocess.run([str(ROOT / "deploy" / "local" / script), *args], env=env, check=True,
+                   timeout=4 * WAIT_S)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OKNO_PG_", "OKNO_KAFKA_", "OKNO_PARTITIONS", "OKNO_REPLICATION"))}
+    env.update(OKNO_WORK=str(SCRATCH), OKNO_BUILD=str(BUILD), OKNO_SKIP_BOOTSTRAP="1")
+    if SCRATCH.exists():  # a previous run killed before its cleanup
+        subprocess.run([str(ROOT / "deploy/local/down")], env=env)
+        subprocess.run([str(ROOT / "deploy/local/down"), "--purge"], env=env)
+        shutil.rmtree(SCRATCH)
+    (SCRATCH / "kafka").mkdir(parents=True)
+    # The broker's jars, as bootstrap.sh resolved them for the source tree.
+    shutil.copy(ROOT / ".work" / "kafka" / "classpath.txt", SCRATCH / "kafka" / "classpath.txt")
+    saved = os.environ.get("OKNO_CLUSTER_ENV")
+    try:
+        run_local("up", env, "--no-services", "--no-build", "--brokers", "3")
+        os.environ["OKNO_CLUSTER_ENV"] = str(SCRATCH / "cluster.env")
+        yield env
+    finally:
+        if saved is None:
+            os.environ.pop("OKNO_CLUSTER_ENV", None)
+        else:
+            os.environ["OKNO_CLUSTER_ENV"] = saved
+        subprocess.run([str(ROOT / "deploy/local/down")], env=env, timeout=4 * WAIT_S)
+        subprocess.run([str(ROOT / "deploy/local/down"), "--purge"], env=env, timeout=WAIT_S)
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+def bootstrap():
+    env = dict(l.split("=", 1) for l in (SCRATCH / "cluster.env").read_text().splitlines()
+               if "=" in l and not l.startswith("#"))
+    return env["OKNO_KAFKA_BOOTSTRAP"]
+
+
+def under_replicated(admin, topics):
+    """Partitions of topics whose in-sync replicas are fewer than their replicas."""
+    md = admin.list_topics(timeout=30)
+    return [(t, p.id) for t in topics for p in md.topics[t].partitions.values()
+            if len(p.isrs) < len(p.replicas)]
+
+
+def test_three_brokers_replicate_every_topic_three_times_with_two_in_sync(cluster):
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
+    md = admin.list_topics(timeout=30)
+    assert sorted(md.brokers) == [1, 2, 3]
+    for t in TOPICS:
+        parts = md.topics[t].partitions
+        assert len(parts) == 24, t
+        for p in parts.values():
+            assert sorted(p.replicas) == [1, 2, 3], (t, p.id)
+            assert sorted(p.isrs) == [1, 2, 3], (t, p.id)
+    res = ConfigResource(ConfigResource.Type.TOPIC, "okno.events.v1")
+
+    def config():
+        return {k: e.value for k, e in admin.describe_configs([res])[res].result(30).items()}
+    assert config()["min.insync.replicas"] == "2"
+    assert config()["unclean.leader.election.enable"] == "false"
+    # A dynamic topic config reaches every broker through the metadata log, a moment later.
+    wait_until("okno.events.v1's retention on every broker",
+               lambda: config()["retention.ms"] == "-1", timeout_s=30)
+
+
+def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
+    s = Scratch("brokers", partitions=24, replication=3)
+    try:
+        group = f"ledger-{s.tag}"
+        s.start_ledger(group)
+        s.start_relay()
+        admin = AdminClient({"bootstrap.servers": s.bootstrap})
+        # The broker leading partition 0 of the requests, so leadership must move under load.
+        victim = admin.list_topics(timeout=30).topics[s.topics["transitions"]].partitions[0].leader
+        pidfile = SCRATCH / "kafka-3" / f"node{victim}" / "broker.pid"
+        loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg",
+                                   s.app_conninfo, "--topic", s.topics["transitions"],
+                                   "--messages", "3000", "--seed", "15", "--rate", "2500"],
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert loader.poll() is None, "the load ended before the broker was killed"
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        out, _ = loader.communicate(timeout=4 * WAIT_S)
+        assert loader.returncode == 0, "okno load failed with a broker down (acks=all, min ISR 2)"
+        expect = json.loads(out.strip().splitlines()[-1])
+        wait_until("the ledger to consume every record",
+                   lambda: caught_up(s, group, expect["records"]))
+        check_log_matches(s, expect)
+        # Every event the relay had acknowledged is on okno.events.v1, once.
+        events = expect["expected_events"]
+        wait_until("the relay to publish every event",
+                   lambda: s.scalar("select count(*) from okno.event_log") == events)
+        schemas = schemas_by_fingerprint()
+        seen = set()
+        for m in read_topic(s.bootstrap, s.topics["events"], events):
+            _, ev = decode(m.value(), schemas)
+            seen.add((ev["message_id"], ev["seq"]))
+        assert len(seen) == events
+        # `up` again starts the dead broker; it catches up and rejoins every ISR.
+        assert under_replicated(admin, s.topics.values())
+        run_local("up", cluster, "--no-services", "--no-build")
+        wait_until("the restarted broker to rejoin every ISR",
+                   lambda: not under_replicated(admin, list(s.topics.values()) + list(TOPICS)))
+    finally:
+        s.close()
