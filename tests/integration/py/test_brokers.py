@@ -6,7 +6,6 @@ the event log holds exactly what the load predicted, and okno.events.v1 every ev
 Everything the test started is stopped (and its data deleted), also when it fails."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -14,51 +13,23 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from harness import BUILD, OKNO, ROOT, WAIT_S, Scratch, decode, read_topic, \
+from harness import OKNO, WAIT_S, LocalCluster, Scratch, cluster_env, decode, read_topic, \
     schemas_by_fingerprint, wait_until
 from test_ledger import caught_up, check_log_matches
 
-SCRATCH = BUILD / "scale-brokers.work"
 TOPICS = ("okno.transitions.v1", "okno.events.v1", "okno.rejections.v1", "okno.sla.v1",
           "okno.notifications.v1")
 
 
-def run_local(script, env, *args):
-    subprocess.run([str(ROOT / "deploy" / "local" / script), *args], env=env, check=True,
-                   timeout=4 * WAIT_S)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OKNO_PG_", "OKNO_KAFKA_", "OKNO_PARTITIONS", "OKNO_REPLICATION"))}
-    env.update(OKNO_WORK=str(SCRATCH), OKNO_BUILD=str(BUILD), OKNO_SKIP_BOOTSTRAP="1")
-    if SCRATCH.exists():  # a previous run killed before its cleanup
-        subprocess.run([str(ROOT / "deploy/local/down")], env=env)
-        subprocess.run([str(ROOT / "deploy/local/down"), "--purge"], env=env)
-        shutil.rmtree(SCRATCH)
-    (SCRATCH / "kafka").mkdir(parents=True)
-    # The broker's jars, as bootstrap.sh resolved them for the source tree.
-    shutil.copy(ROOT / ".work" / "kafka" / "classpath.txt", SCRATCH / "kafka" / "classpath.txt")
-    saved = os.environ.get("OKNO_CLUSTER_ENV")
-    try:
-        run_local("up", env, "--no-services", "--no-build", "--brokers", "3")
-        os.environ["OKNO_CLUSTER_ENV"] = str(SCRATCH / "cluster.env")
-        yield env
-    finally:
-        if saved is None:
-            os.environ.pop("OKNO_CLUSTER_ENV", None)
-        else:
-            os.environ["OKNO_CLUSTER_ENV"] = saved
-        subprocess.run([str(ROOT / "deploy/local/down")], env=env, timeout=4 * WAIT_S)
-        subprocess.run([str(ROOT / "deploy/local/down"), "--purge"], env=env, timeout=WAIT_S)
-        shutil.rmtree(SCRATCH, ignore_errors=True)
+    c = LocalCluster("scale-brokers", "--brokers", "3")
+    yield c
+    c.close()
 
 
 def bootstrap():
-    env = dict(l.split("=", 1) for l in (SCRATCH / "cluster.env").read_text().splitlines()
-               if "=" in l and not l.startswith("#"))
-    return env["OKNO_KAFKA_BOOTSTRAP"]
+    return cluster_env()["OKNO_KAFKA_BOOTSTRAP"]
 
 
 def under_replicated(admin, topics):
@@ -98,7 +69,7 @@ def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
         admin = AdminClient({"bootstrap.servers": s.bootstrap})
         # The broker leading partition 0 of the requests, so leadership must move under load.
         victim = admin.list_topics(timeout=30).topics[s.topics["transitions"]].partitions[0].leader
-        pidfile = SCRATCH / "kafka-3" / f"node{victim}" / "broker.pid"
+        pidfile = cluster.work / "kafka-3" / f"node{victim}" / "broker.pid"
         loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg",
                                    s.app_conninfo, "--topic", s.topics["transitions"],
                                    "--messages", "3000", "--seed", "15", "--rate", "2500"],
@@ -124,7 +95,7 @@ def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
         assert len(seen) == events
         # `up` again starts the dead broker; it catches up and rejoins every ISR.
         assert under_replicated(admin, s.topics.values())
-        run_local("up", cluster, "--no-services", "--no-build")
+        cluster.up()
         wait_until("the restarted broker to rejoin every ISR",
                    lambda: not under_replicated(admin, list(s.topics.values()) + list(TOPICS)))
     finally:
