@@ -6,6 +6,7 @@ the event log holds exactly what the load predicted, and okno.events.v1 every ev
 Everything the test started is stopped (and its data deleted), also when it fails."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from harness import OKNO, WAIT_S, LocalCluster, Scratch, cluster_env, decode, read_topic, \
+from harness import OKNO, ROOT, WAIT_S, LocalCluster, Scratch, cluster_env, decode, read_topic, \
     schemas_by_fingerprint, wait_until
 from test_ledger import caught_up, check_log_matches
 
@@ -43,6 +44,10 @@ def test_three_brokers_replicate_every_topic_three_times_with_two_in_sync(cluste
     admin = AdminClient({"bootstrap.servers": bootstrap()})
     md = admin.list_topics(timeout=30)
     assert sorted(md.brokers) == [1, 2, 3]
+    status = subprocess.run([str(ROOT / "deploy/local/status")], env=cluster.env,
+                            capture_output=True, text=True).stdout
+    for node in (1, 2, 3):
+        assert re.search(rf"^kafka-{node} +up ", status, re.M), status
     for t in TOPICS:
         parts = md.topics[t].partitions
         assert len(parts) == 24, t
@@ -94,7 +99,8 @@ def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
             seen.add((ev["message_id"], ev["seq"]))
         assert len(seen) == events
         # `up` again starts the dead broker; it catches up and rejoins every ISR.
-        assert under_replicated(admin, s.topics.values())
+        wait_until("the dead broker to leave the ISRs",
+                   lambda: under_replicated(admin, s.topics.values()), timeout_s=60)
         cluster.up()
         wait_until("the restarted broker to rejoin every ISR",
                    lambda: not under_replicated(admin, list(s.topics.values()) + list(TOPICS)))

@@ -3,12 +3,13 @@ the test's own: a read there sees a write once the primary's pg_stat_replication
 standby replayed past it; the event log's order argument holds there (a reader below the
 standby's own xmin horizon never skips a late commit); and hot_standby_feedback keeps a long read
 on the standby from being cancelled without holding back the primary's event-log readers."""
+import re
 import subprocess
 import uuid
 
 import pytest
 
-from harness import LocalCluster, okno, wait_until
+from harness import ROOT, LocalCluster, okno, wait_until
 
 
 class Session:
@@ -91,6 +92,10 @@ def test_standby_streams_through_its_slot_and_refuses_writes(cluster, db):
     assert owner.value("select active from pg_replication_slots "
                        "where slot_name = 'okno_replica' and slot_type = 'physical'") == "t"
     assert replica.value("show hot_standby_feedback") == "on"
+    status = subprocess.run([str(ROOT / "deploy/local/status")], env=cluster.env,
+                            capture_output=True, text=True).stdout
+    assert re.search(r"^pg-replica +up +127\.0\.0\.1:\d+ \(replay lag \d+ bytes\)", status,
+                     re.M), status
     error = replica.sql("create table okno.nope (x int)")
     assert any("read-only transaction" in line for line in error), error
     # Operators' read-only tools run there (the log is still empty: no raw rows yet).
