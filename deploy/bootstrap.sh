@@ -13,8 +13,9 @@ APT_PACKAGES=(
     libssl-dev libcmocka-dev clang clang-format libclang-rt-14-dev
     postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven curl
     chromium
+    prometheus systemd
 )
-PY_PACKAGES=(fastavro confluent-kafka pytest)
+PY_PACKAGES=(fastavro confluent-kafka pytest kubernetes-validate)
 changed=0
 
 missing_apt() {

@@ -4,6 +4,7 @@ local cluster (deploy/local/up), okno services started as real processes against
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,7 +57,7 @@ class Scratch:
 
     TOPICS = ("transitions", "sla", "events", "rejections")
 
-    def __init__(self, name, partitions=8):
+    def __init__(self, name, partitions=8, replication=1):
         self.env = cluster_env()
         self.tag = f"{name}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.db = f"okno_{self.tag}"
@@ -71,7 +72,8 @@ class Scratch:
         subprocess.run(["psql", "-X", "-q", self.admin_conninfo, "-v", "ministries=20", "-f",
                         str(ROOT / "deploy/local/demo_directory.sql")], check=True)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        futures = admin.create_topics([NewTopic(t, partitions, 1) for t in self.topics.values()])
+        futures = admin.create_topics([NewTopic(t, partitions, replication)
+                                       for t in self.topics.values()])
         for f in futures.values():
             f.result(30)
 
@@ -203,3 +205,49 @@ def read_topic(bootstrap, topic, expect, timeout_s=WAIT_S):
                 records.append(m)
     consumer.close()
     return records
+
+
+class LocalCluster:
+    """A whole local cluster of a test's own: `deploy/local/up --no-services ARGS` in a scratch
+    working folder (its own ports, PostgreSQL and brokers), so a developer's running cluster is
+    not touched. `close` stops everything and deletes the data, also after a failed start;
+    while it is open, OKNO_CLUSTER_ENV points the helpers here (Scratch, cluster_env) at it."""
+
+    def __init__(self, name, *up_args):
+        self.work = BUILD / f"{name}.work"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(
+            ("OKNO_PG_", "OKNO_KAFKA_", "OKNO_PARTITIONS", "OKNO_REPLICATION"))}
+        self.env.update(OKNO_WORK=str(self.work), OKNO_BUILD=str(BUILD), OKNO_SKIP_BOOTSTRAP="1")
+        if self.work.exists():  # a previous run killed before its cleanup
+            self._stop()
+        (self.work / "kafka").mkdir(parents=True)
+        # The broker's jars, as bootstrap.sh resolved them for the source tree.
+        shutil.copy(ROOT / ".work" / "kafka" / "classpath.txt", self.work / "kafka")
+        self._saved = os.environ.get("OKNO_CLUSTER_ENV")
+        os.environ["OKNO_CLUSTER_ENV"] = str(self.work / "cluster.env")
+        try:
+            self.up(*up_args)
+        except BaseException:
+            self.close()
+            raise
+        self.conf = cluster_env()
+
+    def run(self, script, *args):
+        subprocess.run([str(ROOT / "deploy" / "local" / script), *args], env=self.env,
+                       check=True, timeout=4 * WAIT_S)
+
+    def up(self, *args):
+        self.run("up", "--no-services", "--no-build", *args)
+
+    def _stop(self):
+        down = str(ROOT / "deploy" / "local" / "down")
+        subprocess.run([down], env=self.env, timeout=4 * WAIT_S)
+        subprocess.run([down, "--purge"], env=self.env, timeout=WAIT_S)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def close(self):
+        if self._saved is None:
+            os.environ.pop("OKNO_CLUSTER_ENV", None)
+        else:
+            os.environ["OKNO_CLUSTER_ENV"] = self._saved
+        self._stop()
