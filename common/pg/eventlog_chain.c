@@ -10,7 +10,7 @@
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/uuid.h"
-#include "pgbin.h"
+#include "okno/pgbin.h"
 
 /* Most events one checkpoint may cover: its hashes are read into memory at once. */
 #define CHECKPOINT_EVENTS_MAX 100000
@@ -54,7 +54,7 @@ static int read_last(PGconn *conn, last_checkpoint *last, char *errbuf, size_t e
                                  " order by checkpoint_no desc limit 1");
     int rc = OKNO_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        okno__pg_error(errbuf, errbuf_bytes, "last checkpoint", res, conn);
+        okno_pg_error(errbuf, errbuf_bytes, "last checkpoint", res, conn);
         rc = OKNO_EPG;
     } else if (PQntuples(res) == 1) {
         last->no = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -108,8 +108,7 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
     int n = PQntuples(rows);
     char no[24], position[24], events[24], total[24];
     snprintf(no, sizeof no, "%" PRId64, last->no + 1);
-    snprintf(position, sizeof position, "%" PRId64,
-             okno__pgbin_get_i64(PQgetvalue(rows, n - 1, 1)));
+    snprintf(position, sizeof position, "%" PRId64, okno_pgbin_get_i64(PQgetvalue(rows, n - 1, 1)));
     snprintf(events, sizeof events, "%d", n);
     snprintf(total, sizeof total, "%" PRId64, last->total_events + n);
     const char *params[6] = {no,    PQgetvalue(rows, n - 1, 0), position, events,
@@ -124,7 +123,7 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
                                  6, NULL, params, lengths, formats, 0);
     int rc = 1;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        okno__pg_error(errbuf, errbuf_bytes, "insert checkpoint", res, conn);
+        okno_pg_error(errbuf, errbuf_bytes, "insert checkpoint", res, conn);
         rc = OKNO_EPG;
     } else if (strcmp(PQcmdTuples(res), "1") != 0) {
         rc = 0;
@@ -151,7 +150,7 @@ int okno_eventlog_checkpoint(PGconn *conn, int64_t events_per, int max_checkpoin
             break;
         PGresult *rows = read_next(conn, &last, events_per);
         if (PQresultStatus(rows) != PGRES_TUPLES_OK) {
-            okno__pg_error(errbuf, errbuf_bytes, "checkpoint rows", rows, conn);
+            okno_pg_error(errbuf, errbuf_bytes, "checkpoint rows", rows, conn);
             rc = OKNO_EPG;
         } else if (PQntuples(rows) == events_per) {
             uint8_t digest[OKNO_EVENTLOG_HASH_BYTES];

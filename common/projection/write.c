@@ -11,7 +11,7 @@
 #include "okno/error.h"
 #include "okno/projection.h"
 #include "okno/sla.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 #include "projection/internal.h"
 
 /* Longest statement built here, bytes. */
@@ -175,11 +175,11 @@ static const char *name_or_null(const char *name, int value)
 static void card_review(okno__copy *c, const okno_message_state *s)
 {
     okno__copy_text(c, name_or_null(okno_subject_name(s->subject), s->subject));
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (uint32_t i = 0; i < s->agreers_count; i++)
         okno__copy_array_i64(c, s->agreers[i]);
     okno__copy_array_end(c);
-    okno__copy_array_begin(c, OKNO__OID_TEXT);
+    okno__copy_array_begin(c, OKNO_PG_OID_TEXT);
     for (uint32_t i = 0; i < s->agreers_count; i++)
         okno__copy_array_text(c,
                               s->agreer_decisions[i] == OKNO_AGREER_AGREED ? "agreed" : "pending");
@@ -207,11 +207,11 @@ static void card_deadlines(okno__copy *c, const okno_message_state *s)
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_ANSWER_DEADLINE_APPROACHING));
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_ANSWER_DEADLINE_EXPIRED));
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_POSTPONED_DATE_REACHED));
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (int i = OKNO_STAGE_MODERATION; i < OKNO_STAGE_COUNT; i++)
         okno__copy_array_i64(c, s->stage_used_ms[i]);
     okno__copy_array_end(c);
-    okno__copy_array_begin(c, OKNO__OID_INT4);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT4);
     for (int i = OKNO_STAGE_MODERATION; i < OKNO_STAGE_COUNT; i++)
         okno__copy_array_i32(c, (int32_t)s->stage_visits[i]);
     okno__copy_array_end(c);
@@ -251,7 +251,7 @@ static void card_row(okno__copy *c, const okno_proj_entry *e, bool with_from_seq
     okno__copy_text(c, name_or_null(okno_stage_name(s->stage), s->stage));
     okno__copy_text(c, okno_outcome_name(s->outcome));
     okno__copy_i64_or_null(c, s->holding_org_id);
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (uint32_t i = 0; i < s->upstream_count; i++)
         okno__copy_array_i64(c, s->upstream[i]);
     okno__copy_array_end(c);
@@ -373,7 +373,7 @@ static int fail_res(okno_proj_writer *w, PGresult *res, const char *what)
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     /* OKP01: a card moved under this writer (another projector, or a replay swapped in). */
     int rc = state != NULL && strcmp(state, "OKP01") == 0 ? OKNO_ECONFLICT : OKNO_EPG;
-    okno__pg_error(w->error, sizeof w->error, what, res, w->conn);
+    okno_pg_error(w->error, sizeof w->error, what, res, w->conn);
     PQclear(res);
     return rc;
 }
@@ -628,17 +628,16 @@ int okno_proj_load(okno_proj_writer *w, const okno_uuid *ids, size_t n, okno_pro
 {
     if (n == 0)
         return OKNO_OK;
-    okno__pgbuf buf = {0};
-    okno__pgarr a;
-    okno__pgparam p;
+    okno_pgbuf buf = {0};
+    okno_pgarr a;
+    okno_pgparam p;
     for (int pass = 0; pass < 2; pass++) {
         buf.used = 0;
-        okno__pgarr_start(&buf, &a, OKNO__OID_UUID);
+        okno_pgarr_start(&buf, &a, OKNO_PG_OID_UUID);
         for (size_t i = 0; i < n; i++)
-            okno__pgarr_add(&buf, &a, ids[i].bytes, sizeof ids[i].bytes);
-        okno__pgarr_finish(&buf, &a, OKNO__OID_UUID_ARRAY, &p);
-        if (pass == 0 &&
-            (buf = (okno__pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL)
+            okno_pgarr_add(&buf, &a, ids[i].bytes, sizeof ids[i].bytes);
+        okno_pgarr_finish(&buf, &a, OKNO_PG_OID_UUID_ARRAY, &p);
+        if (pass == 0 && (buf = (okno_pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL)
             return OKNO_ENOMEM;
     }
     char sql[SQL_BYTES_MAX];

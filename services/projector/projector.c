@@ -9,7 +9,7 @@
 #include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 #include "projector.h"
 
 /* Statements, in order of use; %1$s is the read-model schema. */
@@ -80,7 +80,7 @@ static void pg_stop(okno_projector *p)
 
 static int pg_failed(okno_projector *p, const char *what, PGresult *res)
 {
-    okno__pg_error(p->error, sizeof p->error, what, res, p->conn);
+    okno_pg_error(p->error, sizeof p->error, what, res, p->conn);
     PQclear(res);
     if (PQstatus(p->conn) != CONNECTION_OK)
         pg_stop(p);
@@ -186,7 +186,7 @@ static int apply_row(okno_projector *p, const PGresult *rows, int i)
     const uint8_t *body = (const uint8_t *)PQgetvalue(rows, i, 2);
     char id_text[37];
     okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(rows, i, 0), id_text);
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(rows, i, 1));
+    int32_t seq = okno_pgbin_get_i32(PQgetvalue(rows, i, 1));
     if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, (size_t)PQgetlength(rows, i, 2), &ev,
                                &aerr) != 0)
         return fail(p, OKNO_EINVAL, "message %s seq %d: undecodable body: %s", id_text, seq,
@@ -214,7 +214,7 @@ static int commit(okno_projector *p, const PGresult *rows)
     int n = PQntuples(rows);
     char sql[512];
     snprintf(sql, sizeof sql, COMMIT_SQL, p->cfg.schema, PQgetvalue(rows, n - 1, 3),
-             okno__pgbin_get_i64(PQgetvalue(rows, n - 1, 4)), (size_t)p->batch.events);
+             okno_pgbin_get_i64(PQgetvalue(rows, n - 1, 4)), (size_t)p->batch.events);
     PGresult *res = PQexec(p->conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return pg_failed(p, "commit", res);

@@ -11,7 +11,7 @@
 #include "okno/eventlog.h"
 #include "okno/kafka.h"
 #include "okno/log.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 #include "relay.h"
 
 /* Timing of the waits, in milliseconds. */
@@ -254,7 +254,7 @@ static void pg_stop(okno_relay *r)
 
 static int pg_failed(okno_relay *r, const char *what, const PGresult *res)
 {
-    okno__pg_error(r->error, sizeof r->error, what, res, r->conn);
+    okno_pg_error(r->error, sizeof r->error, what, res, r->conn);
     if (PQstatus(r->conn) != CONNECTION_OK)
         pg_stop(r);
     return OKNO_EPG;
@@ -357,7 +357,7 @@ static rd_kafka_resp_err_t produce_row(okno_relay *r, const okno__relay_stream *
 {
     char key[37], seq[16];
     okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(res, i, 0), key);
-    int32_t seq_value = okno__pgbin_get_i32(PQgetvalue(res, i, 1));
+    int32_t seq_value = okno_pgbin_get_i32(PQgetvalue(res, i, 1));
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     if (seq_value > 0) {
         snprintf(seq, sizeof seq, "%" PRId32, seq_value);
@@ -427,7 +427,7 @@ static int relay_stream(okno_relay *r, okno__relay_stream *s, size_t *published)
         producer_stop(r); /* before the rows it may still point at are freed */
     if (rc == 0 && n > 0)
         rc = store_cursor(r, s, PQgetvalue(res, n - 1, 4),
-                          okno__pgbin_get_i64(PQgetvalue(res, n - 1, 5)));
+                          okno_pgbin_get_i64(PQgetvalue(res, n - 1, 5)));
     if (rc == 0) {
         *published += (size_t)n;
         r->stats.published += (uint64_t)n;
