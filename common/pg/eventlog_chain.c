@@ -9,6 +9,7 @@
 
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/logtail.h"
 #include "okno/uuid.h"
 #include "okno/pgbin.h"
 
@@ -69,20 +70,19 @@ static int read_last(PGconn *conn, last_checkpoint *last, char *errbuf, size_t e
     return rc;
 }
 
-/* The hashes of the next `events` events after last, below the xmin horizon, in log order.
- * Binary results: the hashes arrive as their 32 bytes; tx as text (NUL-terminated by libpq). */
+/* The hashes of the next `events` events after last, by the log tail's horizon rule, in log
+ * order. Binary results: the hashes arrive as their 32 bytes; tx as text (NUL-terminated by
+ * libpq). */
 static PGresult *read_next(PGconn *conn, const last_checkpoint *last, int64_t events)
 {
-    char pos[24], limit[24];
-    snprintf(pos, sizeof pos, "%" PRId64, last->position);
-    snprintf(limit, sizeof limit, "%" PRId64, events);
-    const char *params[3] = {last->tx, pos, limit};
-    return PQexecParams(conn,
-                        "select tx::text as tx_text, position, hash from okno.event_log"
-                        " where (tx, position) > ($1::xid8, $2::int8)"
-                        " and tx < pg_snapshot_xmin(pg_current_snapshot())"
-                        " order by tx, position limit $3::int8",
-                        3, NULL, params, NULL, NULL, 1);
+    okno_log_cursor after;
+    okno_log_cursor_init(&after);
+    snprintf(after.tx, sizeof after.tx, "%s", last->tx);
+    after.position = last->position;
+    return okno_logtail_read(
+        conn,
+        "select tx::text as tx_text, position, hash from okno.event_log" OKNO_LOGTAIL_BELOW_HORIZON,
+        &after, events);
 }
 
 static void digest_rows(const PGresult *res, const uint8_t prev[OKNO_EVENTLOG_HASH_BYTES],

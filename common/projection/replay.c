@@ -548,12 +548,13 @@ static int swap(replay *rp, PGconn *conn)
     snprintf(sql, sizeof sql,
              "drop schema if exists %1$s cascade;"
              "begin;"
-             "select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%2$s', 0));"
-             "do $$ begin"
-             " if exists (select from pg_namespace where nspname = '%2$s') then"
-             "  alter schema %2$s rename to %1$s; end if; end $$;"
-             "alter schema %3$s rename to %2$s;"
-             "commit",
+             "select " OKNO_PROJ_BATCH_LOCK_SQL(
+                 2) ";"
+                    "do $$ begin"
+                    " if exists (select from pg_namespace where nspname = '%2$s') then"
+                    "  alter schema %2$s rename to %1$s; end if; end $$;"
+                    "alter schema %3$s rename to %2$s;"
+                    "commit",
              rp->schema_old, s, rp->schema_new);
     int rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
     if (rc != OKNO_OK) {
