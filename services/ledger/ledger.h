@@ -95,6 +95,5 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n);
 
 /* The shared clock's time (clock.speed, clock.origin_ms), Unix ms. */
 int64_t okno_ledger_now_ms(const okno_ledger *l);
-int64_t okno_ledger_monotonic_ms(void);
 
 #endif

@@ -140,11 +140,11 @@ static size_t poll_batch(okno_ledger *l, rd_kafka_message_t **records)
     size_t n = 0;
     int64_t deadline = 0;
     while (n < (size_t)l->batch_records_max && !okno_service_stopping(l->svc)) {
-        int64_t now = okno_ledger_monotonic_ms();
+        int64_t now = okno_clock_monotonic_ms();
         int wait_ms = n == 0 ? 100 : (int)(deadline > now ? deadline - now : 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(l->consumer, wait_ms);
         if (m == NULL) {
-            if (n > 0 && okno_ledger_monotonic_ms() >= deadline)
+            if (n > 0 && okno_clock_monotonic_ms() >= deadline)
                 break;
             if (n == 0)
                 break;
@@ -156,7 +156,7 @@ static size_t poll_batch(okno_ledger *l, rd_kafka_message_t **records)
             continue;
         }
         if (n == 0)
-            deadline = okno_ledger_monotonic_ms() + l->batch_linger_ms;
+            deadline = okno_clock_monotonic_ms() + l->batch_linger_ms;
         records[n++] = m;
     }
     return n;
@@ -202,13 +202,13 @@ static int ledger_run(okno_ledger *l)
         size_t n = poll_batch(l, records);
         if (n == 0)
             continue;
-        int64_t started = okno_ledger_monotonic_ms();
+        int64_t started = okno_clock_monotonic_ms();
         okno_metrics_counter_add(&l->metrics.records, n);
         if (okno_ledger_process(l, records, n) != OKNO_OK)
             resync_batch(l, records, n);
         else
             okno_metrics_histogram_observe(&l->metrics.batch_ms,
-                                           (double)(okno_ledger_monotonic_ms() - started));
+                                           (double)(okno_clock_monotonic_ms() - started));
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(records[i]);
     }

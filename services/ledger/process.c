@@ -403,12 +403,12 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
         decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
-    int64_t lookup_started = okno_ledger_monotonic_ms();
+    int64_t lookup_started = okno_clock_monotonic_ms();
     int rc = okno_ledger_mark_known_requests(l, n);
     if (rc == OKNO_OK)
         rc = load_missing_heads(l, records, n);
     okno_metrics_histogram_observe(&l->metrics.lookup_ms,
-                                   (double)(okno_ledger_monotonic_ms() - lookup_started));
+                                   (double)(okno_clock_monotonic_ms() - lookup_started));
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
         int64_t now_ms = okno_ledger_now_ms(l);
         rc = reload_heads_of_known(l, n);
@@ -417,10 +417,10 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
-        int64_t append_started = okno_ledger_monotonic_ms();
+        int64_t append_started = okno_clock_monotonic_ms();
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
         okno_metrics_histogram_observe(&l->metrics.append_ms,
-                                       (double)(okno_ledger_monotonic_ms() - append_started));
+                                       (double)(okno_clock_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
             return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {

@@ -97,6 +97,29 @@ void okno_service_set_ready(struct okno_service *svc, bool ready, const char *re
  * came for admin.liveness_timeout; never called, /healthz only reflects the admin loop. */
 void okno_service_heartbeat(struct okno_service *svc);
 
+/* A service whose work is a loop of steps with back-off (the relay, the projector; next the
+ * notifier and the reports). Borrowed by okno_service_run_steps for its run. */
+typedef struct okno_service_steps {
+    /* One step: 0 with *done counting the work done (0: nothing new), or a negative OKNO_E*
+     * code; OKNO_ECONFLICT means another instance is active and this one stands by. */
+    int (*step)(void *arg, size_t *done);
+    const char *(*error)(void *arg); /* the text of the step's last failure */
+    /* After every step (metrics); may be NULL. step_ms: the step's duration. */
+    void (*observe)(void *arg, int rc, size_t done, int64_t step_ms);
+    void *arg;
+    int64_t idle_ms;            /* wait after a step that did nothing */
+    int64_t backoff_ms_min;     /* first wait after a failed step; doubles ... */
+    int64_t backoff_ms_max;     /* ... up to this */
+    const char *failing_reason; /* /readyz text while steps fail (static) */
+    const char *failed_message; /* log message for a failure with a new text (static) */
+} okno_service_steps;
+
+/* Runs steps until a stop is requested: beats the heartbeat, runs a step, observes it, sets
+ * readiness (ready after a step that succeeded or stood by), then waits idle_ms when nothing
+ * was done, the back-off after a failure (reset by a success). Each new failure text is logged
+ * once: "standing by" (info) for OKNO_ECONFLICT, failed_message (warn) otherwise. */
+void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *steps);
+
 /* Stops the admin server, restores signal handlers, logs the stop and frees everything. Safe
  * after any init result. */
 void okno_service_close(struct okno_service *svc);
