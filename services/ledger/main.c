@@ -7,6 +7,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 
 static const struct okno_config_key ledger_keys[] = {
@@ -16,11 +17,11 @@ static const struct okno_config_key ledger_keys[] = {
      .doc = "Kafka consumer group of the ledger instances"},
     {.name = "ledger.transitions_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.transitions.v1",
+     .default_value = OKNO_TOPIC_TRANSITIONS,
      .doc = "topic of transition requests"},
     {.name = "ledger.sla_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.sla.v1",
+     .default_value = OKNO_TOPIC_SLA,
      .doc = "topic of the timer's SLA signals"},
     {.name = "ledger.batch_records_max",
      .type = OKNO_CONFIG_INT,

@@ -3,6 +3,7 @@
  * (configuration, logging, metrics, admin endpoints) and runs the loop until a stop. */
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/service.h"
 #include "relay.h"
@@ -14,11 +15,11 @@
 static const struct okno_config_key relay_keys[] = {
     {.name = "relay.events_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.events.v1",
+     .default_value = OKNO_TOPIC_EVENTS,
      .doc = "topic the event log is published to"},
     {.name = "relay.rejections_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.rejections.v1",
+     .default_value = OKNO_TOPIC_REJECTIONS,
      .doc = "topic the recorded refusals go to"},
     {.name = "relay.cursor_prefix",
      .type = OKNO_CONFIG_STRING,

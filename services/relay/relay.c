@@ -28,8 +28,9 @@ static const char REFUSALS_SQL[] =
     "select message_id, 0, reason_code, body, tx::text as tx_text, position"
     " from okno.refusals" OKNO_LOGTAIL_BELOW_HORIZON;
 
-/* How many librdkafka properties the relay fixes (required_props lists them). */
-#define REQUIRED_KEY_COUNT 7
+/* The librdkafka properties the relay fixes beside okno_kafka_producer_fixed. */
+#define RELAY_KEY_COUNT    4
+#define REQUIRED_KEY_COUNT (OKNO_KAFKA_PRODUCER_FIXED_COUNT + RELAY_KEY_COUNT)
 
 static int fail(okno_relay *r, int code, const char *fmt, ...)
 {
@@ -52,22 +53,27 @@ void okno_relay_config_init(okno_relay_config *cfg)
     };
 }
 
-/* The required properties with their values, as name/value pairs; returns the pair count. */
+/* The required properties with their values, as name/value pairs: every okno producer's
+ * partitioning settings (idempotence keeps order and drops internal retries' duplicates;
+ * murmur2 makes any client computing a key's partition agree), then the relay's own. Returns
+ * the pair count. */
 static size_t required_props(const okno_relay *r, char bufs[2][24], const char **kv)
 {
     snprintf(bufs[0], sizeof bufs[0], "%d", r->cfg.delivery_timeout_ms);
     snprintf(bufs[1], sizeof bufs[1], "%d", 2 * r->cfg.batch_rows + 1000);
-    const char *pairs[] = {
-        /* Idempotence keeps order and drops internal retries' duplicates; gapless turns any
-         * possible gap into a fatal error, after which the relay re-reads from its cursor. */
-        "enable.idempotence", "true", "acks", "all", "max.in.flight.requests.per.connection", "5",
-        "enable.gapless.guarantee", "true", "message.timeout.ms", bufs[0],
-        /* The Java clients' default: any client computing a key's partition agrees. */
-        "partitioner", "murmur2_random",
+    const char *own[] = {
+        /* Gapless turns any possible gap into a fatal error, after which the relay re-reads
+         * from its cursor. */
+        "max.in.flight.requests.per.connection", "5", "enable.gapless.guarantee", "true",
+        "message.timeout.ms", bufs[0],
         /* Room for a whole batch, so producing one never waits for the previous. */
         "queue.buffering.max.messages", bufs[1]};
-    _Static_assert(sizeof pairs == 2 * REQUIRED_KEY_COUNT * sizeof pairs[0], "count the pairs");
-    memcpy(kv, pairs, sizeof pairs);
+    _Static_assert(sizeof own == 2 * RELAY_KEY_COUNT * sizeof own[0], "count the pairs");
+    for (size_t i = 0; i < OKNO_KAFKA_PRODUCER_FIXED_COUNT; i++) {
+        kv[2 * i] = okno_kafka_producer_fixed[i][0];
+        kv[2 * i + 1] = okno_kafka_producer_fixed[i][1];
+    }
+    memcpy(kv + 2 * OKNO_KAFKA_PRODUCER_FIXED_COUNT, own, sizeof own);
     return REQUIRED_KEY_COUNT;
 }
 
@@ -215,11 +221,9 @@ static int producer_start(okno_relay *r)
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, r);
     char err[256];
-    r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (r->producer == NULL) {
-        rd_kafka_conf_destroy(conf);
+    r->producer = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (r->producer == NULL)
         return fail(r, OKNO_EKAFKA, "cannot create the producer: %s", err);
-    }
     r->fatal = false;
     r->in_flight = 0;
     return OKNO_OK;
