@@ -160,11 +160,11 @@ static int sort_unique(id_slot *slots, size_t n, const char *what, okno_eventlog
 static int index_ids(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
 {
     for (size_t i = 0; i < b->head_count; i++) {
-        memcpy(s->heads[i].id, b->heads[i].message_id, OKNO_EVENTLOG_ID_BYTES);
+        memcpy(s->heads[i].id, b->heads[i].message_id.bytes, OKNO_EVENTLOG_ID_BYTES);
         s->heads[i].index = (uint32_t)i;
     }
     for (size_t i = 0; i < b->request_count; i++) {
-        memcpy(s->requests[i].id, b->requests[i].request_id, OKNO_EVENTLOG_ID_BYTES);
+        memcpy(s->requests[i].id, b->requests[i].request_id.bytes, OKNO_EVENTLOG_ID_BYTES);
         s->requests[i].index = (uint32_t)i;
     }
     int rc = sort_unique(s->heads, b->head_count, "heads", r);
@@ -201,7 +201,7 @@ static int link_events(scratch *s, const okno_eventlog_batch *b, okno_eventlog_r
         if (rc != 0)
             return rc;
         const id_slot *h =
-            bsearch(e->message_id, s->heads, b->head_count, sizeof *s->heads, cmp_slot);
+            bsearch(e->message_id.bytes, s->heads, b->head_count, sizeof *s->heads, cmp_slot);
         if (h == NULL)
             return fail(r, OKNO_EINVAL, "event %zu: its message has no head in the batch", i);
         okno_eventlog_tip *tip = &tips[h->index];
@@ -293,9 +293,9 @@ static void encode(okno_pgbuf *buf, statement *st, const column *cols, int ncols
         okno_pgbin_i64(buf, (int64_t)rows, &st->params[st->param_count++]);
 }
 
-static void add_id(okno_pgbuf *buf, okno_pgarr *a, const uint8_t *id)
+static void add_id(okno_pgbuf *buf, okno_pgarr *a, const okno_uuid *id)
 {
-    okno_pgarr_add(buf, a, id, OKNO_EVENTLOG_ID_BYTES);
+    okno_pgarr_add(buf, a, id->bytes, sizeof id->bytes);
 }
 
 static void add_hash(okno_pgbuf *buf, okno_pgarr *a, const uint8_t *hash)
@@ -350,7 +350,7 @@ static void add_head(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t
     const okno_eventlog_head *h = &c->batch->heads[i];
     switch (col) {
     case 0:
-        add_id(buf, a, h->message_id);
+        add_id(buf, a, &h->message_id);
         break;
     case 1:
         okno_pgarr_add_i32(buf, a, h->prev_seq);
@@ -383,9 +383,9 @@ static void add_request(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, siz
 {
     const okno_eventlog_request *q = &c->batch->requests[i];
     if (col == 0)
-        add_id(buf, a, q->request_id);
+        add_id(buf, a, &q->request_id);
     else if (col == 1)
-        add_id(buf, a, q->message_id);
+        add_id(buf, a, &q->message_id);
     else if (col == 2)
         okno_pgarr_add_bool(buf, a, q->accepted);
     else
@@ -410,13 +410,13 @@ static void add_event(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_
     const okno_eventlog_event *e = &c->batch->events[i];
     switch (col) {
     case 0:
-        add_id(buf, a, e->message_id);
+        add_id(buf, a, &e->message_id);
         break;
     case 1:
         okno_pgarr_add_i32(buf, a, e->seq);
         break;
     case 2:
-        add_id(buf, a, e->request_id);
+        add_id(buf, a, &e->request_id);
         break;
     case 3:
         okno_pgarr_add_text(buf, a, e->event_type);
@@ -453,10 +453,10 @@ static void add_refusal(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, siz
     const okno_eventlog_refusal *f = &c->batch->refusals[i];
     switch (col) {
     case 0:
-        add_id(buf, a, f->request_id);
+        add_id(buf, a, &f->request_id);
         break;
     case 1:
-        add_id(buf, a, f->message_id);
+        add_id(buf, a, &f->message_id);
         break;
     case 2:
         okno_pgarr_add_text(buf, a, f->reason_code);

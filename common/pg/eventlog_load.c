@@ -22,7 +22,7 @@ static int decode_head(const PGresult *res, okno_eventlog_head_row *h)
     if (PQgetlength(res, 0, 0) != OKNO_EVENTLOG_ID_BYTES ||
         PQgetlength(res, 0, 2) != OKNO_EVENTLOG_HASH_BYTES)
         return OKNO_EDECODE;
-    memcpy(h->message_id, PQgetvalue(res, 0, 0), OKNO_EVENTLOG_ID_BYTES);
+    memcpy(h->message_id.bytes, PQgetvalue(res, 0, 0), sizeof h->message_id.bytes);
     h->seq = okno_pgbin_get_i32(PQgetvalue(res, 0, 1));
     memcpy(h->hash, PQgetvalue(res, 0, 2), OKNO_EVENTLOG_HASH_BYTES);
     h->kafka_partition = okno_pgbin_get_i32(PQgetvalue(res, 0, 3));

@@ -65,13 +65,15 @@ static const char *const CARD_COLUMNS[] = {"message_id",
                                            "last_event_at",
                                            "proj_state",
                                            NULL};
-#define CARD_FIELDS 45
+/* Fields of a NULL-terminated column list: counted by the compiler, never by hand. */
+#define FIELDS_OF(columns) ((int16_t)(sizeof(columns) / sizeof(columns)[0] - 1))
+#define CARD_FIELDS        FIELDS_OF(CARD_COLUMNS)
 
 static const char *const VISIT_COLUMNS[] = {
     "message_id", "visit_no",   "stage",         "stage_visit", "org_id",
     "entered_at", "entered_by", "entered_event", "assignee",    "left_at",
     "left_by",    "left_event", "duration_ms",   "exceeded",    NULL};
-#define VISIT_FIELDS 14
+#define VISIT_FIELDS FIELDS_OF(VISIT_COLUMNS)
 
 static const char *const INBOX_COLUMNS[] = {"org_id",
                                             "role",
@@ -87,11 +89,11 @@ static const char *const INBOX_COLUMNS[] = {"org_id",
                                             "stage_time_exceeded",
                                             "answer_deadline_expired",
                                             NULL};
-#define INBOX_FIELDS 13
+#define INBOX_FIELDS FIELDS_OF(INBOX_COLUMNS)
 
 static const char *const TIMELINE_COLUMNS[] = {"message_id",  "seq",    "at", "status",
                                                "status_text", "detail", NULL};
-#define TIMELINE_FIELDS 6
+#define TIMELINE_FIELDS FIELDS_OF(TIMELINE_COLUMNS)
 
 /* The key, then the counters in okno_proj_counter order. */
 static const char *const STATS_COLUMNS[] = {"day",
@@ -117,7 +119,10 @@ static const char *const STATS_COLUMNS[] = {"day",
                                             "postponed_reached",
                                             NULL};
 #define STATS_KEY_FIELDS 5
-#define STATS_FIELDS     (STATS_KEY_FIELDS + OKNO_PROJ_COUNTERS)
+#define STATS_FIELDS     FIELDS_OF(STATS_COLUMNS)
+_Static_assert(sizeof STATS_COLUMNS / sizeof STATS_COLUMNS[0] - 1 ==
+                   STATS_KEY_FIELDS + OKNO_PROJ_COUNTERS,
+               "a stats column for each key field and each counter");
 
 bool okno_proj_schema_valid(const char *schema)
 {
@@ -243,7 +248,7 @@ static void card_tail(okno__copy *c, const okno_proj_entry *e)
 static void card_row(okno__copy *c, const okno_proj_entry *e, bool with_from_seq)
 {
     const okno_message_state *s = &e->m.state;
-    okno__copy_row(c, CARD_FIELDS + with_from_seq);
+    okno__copy_row(c, (int16_t)(CARD_FIELDS + with_from_seq));
     okno__copy_uuid(c, &s->message_id);
     okno__copy_i32(c, (int32_t)s->last_seq);
     okno__copy_text(c, s->stage != OKNO_STAGE_NONE ? okno_stage_name(s->stage)
@@ -432,7 +437,7 @@ static void upsert_head(char *sql, size_t size, const char *schema, const char *
 static int copy_cards(okno_proj_writer *w, okno_proj_entry *const *entries, size_t n, bool staging)
 {
     const char *cols_staging[CARD_FIELDS + 2];
-    memcpy(cols_staging, CARD_COLUMNS, CARD_FIELDS * sizeof *cols_staging);
+    memcpy(cols_staging, CARD_COLUMNS, (size_t)CARD_FIELDS * sizeof *cols_staging);
     cols_staging[CARD_FIELDS] = "from_seq";
     cols_staging[CARD_FIELDS + 1] = NULL;
     okno__copy c;

@@ -69,7 +69,7 @@ static void on_revoke(okno_ledger *l, rd_kafka_topic_partition_list_t *parts)
         okno_ledger_input in = okno_ledger_input_of(l, tp->topic);
         l->partitions[in][tp->partition] = (okno_ledger_partition){.stored_next_offset = -1};
         if (in == OKNO_LEDGER_TRANSITIONS)
-            okno_head_cache_drop_partition(&l->cache, tp->partition);
+            okno__head_cache_drop_partition(&l->cache, tp->partition);
         okno_log_info("partition revoked", OKNO_LOG_STR("topic", tp->topic),
                       OKNO_LOG_INT("partition", tp->partition));
     }

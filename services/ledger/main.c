@@ -129,7 +129,7 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
         okno_log_error("cannot load the Avro schemas", OKNO_LOG_STR("reason", aerr.reason));
         return rc;
     }
-    rc = okno_head_cache_init(&l->cache, 1u << 16);
+    rc = okno__head_cache_init(&l->cache, 1u << 16);
     if (rc == OKNO_OK)
         rc = okno_batch_init(&l->batch, (uint32_t)l->batch_records_max);
     return rc;
@@ -221,7 +221,7 @@ static int ledger_run(okno_ledger *l)
 static void ledger_close(okno_ledger *l)
 {
     okno_batch_close(&l->batch);
-    okno_head_cache_close(&l->cache);
+    okno__head_cache_close(&l->cache);
     okno_pg_directory_free(&l->directory);
     if (l->pg != NULL)
         PQfinish(l->pg);

@@ -1,7 +1,6 @@
 /* The ledger's reads from PostgreSQL: the connection, stream heads (on partition assignment and
  * on demand), stored offsets and the org directory. Writes all go through
  * okno_eventlog_append() in process.c. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,8 @@
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/pgbin.h"
+#include "okno/uuid.h"
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
 
@@ -50,24 +51,24 @@ int okno_ledger_pg_connect(okno_ledger *l)
 
 static int head_to_cache(okno_ledger *l, const okno_eventlog_head_row *row, int32_t partition)
 {
-    okno_head head = {.partition = partition};
+    okno__head head = {.partition = partition};
     memcpy(head.hash, row->hash, sizeof head.hash);
     if (!okno_stream_head_snapshot(row->state_version, row->state, row->state_bytes, row->seq,
                                    &head.state)) {
         okno_uuid id;
-        memcpy(id.bytes, row->message_id, sizeof id.bytes);
+        id = row->message_id;
         int rc = okno_stream_head_fold(l->pg, &id, &head.state);
         if (rc != OKNO_OK)
             return rc;
     }
     if (head.state.last_seq != (uint64_t)row->seq) {
         char text[37];
-        okno_eventlog_uuid_text(row->message_id, text);
+        okno_uuid_format(&row->message_id, text);
         okno_log_error("a stored stream head is inconsistent", OKNO_LOG_STR("message_id", text),
                        OKNO_LOG_INT("seq", row->seq));
         return OKNO_EINVAL;
     }
-    return okno_head_cache_put(&l->cache, &head);
+    return okno__head_cache_put(&l->cache, &head);
 }
 
 static int load_head_cb(const okno_eventlog_head_row *row, void *arg)
@@ -89,7 +90,7 @@ int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t 
         if (rows[i].partition == partition)
             p->stored_next_offset = rows[i].next_offset;
     if (rc == OKNO_OK && input == OKNO_LEDGER_TRANSITIONS) {
-        okno_head_cache_drop_partition(&l->cache, partition);
+        okno__head_cache_drop_partition(&l->cache, partition);
         rc = okno_eventlog_load_heads(l->pg, &partition, 1, load_head_cb, l, err, sizeof err);
     }
     if (rc != OKNO_OK) {
@@ -105,16 +106,11 @@ int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t 
 /* Reads one binary stream_heads row into the shape okno_eventlog_load_heads() hands out. */
 static void row_from_result(const PGresult *res, int i, okno_eventlog_head_row *row)
 {
-    uint32_t seq, part;
-    uint16_t version;
-    memcpy(row->message_id, PQgetvalue(res, i, 0), 16);
-    memcpy(&seq, PQgetvalue(res, i, 1), 4);
-    memcpy(row->hash, PQgetvalue(res, i, 2), 32);
-    memcpy(&part, PQgetvalue(res, i, 3), 4);
-    memcpy(&version, PQgetvalue(res, i, 4), 2);
-    row->seq = (int32_t)ntohl(seq);
-    row->kafka_partition = (int32_t)ntohl(part);
-    row->state_version = (int16_t)ntohs(version);
+    memcpy(row->message_id.bytes, PQgetvalue(res, i, 0), sizeof row->message_id.bytes);
+    row->seq = okno_pgbin_get_i32(PQgetvalue(res, i, 1));
+    memcpy(row->hash, PQgetvalue(res, i, 2), sizeof row->hash);
+    row->kafka_partition = okno_pgbin_get_i32(PQgetvalue(res, i, 3));
+    row->state_version = okno_pgbin_get_i16(PQgetvalue(res, i, 4));
     row->state = (const uint8_t *)PQgetvalue(res, i, 5);
     row->state_bytes = (size_t)PQgetlength(res, i, 5);
 }
@@ -174,7 +170,7 @@ int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
     for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
         okno_uuid id;
         memcpy(id.bytes, PQgetvalue(res, i, 0), 16);
-        okno_uuid_index_put(&b->skip_requests, &id, 1);
+        okno__uuid_index_put(&b->skip_requests, &id, 1);
         b->skip_count++;
     }
     if (rc != OKNO_OK)

@@ -7,6 +7,7 @@
 
 #include "book.h"
 #include "okno/error.h"
+#include "okno/uuid.h"
 
 #define INDEX_CAP_INITIAL 1024
 #define INDEX_FILL_NUM    3 /* the index grows past 3/4 full */
@@ -18,22 +19,9 @@ okno_tracker_rec *okno__book_rec(const okno_tracker *t, uint32_t slot)
     return &t->chunks[slot / OKNO_TRACKER_CHUNK_RECORDS][slot % OKNO_TRACKER_CHUNK_RECORDS];
 }
 
-/* A well-mixed hash of a uuid (test ids are not random, so mix whatever comes). */
-static uint64_t id_hash(const okno_uuid *id)
-{
-    uint64_t a, b;
-    memcpy(&a, id->bytes, 8);
-    memcpy(&b, id->bytes + 8, 8);
-    uint64_t x = a ^ (b * UINT64_C(0x9e3779b97f4a7c15));
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return x;
-}
-
 static uint32_t home_of(const okno_tracker *t, const okno_uuid *id)
 {
-    return (uint32_t)id_hash(id) & (t->index_cap - 1);
+    return (uint32_t)okno_uuid_hash(id) & (t->index_cap - 1);
 }
 
 /* Where id sits in the index, or where it would go (an empty cell). */
@@ -42,7 +30,7 @@ static uint32_t index_find(const okno_tracker *t, const okno_uuid *id)
     uint32_t mask = t->index_cap - 1;
     for (uint32_t i = home_of(t, id);; i = (i + 1) & mask) {
         uint32_t v = t->index[i];
-        if (v == 0 || memcmp(okno__book_rec(t, v - 1)->id.bytes, id->bytes, 16) == 0)
+        if (v == 0 || okno_uuid_equal(&okno__book_rec(t, v - 1)->id, id))
             return i;
     }
 }

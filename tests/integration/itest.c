@@ -12,10 +12,10 @@
 
 /* Number of distinct keys a test may look up, and the longest value, in bytes. */
 #define ITEST_KEYS_MAX        16
-#define ITEST_VALUE_MAX_BYTES 512
+#define ITEST_VALUE_BYTES_MAX 512
 
 static char keys[ITEST_KEYS_MAX][64];
-static char values[ITEST_KEYS_MAX][ITEST_VALUE_MAX_BYTES];
+static char values[ITEST_KEYS_MAX][ITEST_VALUE_BYTES_MAX];
 
 static int parse_line(char *line, const char *key, char *out, size_t size)
 {

@@ -281,9 +281,9 @@ static void refusals_are_published_to_the_rejections_topic(void **state)
     static fixture f;
     relay_start(&f, "ev", 1);
     PGconn *conn = okno_itest_connect(db->app_conninfo);
-    okno_eventlog_request q = {.request_id = {0xee, 1}, .message_id = {0xee, 2}};
-    okno_eventlog_refusal refusal = {.request_id = {0xee, 1},
-                                     .message_id = {0xee, 2},
+    okno_eventlog_request q = {.request_id = {{0xee, 1}}, .message_id = {{0xee, 2}}};
+    okno_eventlog_refusal refusal = {.request_id = {{0xee, 1}},
+                                     .message_id = {{0xee, 2}},
                                      .reason_code = "deadline_passed",
                                      .message = "too late",
                                      .source_topic = OKNO_TOPIC_TRANSITIONS,
@@ -319,11 +319,11 @@ static void *write_batches(void *arg)
     char body[WRITER_MESSAGES][32];
     for (int batch = 0; batch < WRITER_BATCHES; batch++) {
         for (int m = 0; m < WRITER_MESSAGES; m++) {
-            heads[m] = (okno_eventlog_head){.message_id = {0xc0, (uint8_t)w->id, (uint8_t)m},
+            heads[m] = (okno_eventlog_head){.message_id = {{0xc0, (uint8_t)w->id, (uint8_t)m}},
                                             .prev_seq = tips[m].seq};
             memcpy(heads[m].prev_hash, tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
             snprintf(body[m], sizeof body[m], "w%d m%d s%d", w->id, m, tips[m].seq + 1);
-            events[m] = (okno_eventlog_event){.message_id = {0xc0, (uint8_t)w->id, (uint8_t)m},
+            events[m] = (okno_eventlog_event){.message_id = {{0xc0, (uint8_t)w->id, (uint8_t)m}},
                                               .seq = tips[m].seq + 1,
                                               .event_type = "concurrent",
                                               .body = (const uint8_t *)body[m],
@@ -406,9 +406,9 @@ static void append_rounds(PGconn *conn, okno_eventlog_tip *tips, int rounds)
     for (int round = 0; round < rounds; round++) {
         for (int m = 0; m < KILL_MESSAGES; m++) {
             heads[m] =
-                (okno_eventlog_head){.message_id = {0xd0, (uint8_t)m}, .prev_seq = tips[m].seq};
+                (okno_eventlog_head){.message_id = {{0xd0, (uint8_t)m}}, .prev_seq = tips[m].seq};
             memcpy(heads[m].prev_hash, tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
-            events[m] = (okno_eventlog_event){.message_id = {0xd0, (uint8_t)m},
+            events[m] = (okno_eventlog_event){.message_id = {{0xd0, (uint8_t)m}},
                                               .seq = tips[m].seq + 1,
                                               .event_type = "killed",
                                               .body = (const uint8_t *)"payload",

@@ -13,18 +13,12 @@
 
 #include "okno/admin_http.h"
 #include "okno/config.h"
+#include "okno/error.h"
 #include "okno/metrics.h"
 
 /* okno_service_init's "done, exit 0" result (after --help, --version, a passing
  * --check-config). Positive, so it never collides with a negative OKNO_E* code. */
 #define OKNO_SERVICE_EXIT 1
-
-/* Process exit codes. */
-enum {
-    OKNO_EXIT_OK = 0,      /* clean stop, or --help/--version/--check-config */
-    OKNO_EXIT_FAILURE = 1, /* runtime failure */
-    OKNO_EXIT_CONFIG = 2,  /* bad command line or configuration */
-};
 
 /* What a service says about itself; borrowed for the service's lifetime (make it static). */
 struct okno_service_info {
@@ -67,7 +61,7 @@ struct okno_service {
 int okno_service_init(struct okno_service *svc, const struct okno_service_info *info, int argc,
                       char **argv);
 
-/* Maps an init/start/run result to the process exit code (see OKNO_EXIT_*). */
+/* Maps an init/start/run result to the process exit code (OKNO_EXIT_* in okno/error.h). */
 int okno_service_exit_code(int rc);
 
 /* Installs the SIGTERM/SIGINT handlers and starts the admin server. A second signal while

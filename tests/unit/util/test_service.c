@@ -89,7 +89,7 @@ static void exit_codes_follow_results(void **state)
     (void)state;
     assert_int_equal(okno_service_exit_code(0), OKNO_EXIT_OK);
     assert_int_equal(okno_service_exit_code(OKNO_SERVICE_EXIT), OKNO_EXIT_OK);
-    assert_int_equal(okno_service_exit_code(OKNO_ECONFIG), OKNO_EXIT_CONFIG);
+    assert_int_equal(okno_service_exit_code(OKNO_ECONFIG), OKNO_EXIT_USAGE);
     assert_int_equal(okno_service_exit_code(OKNO_EIO), OKNO_EXIT_FAILURE);
 }
 
@@ -98,7 +98,7 @@ static void bad_config_fails_init_with_config_error(void **state)
     (void)state;
     int rc = init_with("[unit]\nbatch_events_max = 10\n", NULL);
     assert_int_equal(rc, OKNO_ECONFIG);
-    assert_int_equal(okno_service_exit_code(rc), OKNO_EXIT_CONFIG);
+    assert_int_equal(okno_service_exit_code(rc), OKNO_EXIT_USAGE);
     okno_service_close(&svc);
     rc = init_with("[admin]\nlisten = somewhere\n", NULL);
     assert_int_equal(rc, OKNO_ECONFIG);
@@ -364,7 +364,7 @@ static void probe_with_unknown_key_exits_2_naming_it(void **state)
     char *path = temp_file("[probe]\ngreeting = hi\ngreting = typo\n");
     char *argv[] = {"okno_service_probe", "--config", path, NULL};
     struct child *c = probe_run(argv, NULL);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     char where[256];
     snprintf(where, sizeof(where), "%s:3: probe.greting: unknown key", path);
     if (strstr(c->err, where) == NULL)
@@ -380,7 +380,7 @@ static void probe_with_bad_env_value_exits_2_naming_the_variable(void **state)
     char *argv[] = {"okno_service_probe", NULL};
     char *env[] = {"OKNO_PROBE__BATCH_EVENTS_MAX=1000", NULL};
     struct child *c = probe_run(argv, env);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     assert_non_null(strstr(c->err, "env OKNO_PROBE__BATCH_EVENTS_MAX: probe.batch_events_max: "
                                    "1000 is out of range 1..100"));
     free(c);
@@ -413,7 +413,7 @@ static void probe_help_lists_keys_and_bad_argument_exits_2(void **state)
     free(c);
     char *bad[] = {"okno_service_probe", "--nope", NULL};
     c = probe_run(bad, NULL);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     assert_non_null(strstr(c->err, "--nope"));
     free(c);
 }
