@@ -156,7 +156,8 @@ void okno_pgbin_i64(okno_pgbuf *b, int64_t v, okno_pgparam *param)
 
 int okno_pgbin_send(PGconn *conn, const char *sql, const okno_pgparam *params, int n)
 {
-    assert(n >= 0 && n <= SEND_PARAMS_MAX);
+    assert(n >= 0);
+    assert(n <= SEND_PARAMS_MAX);
     Oid types[SEND_PARAMS_MAX];
     const char *values[SEND_PARAMS_MAX];
     int lengths[SEND_PARAMS_MAX], formats[SEND_PARAMS_MAX];

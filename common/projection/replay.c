@@ -17,6 +17,7 @@
 #include "okno/clock.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/pg.h"
 #include "okno/replay.h"
 #include "projection/internal.h"
 
@@ -100,12 +101,8 @@ static int run(PGconn *conn, const char *sql, char *err, size_t err_bytes)
 
 static PGconn *connect_to(const char *conninfo, char *err, size_t err_bytes)
 {
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, err_bytes, "connect: %s", PQerrorMessage(conn));
-        PQfinish(conn);
-        return NULL;
-    }
+    PGconn *conn = NULL;
+    okno_pg_connect(conninfo, &conn, err, err_bytes);
     return conn;
 }
 

@@ -424,7 +424,8 @@ static const struct okno_config_value *declared_value(const struct okno_config *
 const char *okno_config_get_string(const struct okno_config *cfg, const char *name)
 {
     const struct okno_config_value *v = okno__config_find((struct okno_config *)cfg, name);
-    assert(v != NULL && v->key != NULL && "key not declared");
+    assert(v != NULL && "key not declared");
+    assert(v->key != NULL && "key not declared");
     assert(v->key->type == OKNO_CONFIG_STRING || v->key->type == OKNO_CONFIG_ENUM);
     return v->text;
 }

@@ -247,7 +247,8 @@ static void write_all(int fd, const char *buf, size_t len)
 
 void okno_log_write(enum okno_log_level level, const char *msg, const struct okno_log_field *fields)
 {
-    assert(level >= OKNO_LOG_DEBUG && level <= OKNO_LOG_ERROR);
+    assert(level >= OKNO_LOG_DEBUG);
+    assert(level <= OKNO_LOG_ERROR);
     assert(msg != NULL);
     if (!okno_log_enabled(level))
         return;

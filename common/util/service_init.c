@@ -116,7 +116,8 @@ int okno_service_init(struct okno_service *svc, const struct okno_service_info *
                       char **argv)
 {
     assert(svc != NULL);
-    assert(info != NULL && info->name != NULL);
+    assert(info != NULL);
+    assert(info->name != NULL);
     memset(svc, 0, sizeof(*svc));
     svc->info = info;
     if (okno_log_configure(info->name, OKNO_LOG_INFO, OKNO_LOG_JSON, STDERR_FILENO) != 0)

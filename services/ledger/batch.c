@@ -1,4 +1,5 @@
 /* Working memory of one ledger batch, and the small uuid index it uses. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@ static uint32_t uuid_slot(const okno_uuid *id, uint32_t mask)
 
 int okno__uuid_index_init(okno__uuid_index *x, uint32_t entries_max)
 {
+    assert(entries_max >= 1);
+    assert(entries_max <= UINT32_MAX / 4);
     uint32_t cap = 16;
     while (cap < entries_max * 2u)
         cap <<= 1;
@@ -37,10 +40,15 @@ void okno__uuid_index_close(okno__uuid_index *x)
 void okno__uuid_index_clear(okno__uuid_index *x)
 {
     memset(x->values, 0xff, x->capacity * sizeof *x->values);
+    x->count = 0;
 }
 
 static uint32_t find_slot(const okno__uuid_index *x, const okno_uuid *key)
 {
+    assert(x->capacity >= 16);
+    assert((x->capacity & (x->capacity - 1)) == 0);
+    /* At most half full: a probe always meets an empty slot. */
+    assert(x->count <= x->capacity / 2);
     uint32_t mask = x->capacity - 1;
     uint32_t i = uuid_slot(key, mask);
     while (x->values[i] != UINT32_MAX && !okno_uuid_equal(&x->keys[i], key))
@@ -55,7 +63,12 @@ uint32_t okno__uuid_index_get(const okno__uuid_index *x, const okno_uuid *key)
 
 void okno__uuid_index_put(okno__uuid_index *x, const okno_uuid *key, uint32_t value)
 {
+    assert(value != UINT32_MAX); /* the empty slot's mark */
     uint32_t i = find_slot(x, key);
+    if (x->values[i] == UINT32_MAX) {
+        assert(x->count < x->capacity / 2);
+        x->count++;
+    }
     x->keys[i] = *key;
     x->values[i] = value;
 }

@@ -17,6 +17,7 @@ typedef struct okno__uuid_index {
     okno_uuid *keys;
     uint32_t *values;  /* UINT32_MAX: empty slot */
     uint32_t capacity; /* power of two, at least twice the most entries */
+    uint32_t count;    /* entries since the last clear; at most capacity / 2 */
 } okno__uuid_index;
 
 int okno__uuid_index_init(okno__uuid_index *x, uint32_t entries_max);

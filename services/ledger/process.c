@@ -2,6 +2,7 @@
  * against the message's current state, encode the events and refusals, and append it all with
  * the consumed offsets in one PostgreSQL transaction. The cache changes only after the commit,
  * so a failed append leaves nothing to undo. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +68,13 @@ static okno_batch_head *head_for(okno_ledger *l, const okno_uuid *id, int32_t pa
 {
     okno_batch *b = &l->batch;
     uint32_t i = okno__uuid_index_get(&b->head_index, id);
-    if (i != UINT32_MAX)
+    if (i != UINT32_MAX) {
+        assert(i < b->heads_count);
+        assert(okno_uuid_equal(&b->heads[i].id, id));
         return &b->heads[i];
+    }
+    /* At most one new head per input record. */
+    assert(b->heads_count < b->records_max);
     okno_batch_head *h = &b->heads[b->heads_count];
     memset(h, 0, sizeof *h);
     h->id = *id;
@@ -118,6 +124,8 @@ static int encode_into(okno_batch *b, okno_avro_topic topic, const void *record,
 
 static void add_request(okno_batch *b, const okno_request *r, bool accepted, uint32_t events)
 {
+    assert(b->batch.request_count < b->records_max);
+    assert(accepted == (events > 0));
     okno_eventlog_request *q = &b->requests[b->batch.request_count++];
     q->request_id = r->request_id;
     q->message_id = r->message_id;
@@ -130,6 +138,8 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
 {
     okno_batch *b = &l->batch;
     size_t i = b->batch.refusal_count;
+    assert(i < b->records_max);
+    assert(code != NULL);
     snprintf(b->refusal_messages[i], sizeof b->refusal_messages[i], "%s", message);
     okno_avro_rejection rej = {
         .request_id = in->malformed ? uuid_zero : in->req.request_id,
@@ -163,9 +173,15 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
 
 static int add_events(okno_batch *b, okno_batch_head *h, const okno_step_result *res)
 {
+    assert(res->events_count >= 1);
+    assert(res->events_count <= OKNO_STEP_EVENTS_MAX);
     for (uint32_t k = 0; k < res->events_count; k++) {
         const okno_event *ev = &res->events[k];
         size_t i = b->batch.event_count, len;
+        assert(i < (size_t)b->records_max * OKNO_STEP_EVENTS_MAX);
+        /* A message's events in the batch are consecutive seqs after its head. */
+        assert(ev->seq == (uint64_t)h->prev_seq + h->events + k + 1);
+        assert(okno_uuid_equal(&ev->message_id, &h->id));
         int rc = encode_into(b, OKNO_AVRO_EVENTS, ev, &b->event_body_at[i], &len);
         if (rc != OKNO_OK)
             return rc;
@@ -227,6 +243,7 @@ static void collect_offsets(okno_ledger *l, rd_kafka_message_t **records, size_t
             if (b->offsets[k].partition == m->partition && b->offsets[k].topic == l->topics[in])
                 o = &b->offsets[k];
         if (o == NULL) {
+            assert(b->batch.offset_count < b->records_max);
             o = &b->offsets[b->batch.offset_count++];
             *o = (okno_eventlog_offset){
                 .group_id = l->group_id,
@@ -260,6 +277,7 @@ static void finish_batch(okno_batch *b)
         const okno_batch_head *h = &b->heads[i];
         if (!head_in_batch(h))
             continue;
+        assert(h->prev_seq >= 0);
         okno_eventlog_head *o = &b->out_heads[b->batch.head_count++];
         o->message_id = h->id;
         o->prev_seq = h->prev_seq;

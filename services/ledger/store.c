@@ -11,6 +11,7 @@
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/pg.h"
 #include "okno/pgbin.h"
 #include "okno/uuid.h"
 #include "okno/stream_head.h"
@@ -30,18 +31,15 @@ static const char KNOWN_REQUESTS_SQL[] =
 
 int okno_ledger_pg_connect(okno_ledger *l)
 {
-    const char *keys[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
-    okno_config_pg_params(&l->svc->config, keys, values);
-    if (l->pg != NULL)
-        PQfinish(l->pg);
-    l->pg = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(l->pg) != CONNECTION_OK) {
-        okno_log_error("cannot connect to PostgreSQL",
-                       OKNO_LOG_STR("reason", PQerrorMessage(l->pg)));
-        return OKNO_EPG;
+    PQfinish(l->pg);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    int rc = okno_pg_connect_config(&l->svc->config, &l->pg, err, sizeof err);
+    if (rc != OKNO_OK) {
+        okno_log_error("cannot connect to PostgreSQL", OKNO_LOG_STR("reason", err));
+        return rc;
     }
     PGresult *res = PQprepare(l->pg, KNOWN_REQUESTS_STMT, KNOWN_REQUESTS_SQL, 1, NULL);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? OKNO_OK : OKNO_EPG;
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? OKNO_OK : OKNO_EPG;
     if (rc != OKNO_OK)
         okno_log_error("cannot prepare the ledger's statements",
                        OKNO_LOG_STR("reason", PQresultErrorMessage(res)));

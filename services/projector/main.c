@@ -61,16 +61,21 @@ static projector_metrics metrics;
 
 static void metrics_init(struct okno_metrics *r)
 {
-    okno_metrics_counter_init(r, &metrics.events, "okno_projector_events_applied_total",
-                              "Events applied to the read models.", NULL);
-    okno_metrics_counter_init(r, &metrics.skipped, "okno_projector_events_skipped_total",
-                              "Events skipped because their seq was applied before.", NULL);
-    okno_metrics_counter_init(r, &metrics.batches, "okno_projector_batches_total",
-                              "Batches committed.", NULL);
-    okno_metrics_counter_init(r, &metrics.failures, "okno_projector_failures_total",
-                              "Batches rolled back.", NULL);
-    okno_metrics_counter_init(r, &metrics.swaps, "okno_projector_swaps_total",
-                              "Times a replay swapped a new read-model schema in.", NULL);
+    const struct {
+        struct okno_metrics_counter *counter;
+        const char *name, *help;
+    } counters[] = {
+        {&metrics.events, "okno_projector_events_applied_total",
+         "Events applied to the read models."},
+        {&metrics.skipped, "okno_projector_events_skipped_total",
+         "Events skipped because their seq was applied before."},
+        {&metrics.batches, "okno_projector_batches_total", "Batches committed."},
+        {&metrics.failures, "okno_projector_failures_total", "Batches rolled back."},
+        {&metrics.swaps, "okno_projector_swaps_total",
+         "Times a replay swapped a new read-model schema in."},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        okno_metrics_counter_init(r, counters[i].counter, counters[i].name, counters[i].help, NULL);
     okno_metrics_gauge_init(r, &metrics.event_age_ms, "okno_projector_event_age_ms",
                             "Age of the last event applied when it was applied, in ms.", NULL);
     okno_metrics_histogram_init(r, &metrics.batch_ms, "okno_projector_batch_ms",

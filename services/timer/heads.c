@@ -11,6 +11,7 @@
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/log.h"
+#include "okno/pg.h"
 #include "okno/pgbin.h"
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
@@ -33,17 +34,12 @@
 
 int okno_timer_pg_connect(okno_timer *t)
 {
-    const char *keys[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
-    okno_config_pg_params(&t->svc->config, keys, values);
-    if (t->pg != NULL)
-        PQfinish(t->pg);
-    t->pg = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(t->pg) != CONNECTION_OK) {
-        okno_log_error("cannot connect to PostgreSQL",
-                       OKNO_LOG_STR("reason", PQerrorMessage(t->pg)));
-        return OKNO_EPG;
-    }
-    return OKNO_OK;
+    PQfinish(t->pg);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    int rc = okno_pg_connect_config(&t->svc->config, &t->pg, err, sizeof err);
+    if (rc != OKNO_OK)
+        okno_log_error("cannot connect to PostgreSQL", OKNO_LOG_STR("reason", err));
+    return rc;
 }
 
 int okno_timer_load_settings(okno_timer *t)

@@ -90,6 +90,16 @@ long long okno_itest_query_ll(PGconn *conn, const char *sql)
     return v;
 }
 
+rd_kafka_conf_t *okno_itest_kafka_conf(void)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
+                          sizeof err) != RD_KAFKA_CONF_OK)
+        fail_msg("%s", err);
+    return conf;
+}
+
 double okno_itest_now_ms(void)
 {
     struct timespec ts;

@@ -40,31 +40,21 @@ typedef struct record {
 
 static record records[RECORDS_MAX];
 
-static rd_kafka_conf_t *kafka_conf(void)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
-                          sizeof err) != RD_KAFKA_CONF_OK)
-        fail_msg("%s", err);
-    return conf;
-}
-
 static void create_topic(char *name, size_t size, const char *prefix, int partitions)
 {
     char err[512];
     int created, existing;
     okno_itest_unique(name, size, prefix);
     const char *names[1] = {name};
-    if (okno_kafka_create_topics(kafka_conf(), names, 1, partitions, 1, 30000, &created, &existing,
-                                 err, sizeof err) != 0)
+    if (okno_kafka_create_topics(okno_itest_kafka_conf(), names, 1, partitions, 1, 30000, &created,
+                                 &existing, err, sizeof err) != 0)
         fail_msg("create topic %s: %s", name, err);
 }
 
 static void delete_topic(const char *topic)
 {
     char err[512];
-    if (okno_kafka_delete_topic(kafka_conf(), topic, 30000, err, sizeof err) != 0)
+    if (okno_kafka_delete_topic(okno_itest_kafka_conf(), topic, 30000, err, sizeof err) != 0)
         print_message("%s\n", err);
 }
 
@@ -94,7 +84,7 @@ static int consume(const char *topic, int partitions, int expected)
 {
     char err[512], group[128];
     okno_itest_unique(group, sizeof group, "okno-test-relay");
-    rd_kafka_conf_t *conf = kafka_conf();
+    rd_kafka_conf_t *conf = okno_itest_kafka_conf();
     rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);

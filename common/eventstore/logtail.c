@@ -6,6 +6,7 @@
 
 #include "okno/error.h"
 #include "okno/logtail.h"
+#include "okno/pg.h"
 #include "okno/pgbin.h"
 
 void okno_log_cursor_init(okno_log_cursor *c)
@@ -74,12 +75,11 @@ int okno_logtail_start(okno_logtail *t, char *errbuf, size_t errbuf_bytes)
     assert(t->pg_values != NULL);
     assert(t->lock_name[0] != '\0');
     if (t->conn == NULL) {
-        t->conn = PQconnectdbParams(t->pg_keywords, t->pg_values, 1);
-        if (PQstatus(t->conn) != CONNECTION_OK) {
-            snprintf(errbuf, errbuf_bytes, "cannot connect to PostgreSQL: %s",
-                     PQerrorMessage(t->conn));
+        int rc =
+            okno_pg_connect_params(t->pg_keywords, t->pg_values, &t->conn, errbuf, errbuf_bytes);
+        if (rc != OKNO_OK) {
             okno_logtail_stop(t);
-            return OKNO_EPG;
+            return rc;
         }
     }
     return t->leader ? OKNO_OK : take_lock(t, errbuf, errbuf_bytes);

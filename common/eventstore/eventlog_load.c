@@ -71,7 +71,8 @@ static void drain(PGconn *conn)
 int okno_eventlog_load_heads(PGconn *conn, const int32_t *partitions, size_t n,
                              okno_eventlog_head_cb cb, void *arg, char *errbuf, size_t errbuf_bytes)
 {
-    assert(cb != NULL && (partitions != NULL || n == 0));
+    assert(cb != NULL);
+    assert(partitions != NULL || n == 0);
     if (n > LOAD_PARTITIONS_MAX) {
         okno_pg_error(errbuf, errbuf_bytes, "load heads: more partitions than allowed", NULL, conn);
         return OKNO_ELIMIT;
@@ -106,7 +107,9 @@ int okno_eventlog_load_offsets(PGconn *conn, const char *group_id, const char *t
                                okno_eventlog_offset_row *out, size_t out_max, size_t *count,
                                char *errbuf, size_t errbuf_bytes)
 {
-    assert(group_id != NULL && topic != NULL && count != NULL);
+    assert(group_id != NULL);
+    assert(topic != NULL);
+    assert(count != NULL);
     *count = 0;
     const char *params[2] = {group_id, topic};
     PGresult *res = PQexecParams(conn, OFFSETS_SQL, 2, NULL, params, NULL, NULL, 1);

@@ -135,7 +135,9 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
 int okno_eventlog_checkpoint(PGconn *conn, int64_t events_per, int max_checkpoints, int *written,
                              char *errbuf, size_t errbuf_bytes)
 {
-    assert(events_per >= 1 && max_checkpoints >= 0 && written != NULL);
+    assert(events_per >= 1);
+    assert(max_checkpoints >= 0);
+    assert(written != NULL);
     *written = 0;
     if (events_per > CHECKPOINT_EVENTS_MAX) {
         snprintf(errbuf, errbuf_bytes, "checkpoint of %" PRId64 " events > %d", events_per,

@@ -638,8 +638,13 @@ static int validate(scratch *s, const okno_eventlog_batch *b, okno_eventlog_resu
 int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
                          okno_eventlog_result *result)
 {
-    assert(conn != NULL && batch != NULL && result != NULL);
+    assert(conn != NULL);
+    assert(batch != NULL);
+    assert(result != NULL);
     assert(PQpipelineStatus(conn) == PQ_PIPELINE_OFF);
+    /* Not inside a transaction of the caller's (a dead connection is an operating error). */
+    assert(PQtransactionStatus(conn) != PQTRANS_INTRANS);
+    assert(PQtransactionStatus(conn) != PQTRANS_INERROR);
     result->known_count = 0;
     result->events_appended = 0;
     result->first_position = 0;
@@ -660,7 +665,9 @@ int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
     }
     if (rc == 0) {
         n = encode_batch(&buf, &c, st); /* write */
-        assert(buf.used == buf.cap);
+        assert(n >= 1);
+        assert(n <= APPEND_STATEMENTS_MAX);
+        assert(buf.used == buf.cap); /* wrote exactly what it measured */
         rc = run_pipeline(conn, st, n, result);
     }
     if (rc == OKNO_EDUPLICATE)
