@@ -161,18 +161,12 @@ void okno__copy_i64(okno__copy *c, int64_t v)
 
 void okno__copy_i32_or_null(okno__copy *c, int32_t v)
 {
-    if (v == 0)
-        okno__copy_null(c);
-    else
-        okno__copy_i32(c, v);
+    v != 0 ? okno__copy_i32(c, v) : okno__copy_null(c); /* 0 is NULL */
 }
 
 void okno__copy_i64_or_null(okno__copy *c, int64_t v)
 {
-    if (v == 0)
-        okno__copy_null(c);
-    else
-        okno__copy_i64(c, v);
+    v != 0 ? okno__copy_i64(c, v) : okno__copy_null(c); /* 0 is NULL */
 }
 
 void okno__copy_uuid(okno__copy *c, const okno_uuid *id)
@@ -191,10 +185,7 @@ void okno__copy_textn(okno__copy *c, const char *s, size_t len)
 
 void okno__copy_text(okno__copy *c, const char *s)
 {
-    if (s == NULL)
-        okno__copy_null(c);
-    else
-        okno__copy_textn(c, s, strlen(s));
+    s != NULL ? okno__copy_textn(c, s, strlen(s)) : okno__copy_null(c);
 }
 
 void okno__copy_bytea(okno__copy *c, const void *p, size_t len)
@@ -209,10 +200,7 @@ void okno__copy_ts(okno__copy *c, int64_t unix_ms)
 
 void okno__copy_ts_or_null(okno__copy *c, int64_t unix_ms)
 {
-    if (unix_ms == 0)
-        okno__copy_null(c);
-    else
-        okno__copy_ts(c, unix_ms);
+    unix_ms != 0 ? okno__copy_ts(c, unix_ms) : okno__copy_null(c); /* 0 is NULL */
 }
 
 void okno__copy_date(okno__copy *c, int32_t unix_day)

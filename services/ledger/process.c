@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 
 #include "ledger.h"
+#include "okno/uuid.h"
 #include "okno/error.h"
 #include "okno/log.h"
 #include "okno/stream_head.h"
