@@ -135,18 +135,18 @@ void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
                                       .org = e->holding_org_after,
                                       .body = bodies[i],
                                       .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
+        ev[i].message_id = e->message_id;
+        ev[i].request_id = e->request_id;
     }
     okno_eventlog_head head = {.prev_seq = (int32_t)prev_seq,
                                .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
                                .state = (const uint8_t *)&res->state,
                                .state_bytes = sizeof res->state};
-    memcpy(head.message_id, id->bytes, 16);
+    head.message_id = *id;
     memcpy(head.prev_hash, hash, OKNO_EVENTLOG_HASH_BYTES);
     okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, id->bytes, 16);
+    rq.request_id = req->request_id;
+    rq.message_id = *id;
     okno_eventlog_batch b = {.events = ev,
                              .event_count = res->events_count,
                              .heads = &head,

@@ -113,7 +113,7 @@ static void submit(int i, int64_t at_ms)
     act(i, r, at_ms);
 }
 
-static void accept(int i, okno_org_id org, int64_t at_ms)
+static void moderate_accept(int i, okno_org_id org, int64_t at_ms)
 {
     okno_request r = by(OKNO_ACTION_ACCEPT, MODERATOR, OPERATOR);
     r.target_org_id = org;
@@ -227,12 +227,12 @@ static void the_lists_at_chosen_moments(void)
 {
     /* M1: in execution in A from +2h. */
     submit(0, T0);
-    accept(0, ORG_A, T0 + HOUR_MS);
+    moderate_accept(0, ORG_A, T0 + HOUR_MS);
     assign(0, A_COORD, ORG_A, A_EXEC, T0 + 2 * HOUR_MS);
     act(0, by(OKNO_ACTION_TAKE_INTO_WORK, A_EXEC, ORG_A), T0 + 3 * HOUR_MS);
     /* M2: forwarded to A1, answer drafted at +5d, waits on agreer A1_M5. */
     submit(1, T0);
-    accept(1, ORG_A, T0 + HOUR_MS);
+    moderate_accept(1, ORG_A, T0 + HOUR_MS);
     okno_request r = by(OKNO_ACTION_FORWARD_TO_SUBORDINATE, A_COORD, ORG_A);
     r.target_org_id = ORG_A1;
     act(1, r, T0 + 2 * HOUR_MS);
@@ -240,7 +240,7 @@ static void the_lists_at_chosen_moments(void)
     act(1, by(OKNO_ACTION_TAKE_INTO_WORK, A1_EXEC, ORG_A1), T0 + 4 * HOUR_MS);
     /* M3: in execution in B (not A's tree) from +2h. */
     submit(2, T0);
-    accept(2, ORG_B, T0 + HOUR_MS);
+    moderate_accept(2, ORG_B, T0 + HOUR_MS);
     assign(2, B_COORD, ORG_B, B_EXEC, T0 + 2 * HOUR_MS);
 
     okno_clock_set(&S.clock, T0 + 4 * DAY_MS);
@@ -261,7 +261,7 @@ static void the_lists_at_chosen_moments(void)
 
     /* M4: submitted at +10d, sits in coordination in A from +10d1h. */
     submit(3, T0 + 10 * DAY_MS);
-    accept(3, ORG_A, T0 + 10 * DAY_MS + HOUR_MS);
+    moderate_accept(3, ORG_A, T0 + 10 * DAY_MS + HOUR_MS);
 
     approaching_begins_when_the_timer_says(0);
 

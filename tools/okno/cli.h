@@ -6,8 +6,7 @@
 
 #include <libpq-fe.h>
 
-/* Exit codes shared by every subcommand. */
-enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
+#include "okno/error.h" /* OKNO_EXIT_*, the exit codes of every subcommand */
 
 typedef struct okno_cli_command {
     const char *name;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "okno/random.h"
 #include "workload.h"
 
 /* Applicants are not in the directory; message n is sent by applicant APPLICANT_ID_BASE + n. */
@@ -51,12 +52,7 @@ struct okno_workload {
 
 static uint64_t next_random(okno_workload *w)
 {
-    uint64_t x = w->rng; /* xorshift64*: deterministic for a seed, fast, good enough here */
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rng = x;
-    return x * 0x2545f4914f6cdd1dull;
+    return okno_random_next(&w->rng); /* deterministic for a seed */
 }
 
 static int below(okno_workload *w, int n)

@@ -9,6 +9,7 @@
 
 #include "deadlines.h"
 #include "okno/error.h"
+#include "okno/random.h"
 
 #define SLOTS 2000
 #define OPS   200000
@@ -17,10 +18,7 @@ static uint64_t rng = 0x2545f4914f6cdd1du;
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return okno_random_next(&rng);
 }
 
 static int64_t model[SLOTS]; /* due time per slot, or NEVER */

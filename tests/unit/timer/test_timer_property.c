@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "okno/error.h"
+#include "okno/random.h"
 #include "okno/sla.h"
 #include "sim.h"
 
@@ -22,10 +23,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return okno_random_next(&rng);
 }
 
 static uint32_t below(uint32_t n)
