@@ -81,9 +81,8 @@ static bool role_ok(const char *s)
 
 static void inbox_cursor(const PGresult *res, int row, char *out, size_t size)
 {
-    snprintf(out, size, "i.%s.%s.%s.%s", PQgetvalue(res, row, INBOX_COLS),
-             PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-             PQgetvalue(res, row, INBOX_COLS + 1));
+    snprintf(out, size, "i.%s.%s.%s.%s", PQgetvalue(res, row, INBOX_COLS), PQgetvalue(res, row, 0),
+             PQgetvalue(res, row, 1), PQgetvalue(res, row, INBOX_COLS + 1));
 }
 
 static void mine_cursor(const PGresult *res, int row, char *out, size_t size)

@@ -38,8 +38,8 @@ struct okno_rm_caller {
 
 /* A page request for the list calls. */
 struct okno_rm_page {
-    int limit;          /* 1..OKNO_RM_PAGE_ROWS_MAX */
-    const char *after;  /* opaque cursor from the previous page's "next", or NULL */
+    int limit;         /* 1..OKNO_RM_PAGE_ROWS_MAX */
+    const char *after; /* opaque cursor from the previous page's "next", or NULL */
 };
 
 /* The caller's inbox: open tasks of their org for `role` (a canonical role name, or NULL for
@@ -63,7 +63,8 @@ int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_
                     json_t **out, char *errbuf, size_t errbuf_bytes);
 
 /* The applicant's status timeline (Russian status texts, expected answer date). Visible to the
- * applicant of the message and to the orgs that may see the message. 0, OKNO_ENOTFOUND, OKNO_EPG. */
+ * applicant of the message and to the orgs that may see the message. 0, OKNO_ENOTFOUND, OKNO_EPG.
+ */
 int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                      json_t **out, char *errbuf, size_t errbuf_bytes);
 
