@@ -113,6 +113,37 @@ static int cursor_parse(const char *after, char kind, char *copy, char **parts, 
     return OKNO_OK;
 }
 
+/* One page's query: its text parameters, item columns and cursor. */
+typedef struct page_query {
+    const char *what;
+    const char *sql;
+    int n;
+    const char *const *params;
+    int cols;
+    void (*cursor)(const PGresult *res, int row, char *out, size_t size);
+} page_query;
+
+/* The call's transaction around one page query (limit + 1 rows asked: the extra says "next"). */
+static int page_run(PGconn *conn, const struct okno_rm_caller *who, int limit, const page_query *q,
+                    json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *res =
+        okno__rm_query(conn, q->what, q->sql, q->n, q->params, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    *out = okno__rm_page_json(res, limit, q->cols, q->cursor);
+    PQclear(res);
+    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *role,
                   const struct okno_rm_page *page, int64_t now_ms, json_t **out, char *errbuf,
                   size_t errbuf_bytes)
@@ -123,15 +154,13 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
         snprintf(errbuf, errbuf_bytes, "unknown role \"%.64s\"", role);
         rc = OKNO_EINVAL;
     }
-    if (rc == OKNO_OK && who != NULL && who->applicant) {
-        snprintf(errbuf, errbuf_bytes, "an applicant has no inbox");
+    if (rc == OKNO_OK && (who == NULL || who->applicant)) {
+        snprintf(errbuf, errbuf_bytes, "an inbox is a staff member's (an applicant has none)");
         rc = OKNO_EINVAL;
     }
     char copy[OKNO_RM_CURSOR_BYTES], *cur[4] = {NULL, NULL, NULL, NULL};
     if (rc == OKNO_OK && page->after != NULL)
         rc = cursor_parse(page->after, 'i', copy, cur, 4, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     char org[24], user[24], now[24], limit[16];
@@ -140,18 +169,8 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[9] = {org, role, user, now, cur[0], cur[1], cur[2], cur[3], limit};
-    PGresult *res =
-        okno__rm_query(conn, "inbox", INBOX_SQL, 9, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = okno__rm_page_json(res, page->limit, INBOX_COLS, inbox_cursor);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const page_query q = {"inbox", INBOX_SQL, 9, params, INBOX_COLS, inbox_cursor};
+    return page_run(conn, who, page->limit, &q, out, errbuf, errbuf_bytes);
 }
 
 int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
@@ -167,24 +186,12 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
     char copy[OKNO_RM_CURSOR_BYTES], *cur[2] = {NULL, NULL};
     if (rc == OKNO_OK && page->after != NULL)
         rc = cursor_parse(page->after, 'm', copy, cur, 2, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     char user[24], limit[16];
     snprintf(user, sizeof user, "%" PRId64, who->user_id);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[4] = {user, cur[0], cur[1], limit};
-    PGresult *res =
-        okno__rm_query(conn, "own messages", MINE_SQL, 4, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = okno__rm_page_json(res, page->limit, MINE_COLS, mine_cursor);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const page_query q = {"own messages", MINE_SQL, 4, params, MINE_COLS, mine_cursor};
+    return page_run(conn, who, page->limit, &q, out, errbuf, errbuf_bytes);
 }

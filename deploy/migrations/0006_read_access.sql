@@ -17,8 +17,8 @@
 -- policies are per role, so okno_app never evaluates the gateway's rule.
 --
 -- The read models are swapped by `okno replay` (a fresh schema renamed into place), so policies
--- and grants are made per schema by okno.rm_secure(s), which okno.rm_index and the replay's
--- swap call. The policies never name another table: okno.rm_visible and
+-- and grants are made per schema by okno.rm_secure(s), which this migration calls for okno_rm
+-- and the replay's swap for the schema it swaps in. The policies never name another table: okno.rm_visible and
 -- okno.rm_visible_message are plpgsql, which resolves `okno_rm.card` and
 -- `okno_rm.stage_visits` by name when planned, and a schema rename resets every cached plan,
 -- so a session that read before a swap reads the new tables after it.
@@ -176,20 +176,6 @@ begin
     execute format('grant usage on schema %I to okno_gateway', s);
     execute format('grant select on %1$I.card, %1$I.inbox, %1$I.stage_visits,'
                    ' %1$I.applicant_timeline to okno_gateway', s);
-end
-$$;
-
--- rm_index now ends with the policies (the migration and tests build schemas with it; replay
--- builds its indexes in parallel and calls rm_secure in its swap).
-create or replace function okno.rm_index(s text) returns void
-language plpgsql as $$
-declare
-    statement text;
-begin
-    for statement in select okno.rm_index_statements(s) loop
-        execute statement;
-    end loop;
-    perform okno.rm_secure(s);
 end
 $$;
 

@@ -17,7 +17,6 @@
 #include "okno/eventlog.h"
 #include "okno/replay.h"
 #include "okno/sla.h"
-#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
 #include "rm_check.h"
@@ -28,7 +27,6 @@
 /* 2026-03-02T06:00:00Z, 09:00 in Moscow: the citizen submits. */
 #define T0         INT64_C(1772431200000)
 #define STEPS_MAX  32
-#define BODY_BYTES (64 * 1024)
 
 /* The orgs: the operator (1), two ministries that are not each other's subordinates. */
 enum { OPERATOR = 1, ORG_A = 1000, ORG_B = 2000, APPLICANT = 5001, MODERATOR = 101 };
@@ -85,50 +83,6 @@ static okno_uuid request_id(void)
     return id;
 }
 
-/* Appends the events of one accepted step, as the ledger would. */
-static void append(const okno_step_result *res, const okno_request *req)
-{
-    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
-    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
-    for (uint32_t i = 0; i < res->events_count; i++) {
-        const okno_event *e = &res->events[i];
-        size_t len;
-        okno_avro_error aerr = {0};
-        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
-            fail_msg("encode: %s", aerr.reason);
-        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
-                                      .event_type = okno_event_type_name(e->type),
-                                      .occurred_at_ms = e->at_ms,
-                                      .actor_user = e->actor_user_id,
-                                      .org = e->holding_org_after,
-                                      .body = bodies[i],
-                                      .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
-    }
-    okno_eventlog_head head = {.prev_seq = (int32_t)L.state.last_seq,
-                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
-                               .state = (const uint8_t *)&res->state,
-                               .state_bytes = sizeof res->state};
-    memcpy(head.message_id, L.id.bytes, 16);
-    memcpy(head.prev_hash, L.hash, sizeof L.hash);
-    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, L.id.bytes, 16);
-    okno_eventlog_batch b = {.events = ev,
-                             .event_count = res->events_count,
-                             .heads = &head,
-                             .head_count = 1,
-                             .requests = &rq,
-                             .request_count = 1};
-    okno_eventlog_tip tip;
-    okno_eventlog_known known;
-    okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(L.conn, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
-    memcpy(L.hash, tip.hash, sizeof L.hash);
-}
-
 static void project(void)
 {
     size_t n;
@@ -159,7 +113,7 @@ static void act(okno_request *req, int64_t now_ms)
     okno_workflow_step(L.state.last_seq ? &L.state : NULL, req, &actor, &L.dir, now_ms, &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req->action), res.refusal.message);
-    append(&res, req);
+    okno_rm_append_step(L.conn, &L.state, L.hash, &res, req);
     L.state = res.state;
     project();
     snapshot(res.events[res.events_count - 1].at_ms);

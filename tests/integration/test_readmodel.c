@@ -23,7 +23,6 @@
 #include "okno/eventlog.h"
 #include "okno/readmodel.h"
 #include "okno/replay.h"
-#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
 #include "rm_check.h"
@@ -32,7 +31,6 @@
 #define HOUR_MS    (60 * MIN_MS)
 #define DAY_MS     (24 * HOUR_MS)
 #define T0         INT64_C(1772431200000) /* 2026-03-02T06:00:00Z */
-#define BODY_BYTES (64 * 1024)
 #define ERR_BYTES  512
 
 enum { OPERATOR = 1, MIN = 1000, DEP = 1100, SUB = 1110, SIB = 1200, OTHER = 2000, INTAKE = 3000 };
@@ -94,49 +92,6 @@ static struct {
 
 /* ---- the script --------------------------------------------------------------------------- */
 
-static void append(msg *m, const okno_step_result *res, const okno_request *req)
-{
-    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
-    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
-    for (uint32_t i = 0; i < res->events_count; i++) {
-        const okno_event *e = &res->events[i];
-        size_t len;
-        okno_avro_error aerr = {0};
-        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
-            fail_msg("encode: %s", aerr.reason);
-        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
-                                      .event_type = okno_event_type_name(e->type),
-                                      .occurred_at_ms = e->at_ms,
-                                      .actor_user = e->actor_user_id,
-                                      .org = e->holding_org_after,
-                                      .body = bodies[i],
-                                      .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
-    }
-    okno_eventlog_head head = {.prev_seq = (int32_t)m->state.last_seq,
-                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
-                               .state = (const uint8_t *)&res->state,
-                               .state_bytes = sizeof res->state};
-    memcpy(head.message_id, m->id.bytes, 16);
-    memcpy(head.prev_hash, m->hash, sizeof m->hash);
-    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, m->id.bytes, 16);
-    okno_eventlog_batch b = {.events = ev,
-                             .event_count = res->events_count,
-                             .heads = &head,
-                             .head_count = 1,
-                             .requests = &rq,
-                             .request_count = 1};
-    okno_eventlog_tip tip;
-    okno_eventlog_known known;
-    okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(L.admin, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
-    memcpy(m->hash, tip.hash, sizeof m->hash);
-}
-
 static void project(void)
 {
     size_t n;
@@ -160,7 +115,7 @@ static void act(msg *m, okno_request req, int64_t now_ms)
     okno_workflow_step(m->state.last_seq ? &m->state : NULL, &req, &actor, &L.dir, now_ms, &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
-    append(m, &res, &req);
+    okno_rm_append_step(L.admin, &m->state, m->hash, &res, &req);
     m->state = res.state;
 }
 
