@@ -162,3 +162,25 @@ void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
         fail_msg("append: %s", out.error);
     memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
 }
+
+void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db)
+{
+    /* The projector keeps the arrays (it reconnects with them): one projector at a time. */
+    static const char *keys[] = {"dbname", NULL}, *values[2];
+    values[0] = db->app_conninfo;
+    okno_projector_config cfg;
+    okno_projector_config_init(&cfg);
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    if (okno_projector_init(p, &cfg) != 0)
+        fail_msg("projector: %s", p->error);
+}
+
+void okno_rm_project_all(okno_projector *p)
+{
+    size_t n;
+    do {
+        if (okno_projector_step(p, &n) != 0)
+            fail_msg("projector: %s", p->error);
+    } while (n > 0);
+}

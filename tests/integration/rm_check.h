@@ -11,6 +11,7 @@
 #include "itest.h"
 #include "okno/eventlog.h"
 #include "okno/workflow.h"
+#include "projector.h"
 
 /* The read-model tables compared (meta, which differs by design, is not). */
 extern const char *const okno_rm_tables[];
@@ -42,5 +43,12 @@ int okno_rm_stop(pid_t pid, bool kill9);
 void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
                          uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
                          const okno_request *req);
+
+/* An in-process projector on db (kept: db must outlive it), connected as okno_app; one at a
+ * time. Fails the test on error. */
+void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db);
+
+/* Steps p until the log holds nothing more for it; fails the test on error. */
+void okno_rm_project_all(okno_projector *p);
 
 #endif

@@ -25,8 +25,8 @@
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS  (24 * HOUR_MS)
 /* 2026-03-02T06:00:00Z, 09:00 in Moscow: the citizen submits. */
-#define T0         INT64_C(1772431200000)
-#define STEPS_MAX  32
+#define T0        INT64_C(1772431200000)
+#define STEPS_MAX 32
 
 /* The orgs: the operator (1), two ministries that are not each other's subordinates. */
 enum { OPERATOR = 1, ORG_A = 1000, ORG_B = 2000, APPLICANT = 5001, MODERATOR = 101 };
@@ -85,11 +85,7 @@ static okno_uuid request_id(void)
 
 static void project(void)
 {
-    size_t n;
-    do {
-        if (okno_projector_step(&L.proj, &n) != 0)
-            fail_msg("projector: %s", L.proj.error);
-    } while (n > 0);
+    okno_rm_project_all(&L.proj);
 }
 
 static void snapshot(int64_t at_ms)
@@ -490,14 +486,7 @@ static int setup(void **state)
     L.conn = okno_itest_connect(L.db.admin_conninfo);
     L.id = (okno_uuid){{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88, 0x99}};
     okno_uuid_format(&L.id, L.id_text);
-    static const char *keys[] = {"dbname", NULL}, *values[2];
-    values[0] = L.db.app_conninfo;
-    okno_projector_config cfg;
-    okno_projector_config_init(&cfg);
-    cfg.pg_keywords = keys;
-    cfg.pg_values = values;
-    if (okno_projector_init(&L.proj, &cfg) != 0)
-        fail_msg("projector: %s", L.proj.error);
+    okno_rm_projector_open(&L.proj, &L.db);
     return 0;
 }
 

@@ -27,11 +27,11 @@
 #include "projector.h"
 #include "rm_check.h"
 
-#define MIN_MS     INT64_C(60000)
-#define HOUR_MS    (60 * MIN_MS)
-#define DAY_MS     (24 * HOUR_MS)
-#define T0         INT64_C(1772431200000) /* 2026-03-02T06:00:00Z */
-#define ERR_BYTES  512
+#define MIN_MS    INT64_C(60000)
+#define HOUR_MS   (60 * MIN_MS)
+#define DAY_MS    (24 * HOUR_MS)
+#define T0        INT64_C(1772431200000) /* 2026-03-02T06:00:00Z */
+#define ERR_BYTES 512
 
 enum { OPERATOR = 1, MIN = 1000, DEP = 1100, SUB = 1110, SIB = 1200, OTHER = 2000, INTAKE = 3000 };
 enum {
@@ -94,11 +94,7 @@ static struct {
 
 static void project(void)
 {
-    size_t n;
-    do {
-        if (okno_projector_step(&L.proj, &n) != 0)
-            fail_msg("projector: %s", L.proj.error);
-    } while (n > 0);
+    okno_rm_project_all(&L.proj);
 }
 
 /* Decides req on message m at now_ms with the core (it must be accepted) and appends. */
@@ -844,14 +840,7 @@ static int setup(void **state)
             (okno_uuid){{0x10 + (uint8_t)i, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88}};
         okno_uuid_format(&L.m[i].id, L.m[i].id_text);
     }
-    static const char *keys[] = {"dbname", NULL}, *values[2];
-    values[0] = L.db.app_conninfo;
-    okno_projector_config cfg;
-    okno_projector_config_init(&cfg);
-    cfg.pg_keywords = keys;
-    cfg.pg_values = values;
-    if (okno_projector_init(&L.proj, &cfg) != 0)
-        fail_msg("projector: %s", L.proj.error);
+    okno_rm_projector_open(&L.proj, &L.db);
     L.gateway = okno_itest_connect(L.db.gateway_conninfo);
     script();
     return 0;
