@@ -14,8 +14,9 @@
 
 /* Begins the call's transaction (repeatable read, read only) and sets the caller's
  * transaction-local settings the policies read (okno.caller_user, okno.caller_org,
- * okno.caller_applicant), with TimeZone UTC and ISO dates for the rows' times. OKNO_EINVAL for
- * a malformed caller or a connection already inside a transaction, OKNO_EPG. */
+ * okno.caller_applicant; none when who is NULL), with TimeZone UTC and ISO dates for the rows'
+ * times. OKNO_EINVAL for a malformed caller or a connection already inside a transaction,
+ * OKNO_EPG. */
 int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
                    size_t errbuf_bytes);
 

@@ -48,8 +48,8 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
                    size_t errbuf_bytes)
 {
     assert(conn != NULL);
-    if (who == NULL || who->user_id <= 0 ||
-        (who->applicant ? who->org_id != 0 : who->org_id <= 0)) {
+    if (who != NULL &&
+        (who->user_id <= 0 || (who->applicant ? who->org_id != 0 : who->org_id <= 0))) {
         snprintf(errbuf, errbuf_bytes,
                  "a caller needs a user id > 0 and, as staff, an org id > 0 (an applicant: 0)");
         return OKNO_EINVAL;
@@ -63,10 +63,12 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    char user[24], org[24];
-    snprintf(user, sizeof user, "%" PRId64, who->user_id);
-    snprintf(org, sizeof org, "%" PRId64, who->org_id);
-    const char *params[3] = {user, who->applicant ? "" : org, who->applicant ? "true" : "false"};
+    char user[24] = "", org[24] = "";
+    if (who != NULL)
+        snprintf(user, sizeof user, "%" PRId64, who->user_id);
+    if (who != NULL && !who->applicant)
+        snprintf(org, sizeof org, "%" PRId64, who->org_id);
+    const char *params[3] = {user, org, who != NULL && who->applicant ? "true" : "false"};
     res =
         okno__rm_query(conn, "caller",
                        "select set_config('okno.caller_user', $1, true),"

@@ -36,6 +36,22 @@ end
 $$;
 grant usage on schema okno to okno_gateway;
 
+-- An org and every org below it (okno.orgs.parent_id, recursively).
+create function okno.rm_org_tree(root bigint) returns bigint[]
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select array(with recursive below(org_id) as (
+                     select root
+                     union
+                     select c.org_id from okno.orgs c join below b on c.parent_id = b.org_id)
+                 select org_id from below)
+$$;
+
+-- The share of a stage's time after which it is "approaching" (okno.workflow_settings), permille.
+create function okno.rm_approaching_permille() returns int
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select coalesce((select w.approaching_permille from okno.workflow_settings w), 800)
+$$;
+
 -- The caller's scope: their org, and when they are its curator or org_admin every org below it
 -- (okno.orgs.parent_id). NULL when the caller is no staff member of the org they act for.
 create function okno.rm_caller_scope() returns bigint[]
@@ -56,11 +72,7 @@ begin
     if not roles && array['curator', 'org_admin'] then
         return array[o];
     end if;
-    return array(with recursive below(org_id) as (
-                     select o
-                     union
-                     select c.org_id from okno.orgs c join below b on c.parent_id = b.org_id)
-                 select org_id from below);
+    return okno.rm_org_tree(o);
 end
 $$;
 
@@ -132,10 +144,12 @@ begin
 end
 $$;
 
-revoke all on function okno.rm_caller_scope(), okno.rm_caller_roles(),
-    okno.rm_visible(uuid, bigint, text, bigint), okno.rm_visible_message(uuid) from public;
-grant execute on function okno.rm_caller_scope(), okno.rm_caller_roles(),
-    okno.rm_visible(uuid, bigint, text, bigint), okno.rm_visible_message(uuid) to okno_gateway;
+revoke all on function okno.rm_org_tree(bigint), okno.rm_approaching_permille(),
+    okno.rm_caller_scope(), okno.rm_caller_roles(), okno.rm_visible(uuid, bigint, text, bigint),
+    okno.rm_visible_message(uuid) from public;
+grant execute on function okno.rm_org_tree(bigint), okno.rm_approaching_permille(),
+    okno.rm_caller_scope(), okno.rm_caller_roles(), okno.rm_visible(uuid, bigint, text, bigint),
+    okno.rm_visible_message(uuid) to okno_gateway, okno_app;
 
 -- RLS on table t (schema-qualified): the gateway's rule `using_gateway`, and `using (true)` for
 -- okno_app and for the table's owner. Idempotent.

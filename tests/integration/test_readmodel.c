@@ -794,6 +794,100 @@ static void my_messages_newest_first_by_pages(void **state)
                      OKNO_EINVAL);
 }
 
+/* ---- the daily lists ------------------------------------------------------------------------ */
+
+/* The names of one list's messages, in order, and the list itself. */
+static json_t *list_of(json_t *d, const char *list, char *names, size_t size)
+{
+    json_t *items = json_object_get(d, list);
+    assert_true(json_is_array(items));
+    names[0] = '\0';
+    for (size_t i = 0; i < json_array_size(items); i++)
+        snprintf(names + strlen(names), size - strlen(names), "%s%s", i ? " " : "",
+                 name_of(s_of(json_array_get(items, i), "message_id")));
+    return items;
+}
+
+static json_t *daily(PGconn *conn, const struct okno_rm_caller *who, okno_org_id org, int64_t at)
+{
+    char err[ERR_BYTES];
+    json_t *d;
+    if (okno_rm_daily(conn, who, org, at, &d, err, sizeof err) != OKNO_OK)
+        fail_msg("daily lists: %s", err);
+    return d;
+}
+
+static void daily_lists_at_chosen_moments(void **state)
+{
+    (void)state;
+    const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
+    char names[128];
+    /* DEP's execution began at +2h with 468 h allotted: due at +470h; 80 % of it is used at
+     * +376h24m. */
+    json_t *d = daily(L.gateway, &cur, MIN, T0 + 376 * HOUR_MS);
+    list_of(d, "approaching_stage_time", names, sizeof names);
+    assert_string_equal(names, "");
+    json_decref(d);
+    d = daily(L.gateway, &cur, MIN, T0 + 400 * HOUR_MS);
+    assert_int_equal(i_of(d, "org_id"), MIN);
+    assert_string_equal(s_of(d, "at"), "2026-03-18T22:00:00.000Z");
+    json_t *items = list_of(d, "approaching_stage_time", names, sizeof names);
+    assert_string_equal(names, "DEP");
+    json_t *it = json_array_get(items, 0);
+    assert_int_equal(i_of(it, "org_id"), DEP);
+    assert_string_equal(s_of(it, "stage"), "execution");
+    assert_int_equal(json_array_size(json_object_get(it, "waits_on")), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(it, "waits_on"), 0)),
+                     D_EXEC);
+    assert_int_equal(i_of(it, "stage_budget_ms"), 468 * HOUR_MS);
+    assert_int_equal(i_of(it, "stage_used_ms"), 398 * HOUR_MS);
+    assert_string_equal(s_of(it, "stage_due_at"), "2026-03-21T20:00:00.000Z");
+    assert_string_equal(s_of(it, "answer_deadline"), "2026-04-01T06:02:00.000Z");
+    is_null(it, "late_ms");
+    assert_null(json_object_get(it, "list"));
+    list_of(d, "over_stage_time", names, sizeof names);
+    assert_string_equal(names, "");
+    list_of(d, "past_answer_deadline", names, sizeof names);
+    assert_string_equal(names, "");
+    json_decref(d);
+    d = daily(L.gateway, &cur, MIN, T0 + 480 * HOUR_MS);
+    items = list_of(d, "over_stage_time", names, sizeof names);
+    assert_string_equal(names, "DEP");
+    assert_int_equal(i_of(json_array_get(items, 0), "late_ms"), 10 * HOUR_MS);
+    assert_int_equal(i_of(json_array_get(items, 0), "stage_used_ms"), 478 * HOUR_MS);
+    list_of(d, "approaching_stage_time", names, sizeof names);
+    assert_string_equal(names, "");
+    json_decref(d);
+    /* A day past the deadlines (30 days from each submission, a minute apart): every open
+     * message held in MIN's tree, by org; MOVED now waits in OTHER, outside it. */
+    d = daily(L.gateway, &cur, MIN, T0 + 721 * HOUR_MS);
+    items = list_of(d, "past_answer_deadline", names, sizeof names);
+    assert_string_equal(names, "MIN DEP SUB SIB");
+    assert_int_equal(i_of(json_array_get(items, 1), "late_ms"), HOUR_MS - 2 * MIN_MS);
+    list_of(d, "over_stage_time", names, sizeof names);
+    assert_string_equal(names, "DEP");
+    json_decref(d);
+    /* The lists obey the visibility rule: DEP's executor asking for MIN's tree sees DEP only;
+     * no caller sees nothing; okno_app (okno report daily) sees every row. */
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    d = daily(L.gateway, &exec, MIN, T0 + 721 * HOUR_MS);
+    list_of(d, "past_answer_deadline", names, sizeof names);
+    assert_string_equal(names, "DEP");
+    json_decref(d);
+    d = daily(L.gateway, NULL, MIN, T0 + 721 * HOUR_MS);
+    list_of(d, "past_answer_deadline", names, sizeof names);
+    assert_string_equal(names, "");
+    json_decref(d);
+    PGconn *app = okno_itest_connect(L.db.app_conninfo);
+    d = daily(app, NULL, MIN, T0 + 721 * HOUR_MS);
+    list_of(d, "past_answer_deadline", names, sizeof names);
+    assert_string_equal(names, "MIN DEP SUB SIB");
+    json_decref(d);
+    PQfinish(app);
+    char err[ERR_BYTES];
+    assert_int_equal(okno_rm_daily(L.gateway, &cur, 0, T0, &d, err, sizeof err), OKNO_EINVAL);
+}
+
 /* ---- fixture ------------------------------------------------------------------------------- */
 
 static void load_directory(void)
@@ -867,6 +961,7 @@ int main(void)
         cmocka_unit_test(timeline_json_in_russian),
         cmocka_unit_test(inbox_json_and_pages),
         cmocka_unit_test(my_messages_newest_first_by_pages),
+        cmocka_unit_test(daily_lists_at_chosen_moments),
         cmocka_unit_test(policies_hold_after_a_replay_swap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
