@@ -5,6 +5,7 @@
 
 #include "internal.h"
 #include "okno/error.h"
+#include "okno/projection.h"
 #include "okno/readmodel.h"
 
 /* The three lists by the card's times: a stage's "approaching" point is where the approaching
@@ -15,10 +16,10 @@ static const char DAILY_SQL[] =
     " c as (select c.message_id, c.holding_org, c.stage, c.stage_budget_ms, c.stage_due_at,"
     " c.answer_deadline, (extract(epoch from c.stage_due_at) * 1000)::int8 as due_ms,"
     " (extract(epoch from c.answer_deadline) * 1000)::int8 as deadline_ms"
-    " from okno_rm.card c where c.stage is not null"
+    " from %1$s.card c where c.stage is not null"
     " and c.holding_org = any(okno.rm_org_tree($1::int8)))"
     " select l.list, c.message_id, c.holding_org as org_id, c.stage,"
-    " array(select i.user_id from okno_rm.inbox i where i.message_id = c.message_id"
+    " array(select i.user_id from %1$s.inbox i where i.message_id = c.message_id"
     " and i.user_id is not null order by i.user_id) as waits_on,"
     " c.stage_budget_ms, c.stage_budget_ms - (c.due_ms - p.at) as stage_used_ms,"
     " c.stage_due_at, c.answer_deadline, l.late_ms"
@@ -67,14 +68,22 @@ static json_t *lists_json(const PGresult *res, int64_t org_id, int64_t at_ms)
     return o;
 }
 
-int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, int64_t org_id, int64_t at_ms,
-                  json_t **out, char *errbuf, size_t errbuf_bytes)
+int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, const char *schema,
+                  int64_t org_id, int64_t at_ms, json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     *out = NULL;
     if (org_id <= 0) {
         snprintf(errbuf, errbuf_bytes, "the daily lists need an org id > 0");
         return OKNO_EINVAL;
     }
+    schema = schema != NULL ? schema : "okno_rm";
+    if (!okno_proj_schema_valid(schema)) {
+        snprintf(errbuf, errbuf_bytes, "\"%.64s\" is not a read-model schema name", schema);
+        return OKNO_EINVAL;
+    }
+    /* The schema is an identifier checked above, never a caller's value: the only text built. */
+    char sql[sizeof DAILY_SQL + 2 * OKNO_PROJ_SCHEMA_BYTES];
+    snprintf(sql, sizeof sql, DAILY_SQL, schema);
     int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
@@ -83,7 +92,7 @@ int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, int64_t org_id
     snprintf(at, sizeof at, "%" PRId64, at_ms);
     const char *params[2] = {org, at};
     PGresult *res =
-        okno__rm_query(conn, "daily lists", DAILY_SQL, 2, params, false, errbuf, errbuf_bytes);
+        okno__rm_query(conn, "daily lists", sql, 2, params, false, errbuf, errbuf_bytes);
     if (res == NULL)
         return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
     *out = lists_json(res, org_id, at_ms);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -812,7 +813,7 @@ static json_t *daily(PGconn *conn, const struct okno_rm_caller *who, okno_org_id
 {
     char err[ERR_BYTES];
     json_t *d;
-    if (okno_rm_daily(conn, who, org, at, &d, err, sizeof err) != OKNO_OK)
+    if (okno_rm_daily(conn, who, NULL, org, at, &d, err, sizeof err) != OKNO_OK)
         fail_msg("daily lists: %s", err);
     return d;
 }
@@ -885,7 +886,73 @@ static void daily_lists_at_chosen_moments(void **state)
     json_decref(d);
     PQfinish(app);
     char err[ERR_BYTES];
-    assert_int_equal(okno_rm_daily(L.gateway, &cur, 0, T0, &d, err, sizeof err), OKNO_EINVAL);
+    assert_int_equal(okno_rm_daily(L.gateway, &cur, NULL, 0, T0, &d, err, sizeof err), OKNO_EINVAL);
+    assert_int_equal(okno_rm_daily(L.gateway, &cur, "okno_rm; drop", MIN, T0, &d, err, sizeof err),
+                     OKNO_EINVAL);
+}
+
+/* Runs the okno CLI with args; its stdout, and the exit status in *status. */
+static char *run_okno(const char *args, int *status)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' %s", getenv("OKNO_BUILD_DIR"), args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    while (n + 1 < cap && fgets(out + n, (int)(cap - n), f) != NULL)
+        n += strlen(out + n);
+    *status = WEXITSTATUS(pclose(f));
+    return out;
+}
+
+/* `okno report daily --at T` rebuilds the read models as at T from the log: its lists are the
+ * lists the live read models gave at T; --csv has a row per listed message. */
+static void report_daily_at_a_past_moment(void **state)
+{
+    (void)state;
+    const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
+    char args[1024];
+    int status;
+    for (int k = 0; k < 2; k++) {
+        int64_t at = T0 + (k == 0 ? 400 : 721) * HOUR_MS;
+        char at_text[OKNO_RM_TIME_BYTES];
+        okno_rm_time_iso(at, at_text);
+        snprintf(args, sizeof args, "report daily --org %d --at '%s' --json --pg '%s'", MIN,
+                 at_text, L.db.admin_conninfo);
+        char *out = run_okno(args, &status);
+        assert_int_equal(status, 0);
+        json_error_t jerr;
+        json_t *cli = json_loads(out, 0, &jerr), *live = daily(L.gateway, &cur, MIN, at);
+        if (cli == NULL)
+            fail_msg("okno report daily --json: %s\n%s", jerr.text, out);
+        assert_string_equal(s_of(cli, "at"), at_text);
+        static const char *const lists[] = {"approaching_stage_time", "over_stage_time",
+                                            "past_answer_deadline"};
+        for (int l = 0; l < 3; l++)
+            if (!json_equal(json_object_get(cli, lists[l]), json_object_get(live, lists[l])))
+                fail_msg("as at %s, %s differs:\n%s", at_text, lists[l], out);
+        json_decref(cli);
+        json_decref(live);
+        free(out);
+    }
+    snprintf(args, sizeof args, "report daily --org %d --csv --pg '%s'", MIN, L.db.app_conninfo);
+    char *out = run_okno(args, &status);
+    assert_int_equal(status, 0);
+    /* Now (the machine's clock, long after March 2026): four past the deadline, DEP over. */
+    assert_true(strncmp(out, "list,message_id,org_id,stage,waits_on,", 38) == 0);
+    int rows = 0;
+    for (char *p = strchr(out, '\n'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '\n'))
+        rows++;
+    assert_int_equal(rows, 5);
+    char line[256];
+    snprintf(line, sizeof line, "\nover_stage_time,%s,%d,execution,%d,", L.m[M_DEP].id_text, DEP,
+             D_EXEC);
+    assert_non_null(strstr(out, line));
+    free(out);
+    out = run_okno("report daily --org 0 2>/dev/null", &status);
+    assert_int_equal(status, 2);
+    free(out);
 }
 
 /* ---- fixture ------------------------------------------------------------------------------- */
@@ -962,6 +1029,7 @@ int main(void)
         cmocka_unit_test(inbox_json_and_pages),
         cmocka_unit_test(my_messages_newest_first_by_pages),
         cmocka_unit_test(daily_lists_at_chosen_moments),
+        cmocka_unit_test(report_daily_at_a_past_moment),
         cmocka_unit_test(policies_hold_after_a_replay_swap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -82,9 +82,11 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
  * users the inbox names), stage_budget_ms, stage_used_ms, stage_due_at, answer_deadline,
  * late_ms (null while approaching)}, ordered by org and message. Under okno_gateway only what
  * the caller may see; who NULL sets no caller (okno_app reads every row: `okno report daily`;
- * the gateway's role then sees nothing). 0, OKNO_EINVAL, OKNO_EPG. */
-int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, int64_t org_id, int64_t at_ms,
-                  json_t **out, char *errbuf, size_t errbuf_bytes);
+ * the gateway's role then sees nothing). schema: NULL for the live okno_rm, or a read-model
+ * schema such as the one `okno replay --as-of` builds (the lists as they were at a past moment).
+ * 0, OKNO_EINVAL, OKNO_EPG. */
+int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, const char *schema,
+                  int64_t org_id, int64_t at_ms, json_t **out, char *errbuf, size_t errbuf_bytes);
 
 /* One event of a history as JSON (the shape of `okno audit --json`'s events and of
  * okno_rm_history's): seq, type, at, actor, stage move, holding org, outcome, log position,
