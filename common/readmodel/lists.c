@@ -42,19 +42,21 @@ static const char MINE_SQL[] =
     " order by c.submitted_at desc, c.message_id desc limit $4::int";
 #define MINE_COLS 10
 
-/* Splits "a.b.c" cursors into at most n parts in place; the count of parts. */
+/* Splits "a.b.c" in place into parts (at most n); the count of parts, n + 1 when more. */
 static int split(char *s, char **parts, int n)
 {
     int k = 0;
-    while (k < n) {
+    for (char *p = s;; p++) {
+        if (*p != '.' && *p != '\0')
+            continue;
+        if (k == n)
+            return n + 1;
         parts[k++] = s;
-        char *dot = strchr(s, '.');
-        if (dot == NULL)
-            break;
-        *dot = '\0';
-        s = dot + 1;
+        if (*p == '\0')
+            return k;
+        *p = '\0';
+        s = p + 1;
     }
-    return strchr(s, '.') == NULL ? k : n + 1;
 }
 
 static bool digits(const char *s)

@@ -737,6 +737,15 @@ static void inbox_json_and_pages(void **state)
     page = (struct okno_rm_page){.limit = 5, .after = "i.1.2.3.4"};
     assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
                      OKNO_EINVAL);
+    char extra[OKNO_RM_CURSOR_BYTES];
+    snprintf(extra, sizeof extra, "i.1.%s.executor.0.9", L.m[M_DEP].id_text);
+    page.after = extra; /* a good cursor with one part too many */
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    extra[strlen(extra) - 2] = '\0'; /* the good cursor itself */
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_OK);
+    json_decref(p);
     page.after = "i.1'; drop table okno_rm.card; --";
     assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
                      OKNO_EINVAL);
