@@ -18,8 +18,8 @@
 --
 -- The read models are swapped by `okno replay` (a fresh schema renamed into place), so policies
 -- and grants are made per schema by okno.rm_secure(s), which this migration calls for okno_rm
--- and the replay's swap for the schema it swaps in. The policies never name another table: okno.rm_visible and
--- okno.rm_visible_message are plpgsql, which resolves `okno_rm.card` and
+-- and the replay's swap for the schema it swaps in. The policies never name another table:
+-- okno.rm_visible and okno.rm_visible_message are plpgsql, which resolves `okno_rm.card` and
 -- `okno_rm.stage_visits` by name when planned, and a schema rename resets every cached plan,
 -- so a session that read before a swap reads the new tables after it.
 do $$
