@@ -80,7 +80,8 @@ $$;
 create function okno.rm_caller_roles() returns text[]
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     select coalesce((select g.roles from okno.grants g
-                      where g.user_id = nullif(current_setting('okno.caller_user', true), '')::bigint
+                      where g.user_id
+                            = nullif(current_setting('okno.caller_user', true), '')::bigint
                         and g.org_id = nullif(current_setting('okno.caller_org', true), '')::bigint
                         and not coalesce(nullif(current_setting('okno.caller_applicant', true),
                                                 '')::boolean, false)),
