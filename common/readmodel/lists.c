@@ -22,7 +22,7 @@ static const char INBOX_SQL[] =
     " i.stage_time_exceeded, i.answer_deadline_expired,"
     " (extract(epoch from i.since) * 1000000)::int8, coalesce(i.user_id, 0)"
     " from okno_rm.inbox i"
-    " where i.org_id = $1::int8 and i.role = any(okno.rm_caller_roles())"
+    " where i.org_id = $1::int8 and i.role = any((select okno.rm_caller_roles())::text[])"
     " and ($2::text is null or i.role = $2::text)"
     " and (i.user_id is null or i.user_id = $3::int8)"
     " and ($5::int8 is null or (i.since, i.message_id, i.role, coalesce(i.user_id, 0)) >"
