@@ -37,9 +37,16 @@ static const char *const LISTS[] = {"approaching_stage_time", "over_stage_time",
                                     "past_answer_deadline"};
 #define LIST_COUNT (sizeof LISTS / sizeof *LISTS)
 
+/* The org and moment the lists are for. */
+typedef struct daily_for {
+    int64_t org_id;
+    int64_t at_ms;
+} daily_for;
+
 /* {"org_id", "at", and the three lists} from the rows. NULL when out of memory. */
-static json_t *lists_json(const PGresult *res, int64_t org_id, int64_t at_ms)
+static json_t *lists_json(const PGresult *res, const void *arg)
 {
+    int64_t org_id = ((const daily_for *)arg)->org_id, at_ms = ((const daily_for *)arg)->at_ms;
     char at[OKNO_RM_TIME_BYTES];
     okno_rm_time_iso(at_ms, at);
     json_t *o = json_pack("{s:I,s:s}", "org_id", (json_int_t)org_id, "at", at);
@@ -84,23 +91,11 @@ int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, const char *sc
     /* The schema is an identifier checked above, never a caller's value: the only text built. */
     char sql[sizeof DAILY_SQL + 2 * OKNO_PROJ_SCHEMA_BYTES];
     snprintf(sql, sizeof sql, DAILY_SQL, schema);
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
     char org[24], at[24];
     snprintf(org, sizeof org, "%" PRId64, org_id);
     snprintf(at, sizeof at, "%" PRId64, at_ms);
     const char *params[2] = {org, at};
-    PGresult *res =
-        okno__rm_query(conn, "daily lists", sql, 2, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = lists_json(res, org_id, at_ms);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const daily_for lists_for = {org_id, at_ms};
+    return okno__rm_run(conn, who, "daily lists", sql, 2, params, lists_json, &lists_for, out,
+                        errbuf, errbuf_bytes);
 }

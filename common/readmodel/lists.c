@@ -115,35 +115,17 @@ static int cursor_parse(const char *after, char kind, char *copy, char **parts, 
     return OKNO_OK;
 }
 
-/* One page's query: its text parameters, item columns and cursor. */
-typedef struct page_query {
-    const char *what;
-    const char *sql;
-    int n;
-    const char *const *params;
+/* How one page's rows become its JSON: the page size, item columns and cursor. */
+typedef struct page_shape {
+    int limit;
     int cols;
     void (*cursor)(const PGresult *res, int row, char *out, size_t size);
-} page_query;
+} page_shape;
 
-/* The call's transaction around one page query (limit + 1 rows asked: the extra says "next"). */
-static int page_run(PGconn *conn, const struct okno_rm_caller *who, int limit, const page_query *q,
-                    json_t **out, char *errbuf, size_t errbuf_bytes)
+static json_t *page_build(const PGresult *res, const void *arg)
 {
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    PGresult *res =
-        okno__rm_query(conn, q->what, q->sql, q->n, q->params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = okno__rm_page_json(res, limit, q->cols, q->cursor);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const page_shape *p = arg;
+    return okno__rm_page_json(res, p->limit, p->cols, p->cursor);
 }
 
 int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *role,
@@ -171,8 +153,9 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[9] = {org, role, user, now, cur[0], cur[1], cur[2], cur[3], limit};
-    const page_query q = {"inbox", INBOX_SQL, 9, params, INBOX_COLS, inbox_cursor};
-    return page_run(conn, who, page->limit, &q, out, errbuf, errbuf_bytes);
+    const page_shape shape = {page->limit, INBOX_COLS, inbox_cursor};
+    return okno__rm_run(conn, who, "inbox", INBOX_SQL, 9, params, page_build, &shape, out, errbuf,
+                        errbuf_bytes);
 }
 
 int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
@@ -194,6 +177,7 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
     snprintf(user, sizeof user, "%" PRId64, who->user_id);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[4] = {user, cur[0], cur[1], limit};
-    const page_query q = {"own messages", MINE_SQL, 4, params, MINE_COLS, mine_cursor};
-    return page_run(conn, who, page->limit, &q, out, errbuf, errbuf_bytes);
+    const page_shape shape = {page->limit, MINE_COLS, mine_cursor};
+    return okno__rm_run(conn, who, "own messages", MINE_SQL, 4, params, page_build, &shape, out,
+                        errbuf, errbuf_bytes);
 }

@@ -95,6 +95,28 @@ int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes)
     return rc;
 }
 
+int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *what, const char *sql,
+                 int n, const char *const *params,
+                 json_t *(*build)(const PGresult *res, const void *arg), const void *arg,
+                 json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *res = okno__rm_query(conn, what, sql, n, params, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    *out = build(res, arg);
+    PQclear(res);
+    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES])
 {
     time_t s = (time_t)(ms / 1000);

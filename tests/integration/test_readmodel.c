@@ -821,6 +821,16 @@ static json_t *list_of(json_t *d, const char *list, char *names, size_t size)
     return items;
 }
 
+/* The list's items; fails unless its messages are `want` (names, in order). */
+static json_t *expect_list(json_t *d, const char *list, const char *want)
+{
+    char names[128];
+    json_t *items = list_of(d, list, names, sizeof names);
+    if (strcmp(names, want) != 0)
+        fail_msg("%s lists \"%s\", want \"%s\"", list, names, want);
+    return items;
+}
+
 static json_t *daily(PGconn *conn, const struct okno_rm_caller *who, okno_org_id org, int64_t at)
 {
     char err[ERR_BYTES];
@@ -834,18 +844,15 @@ static void daily_lists_at_chosen_moments(void **state)
 {
     (void)state;
     const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
-    char names[128];
     /* DEP's execution began at +2h with 468 h allotted: due at +470h; 80 % of it is used at
      * +376h24m. */
     json_t *d = daily(L.gateway, &cur, MIN, T0 + 376 * HOUR_MS);
-    list_of(d, "approaching_stage_time", names, sizeof names);
-    assert_string_equal(names, "");
+    expect_list(d, "approaching_stage_time", "");
     json_decref(d);
     d = daily(L.gateway, &cur, MIN, T0 + 400 * HOUR_MS);
     assert_int_equal(i_of(d, "org_id"), MIN);
     assert_string_equal(s_of(d, "at"), "2026-03-18T22:00:00.000Z");
-    json_t *items = list_of(d, "approaching_stage_time", names, sizeof names);
-    assert_string_equal(names, "DEP");
+    json_t *items = expect_list(d, "approaching_stage_time", "DEP");
     json_t *it = json_array_get(items, 0);
     assert_int_equal(i_of(it, "org_id"), DEP);
     assert_string_equal(s_of(it, "stage"), "execution");
@@ -858,43 +865,34 @@ static void daily_lists_at_chosen_moments(void **state)
     assert_string_equal(s_of(it, "answer_deadline"), "2026-04-01T06:02:00.000Z");
     is_null(it, "late_ms");
     assert_null(json_object_get(it, "list"));
-    list_of(d, "over_stage_time", names, sizeof names);
-    assert_string_equal(names, "");
-    list_of(d, "past_answer_deadline", names, sizeof names);
-    assert_string_equal(names, "");
+    expect_list(d, "over_stage_time", "");
+    expect_list(d, "past_answer_deadline", "");
     json_decref(d);
     d = daily(L.gateway, &cur, MIN, T0 + 480 * HOUR_MS);
-    items = list_of(d, "over_stage_time", names, sizeof names);
-    assert_string_equal(names, "DEP");
+    items = expect_list(d, "over_stage_time", "DEP");
     assert_int_equal(i_of(json_array_get(items, 0), "late_ms"), 10 * HOUR_MS);
     assert_int_equal(i_of(json_array_get(items, 0), "stage_used_ms"), 478 * HOUR_MS);
-    list_of(d, "approaching_stage_time", names, sizeof names);
-    assert_string_equal(names, "");
+    expect_list(d, "approaching_stage_time", "");
     json_decref(d);
     /* A day past the deadlines (30 days from each submission, a minute apart): every open
      * message held in MIN's tree, by org; MOVED now waits in OTHER, outside it. */
     d = daily(L.gateway, &cur, MIN, T0 + 721 * HOUR_MS);
-    items = list_of(d, "past_answer_deadline", names, sizeof names);
-    assert_string_equal(names, "MIN DEP SUB SIB");
+    items = expect_list(d, "past_answer_deadline", "MIN DEP SUB SIB");
     assert_int_equal(i_of(json_array_get(items, 1), "late_ms"), HOUR_MS - 2 * MIN_MS);
-    list_of(d, "over_stage_time", names, sizeof names);
-    assert_string_equal(names, "DEP");
+    expect_list(d, "over_stage_time", "DEP");
     json_decref(d);
     /* The lists obey the visibility rule: DEP's executor asking for MIN's tree sees DEP only;
      * no caller sees nothing; okno_app (okno report daily) sees every row. */
     const struct okno_rm_caller exec = {D_EXEC, DEP, false};
     d = daily(L.gateway, &exec, MIN, T0 + 721 * HOUR_MS);
-    list_of(d, "past_answer_deadline", names, sizeof names);
-    assert_string_equal(names, "DEP");
+    expect_list(d, "past_answer_deadline", "DEP");
     json_decref(d);
     d = daily(L.gateway, NULL, MIN, T0 + 721 * HOUR_MS);
-    list_of(d, "past_answer_deadline", names, sizeof names);
-    assert_string_equal(names, "");
+    expect_list(d, "past_answer_deadline", "");
     json_decref(d);
     PGconn *app = okno_itest_connect(L.db.app_conninfo);
     d = daily(app, NULL, MIN, T0 + 721 * HOUR_MS);
-    list_of(d, "past_answer_deadline", names, sizeof names);
-    assert_string_equal(names, "MIN DEP SUB SIB");
+    expect_list(d, "past_answer_deadline", "MIN DEP SUB SIB");
     json_decref(d);
     PQfinish(app);
     char err[ERR_BYTES];
