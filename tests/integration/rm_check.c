@@ -1,4 +1,5 @@
-/* Read-model test helpers: schema comparison, row dumps, child processes, the demo directory. */
+/* Read-model test helpers: schema comparison, row dumps, child processes, the demo directory,
+ * appending a scripted step's events. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,12 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "okno/avro.h"
+#include "okno/stream_head.h"
 #include "rm_check.h"
 #include "okno/avro.h"
 #include "okno/stream_head.h"
 
 /* Differing rows printed per direction on a mismatch. */
 #define DIFF_ROWS_MAX 20
+/* Largest encoded event a scripted step appends. */
+#define BODY_BYTES (64 * 1024)
 
 const char *const okno_rm_tables[] = {
     "card", "stage_visits", "inbox", "applicant_timeline", "stats_daily", NULL};
@@ -115,11 +120,10 @@ int okno_rm_stop(pid_t pid, bool kill9)
     return status;
 }
 
-void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
+void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
                          uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
                          const okno_request *req)
 {
-    enum { BODY_BYTES = 64 * 1024 };
     static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
     okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
     for (uint32_t i = 0; i < res->events_count; i++) {
@@ -138,15 +142,15 @@ void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
         ev[i].message_id = e->message_id;
         ev[i].request_id = e->request_id;
     }
-    okno_eventlog_head head = {.prev_seq = (int32_t)prev_seq,
+    okno_eventlog_head head = {.prev_seq = (int32_t)before->last_seq,
                                .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
                                .state = (const uint8_t *)&res->state,
                                .state_bytes = sizeof res->state};
-    head.message_id = *id;
+    head.message_id = req->message_id;
     memcpy(head.prev_hash, hash, OKNO_EVENTLOG_HASH_BYTES);
     okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
     rq.request_id = req->request_id;
-    rq.message_id = *id;
+    rq.message_id = req->message_id;
     okno_eventlog_batch b = {.events = ev,
                              .event_count = res->events_count,
                              .heads = &head,
@@ -159,4 +163,26 @@ void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
     if (okno_eventlog_append(conn, &b, &out) != 0)
         fail_msg("append: %s", out.error);
     memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
+}
+
+void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db)
+{
+    /* The projector keeps the arrays (it reconnects with them): one projector at a time. */
+    static const char *keys[] = {"dbname", NULL}, *values[2];
+    values[0] = db->app_conninfo;
+    okno_projector_config cfg;
+    okno_projector_config_init(&cfg);
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    if (okno_projector_init(p, &cfg) != 0)
+        fail_msg("projector: %s", p->error);
+}
+
+void okno_rm_project_all(okno_projector *p)
+{
+    size_t n;
+    do {
+        if (okno_projector_step(p, &n) != 0)
+            fail_msg("projector: %s", p->error);
+    } while (n > 0);
 }

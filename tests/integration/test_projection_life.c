@@ -17,7 +17,6 @@
 #include "okno/eventlog.h"
 #include "okno/replay.h"
 #include "okno/sla.h"
-#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
 #include "rm_check.h"
@@ -84,19 +83,9 @@ static okno_uuid request_id(void)
     return id;
 }
 
-/* Appends the events of one accepted step, as the ledger would. */
-static void append(const okno_step_result *res, const okno_request *req)
-{
-    okno_rm_append_step(L.conn, &L.id, L.state.last_seq, L.hash, res, req);
-}
-
 static void project(void)
 {
-    size_t n;
-    do {
-        if (okno_projector_step(&L.proj, &n) != 0)
-            fail_msg("projector: %s", L.proj.error);
-    } while (n > 0);
+    okno_rm_project_all(&L.proj);
 }
 
 static void snapshot(int64_t at_ms)
@@ -120,7 +109,7 @@ static void act(okno_request *req, int64_t now_ms)
     okno_workflow_step(L.state.last_seq ? &L.state : NULL, req, &actor, &L.dir, now_ms, &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req->action), res.refusal.message);
-    append(&res, req);
+    okno_rm_append_step(L.conn, &L.state, L.hash, &res, req);
     L.state = res.state;
     project();
     snapshot(res.events[res.events_count - 1].at_ms);
@@ -497,14 +486,7 @@ static int setup(void **state)
     L.conn = okno_itest_connect(L.db.admin_conninfo);
     L.id = (okno_uuid){{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88, 0x99}};
     okno_uuid_format(&L.id, L.id_text);
-    static const char *keys[] = {"dbname", NULL}, *values[2];
-    values[0] = L.db.app_conninfo;
-    okno_projector_config cfg;
-    okno_projector_config_init(&cfg);
-    cfg.pg_keywords = keys;
-    cfg.pg_values = values;
-    if (okno_projector_init(&L.proj, &cfg) != 0)
-        fail_msg("projector: %s", L.proj.error);
+    okno_rm_projector_open(&L.proj, &L.db);
     return 0;
 }
 

@@ -93,7 +93,7 @@ static void act(int i, okno_request req, int64_t at_ms)
                        okno_clock_now_ms(&S.clock), &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
-    okno_rm_append_step(S.conn, &m->id, m->state.last_seq, m->hash, &res, &req);
+    okno_rm_append_step(S.conn, &m->state, m->hash, &res, &req);
     m->state = res.state;
     project();
 }
