@@ -121,6 +121,8 @@ static const char *const refusal_code_names[OKNO_REFUSAL_COUNT] = {
     "signal_stale",
     "signal_duplicate",
     "missing_applicant",
+    "accept_into_operator_org",
+    "redirect_to_operator_org",
 };
 
 okno_str okno_str_c(const char *s)

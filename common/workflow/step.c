@@ -43,6 +43,10 @@ static const char *const refusal_texts[OKNO_REFUSAL_COUNT] = {
     [OKNO_REFUSAL_SIGNAL_STALE] = "the signal is for a stage visit or deadline that has passed",
     [OKNO_REFUSAL_SIGNAL_DUPLICATE] = "the signal was already recorded",
     [OKNO_REFUSAL_MISSING_APPLICANT] = "the applicant is required",
+    [OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG] =
+        "the platform operator's org moderates but does not answer: name a participant's org",
+    [OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG] =
+        "the platform operator's org moderates but does not answer: it takes no redirect",
 };
 
 static bool str_valid(okno_str s, uint32_t max_bytes, okno_refusal_code *code)

@@ -211,8 +211,10 @@ typedef enum okno_refusal_code {
     OKNO_REFUSAL_SIGNAL_STALE = 32,      /* the signal is for a stage visit or deadline gone */
     OKNO_REFUSAL_SIGNAL_DUPLICATE = 33,  /* the signal was already recorded */
     OKNO_REFUSAL_MISSING_APPLICANT = 34, /* submit without an applicant id */
+    OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG = 35, /* accept naming the platform operator's org */
+    OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG = 36, /* propose_redirect to the operator's org */
 } okno_refusal_code;
-#define OKNO_REFUSAL_COUNT 35
+#define OKNO_REFUSAL_COUNT 37
 
 const char *okno_role_name(okno_role role);
 int okno_role_parse(okno_str s, okno_role *out);
