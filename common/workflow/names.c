@@ -123,6 +123,8 @@ static const char *const refusal_code_names[OKNO_REFUSAL_COUNT] = {
     "missing_applicant",
     "accept_into_operator_org",
     "redirect_to_operator_org",
+    "malformed_record",
+    "wrong_partition",
 };
 
 okno_str okno_str_c(const char *s)

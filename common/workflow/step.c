@@ -47,6 +47,8 @@ static const char *const refusal_texts[OKNO_REFUSAL_COUNT] = {
         "the platform operator's org moderates but does not answer: name a participant's org",
     [OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG] =
         "the platform operator's org moderates but does not answer: it takes no redirect",
+    [OKNO_REFUSAL_MALFORMED_RECORD] = "the record does not decode",
+    [OKNO_REFUSAL_WRONG_PARTITION] = "the record is not on its message's partition",
 };
 
 static bool str_valid(okno_str s, uint32_t max_bytes, okno_refusal_code *code)

@@ -213,8 +213,11 @@ typedef enum okno_refusal_code {
     OKNO_REFUSAL_MISSING_APPLICANT = 34, /* submit without an applicant id */
     OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG = 35, /* accept naming the platform operator's org */
     OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG = 36, /* propose_redirect to the operator's org */
+    /* The ledger's own, before the core sees the request: */
+    OKNO_REFUSAL_MALFORMED_RECORD = 37, /* the record does not decode (see the message) */
+    OKNO_REFUSAL_WRONG_PARTITION = 38,  /* not on murmur2(message id text) % partitions */
 } okno_refusal_code;
-#define OKNO_REFUSAL_COUNT 37
+#define OKNO_REFUSAL_COUNT 39
 
 const char *okno_role_name(okno_role role);
 int okno_role_parse(okno_str s, okno_role *out);
