@@ -240,6 +240,24 @@ int okno_event_type_parse(okno_str s, okno_event_type *out);
 const char *okno_refusal_code_name(okno_refusal_code code);
 int okno_refusal_code_parse(okno_str s, okno_refusal_code *out);
 
+/* Whose request a reason code can refuse, so where its text is shown. */
+typedef enum okno_refusal_reach {
+    OKNO_REFUSAL_REACHES_APPLICANT = 0, /* a submission too (portal or intake), and anyone */
+    OKNO_REFUSAL_REACHES_STAFF = 1,     /* only the staff of the orgs and the moderators */
+    OKNO_REFUSAL_REACHES_SYSTEM = 2,    /* only the SLA timer's signals */
+} okno_refusal_reach;
+
+/* A reason code as published (`okno workflow --reasons`, the Rejection schema's doc). */
+typedef struct okno_refusal_info {
+    const char *name; /* stable snake_case code, as in okno.rejections.v1 */
+    okno_refusal_reach reach;
+    const char *meaning; /* one line, English; also the start of the refusal's message */
+    const char *text_ru; /* what the person whose request was refused is shown */
+} okno_refusal_info;
+
+/* The code's entry; NULL when code is out of range. */
+const okno_refusal_info *okno_refusal_code_info(okno_refusal_code code);
+
 /* The event type an SLA signal kind is recorded as, and back (NONE if not a signal). */
 okno_event_type okno_signal_kind_event(okno_signal_kind kind);
 okno_signal_kind okno_event_type_signal(okno_event_type type);
