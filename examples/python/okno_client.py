@@ -112,19 +112,26 @@ class Client:
         if not delivered or delivered[0][0] is not None:
             raise RuntimeError(f"the request was not delivered: {delivered}")
         self.last_partition = delivered[0][1].partition()
+        self.last_offset = delivered[0][1].offset()
         return req["request_id"]
 
+    def poll(self):
+        """Reads what has come on the outcome topics into self.outcomes, by request id (a
+        refusal of a record that did not decode, which has none, by where the record lay)."""
+        for m in self.consumer.consume(100, 0.2):
+            if m.error() is None:
+                name, rec = self.schemas.decode(m.value())
+                key = rec.get("request_id") or (rec["source_partition"], rec["source_offset"])
+                self.outcomes[key] = (name, rec)
+
     def outcome(self, request_id, timeout_s=60.0):
-        """("Event", event) or ("Rejection", rejection) for the request, once it is decided."""
+        """("Event", event) or ("Rejection", rejection) for the request (its id, or for a record
+        that did not decode its (partition, offset)), once it is decided."""
         deadline = time.monotonic() + timeout_s
         while request_id not in self.outcomes:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no outcome for request {uuid.UUID(bytes=request_id)}")
-            for m in self.consumer.consume(100, 0.2):
-                if m.error() is None:
-                    name, rec = self.schemas.decode(m.value())
-                    if rec.get("request_id"):
-                        self.outcomes[rec["request_id"]] = (name, rec)
+                raise TimeoutError(f"no outcome for request {request_id!r}")
+            self.poll()
         return self.outcomes[request_id]
 
     def do(self, req, partition=None, timeout_s=60.0):

@@ -288,7 +288,7 @@ typedef struct okno_authority {
     okno_user_id user_id;
     okno_org_id org_id;
     int32_t category_id;
-    int32_t subcategory_id; /* 0: every subcategory of the category */
+    int32_t subcategory_id; /* 0: every subcategory of the category (okno.authorities too) */
     bool may_agree;
     bool may_approve;
 } okno_authority;

@@ -73,3 +73,36 @@ def test_request_on_the_wrong_partition_is_refused_and_nothing_else_is_affected(
     assert s.scalar("select count(*) from okno.refusals") == refused
     assert s.scalar("select count(*) from okno.refusals where reason_code = 'wrong_partition'") == 1
     okno("verify", "--pg", s.admin_conninfo)
+
+
+def test_payload_branch_picked_by_shape_is_refused_and_a_named_branch_is_decided(scratch):
+    s = scratch
+    s.start_ledger()
+    s.start_relay()
+    client = Client(s.bootstrap, s.topics["transitions"], s.topics["events"],
+                    s.topics["rejections"])
+    try:
+        message = uuid.uuid4()
+        client.do(request("submit", message, APPLICANT, 0,
+                          {"channel": "portal", "applicant_id": APPLICANT, "category_id": 1,
+                           "subcategory_id": None, "text": "Street lights are off."}))
+        client.do(request("accept", message, MODERATOR, OPERATOR_ORG,
+                          {"target_org_id": MINISTRY, "category_id": None,
+                           "subcategory_id": None}))
+        coordinator = MINISTRY * 100 + 1
+        # A plain {} for an action without fields: fastavro picks the first branch it fits,
+        # Reject, so the record says take_over but carries a Reject payload.
+        by_shape = request("take_over", message, coordinator, MINISTRY)
+        by_shape["payload"] = {}
+        client.send(by_shape)
+        partition, offset = client.last_partition, client.last_offset
+        kind, rejection = client.outcome((partition, offset))  # no request id: where it lay
+        assert kind == "Rejection"
+        assert rejection["reason_code"] == "malformed_record"
+        assert rejection["request_id"] is None
+        assert "payload" in rejection["message"]
+        # The same action with its branch named is decided as usual.
+        kind, event = client.do(request("take_over", message, coordinator, MINISTRY))
+        assert kind == "Event" and event["type"] == "message_taken_over"
+    finally:
+        client.close()
