@@ -412,6 +412,7 @@ static okno__when build_submit(const okno__ctx *c, okno_event *ev)
     ev->total_days = total_days_of(c, r->category_id);
     ev->answer_deadline_ms = c->at_ms + okno_sla_total_ms(ev->total_days);
     ev->text = r->text;
+    ev->applicant_email = r->applicant_email;
     return OKNO__WHEN_ALWAYS;
 }
 

@@ -24,7 +24,8 @@ static okno_refusal_code texts_valid(const okno_request *req)
 {
     okno_refusal_code code = OKNO_REFUSAL_NONE;
     if (str_valid(req->reason, OKNO_REASON_BYTES_MAX, &code) &&
-        str_valid(req->text, OKNO_TEXT_BYTES_MAX, &code))
+        str_valid(req->text, OKNO_TEXT_BYTES_MAX, &code) &&
+        str_valid(req->applicant_email, OKNO_EMAIL_BYTES_MAX, &code))
         str_valid(req->comment, OKNO_COMMENT_BYTES_MAX, &code);
     return code;
 }
@@ -99,6 +100,7 @@ static void event_build(const okno__guard *g, const okno__ctx *c, okno_event *ev
     ev->stage_before = c->state->stage;
     ev->reason = req->reason;
     ev->comment = req->comment;
+    ev->requested_at_ms = req->requested_at_ms;
     const okno__lead *lead = lead_find(g, g->build(c, ev));
     assert(lead != NULL);
     ev->stage_after = lead->stage == OKNO__STAY ? c->state->stage : (okno_stage)lead->stage;

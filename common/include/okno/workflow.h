@@ -23,6 +23,7 @@
 #define OKNO_TEXT_BYTES_MAX       65536 /* answer text and message text, in bytes */
 #define OKNO_REASON_BYTES_MAX     4096  /* stated reason, in bytes */
 #define OKNO_COMMENT_BYTES_MAX    16384 /* executor's or manager's comment, in bytes */
+#define OKNO_EMAIL_BYTES_MAX      254   /* an applicant's e-mail address, in bytes */
 #define OKNO_ORG_DEPTH_MAX        64    /* levels of the org hierarchy walked before giving up */
 #define OKNO_TOTAL_DAYS_MAX       3660  /* largest total processing time of a category, days */
 #define OKNO_APPROACHING_PERMILLE 800   /* default "approaching" share of a stage's time, 1/1000 */
@@ -373,6 +374,9 @@ typedef struct okno_request {
 
     okno_user_id applicant_id; /* submit */
     okno_channel channel;      /* submit */
+    okno_str applicant_email;  /* submit: optional, up to OKNO_EMAIL_BYTES_MAX */
+    int64_t requested_at_ms;   /* the client's time, Unix ms: recorded in the event for audits;
+                                  the ledger's clock (now_ms) decides, never this */
 
     okno_signal_kind signal; /* sla_signal */
     okno_stage signal_stage; /* sla_signal of a stage-time kind: the stage it is about */
@@ -420,6 +424,8 @@ typedef struct okno_event {
     okno_stage signal_stage;      /* stage-time signals: the stage */
     uint32_t signal_visit;        /* stage-time signals: that stage's visit number */
     int64_t signal_due_ms;        /* any signal: when it fell due, Unix ms */
+    int64_t requested_at_ms;      /* the request's requested_at (0 for signals): for audits */
+    okno_str applicant_email;     /* submitted: borrowed from the request */
 } okno_event;
 
 /* ---- the message state ---------------------------------------------------------------- */
