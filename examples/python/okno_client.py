@@ -44,13 +44,16 @@ PRODUCER_CONF = {"partitioner": "murmur2_random", "enable.idempotence": True, "a
 class Schemas:
     """The schemas of schemas/, by name and by the fingerprint on the wire."""
 
-    def __init__(self, folder=SCHEMAS):
+    def __init__(self, folder=SCHEMAS, files=None):
+        """The schemas of folder/*.avsc, or of files ({name: path}), e.g. a released version
+        from schemas/history/<Name>/vN.avsc."""
         self.by_name, self.by_fingerprint = {}, {}
-        for path in sorted(Path(folder).glob("*.avsc")):
-            schema = parse_schema(json.loads(path.read_text()))
+        paths = files or {p.stem: p for p in sorted(Path(folder).glob("*.avsc"))}
+        for name, path in paths.items():
+            schema = parse_schema(json.loads(Path(path).read_text()))
             fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
-            self.by_name[path.stem] = (fp, schema)
-            self.by_fingerprint[fp] = (path.stem, schema)
+            self.by_name[name] = (fp, schema)
+            self.by_fingerprint[fp] = (name, schema)
 
     def encode(self, name, record):
         fp, schema = self.by_name[name]
@@ -99,14 +102,15 @@ class Client:
         self.consumer.subscribe([events, rejections])
         self.outcomes = {}  # request id bytes -> ("Event" | "Rejection", record)
 
-    def send(self, req, partition=None):
+    def send(self, req, partition=None, schemas=None):
         """Produces one request keyed by its message id's text; `partition` overrides the
-        partitioner (only to show what the ledger does with a misrouted record)."""
+        partitioner (only to show what the ledger does with a misrouted record); `schemas`
+        encodes with other schemas (an older released version, say)."""
         key = str(uuid.UUID(bytes=req["message_id"]))
         extra = {} if partition is None else {"partition": partition}
         delivered = []
         self.producer.produce(self.transitions, key=key,
-                              value=self.schemas.encode("TransitionRequest", req),
+                              value=(schemas or self.schemas).encode("TransitionRequest", req),
                               on_delivery=lambda err, m: delivered.append((err, m)), **extra)
         self.producer.flush(30)
         if not delivered or delivered[0][0] is not None:
@@ -134,8 +138,8 @@ class Client:
             self.poll()
         return self.outcomes[request_id]
 
-    def do(self, req, partition=None, timeout_s=60.0):
-        return self.outcome(self.send(req, partition), timeout_s)
+    def do(self, req, partition=None, timeout_s=60.0, schemas=None):
+        return self.outcome(self.send(req, partition, schemas), timeout_s)
 
     def close(self):
         self.consumer.close()
