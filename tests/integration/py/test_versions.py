@@ -4,8 +4,8 @@
   record the v2 client's requested_at and e-mail (null from the v1 client);
 - a copy of the event log whose bodies of every other message are rewritten as an Event v1
   writer wrote them (hash chains, stream heads and checkpoints recomputed over the stored
-  bytes, as that writer did) verifies, replays into the same read models, and audits to the
-  same history, v2's fields aside."""
+  bytes, as that writer did) verifies, projects (the projector service) and replays into the
+  same read models, and audits to the same history, v2's fields aside."""
 import hashlib
 import io
 import json
@@ -123,6 +123,7 @@ class Copy:
         s._psql(s._with_db(s.env["OKNO_PG_ADMIN_CONNINFO"], "postgres"),
                 f"create database {self.db} template {s.db}")
         self.admin_conninfo = s._with_db(s.env["OKNO_PG_ADMIN_CONNINFO"], self.db)
+        self.app_conninfo = s._with_db(s.env["OKNO_PG_CONNINFO"], self.db)
 
     def sql(self, query):
         out = self.s._psql(self.admin_conninfo, query)
@@ -205,6 +206,18 @@ def test_a_log_of_v1_and_v2_bodies_reads_the_same_everywhere(scratch):
         assert 0 < int(mixed[0]) < int(mixed[1]), mixed
         okno("verify", "--pg", both.admin_conninfo)  # chains over the stored bytes hold
         okno("verify", "--pg", s.admin_conninfo)
+        # The projector service builds the same read models from either log.
+        events = s.scalar("select count(*) from okno.event_log")
+        for db, conninfo in ((s, s.app_conninfo), (both, both.app_conninfo)):
+            saved, s.app_conninfo = s.app_conninfo, conninfo
+            try:
+                s.start("projector", **{"log.level": "warn"})
+            finally:
+                s.app_conninfo = saved
+            wait_until("the projector to apply every event", lambda: db.sql(
+                "select events_applied from okno_rm.meta") == [[str(events)]])
+        stop_services(s)
+        assert read_models(both) == read_models(s)
         okno("replay", "--pg", s.admin_conninfo)
         okno("replay", "--pg", both.admin_conninfo)
         assert read_models(both) == read_models(s)
