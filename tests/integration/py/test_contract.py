@@ -1,24 +1,13 @@
 """The producer's contract on the real Kafka broker and PostgreSQL (issue 16): a record that is
 not on its message's murmur2 partition is refused with `wrong_partition`, and nothing else is
 affected."""
-import sys
 import uuid
 
-import pytest
+from harness import okno, wait_until
 
-from harness import ROOT, Scratch, okno, wait_until
-
-sys.path.insert(0, str(ROOT / "examples" / "python"))
-from okno_client import Client, request  # noqa: E402
+from okno_client import Client, request
 
 MODERATOR, OPERATOR_ORG, MINISTRY, APPLICANT = 101, 1, 1010, 77001
-
-
-@pytest.fixture
-def scratch(request):
-    s = Scratch(request.node.name[:24].lower())
-    yield s
-    s.close()
 
 
 def test_request_on_the_wrong_partition_is_refused_and_nothing_else_is_affected(scratch):

@@ -3,18 +3,9 @@ confluent-kafka, drives a message to an approved answer against the real cluster
 import subprocess
 import sys
 
-import pytest
-
-from harness import ROOT, WAIT_S, Scratch
+from harness import ROOT, WAIT_S
 
 EXAMPLE = ROOT / "examples" / "python" / "drive_to_answer.py"
-
-
-@pytest.fixture
-def scratch(request):
-    s = Scratch(request.node.name[:24].lower())
-    yield s
-    s.close()
 
 
 def test_example_client_drives_a_message_to_an_answer(scratch):

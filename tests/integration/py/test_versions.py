@@ -10,28 +10,18 @@ import hashlib
 import io
 import json
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 
-import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
-from harness import OKNO, ROOT, Scratch, okno, wait_until
+from harness import ROOT, okno, wait_until
 
-sys.path.insert(0, str(ROOT / "examples" / "python"))
-from okno_client import Client, Schemas, request  # noqa: E402
+from okno_client import Client, Schemas, request
 
 HISTORY = ROOT / "schemas" / "history"
 MODERATOR, OPERATOR_ORG, MINISTRY = 101, 1, 1020
-
-
-@pytest.fixture
-def scratch(request):
-    s = Scratch(request.node.name[:24].lower())
-    yield s
-    s.close()
 
 
 def drive(client, message, applicant, schemas=None, email=None):
