@@ -46,14 +46,24 @@ class Schemas:
 
     def __init__(self, folder=SCHEMAS, files=None):
         """The schemas of folder/*.avsc, or of files ({name: path}), e.g. a released version
-        from schemas/history/<Name>/vN.avsc."""
+        from schemas/history/<Name>/vN.avsc. Records are written with these; records written
+        with any released version in folder/history are read too (decode)."""
         self.by_name, self.by_fingerprint = {}, {}
         paths = files or {p.stem: p for p in sorted(Path(folder).glob("*.avsc"))}
         for name, path in paths.items():
-            schema = parse_schema(json.loads(Path(path).read_text()))
-            fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+            fp, schema = self._load(path)
             self.by_name[name] = (fp, schema)
-            self.by_fingerprint[fp] = (name, schema)
+            self.by_fingerprint[fp] = (name, schema, schema)
+        for path in sorted(Path(folder).glob("history/*/v*.avsc")):
+            name = path.parent.name
+            fp, writer = self._load(path)
+            if name in self.by_name and fp not in self.by_fingerprint:
+                self.by_fingerprint[fp] = (name, writer, self.by_name[name][1])
+
+    @staticmethod
+    def _load(path):
+        schema = parse_schema(json.loads(Path(path).read_text()))
+        return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")), schema
 
     def encode(self, name, record):
         fp, schema = self.by_name[name]
@@ -63,12 +73,14 @@ class Schemas:
         return out.getvalue()
 
     def decode(self, value):
-        """(schema name, record) of a single-object encoded value; KeyError for an unknown
-        fingerprint (a schema version this copy of schemas/ does not have)."""
+        """(schema name, record) of a single-object encoded value. The fingerprint names the
+        writer's schema; a record of an older released version is resolved into the current
+        one (its missing fields take their defaults). KeyError for an unknown fingerprint (a
+        version this copy of schemas/ does not have)."""
         if value[:2] != b"\xc3\x01":
             raise ValueError("not Avro single-object encoding")
-        name, schema = self.by_fingerprint[value[2:10]]
-        return name, schemaless_reader(io.BytesIO(value[10:]), schema)
+        name, writer, reader = self.by_fingerprint[value[2:10]]
+        return name, schemaless_reader(io.BytesIO(value[10:]), writer, reader)
 
 
 def request(action, message_id, user, org, payload=None, reason=None, comment=None,
