@@ -848,6 +848,49 @@ static void refusal_leaves_state_unchanged_and_says_why(void **s)
                         "missing");
 }
 
+/* The client's requested_at is recorded in the event for audits; the ledger's clock decides
+ * when the event happened and judges dates against it. */
+static void the_clients_requested_at_is_recorded_but_the_ledgers_clock_decides(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_execution(&m, 96, DEPT, true);
+    okno_request r = act(&m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT));
+    r.answer_type = OKNO_ANSWER_POSTPONED;
+    r.text = okno_str_c("later");
+    r.approver_user_id = FX_MANAGER(DEPT);
+    r.postponed_until_ms = m.now_ms - FX_HOUR_MS;  /* past by the ledger's clock */
+    r.requested_at_ms = m.now_ms - 2 * FX_HOUR_MS; /* though "future" by the client's */
+    fx_refused(&m, &r, OKNO_REFUSAL_POSTPONED_DATE_NOT_FUTURE);
+    r.postponed_until_ms = m.now_ms + 24 * FX_HOUR_MS;
+    r.requested_at_ms = m.now_ms + 365 * 24 * FX_HOUR_MS; /* a client clock far ahead */
+    okno_event e = fx_ok(&m, &r);
+    assert_int_equal(e.at_ms, m.now_ms);
+    assert_int_equal(e.requested_at_ms, r.requested_at_ms);
+}
+
+/* Submit may carry the applicant's e-mail; the event records it; it is bounded like a text. */
+static void applicant_email_is_recorded_at_submission_and_bounded(void **s)
+{
+    (void)s;
+    fx_msg m;
+    memset(&m, 0, sizeof m);
+    m.now_ms = FX_T0;
+    m.id = fx_uuid(97);
+    okno_request r = fx_req(&m, OKNO_ACTION_SUBMIT, FX_APPLICANT, 0);
+    r.applicant_id = FX_APPLICANT;
+    r.channel = OKNO_CHANNEL_PORTAL;
+    r.text = okno_str_c("no light");
+    static char longest[OKNO_EMAIL_BYTES_MAX + 1];
+    memset(longest, 'a', sizeof longest);
+    r.applicant_email = (okno_str){longest, OKNO_EMAIL_BYTES_MAX + 1};
+    fx_refused(&m, &r, OKNO_REFUSAL_TEXT_TOO_LONG);
+    r.applicant_email = okno_str_c("citizen@example.org");
+    okno_event e = fx_ok(&m, &r);
+    assert_int_equal(e.applicant_email.len, r.applicant_email.len);
+    assert_memory_equal(e.applicant_email.ptr, "citizen@example.org", e.applicant_email.len);
+}
+
 static void oversized_or_dangling_text_is_refused(void **s)
 {
     (void)s;
@@ -943,6 +986,8 @@ int main(void)
         cmocka_unit_test(redirect_restarts_deadline_when_configured),
         cmocka_unit_test(refused_redirect_is_dropped_back_to_coordination),
         cmocka_unit_test(refusal_leaves_state_unchanged_and_says_why),
+        cmocka_unit_test(the_clients_requested_at_is_recorded_but_the_ledgers_clock_decides),
+        cmocka_unit_test(applicant_email_is_recorded_at_submission_and_bounded),
         cmocka_unit_test(oversized_or_dangling_text_is_refused),
         cmocka_unit_test(event_time_never_runs_backwards),
         cmocka_unit_test(null_arguments_are_einval),
