@@ -194,6 +194,8 @@ json_t *okno_rm_event_json(const okno_event *e, int64_t position, const char *ha
     json_object_set_new(o, "interim", json_boolean(e->interim));
     json_object_set_new(o, "postponed_until", json_time(e->postponed_until_ms));
     json_object_set_new(o, "answer_deadline", json_time(e->answer_deadline_ms));
+    json_object_set_new(o, "requested_at", json_time(e->requested_at_ms));
+    json_object_set_new(o, "applicant_email", json_str(e->applicant_email));
     return o;
 }
 

@@ -107,6 +107,10 @@ static void text_event(const okno_event *e, int64_t position)
     printf("     %s -> %s, held by org %" PRId64 ", %s (log position %" PRId64 ")\n",
            okno_stage_name(e->stage_before), okno_stage_name(e->stage_after), e->holding_org_after,
            okno_outcome_name(e->outcome_after), position);
+    if (e->requested_at_ms != 0) {
+        iso_time(e->requested_at_ms, t);
+        printf("     requested at %s by the client's clock\n", t);
+    }
     text_details(e);
 }
 
