@@ -71,6 +71,8 @@ ENV
     fi
     # shellcheck disable=SC1090
     . "$OKNO_CLUSTER_ENV"
+    # The gateway's read-only role (migration 0006); not in cluster.env files written before it.
+    OKNO_PG_GATEWAY_CONNINFO=${OKNO_PG_GATEWAY_CONNINFO:-"host=127.0.0.1 port=$OKNO_PG_PORT dbname=okno user=okno_gateway password=okno_gateway"}
     export OKNO_PG_PORT OKNO_KAFKA_PORT OKNO_KAFKA_CONTROLLER_PORT OKNO_PG_CONNINFO \
-        OKNO_PG_ADMIN_CONNINFO OKNO_KAFKA_BOOTSTRAP OKNO_WORK OKNO_ROOT
+        OKNO_PG_ADMIN_CONNINFO OKNO_PG_GATEWAY_CONNINFO OKNO_KAFKA_BOOTSTRAP OKNO_WORK OKNO_ROOT
 }

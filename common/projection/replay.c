@@ -539,8 +539,10 @@ static int finish_schema(replay *rp, PGconn *conn)
     return run(conn, sql, rp->r->error, sizeof rp->r->error);
 }
 
-/* The swap: both renames in one transaction, under the projector's batch lock so that no live
- * batch straddles it. Readers see the old schema until the commit, then the new one. */
+/* The swap: the new schema's row-level security policies and the gateway's grants
+ * (okno.rm_secure: after the bulk load, which COPY under RLS would refuse), then both renames,
+ * in one transaction under the projector's batch lock so that no live batch straddles it.
+ * Readers see the old schema until the commit, then the new one, already secured. */
 static int swap(replay *rp, PGconn *conn)
 {
     char sql[1024];
@@ -549,6 +551,7 @@ static int swap(replay *rp, PGconn *conn)
              "drop schema if exists %1$s cascade;"
              "begin;"
              "select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%2$s', 0));"
+             "select okno.rm_secure('%3$s');"
              "do $$ begin"
              " if exists (select from pg_namespace where nspname = '%2$s') then"
              "  alter schema %2$s rename to %1$s; end if; end $$;"

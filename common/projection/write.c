@@ -400,6 +400,9 @@ int okno_proj_prepare(okno_proj_writer *w)
              " on commit delete rows;"
              "create temp table if not exists okno_stats_in (like %1$s.stats_daily)"
              " on commit delete rows;"
+             "create temp table if not exists okno_inbox_in (like %1$s.inbox) on commit delete rows;"
+             "create temp table if not exists okno_timeline_in (like %1$s.applicant_timeline)"
+             " on commit delete rows;"
              "reset client_min_messages",
              w->schema);
     return exec(w, "staging tables", sql);
@@ -443,10 +446,13 @@ static int copy_cards(okno_proj_writer *w, okno_proj_entry *const *entries, size
     return copy_finish(w, &c, rc);
 }
 
-static int copy_inbox(okno_proj_writer *w, okno_proj_entry *const *entries, size_t n)
+/* Inbox rows into schema.table: the table itself (bulk), or the staging table (live: COPY FROM
+ * is refused on a table under row-level security, see 0006_read_access.sql). */
+static int copy_inbox(okno_proj_writer *w, const char *schema, const char *table,
+                      okno_proj_entry *const *entries, size_t n)
 {
     okno__copy c;
-    int rc = copy_start(w, &c, w->schema, "inbox", INBOX_COLUMNS);
+    int rc = copy_start(w, &c, schema, table, INBOX_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < n; i++)
         inbox_rows(&c, entries[i]);
     return copy_finish(w, &c, rc);
@@ -467,12 +473,13 @@ static int copy_visits(okno_proj_writer *w, const char *schema, const char *tabl
     return copy_finish(w, &c, rc);
 }
 
-static int copy_timeline(okno_proj_writer *w, const okno_proj_batch *b)
+static int copy_timeline(okno_proj_writer *w, const char *schema, const char *table,
+                         const okno_proj_batch *b)
 {
     if (b->timeline_count == 0)
         return OKNO_OK;
     okno__copy c;
-    int rc = copy_start(w, &c, w->schema, "applicant_timeline", TIMELINE_COLUMNS);
+    int rc = copy_start(w, &c, schema, table, TIMELINE_COLUMNS);
     for (size_t i = 0; rc == OKNO_OK && i < b->timeline_count; i++)
         timeline_row(&c, &b->timeline[i]);
     return copy_finish(w, &c, rc);
@@ -550,6 +557,18 @@ static int live_merge(okno_proj_writer *w)
     upsert_head(sql, sizeof sql, w->schema, "stage_visits", "okno_visits_in", VISIT_COLUMNS,
                 "message_id, visit_no");
     set_excluded(sql, sizeof sql, VISIT_COLUMNS, 2);
+    for (int t = 0; t < 2; t++) {
+        const char *table = t == 0 ? "inbox" : "applicant_timeline";
+        const char *const *cols = t == 0 ? INBOX_COLUMNS : TIMELINE_COLUMNS;
+        size_t used = strlen(sql);
+        snprintf(sql + used, sizeof sql - used, ";insert into %s.%s (", w->schema, table);
+        join(sql, sizeof sql, cols, 0, "");
+        strncat(sql, ") select ", sizeof sql - strlen(sql) - 1);
+        join(sql, sizeof sql, cols, 0, "");
+        used = strlen(sql);
+        snprintf(sql + used, sizeof sql - used, " from %s",
+                 t == 0 ? "okno_inbox_in" : "okno_timeline_in");
+    }
     return exec(w, "merge", sql);
 }
 
@@ -563,9 +582,9 @@ int okno_proj_write_live(okno_proj_writer *w, const okno_proj_batch *b)
     if (rc == OKNO_OK)
         rc = live_fence(w);
     if (rc == OKNO_OK)
-        rc = copy_inbox(w, dirty, n);
+        rc = copy_inbox(w, NULL, "okno_inbox_in", dirty, n);
     if (rc == OKNO_OK)
-        rc = copy_timeline(w, b);
+        rc = copy_timeline(w, NULL, "okno_timeline_in", b);
     if (rc == OKNO_OK)
         rc = copy_visits(w, NULL, "okno_visits_in", b, dirty, n);
     if (rc == OKNO_OK)
@@ -582,11 +601,11 @@ int okno_proj_write_bulk(okno_proj_writer *w, const okno_proj_batch *b,
     if (b->visits_count > 0 || n > 0)
         rc = copy_visits(w, w->schema, "stage_visits", b, entries, n);
     if (rc == OKNO_OK)
-        rc = copy_timeline(w, b);
+        rc = copy_timeline(w, w->schema, "applicant_timeline", b);
     if (rc == OKNO_OK && n > 0)
         rc = copy_cards(w, entries, n, false);
     if (rc == OKNO_OK && n > 0)
-        rc = copy_inbox(w, entries, n);
+        rc = copy_inbox(w, w->schema, "inbox", entries, n);
     return rc;
 }
 

@@ -105,6 +105,8 @@ void okno_itest_db_create(okno_itest_db *db, const char *prefix)
              okno_itest_env("OKNO_PG_CONNINFO"), db->name);
     snprintf(db->admin_conninfo, sizeof db->admin_conninfo, "%s dbname=%s",
              okno_itest_env("OKNO_PG_ADMIN_CONNINFO"), db->name);
+    snprintf(db->gateway_conninfo, sizeof db->gateway_conninfo,
+             "%s user=okno_gateway password=okno_gateway", db->app_conninfo);
     PGconn *admin = okno_itest_connect(okno_itest_env("OKNO_PG_ADMIN_CONNINFO"));
     snprintf(sql, sizeof sql, "create database %s", db->name);
     okno_itest_exec(admin, sql);
@@ -117,6 +119,8 @@ void okno_itest_db_create(okno_itest_db *db, const char *prefix)
     okno_pg_migrate_stats st;
     if (okno_pg_migrate(conn, dir, &st, err, sizeof err) != 0)
         fail_msg("migrating %s: %s", db->name, err);
+    /* The role is the cluster's (made by migration 0006); its local password, as up sets it. */
+    okno_itest_exec(conn, "alter role okno_gateway password 'okno_gateway'");
     PQfinish(conn);
 }
 

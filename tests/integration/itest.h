@@ -22,6 +22,7 @@ void okno_itest_unique(char *buf, size_t size, const char *prefix);
  * count without touching the shared `okno` database or other tests. */
 typedef struct okno_itest_db {
     char name[64];
+    char gateway_conninfo[704]; /* as okno_gateway (reads under row-level security) */
     char app_conninfo[640];   /* as okno_app */
     char admin_conninfo[640]; /* as okno_owner (superuser) */
 } okno_itest_db;

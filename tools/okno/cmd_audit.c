@@ -16,6 +16,7 @@
 #include "okno/avro.h"
 #include "okno/eventlog.h"
 #include "okno/pg.h"
+#include "okno/readmodel.h"
 #include "okno/uuid.h"
 #include "pg/pgbin.h"
 
@@ -26,36 +27,24 @@
 static const char EVENTS_SQL[] =
     "select seq, event_type, (extract(epoch from occurred_at) * 1000)::int8, actor_user, org,"
     " body, prev_hash, hash, position from okno.event_log where message_id = $1::uuid order by seq";
-static const char HEAD_SQL[] =
-    "select seq, hash from okno.stream_heads where message_id = $1::uuid";
 
 typedef struct audit {
     bool json;
     json_t *events;     /* JSON mode: the events array */
     json_t *mismatches; /* JSON mode: what did not verify */
     int count;          /* mismatches */
-    uint8_t prev[OKNO_EVENTLOG_HASH_BYTES];
-    int32_t next_seq;
+    okno_eventlog_chain chain;
 } audit;
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
-}
 
 static void iso_time(int64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    okno_rm_time_iso(ms, out);
 }
 
-/* Says a mismatch loudly, where it occurs. */
-static void mismatch(audit *a, int32_t seq, const char *what)
+/* Says a mismatch loudly, where it occurs (the chain walk's callback). */
+static void mismatch(void *ctx, int32_t seq, const char *what)
 {
+    audit *a = ctx;
     a->count++;
     fprintf(stderr, "okno audit: CHAIN BROKEN at seq %d: %s\n", seq, what);
     if (a->json && a->count <= AUDIT_MISMATCHES_MAX)
@@ -121,126 +110,35 @@ static void text_event(const okno_event *e, int64_t position)
     text_details(e);
 }
 
-/* ---- JSON output ---------------------------------------------------------------------------- */
-
-static json_t *json_str(okno_str s)
-{
-    return s.len > 0 ? json_stringn(s.ptr, s.len) : json_null();
-}
-
-static json_t *json_time(int64_t ms)
-{
-    char t[32];
-    if (ms == 0)
-        return json_null();
-    iso_time(ms, t);
-    return json_string(t);
-}
-
-static json_t *json_event(const okno_event *e, int64_t position, const char *hash)
-{
-    json_t *agreers = json_array();
-    for (uint32_t i = 0; i < e->agreers_count; i++)
-        json_array_append_new(agreers, json_integer(e->agreers[i]));
-    json_t *o = json_pack(
-        "{s:I,s:s,s:o,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:s}", "seq", (json_int_t)e->seq, "type",
-        okno_event_type_name(e->type), "at", json_time(e->at_ms), "actor_user",
-        (json_int_t)e->actor_user_id, "actor_org", (json_int_t)e->actor_org_id, "stage_before",
-        okno_stage_name(e->stage_before), "stage_after", okno_stage_name(e->stage_after),
-        "holding_org", (json_int_t)e->holding_org_after, "outcome",
-        okno_outcome_name(e->outcome_after), "position", (json_int_t)position, "hash", hash);
-    json_object_set_new(o, "reason", json_str(e->reason));
-    json_object_set_new(o, "comment", json_str(e->comment));
-    json_object_set_new(o, "text", json_str(e->text));
-    json_object_set_new(o, "target_org",
-                        e->target_org_id ? json_integer(e->target_org_id) : json_null());
-    json_object_set_new(o, "target_user",
-                        e->target_user_id ? json_integer(e->target_user_id) : json_null());
-    json_object_set_new(o, "approver",
-                        e->approver_user_id ? json_integer(e->approver_user_id) : json_null());
-    json_object_set_new(o, "agreers", agreers);
-    json_object_set_new(o, "answer_type",
-                        e->answer_type ? json_string(okno_answer_type_name(e->answer_type))
-                                       : json_null());
-    json_object_set_new(o, "interim", json_boolean(e->interim));
-    json_object_set_new(o, "postponed_until", json_time(e->postponed_until_ms));
-    json_object_set_new(o, "answer_deadline", json_time(e->answer_deadline_ms));
-    return o;
-}
-
 /* ---- the walk ------------------------------------------------------------------------------- */
 
-/* Verifies row i against the chain so far, then prints it. */
+/* Verifies row i against the chain so far (common/pg's walk), then prints it. */
 static void audit_row(audit *a, const okno_uuid *id, const PGresult *res, int i)
 {
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(res, i, 0));
-    const uint8_t *body = (const uint8_t *)PQgetvalue(res, i, 5);
-    size_t body_bytes = (size_t)PQgetlength(res, i, 5);
-    const uint8_t *prev = (const uint8_t *)PQgetvalue(res, i, 6);
-    const uint8_t *stored = (const uint8_t *)PQgetvalue(res, i, 7);
+    okno_eventlog_row row = {.message_id = id->bytes,
+                             .seq = okno__pgbin_get_i32(PQgetvalue(res, i, 0)),
+                             .event_type = PQgetvalue(res, i, 1),
+                             .body = (const uint8_t *)PQgetvalue(res, i, 5),
+                             .body_bytes = (size_t)PQgetlength(res, i, 5),
+                             .prev_hash = (const uint8_t *)PQgetvalue(res, i, 6),
+                             .hash = (const uint8_t *)PQgetvalue(res, i, 7)};
     int64_t position = okno__pgbin_get_i64(PQgetvalue(res, i, 8));
-    char want[HASH_HEX_BYTES], got[HASH_HEX_BYTES], what[OKNO_AVRO_REASON_BYTES + 64];
-    if (seq != a->next_seq) {
-        snprintf(what, sizeof what, "expected seq %d (a gap or a double)", a->next_seq);
-        mismatch(a, seq, what);
-    }
-    if (memcmp(prev, a->prev, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        hex(a->prev, OKNO_EVENTLOG_HASH_BYTES, want);
-        hex(prev, OKNO_EVENTLOG_HASH_BYTES, got);
-        snprintf(what, sizeof what, "prev_hash is %s, the previous event's hash is %s", got, want);
-        mismatch(a, seq, what);
-    }
-    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
-    okno_eventlog_hash(prev, body, body_bytes, hash);
-    hex(hash, OKNO_EVENTLOG_HASH_BYTES, want);
-    hex(stored, OKNO_EVENTLOG_HASH_BYTES, got);
-    if (memcmp(hash, stored, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        snprintf(what, sizeof what, "stored hash %s, SHA-256(prev_hash || body) is %s", got, want);
-        mismatch(a, seq, what);
-    }
-    memcpy(a->prev, stored, OKNO_EVENTLOG_HASH_BYTES); /* go on from what is stored */
-    a->next_seq = seq + 1;
     okno_event e;
-    okno_avro_error aerr = {0};
-    if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, body_bytes, &e, &aerr) != 0) {
-        snprintf(what, sizeof what, "the body does not decode: %s", aerr.reason);
-        mismatch(a, seq, what);
+    if (!okno_eventlog_chain_step(&a->chain, &row, &e))
         return;
-    }
-    if (e.seq != (uint64_t)seq || memcmp(e.message_id.bytes, id->bytes, 16) != 0 ||
-        strcmp(okno_event_type_name(e.type), PQgetvalue(res, i, 1)) != 0)
-        mismatch(a, seq, "the body names another event than its row");
+    char got[HASH_HEX_BYTES];
+    for (int b = 0; b < OKNO_EVENTLOG_HASH_BYTES; b++)
+        snprintf(got + 2 * b, 3, "%02x", row.hash[b]);
     if (a->json)
-        json_array_append_new(a->events, json_event(&e, position, got));
+        json_array_append_new(a->events, okno_rm_event_json(&e, position, got));
     else
         text_event(&e, position);
 }
 
-static void audit_head(audit *a, PGconn *conn, const char *id_text, int rows)
-{
-    const char *params[1] = {id_text};
-    PGresult *res = PQexecParams(conn, HEAD_SQL, 1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        mismatch(a, 0, PQresultErrorMessage(res));
-    } else if (PQntuples(res) == 1) {
-        int32_t seq = okno__pgbin_get_i32(PQgetvalue(res, 0, 0));
-        if (seq != rows || memcmp(PQgetvalue(res, 0, 1), a->prev, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-            char what[160];
-            snprintf(what, sizeof what,
-                     "the stream head is at seq %d with another hash than the"
-                     " last event's (seq %d)",
-                     seq, rows);
-            mismatch(a, seq, what);
-        }
-    } else if (rows > 0) {
-        mismatch(a, rows, "the message has events but no stream head");
-    }
-    PQclear(res);
-}
-
 static int audit_run(PGconn *conn, const okno_uuid *id, const char *id_text, bool json)
 {
-    audit a = {.json = json, .next_seq = 1};
+    audit a = {.json = json};
+    okno_eventlog_chain_init(&a.chain, mismatch, &a);
     const char *params[1] = {id_text};
     PGresult *res = PQexecParams(conn, EVENTS_SQL, 1, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -258,7 +156,9 @@ static int audit_run(PGconn *conn, const okno_uuid *id, const char *id_text, boo
     for (int i = 0; i < n; i++)
         audit_row(&a, id, res, i);
     PQclear(res);
-    audit_head(&a, conn, id_text, n);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    if (okno_eventlog_chain_head(&a.chain, conn, id->bytes, n, err, sizeof err) != 0)
+        mismatch(&a, 0, err);
     if (json) {
         json_t *doc = json_pack("{s:s,s:o,s:{s:b,s:i,s:o}}", "message_id", id_text, "events",
                                 a.events, "chain", "intact", a.count == 0, "mismatch_count",

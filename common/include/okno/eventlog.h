@@ -173,6 +173,52 @@ int okno_eventlog_load_offsets(PGconn *conn, const char *group_id, const char *t
 void okno_eventlog_hash(const uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES], const uint8_t *body,
                         size_t body_bytes, uint8_t hash[OKNO_EVENTLOG_HASH_BYTES]);
 
+/* ---- verifying one message's chain (okno audit, the read side's history) ------------------ */
+
+struct okno_event;
+
+/* One stored row of okno.event_log, as read back. */
+typedef struct okno_eventlog_row {
+    const uint8_t *message_id; /* 16 bytes */
+    int32_t seq;
+    const char *event_type;
+    const uint8_t *body;
+    size_t body_bytes;
+    const uint8_t *prev_hash; /* 32 bytes */
+    const uint8_t *hash;      /* 32 bytes, as stored */
+} okno_eventlog_row;
+
+/* Called once per mismatch, where it occurs: the row's seq and what did not verify. */
+typedef void okno_eventlog_mismatch_fn(void *ctx, int32_t seq, const char *what);
+
+/* The walk so far: the previous stored hash and the seq expected next. */
+typedef struct okno_eventlog_chain {
+    uint8_t prev[OKNO_EVENTLOG_HASH_BYTES];
+    int32_t next_seq;
+    int mismatches;
+    okno_eventlog_mismatch_fn *on_mismatch;
+    void *ctx;
+} okno_eventlog_chain;
+
+/* Starts a walk at seq 1 (prev_hash all zeros); on_mismatch may be NULL (counted only). */
+void okno_eventlog_chain_init(okno_eventlog_chain *c, okno_eventlog_mismatch_fn *on_mismatch,
+                              void *ctx);
+
+/* Verifies the next row (in seq order): seq continuity, prev_hash, SHA-256(prev_hash || body)
+ * against the stored hash, then decodes the body (common/avro) into *event and checks that it
+ * names the row's message, seq and type. Goes on from the stored hash, so one broken link is
+ * reported once. Returns true when *event holds the decoded body (the row may still have had
+ * mismatches: see c->mismatches). */
+bool okno_eventlog_chain_step(okno_eventlog_chain *c, const okno_eventlog_row *row,
+                              struct okno_event *event);
+
+/* Checks the message's stream head against the walk's end (rows events were walked): same seq,
+ * same hash; a message with events but no head is a mismatch. Reads okno.stream_heads on conn.
+ * OKNO_EPG (errbuf) when the query fails, else 0. */
+int okno_eventlog_chain_head(okno_eventlog_chain *c, PGconn *conn,
+                             const uint8_t message_id[OKNO_EVENTLOG_ID_BYTES], int rows,
+                             char *errbuf, size_t errbuf_bytes);
+
 /* Writes the 36-character text form of a uuid plus a NUL into out (37 bytes). */
 void okno_eventlog_uuid_text(const uint8_t id[OKNO_EVENTLOG_ID_BYTES], char out[37]);
 

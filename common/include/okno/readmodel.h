@@ -23,6 +23,10 @@
 #include <libpq-fe.h>
 
 #define OKNO_RM_PAGE_ROWS_MAX 500 /* rows one list call returns at most */
+#define OKNO_RM_CURSOR_BYTES  96  /* a cursor's text, NUL included, at most */
+#define OKNO_RM_TIME_BYTES    32  /* "2026-03-02T06:00:00.000Z" and its NUL */
+
+struct okno_event;
 
 /* Who asks. Filled by the gateway from a verified token and the org it acts for. */
 struct okno_rm_caller {
@@ -52,7 +56,8 @@ int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t m
 
 /* The message's full history as `okno audit` shows it (who, when, which org, reasons, texts),
  * its hash chain verified while reading: {"events": [...], "chain_verified": true}. A chain
- * that does not verify is OKNO_EDECODE with the first bad seq in errbuf. 0, OKNO_ENOTFOUND,
+ * that does not verify is OKNO_EDECODE with the first bad seq in errbuf. Bodies decode through
+ * common/avro: the process must have called okno_avro_init() (once, from main). 0, OKNO_ENOTFOUND,
  * OKNO_EDECODE, OKNO_EPG. */
 int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                     json_t **out, char *errbuf, size_t errbuf_bytes);
@@ -67,5 +72,13 @@ int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8
 int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
                         const struct okno_rm_page *page, json_t **out, char *errbuf,
                         size_t errbuf_bytes);
+
+/* One event of a history as JSON (the shape of `okno audit --json`'s events and of
+ * okno_rm_history's): seq, type, at, actor, stage move, holding org, outcome, log position,
+ * hash (hex), reasons, texts, targets, answer fields. NULL only when out of memory. */
+json_t *okno_rm_event_json(const struct okno_event *e, int64_t position, const char *hash_hex);
+
+/* Milliseconds since the epoch as ISO 8601 UTC with milliseconds ("...T06:00:00.000Z"). */
+void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES]);
 
 #endif

@@ -1,0 +1,284 @@
+/* The calls on one message: its card, the applicant's timeline, the verified history. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "okno/error.h"
+#include "okno/eventlog.h"
+#include "okno/readmodel.h"
+#include "okno/uuid.h"
+#include "okno/workflow.h"
+#include "pg/pgbin.h"
+
+static const char CARD_SQL[] =
+    "select c.message_id, c.seq, c.status, c.stage, c.outcome, c.holding_org, c.upstream_orgs,"
+    " c.applicant_id, c.channel, c.category_id, c.subcategory_id, c.total_days, c.submitted_at,"
+    " c.message_text as text, c.executor, c.in_work, c.review_subject, c.agreers,"
+    " c.agreer_decisions, c.approver, c.redirect_org, c.answer_type, c.answer_text,"
+    " c.answer_postponed_until, c.interim_sent, c.postponed_until, c.answer_deadline,"
+    " c.deadline_started_at, c.stage_entered_at, c.stage_budget_ms, c.stage_due_at,"
+    " (extract(epoch from c.stage_due_at) * 1000)::int8 - $2::int8 as stage_time_left_ms,"
+    " case when c.stage is not null then"
+    " (extract(epoch from c.answer_deadline) * 1000)::int8 - $2::int8 end as answer_time_left_ms,"
+    " c.stage_time_approaching, c.stage_time_exceeded, c.answer_deadline_approaching,"
+    " c.answer_deadline_expired, c.postponed_date_reached, c.stage_used_ms, c.stage_visits,"
+    " c.applicant_status, c.applicant_status_text, c.expected_answer_at, c.closed_at,"
+    " c.last_event_type, c.last_event_at,"
+    " not coalesce(c.stage is not null and"
+    " c.holding_org = nullif(current_setting('okno.caller_org', true), '')::int8, false)"
+    " as read_only"
+    " from okno_rm.card c where c.message_id = $1::uuid";
+
+static const char VISITS_SQL[] =
+    "select v.visit_no, v.stage, v.stage_visit, v.org_id, v.entered_at, v.entered_by,"
+    " v.entered_event, v.assignee, v.left_at, v.left_by, v.left_event, v.duration_ms, v.exceeded"
+    " from okno_rm.stage_visits v where v.message_id = $1::uuid order by v.visit_no";
+
+static const char TIMELINE_CARD_SQL[] =
+    "select c.message_id, c.applicant_status as status, c.applicant_status_text as status_text,"
+    " (c.expected_answer_at at time zone 'Europe/Moscow')::date as expected_answer_date,"
+    " c.submitted_at, c.closed_at from okno_rm.card c where c.message_id = $1::uuid";
+
+static const char TIMELINE_SQL[] =
+    "select t.seq, t.at, t.status, t.status_text, t.detail from okno_rm.applicant_timeline t"
+    " where t.message_id = $1::uuid order by t.seq";
+
+static const char EVENTS_SQL[] =
+    "select seq, event_type, body, prev_hash, hash, position from okno.event_log"
+    " where message_id = $1::uuid order by seq";
+
+/* rows of sql (one uuid parameter) as an array of objects. */
+static int rows_json(PGconn *conn, const char *what, const char *sql, const char *id,
+                     json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = okno__rm_query(conn, what, sql, 1, &id, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    json_t *a = json_array();
+    for (int i = 0; a != NULL && i < PQntuples(res); i++) {
+        json_t *row = okno__rm_row_json(res, i, PQnfields(res));
+        if (row == NULL || json_array_append_new(a, row) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    PQclear(res);
+    *out = a;
+    return a != NULL ? OKNO_OK : OKNO_ENOMEM;
+}
+
+/* The one row of sql (parameters id, extra) as an object; OKNO_ENOTFOUND without a row. */
+static int row_json(PGconn *conn, const char *what, const char *sql, const char *id,
+                    const char *extra, json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    const char *params[2] = {id, extra};
+    PGresult *res = okno__rm_query(conn, what, sql, extra != NULL ? 2 : 1, params, false, errbuf,
+                                   errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    int rc = OKNO_ENOTFOUND;
+    if (PQntuples(res) == 1) {
+        *out = okno__rm_row_json(res, 0, PQnfields(res));
+        rc = *out != NULL ? OKNO_OK : OKNO_ENOMEM;
+    } else {
+        snprintf(errbuf, errbuf_bytes, "no such message");
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The object under `key` of *out gets sql's rows; on failure *out is released. */
+static int attach_rows(PGconn *conn, const char *what, const char *sql, const char *id,
+                       const char *key, json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    json_t *rows = NULL;
+    int rc = rows_json(conn, what, sql, id, &rows, errbuf, errbuf_bytes);
+    if (rc == OKNO_OK && json_object_set_new(*out, key, rows) != 0)
+        rc = OKNO_ENOMEM;
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                 int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    char id[OKNO_UUID_TEXT_BYTES], now[24];
+    okno_eventlog_uuid_text(message_id, id);
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    rc = row_json(conn, "card", CARD_SQL, id, now, out, errbuf, errbuf_bytes);
+    if (rc == OKNO_OK)
+        rc = attach_rows(conn, "stage visits", VISITS_SQL, id, "visits", out, errbuf,
+                         errbuf_bytes);
+    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+}
+
+int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                     json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_eventlog_uuid_text(message_id, id);
+    rc = row_json(conn, "timeline", TIMELINE_CARD_SQL, id, NULL, out, errbuf, errbuf_bytes);
+    if (rc == OKNO_OK)
+        rc = attach_rows(conn, "timeline", TIMELINE_SQL, id, "entries", out, errbuf,
+                         errbuf_bytes);
+    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+}
+
+/* ---- the history ------------------------------------------------------------------------- */
+
+static json_t *json_str(okno_str s)
+{
+    return s.len > 0 ? json_stringn(s.ptr, s.len) : json_null();
+}
+
+static json_t *json_time(int64_t ms)
+{
+    char t[OKNO_RM_TIME_BYTES];
+    if (ms == 0)
+        return json_null();
+    okno_rm_time_iso(ms, t);
+    return json_string(t);
+}
+
+static json_t *json_id(int64_t id)
+{
+    return id != 0 ? json_integer(id) : json_null();
+}
+
+json_t *okno_rm_event_json(const okno_event *e, int64_t position, const char *hash_hex)
+{
+    json_t *agreers = json_array();
+    for (uint32_t i = 0; agreers != NULL && i < e->agreers_count; i++)
+        json_array_append_new(agreers, json_integer(e->agreers[i]));
+    json_t *o = json_pack(
+        "{s:I,s:s,s:o,s:I,s:I,s:s,s:s,s:I,s:s,s:I,s:s}", "seq", (json_int_t)e->seq, "type",
+        okno_event_type_name(e->type), "at", json_time(e->at_ms), "actor_user",
+        (json_int_t)e->actor_user_id, "actor_org", (json_int_t)e->actor_org_id, "stage_before",
+        okno_stage_name(e->stage_before), "stage_after", okno_stage_name(e->stage_after),
+        "holding_org", (json_int_t)e->holding_org_after, "outcome",
+        okno_outcome_name(e->outcome_after), "position", (json_int_t)position, "hash", hash_hex);
+    if (o == NULL || agreers == NULL) {
+        json_decref(o);
+        json_decref(agreers);
+        return NULL;
+    }
+    json_object_set_new(o, "reason", json_str(e->reason));
+    json_object_set_new(o, "comment", json_str(e->comment));
+    json_object_set_new(o, "text", json_str(e->text));
+    json_object_set_new(o, "target_org", json_id(e->target_org_id));
+    json_object_set_new(o, "target_user", json_id(e->target_user_id));
+    json_object_set_new(o, "approver", json_id(e->approver_user_id));
+    json_object_set_new(o, "agreers", agreers);
+    json_object_set_new(o, "answer_type",
+                        e->answer_type ? json_string(okno_answer_type_name(e->answer_type))
+                                       : json_null());
+    json_object_set_new(o, "interim", json_boolean(e->interim));
+    json_object_set_new(o, "postponed_until", json_time(e->postponed_until_ms));
+    json_object_set_new(o, "answer_deadline", json_time(e->answer_deadline_ms));
+    return o;
+}
+
+/* The first mismatch of the walk, for the error. */
+typedef struct first_break {
+    int32_t seq;
+    char what[256];
+} first_break;
+
+static void on_break(void *ctx, int32_t seq, const char *what)
+{
+    first_break *f = ctx;
+    if (f->what[0] == '\0') {
+        f->seq = seq;
+        snprintf(f->what, sizeof f->what, "%s", what);
+    }
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* Walks the rows (binary), verifying and decoding each into events. */
+static int walk(const PGresult *res, const uint8_t message_id[16], okno_eventlog_chain *chain,
+                json_t *events)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        okno_eventlog_row row = {
+            .message_id = message_id,
+            .seq = okno__pgbin_get_i32(PQgetvalue(res, i, 0)),
+            .event_type = PQgetvalue(res, i, 1),
+            .body = (const uint8_t *)PQgetvalue(res, i, 2),
+            .body_bytes = (size_t)PQgetlength(res, i, 2),
+            .prev_hash = (const uint8_t *)PQgetvalue(res, i, 3),
+            .hash = (const uint8_t *)PQgetvalue(res, i, 4),
+        };
+        if (PQgetlength(res, i, 3) != OKNO_EVENTLOG_HASH_BYTES ||
+            PQgetlength(res, i, 4) != OKNO_EVENTLOG_HASH_BYTES)
+            return OKNO_EDECODE; /* the table's checks make this impossible */
+        okno_event e;
+        if (!okno_eventlog_chain_step(chain, &row, &e))
+            continue;
+        char h[2 * OKNO_EVENTLOG_HASH_BYTES + 1];
+        hex(row.hash, OKNO_EVENTLOG_HASH_BYTES, h);
+        json_t *o = okno_rm_event_json(&e, okno__pgbin_get_i64(PQgetvalue(res, i, 5)), h);
+        if (o == NULL || json_array_append_new(events, o) != 0)
+            return OKNO_ENOMEM;
+    }
+    return OKNO_OK;
+}
+
+int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                    json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_eventlog_uuid_text(message_id, id);
+    const char *params[1] = {id};
+    PGresult *res =
+        okno__rm_query(conn, "history", EVENTS_SQL, 1, params, true, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    int n = PQntuples(res);
+    first_break first = {0};
+    okno_eventlog_chain chain;
+    okno_eventlog_chain_init(&chain, on_break, &first);
+    json_t *events = json_array();
+    if (n == 0) {
+        snprintf(errbuf, errbuf_bytes, "no such message");
+        rc = OKNO_ENOTFOUND;
+    } else {
+        rc = events != NULL ? walk(res, message_id, &chain, events) : OKNO_ENOMEM;
+    }
+    PQclear(res);
+    if (rc == OKNO_OK)
+        rc = okno_eventlog_chain_head(&chain, conn, message_id, n, errbuf, errbuf_bytes);
+    if (rc == OKNO_OK && chain.mismatches > 0) {
+        snprintf(errbuf, errbuf_bytes, "hash chain broken at seq %d: %s", first.seq, first.what);
+        rc = OKNO_EDECODE;
+    }
+    if (rc == OKNO_OK) {
+        *out = json_pack("{s:s,s:o,s:b}", "message_id", id, "events", events, "chain_verified",
+                         1);
+        events = NULL;
+        rc = *out != NULL ? OKNO_OK : OKNO_ENOMEM;
+    }
+    json_decref(events);
+    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+}

@@ -1,0 +1,228 @@
+/* The read side's transaction, rows to JSON, pages. */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "okno/error.h"
+#include "okno/readmodel.h"
+
+/* Type OIDs of the columns the calls return (pg_type.h; fixed since PostgreSQL 7). */
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_INT2_ARRAY = 1005,
+    OID_INT4_ARRAY = 1007,
+    OID_TEXT_ARRAY = 1009,
+    OID_INT8_ARRAY = 1016,
+    OID_TIMESTAMPTZ = 1184,
+};
+
+static void pg_fail(char *errbuf, size_t errbuf_bytes, const char *what, const PGresult *res,
+                    const PGconn *conn)
+{
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    if (msg[0] == '\0')
+        msg = PQerrorMessage(conn);
+    snprintf(errbuf, errbuf_bytes, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+}
+
+PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
+                         const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, binary ? 1 : 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    pg_fail(errbuf, errbuf_bytes, what, res, conn);
+    PQclear(res);
+    return NULL;
+}
+
+int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
+                   size_t errbuf_bytes)
+{
+    assert(conn != NULL);
+    if (who == NULL || who->user_id <= 0 || (who->applicant ? who->org_id != 0 : who->org_id <= 0)) {
+        snprintf(errbuf, errbuf_bytes,
+                 "a caller needs a user id > 0 and, as staff, an org id > 0 (an applicant: 0)");
+        return OKNO_EINVAL;
+    }
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        snprintf(errbuf, errbuf_bytes, "the connection is busy or inside a transaction");
+        return OKNO_EINVAL;
+    }
+    PGresult *res = okno__rm_query(conn, "begin", "begin isolation level repeatable read read only",
+                                   0, NULL, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    PQclear(res);
+    char user[24], org[24];
+    snprintf(user, sizeof user, "%" PRId64, who->user_id);
+    snprintf(org, sizeof org, "%" PRId64, who->org_id);
+    const char *params[3] = {user, who->applicant ? "" : org, who->applicant ? "true" : "false"};
+    res = okno__rm_query(conn, "caller",
+                         "select set_config('okno.caller_user', $1, true),"
+                         " set_config('okno.caller_org', $2, true),"
+                         " set_config('okno.caller_applicant', $3, true),"
+                         " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)",
+                         3, params, false, errbuf, errbuf_bytes);
+    if (res == NULL) {
+        PQclear(PQexec(conn, "rollback"));
+        return OKNO_EPG;
+    }
+    PQclear(res);
+    return OKNO_OK;
+}
+
+int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = PQexec(conn, rc == OKNO_OK ? "commit" : "rollback");
+    if (rc == OKNO_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pg_fail(errbuf, errbuf_bytes, "commit", res, conn);
+        rc = OKNO_EPG;
+    }
+    PQclear(res);
+    return rc;
+}
+
+void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES])
+{
+    time_t s = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        s--;
+        frac += 1000;
+    }
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(out, OKNO_RM_TIME_BYTES, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, OKNO_RM_TIME_BYTES - n, ".%03dZ", frac);
+}
+
+/* "2026-03-02 06:00:00[.123456]+00" (TimeZone UTC, DateStyle ISO) as "2026-03-02T06:00:00.123Z";
+ * anything else (infinity) as it is. */
+static json_t *time_json(const char *v)
+{
+    size_t len = strlen(v);
+    if (len < 22 || v[10] != ' ' || v[19] == '\0')
+        return json_string(v);
+    char out[OKNO_RM_TIME_BYTES];
+    memcpy(out, v, 19);
+    out[10] = 'T';
+    char ms[4] = "000";
+    if (v[19] == '.')
+        for (int i = 0; i < 3 && v[20 + i] >= '0' && v[20 + i] <= '9'; i++)
+            ms[i] = v[20 + i];
+    snprintf(out + 19, sizeof out - 19, ".%sZ", ms);
+    return json_string(out);
+}
+
+/* "{1,2}" or "{agreed,NULL}" as a JSON array (elements unquoted if quoted). */
+static json_t *array_json(const char *v, bool integers)
+{
+    json_t *a = json_array();
+    if (a == NULL || v[0] != '{')
+        return a;
+    const char *p = v + 1;
+    while (*p != '\0' && *p != '}') {
+        size_t n = strcspn(p, ",}");
+        const char *e = p;
+        size_t en = n;
+        if (en >= 2 && e[0] == '"' && e[en - 1] == '"') {
+            e++;
+            en -= 2;
+        }
+        json_t *item;
+        if (n == 4 && strncmp(p, "NULL", 4) == 0)
+            item = json_null();
+        else if (integers)
+            item = json_integer(strtoll(e, NULL, 10));
+        else
+            item = json_stringn(e, en);
+        json_array_append_new(a, item);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return a;
+}
+
+json_t *okno__rm_row_json(const PGresult *res, int row, int cols)
+{
+    json_t *o = json_object();
+    for (int c = 0; o != NULL && c < cols; c++) {
+        const char *v = PQgetvalue(res, row, c);
+        json_t *j;
+        if (PQgetisnull(res, row, c)) {
+            j = json_null();
+        } else {
+            switch (PQftype(res, c)) {
+            case OID_BOOL:
+                j = json_boolean(v[0] == 't');
+                break;
+            case OID_INT2:
+            case OID_INT4:
+            case OID_INT8:
+                j = json_integer(strtoll(v, NULL, 10));
+                break;
+            case OID_TIMESTAMPTZ:
+                j = time_json(v);
+                break;
+            case OID_INT2_ARRAY:
+            case OID_INT4_ARRAY:
+            case OID_INT8_ARRAY:
+                j = array_json(v, true);
+                break;
+            case OID_TEXT_ARRAY:
+                j = array_json(v, false);
+                break;
+            default:
+                j = json_string(v);
+            }
+        }
+        if (j == NULL || json_object_set_new(o, PQfname(res, c), j) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int okno__rm_page_check(const struct okno_rm_page *page, char *errbuf, size_t errbuf_bytes)
+{
+    if (page == NULL || page->limit < 1 || page->limit > OKNO_RM_PAGE_ROWS_MAX) {
+        snprintf(errbuf, errbuf_bytes, "page limit must be 1..%d", OKNO_RM_PAGE_ROWS_MAX);
+        return OKNO_EINVAL;
+    }
+    return OKNO_OK;
+}
+
+json_t *okno__rm_page_json(const PGresult *res, int limit, int cols,
+                           void (*cursor)(const PGresult *res, int row, char *out, size_t size))
+{
+    int n = PQntuples(res);
+    int shown = n < limit ? n : limit;
+    json_t *items = json_array();
+    for (int i = 0; items != NULL && i < shown; i++) {
+        json_t *item = okno__rm_row_json(res, i, cols);
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    if (items == NULL)
+        return NULL;
+    json_t *next = json_null();
+    if (n > limit) {
+        char c[OKNO_RM_CURSOR_BYTES];
+        cursor(res, shown - 1, c, sizeof c);
+        next = json_string(c);
+    }
+    return json_pack("{s:o,s:o*}", "items", items, "next", next);
+}
