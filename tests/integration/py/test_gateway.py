@@ -345,6 +345,16 @@ def test_hostile_http_is_refused_and_others_still_served(gw):
     assert gw.proc.poll() is None
 
 
+def test_http2_is_served_by_prior_knowledge(gw):
+    import subprocess
+    out = subprocess.run(["h2load", "-n", "20", "-c", "2", "-H",
+                          f"Authorization: Bearer {gw.token(APPLICANT)}",
+                          f"http://127.0.0.1:{gw.port}/my/messages"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Application protocol: h2c" in out
+    assert "20 succeeded" in out and "status codes: 20 2xx" in out
+
+
 def test_readiness_follows_postgresql_and_kafka(gw):
     from harness import free_port, ready
     g = gw.s
@@ -373,6 +383,17 @@ def test_readiness_follows_postgresql_and_kafka(gw):
         time.sleep(1.5)
         st, b = readyz()
         assert st == 503 and "PostgreSQL" in b["reason"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    env.update(OKNO_PG__CONNINFO=g.app_conninfo, OKNO_KAFKA__BOOTSTRAP__SERVERS="127.0.0.1:1")
+    proc = subprocess.Popen([str(BUILD / "services/gateway/okno-gateway")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until("readyz", readyz)
+        time.sleep(2.5)
+        st, b = readyz()
+        assert st == 503 and "Kafka" in b["reason"]
     finally:
         proc.terminate()
         proc.wait(20)
