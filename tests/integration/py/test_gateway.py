@@ -355,45 +355,38 @@ def test_http2_is_served_by_prior_knowledge(gw):
     assert "20 succeeded" in out and "status codes: 20 2xx" in out
 
 
-def test_readiness_follows_postgresql_and_kafka(gw):
-    from harness import free_port, ready
-    g = gw.s
+def readyz(port):
+    import http.client
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/readyz")
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("down", ["PostgreSQL", "Kafka"])
+def test_readiness_follows_postgresql_and_kafka(gw, down):
+    import os
+    import subprocess
+    from harness import BUILD, free_port, wait_until
     port = free_port()
-    import os, subprocess
-    from harness import BUILD
     env = dict(os.environ, OKNO_ADMIN__LISTEN=f"127.0.0.1:{port}",
-               OKNO_GATEWAY__LISTEN="127.0.0.1:0",
-               OKNO_PG__CONNINFO="host=127.0.0.1 port=1 dbname=x user=x",
-               OKNO_KAFKA__BOOTSTRAP__SERVERS=g.bootstrap,
+               OKNO_GATEWAY__LISTEN="127.0.0.1:0", OKNO_PG__CONNINFO=gw.s.app_conninfo,
+               OKNO_KAFKA__BOOTSTRAP__SERVERS=gw.s.bootstrap,
                OKNO_AUTH__JWKS_FILE=str(gw.keys / "jwks.json"), OKNO_LOG__LEVEL="error")
+    if down == "PostgreSQL":
+        env["OKNO_PG__CONNINFO"] = "host=127.0.0.1 port=1 dbname=x user=x"
+    else:
+        env["OKNO_KAFKA__BOOTSTRAP__SERVERS"] = "127.0.0.1:1"
     proc = subprocess.Popen([str(BUILD / "services/gateway/okno-gateway")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import http.client
-        def readyz():
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/readyz")
-                r = c.getresponse()
-                return r.status, json.loads(r.read())
-            except OSError:
-                return None
-        from harness import wait_until
-        st, b = wait_until("readyz", readyz)
-        time.sleep(1.5)
-        st, b = readyz()
-        assert st == 503 and "PostgreSQL" in b["reason"]
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    env.update(OKNO_PG__CONNINFO=g.app_conninfo, OKNO_KAFKA__BOOTSTRAP__SERVERS="127.0.0.1:1")
-    proc = subprocess.Popen([str(BUILD / "services/gateway/okno-gateway")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until("readyz", readyz)
+        wait_until("readyz", lambda: readyz(port))
         time.sleep(2.5)
-        st, b = readyz()
-        assert st == 503 and "Kafka" in b["reason"]
+        st, b = readyz(port)
+        assert st == 503 and down in b["reason"]
     finally:
         proc.terminate()
         proc.wait(20)
