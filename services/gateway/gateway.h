@@ -26,6 +26,7 @@ struct gw_pool {
     pthread_cond_t cv;
     const char *const *keywords; /* borrowed */
     const char *const *values;
+    const char *on_connect; /* SQL run on each new connection, or NULL */
     PGconn *conns[GW_POOL_MAX];
     bool busy[GW_POOL_MAX];
     int size;
