@@ -2,6 +2,8 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stdint.h>
+
 /* Exit codes shared by every subcommand. */
 enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
 
@@ -19,6 +21,11 @@ int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
+int okno_cli_report(int argc, char **argv);
+
+/* Lets PostgreSQL (on conninfo) read a timestamp in any of its input forms into *ms; says why
+ * not on stderr, prefixed "okno CMD:", and returns -1. */
+int okno_cli_parse_time(const char *cmd, const char *conninfo, const char *text, int64_t *ms);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);
