@@ -14,8 +14,9 @@ APT_PACKAGES=(
     postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven curl
     chromium
     prometheus systemd
+    libjose-dev wrk nghttp2-client
 )
-PY_PACKAGES=(fastavro confluent-kafka pytest kubernetes-validate)
+PY_PACKAGES=(fastavro confluent-kafka pytest kubernetes-validate jsonschema openapi-spec-validator)
 changed=0
 
 missing_apt() {

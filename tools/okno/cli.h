@@ -21,6 +21,7 @@ int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
+int okno_cli_token(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 
 /* A timestamp in any of PostgreSQL's timestamptz input forms, read by PostgreSQL on conn, as

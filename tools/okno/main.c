@@ -14,6 +14,7 @@ static const okno_cli_command commands[] = {
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
+    {"token", "make a signing key (keygen) or sign an access token (issue --user U)", okno_cli_token},
     {"report", "the curator's daily lists and weekly summary for an org tree", okno_cli_report},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

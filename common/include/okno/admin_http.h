@@ -8,8 +8,8 @@
 
 #include "okno/metrics.h"
 
-#define OKNO_ADMIN_HTTP_LISTEN_MAX_BYTES 64    /* "[ffff:...]:65535", NUL included */
-#define OKNO_ADMIN_HTTP_REASON_MAX_BYTES 256   /* a not-ready or not-live reason, NUL included */
+#define OKNO_ADMIN_HTTP_LISTEN_BYTES_MAX 64    /* "[ffff:...]:65535", NUL included */
+#define OKNO_ADMIN_HTTP_REASON_BYTES_MAX 256   /* a not-ready or not-live reason, NUL included */
 #define OKNO_ADMIN_HTTP_CONNECTIONS_MAX  64    /* open connections; more are closed at once */
 #define OKNO_ADMIN_HTTP_IDLE_TIMEOUT_MS  10000 /* an idle keep-alive connection is closed then */
 #define OKNO_ADMIN_HTTP_STOP_TIMEOUT_MS  2000  /* _stop waits this long for connections to end */

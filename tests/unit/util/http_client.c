@@ -77,6 +77,7 @@ static int parse_response(char *raw, size_t len, struct test_http_response *res)
         return -1;
     *split = '\0';
     find_header(raw, "content-type", res->content_type, sizeof(res->content_type));
+    find_header(raw, "location", res->location, sizeof(res->location));
     size_t head_len = (size_t)(split + 4 - raw);
     res->body_len = len - head_len;
     res->body = malloc(res->body_len + 1);
@@ -85,24 +86,30 @@ static int parse_response(char *raw, size_t len, struct test_http_response *res)
     return 0;
 }
 
-int test_http_request(int port, const char *method, const char *path,
-                      struct test_http_response *res)
+int test_http_raw(int port, const char *req, size_t req_len, struct test_http_response *res)
 {
     memset(res, 0, sizeof(*res));
     int fd = test_http_connect(port);
     if (fd < 0)
         return -1;
+    char *raw = malloc(TEST_HTTP_RESPONSE_BYTES_MAX);
+    /* A server may answer and hang up before reading all of a refused request. */
+    int sent = send_all(fd, req, req_len);
+    ssize_t len = read_to_eof(fd, raw, TEST_HTTP_RESPONSE_BYTES_MAX);
+    close(fd);
+    int rc = len <= 0 && sent != 0 ? -1 : len < 0 ? -1 : parse_response(raw, (size_t)len, res);
+    free(raw);
+    return rc;
+}
+
+int test_http_request(int port, const char *method, const char *path,
+                      struct test_http_response *res)
+{
     char req[512];
     int n =
         snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                  method, path);
-    char *raw = malloc(TEST_HTTP_RESPONSE_BYTES_MAX);
-    ssize_t len =
-        send_all(fd, req, (size_t)n) == 0 ? read_to_eof(fd, raw, TEST_HTTP_RESPONSE_BYTES_MAX) : -1;
-    close(fd);
-    int rc = len < 0 ? -1 : parse_response(raw, (size_t)len, res);
-    free(raw);
-    return rc;
+    return test_http_raw(port, req, (size_t)n, res);
 }
 
 void test_http_response_free(struct test_http_response *res)

@@ -10,6 +10,7 @@
 struct test_http_response {
     int status;             /* 0 if no status line came back */
     char content_type[128]; /* "" if absent */
+    char location[256];     /* "" if absent */
     char *body;             /* malloc'd, NUL-terminated */
     size_t body_len;
 };
@@ -18,6 +19,10 @@ struct test_http_response {
  * Returns 0 or -1 (connect, I/O or parse failure). */
 int test_http_request(int port, const char *method, const char *path,
                       struct test_http_response *res);
+
+/* Sends `req` as it is (a whole HTTP/1.1 request, with Connection: close) and reads the
+ * response to EOF. */
+int test_http_raw(int port, const char *req, size_t req_len, struct test_http_response *res);
 
 /* An open, idle connection (for stop-with-connections tests); returns the fd or -1. */
 int test_http_connect(int port);

@@ -1,0 +1,65 @@
+/* common/http internals shared by server.c (lifecycle, connections) and dispatch.c (routes). */
+#ifndef OKNO_HTTP_INTERNAL_H
+#define OKNO_HTTP_INTERNAL_H
+
+#define H2O_USE_LIBUV 1
+#include <h2o.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "okno/http.h"
+
+enum http_state {
+    HTTP_INITIALISED = 1, /* _init done, no loop yet */
+    HTTP_RUNNING,         /* loop and thread up */
+    HTTP_STOPPED,         /* thread joined, loop closed */
+};
+
+/* One accepted connection; the uv_tcp_t comes first so the handle pointer is the struct's. */
+struct http_conn {
+    uv_tcp_t tcp;
+    struct http_conn *prev;
+    struct http_conn *next;
+    struct okno__http *srv;
+};
+
+struct http_handler {
+    h2o_handler_t super;
+    struct okno__http *srv;
+};
+
+struct okno__http {
+    struct okno_http_options opt; /* copy; opt.listen points at `listen` */
+    char listen[OKNO_HTTP_LISTEN_BYTES_MAX];
+    struct sockaddr_storage addr;
+    enum http_state state;
+    atomic_int port;
+    atomic_size_t in_flight;       /* requests handled now (any thread reads) */
+    atomic_uint_least64_t refused; /* requests refused by a limit */
+
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    uv_timer_t stop_timer;
+    pthread_t thread;
+
+    struct http_conn *conns; /* loop thread only */
+    size_t conn_count;
+    bool stopping;
+};
+
+/* dispatch.c: h2o's on_req for every path. */
+int okno__http_on_request(h2o_handler_t *self, h2o_req_t *req);
+
+/* dispatch.c: 0 if every route's method and pattern is well formed. */
+int okno__http_check_routes(const struct okno_http_route *routes);
+
+#endif

@@ -1,0 +1,150 @@
+/* okno-gateway: the HTTP front door. Writes become transition requests on okno.transitions.v1
+ * (the ledger decides them); reads come from the read models through okno/readmodel.h. */
+#ifndef OKNO_GATEWAY_H
+#define OKNO_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "okno/http.h"
+#include "okno/workflow.h"
+
+#define GW_POOL_MAX         OKNO_HTTP_WORKERS_MAX
+#define GW_ERROR_BYTES      256
+#define GW_WAIT_STEP_MS     50 /* ?wait polls the ledger's tables this often */
+#define GW_RECORD_BYTES_MAX (256 * 1024)
+
+/* A pool of libpq connections, one per concurrent blocking handler. */
+struct gw_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const char *const *keywords; /* borrowed */
+    const char *const *values;
+    const char *on_connect; /* SQL run on each new connection, or NULL */
+    PGconn *conns[GW_POOL_MAX];
+    bool busy[GW_POOL_MAX];
+    int size;
+};
+
+/* The token's verdict: who calls, and for which org. */
+struct gw_caller {
+    int64_t user_id;
+    int64_t org_id; /* 0 for an applicant */
+    uint32_t roles; /* okno_role bits the directory grants in org_id */
+    bool applicant;
+};
+
+#define GW_DIGEST_BYTES  32
+#define GW_TOKEN_SLOTS   4096
+#define GW_GRANT_SLOTS   4096
+#define GW_GRANTS_TTL_MS 5000 /* a directory change reaches the gateway within this */
+
+struct gw_token_entry {
+    uint8_t digest[GW_DIGEST_BYTES];
+    int64_t valid_from_ms, valid_until_ms; /* nbf and exp, leeway applied */
+    int64_t user_id;
+};
+
+struct gw_grant_entry {
+    int64_t user, org, roles;
+    int64_t until_ms;
+};
+
+struct gw_cache {
+    pthread_mutex_t mu;
+    struct gw_token_entry tokens[GW_TOKEN_SLOTS];
+    struct gw_grant_entry grants[GW_GRANT_SLOTS];
+};
+
+struct gw_auth {
+    struct gw_cache cache;
+    json_t *jwks; /* {"keys": [...]}, public keys only */
+    const char *issuer;
+    const char *audience;
+    int64_t leeway_ms;
+};
+
+struct gateway {
+    struct gw_auth auth;
+    struct gw_pool pool;      /* okno_app: the ledger's tables, the directory, idempotency */
+    struct gw_pool read_pool; /* okno_gateway: the read models under row-level security */
+    rd_kafka_t *producer;
+    rd_kafka_topic_t *topic;
+    pthread_t poller;
+    atomic_bool polling;
+    const char *topic_name;
+    okno_uuid id_namespace; /* UUIDv5 namespace of request and message ids */
+    int64_t wait_max_ms;
+    struct okno_http http;
+    atomic_uint_least64_t produced, refused_auth;
+};
+
+/* ---- pool.c ---- */
+int gw_pool_init(struct gw_pool *p, int size, const char *const *keywords,
+                 const char *const *values);
+PGconn *gw_pool_get(struct gw_pool *p); /* NULL when PostgreSQL is unreachable */
+void gw_pool_put(struct gw_pool *p, PGconn *conn);
+void gw_pool_close(struct gw_pool *p);
+
+/* ---- produce.c ---- */
+int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size_t err_bytes);
+/* Produces one request and waits for Kafka's acknowledgement (acks=all). 0 or OKNO_EKAFKA. */
+int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char *err,
+               size_t err_bytes);
+bool gw_kafka_reachable(struct gateway *gw, int timeout_ms);
+void gw_producer_stop(struct gateway *gw);
+
+/* ---- auth.c ---- */
+int gw_auth_load(struct gw_auth *a, const char *jwks_file, char *err, size_t err_bytes);
+void gw_auth_close(struct gw_auth *a);
+/* Verifies the bearer token and the org header; on failure fills res (401/403) and returns
+ * false. conn (okno_app) reads the directory on a cache miss; NULL borrows one from the pool. */
+bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_request *req,
+                     struct gw_caller *who, struct okno_http_response *res);
+/* The verdict on a compact JWS at wall-clock time now_ms: NULL if good (*user_id set), else a
+ * stable reason code ("expired", "bad_signature", ...). */
+const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t now_ms,
+                            int64_t *user_id);
+/* The same through the cache: a token verified before is not verified again until it expires. */
+const char *gw_token_check(struct gw_auth *a, const char *token, int64_t now_ms, int64_t *user_id);
+
+/* ---- cache.c ---- */
+void gw_cache_init(struct gw_cache *c);
+void gw_cache_close(struct gw_cache *c);
+void gw_token_digest(const char *token, uint8_t out[GW_DIGEST_BYTES]);
+bool gw_cache_token_get(struct gw_cache *c, const uint8_t digest[GW_DIGEST_BYTES], int64_t now_ms,
+                        int64_t *user_id);
+void gw_cache_token_put(struct gw_cache *c, const uint8_t digest[GW_DIGEST_BYTES],
+                        int64_t valid_from_ms, int64_t valid_until_ms, int64_t user_id);
+bool gw_cache_grant_get(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
+                        int64_t *roles);
+void gw_cache_grant_put(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
+                        int64_t roles);
+
+/* ---- shape.c ---- */
+/* Builds a request from a JSON body for `action`: every field known, typed and allowed.
+ * Strings in req point into body. false with res filled (400 naming the field). */
+bool gw_shape_request(okno_action action, const struct gw_caller *who, json_t *body,
+                      okno_request *req, struct okno_http_response *res);
+/* The roles that may perform an action (the ledger checks again, with the message's state). */
+uint32_t gw_action_roles(okno_action action);
+
+/* ---- ids.c ---- */
+void gw_uuid_v5(const okno_uuid *ns, const void *name, size_t len, okno_uuid *out);
+int gw_uuid_random(okno_uuid *out);
+int64_t gw_wall_ms(void);
+
+/* ---- writes.c / status.c / reads.c: route handlers ---- */
+void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+void gw_request_status(void *arg, const struct okno_http_request *req,
+                       struct okno_http_response *res);
+extern const struct okno_http_route gw_read_routes[];
+
+#endif

@@ -1,0 +1,290 @@
+/* okno-gateway: the HTTP API of every workplace (see README.md). This wires the configuration,
+ * the JWKS, the PostgreSQL pools, the producer and the HTTP server to the service runtime, and
+ * reports readiness while Kafka and PostgreSQL answer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "okno/avro.h"
+#include "okno/config.h"
+#include "okno/error.h"
+#include "okno/log.h"
+#include "okno/service.h"
+#include "okno/uuid.h"
+
+#define CHECK_EVERY_MS 1000
+#define KAFKA_CHECK_MS 1000
+#define ROUTES_MAX     12
+
+static const struct okno_config_key gateway_keys[] = {
+    {.name = "gateway.listen",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "127.0.0.1:8080",
+     .doc = "public HTTP address host:port (IPv6 as [::1]:port); port 0 picks a free one"},
+    {.name = "gateway.transitions_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno.transitions.v1",
+     .doc = "topic the requests are produced to"},
+    {.name = "gateway.read_conninfo",
+     .type = OKNO_CONFIG_STRING,
+     .flags = OKNO_CONFIG_SECRET,
+     .default_value = "",
+     .doc = "libpq connection string of the okno_gateway role (reads under "
+            "row-level security); empty: pg.conninfo with user okno_gateway"},
+    {.name = "gateway.workers",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "16",
+     .min = 1,
+     .max = OKNO_HTTP_WORKERS_MAX,
+     .doc = "threads (and PostgreSQL connections per pool) that "
+            "serve requests doing I/O"},
+    {.name = "gateway.body_bytes_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "262144",
+     .min = 1024,
+     .max = 16777216,
+     .doc = "largest request body (413 above)"},
+    {.name = "gateway.header_bytes_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "16384",
+     .min = 1024,
+     .max = 1048576,
+     .doc = "request header bytes (431 above)"},
+    {.name = "gateway.header_count_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "64",
+     .min = 8,
+     .max = OKNO_HTTP_HEADER_COUNT_CEILING,
+     .doc = "request headers (431 above)"},
+    {.name = "gateway.connections_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "1024",
+     .min = 1,
+     .max = 65536,
+     .doc = "open client connections; more are closed at once"},
+    {.name = "gateway.idle_timeout",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "30s",
+     .min = 100,
+     .max = 3600000,
+     .doc = "a connection idle, or sending its request, this long is "
+            "closed"},
+    {.name = "gateway.in_flight_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "1024",
+     .min = 1,
+     .max = 65536,
+     .doc = "requests handled at once (503 above)"},
+    {.name = "gateway.wait_max",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "2s",
+     .min = 0,
+     .max = 30000,
+     .doc = "longest ?wait= on GET /requests/{id}"},
+    {.name = "gateway.id_namespace",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "6f6b6e6f-6761-5465-8177-61792d696473",
+     .doc = "UUID namespace of request ids derived from Idempotency-Key (same on every gateway)"},
+    {.name = "auth.jwks_file",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "",
+     .doc = "JWKS (JSON) with the identity provider's public keys (RS256, ES256); required"},
+    {.name = "auth.issuer",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno-local",
+     .doc = "the tokens' required iss"},
+    {.name = "auth.audience",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno-gateway",
+     .doc = "the audience (aud) the tokens must name"},
+    {.name = "auth.leeway",
+     .type = OKNO_CONFIG_DURATION,
+     .default_value = "30s",
+     .min = 0,
+     .max = 300000,
+     .doc = "clock skew allowed on exp and nbf (wall clock)"},
+    {.name = NULL},
+};
+
+static const struct okno_service_info info = {
+    .name = "gateway",
+    .summary = "the HTTP API: writes to okno.transitions.v1, reads from the read models",
+    .keys = gateway_keys,
+};
+
+static struct okno_service svc;
+static struct gateway gw;
+static struct okno_http_route routes[ROUTES_MAX];
+static const char *pg_keywords[OKNO_CONFIG_PG_PARAMS_MAX];
+static const char *pg_values[OKNO_CONFIG_PG_PARAMS_MAX];
+static const char *read_keywords[] = {"dbname", NULL};
+static const char *read_values[] = {NULL, NULL};
+static char read_conninfo[OKNO_CONFIG_VALUE_BYTES_MAX + 32];
+static PGconn *check_conn;
+
+static void build_routes(void)
+{
+    size_t n = 0;
+    routes[n++] = (struct okno_http_route){"POST", "/messages", gw_submit, &gw, true};
+    routes[n++] =
+        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
+    routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
+    for (const struct okno_http_route *r = gw_read_routes; r->method != NULL; r++) {
+        routes[n] = *r;
+        routes[n++].arg = &gw;
+    }
+    routes[n] = (struct okno_http_route){0};
+}
+
+static struct okno_http_limits limits(const struct okno_config *c)
+{
+    struct okno_http_limits l = OKNO_HTTP_LIMITS_DEFAULT;
+    l.body_bytes_max = (size_t)okno_config_get_int(c, "gateway.body_bytes_max");
+    l.header_bytes_max = (size_t)okno_config_get_int(c, "gateway.header_bytes_max");
+    l.header_count_max = (size_t)okno_config_get_int(c, "gateway.header_count_max");
+    l.connections_max = (size_t)okno_config_get_int(c, "gateway.connections_max");
+    l.idle_timeout_ms = okno_config_get_duration_ms(c, "gateway.idle_timeout");
+    l.in_flight_max = (size_t)okno_config_get_int(c, "gateway.in_flight_max");
+    return l;
+}
+
+static int http_init(const struct okno_config *c)
+{
+    build_routes();
+    struct okno_http_options opt = {.listen = okno_config_get_string(c, "gateway.listen"),
+                                    .server_name = "okno-gateway",
+                                    .routes = routes,
+                                    .limits = limits(c),
+                                    .workers = (int)okno_config_get_int(c, "gateway.workers")};
+    int rc = okno_http_init(&gw.http, &opt);
+    if (rc != 0)
+        okno_log_error("bad gateway.listen", OKNO_LOG_STR("listen", opt.listen));
+    return rc == 0 ? 0 : OKNO_ECONFIG;
+}
+
+static int pools_init(struct okno_config *c)
+{
+    int workers = (int)okno_config_get_int(c, "gateway.workers");
+    okno_config_pg_params(c, pg_keywords, pg_values);
+    const char *rc = okno_config_get_string(c, "gateway.read_conninfo");
+    if (rc == NULL || rc[0] == '\0')
+        snprintf(read_conninfo, sizeof(read_conninfo), "%s user=okno_gateway",
+                 okno_config_get_string(c, "pg.conninfo"));
+    else
+        snprintf(read_conninfo, sizeof(read_conninfo), "%s", rc);
+    read_values[0] = read_conninfo;
+    gw_pool_init(&gw.pool, workers, pg_keywords, pg_values);
+    /* The gateway's only writes are its idempotency records; the durable request is the Kafka
+     * record. Losing the last few in a crash lets a retry with a changed body be recorded
+     * instead of refused with 422, but under the same request id, which the ledger applies
+     * once; not waiting for the WAL flush saves a disk sync per write. */
+    gw.pool.on_connect = "set synchronous_commit = off";
+    return gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
+}
+
+static int kafka_init(struct okno_config *c)
+{
+    char err[GW_ERROR_BYTES];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = okno_config_kafka_apply(c, conf, OKNO_CONFIG_KAFKA_PRODUCER);
+    if (rc != 0) {
+        okno_log_error("bad kafka configuration", OKNO_LOG_STR("reason", okno_config_error(c)));
+        rd_kafka_conf_destroy(conf);
+        return OKNO_ECONFIG;
+    }
+    gw.topic_name = okno_config_get_string(c, "gateway.transitions_topic");
+    rc = gw_producer_start(&gw, conf, err, sizeof(err));
+    if (rc != 0 && gw.producer == NULL)
+        rd_kafka_conf_destroy(conf);
+    if (rc != 0)
+        okno_log_error("cannot create the producer", OKNO_LOG_STR("reason", err));
+    return rc;
+}
+
+static int gateway_init(void)
+{
+    struct okno_config *c = &svc.config;
+    char err[GW_ERROR_BYTES];
+    const char *ns = okno_config_get_string(c, "gateway.id_namespace");
+    if (okno_uuid_parse(ns, strlen(ns), &gw.id_namespace) != 0) {
+        okno_log_error("gateway.id_namespace is not a UUID", OKNO_LOG_STR("value", ns));
+        return OKNO_ECONFIG;
+    }
+    gw.auth.issuer = okno_config_get_string(c, "auth.issuer");
+    gw.auth.audience = okno_config_get_string(c, "auth.audience");
+    gw.auth.leeway_ms = okno_config_get_duration_ms(c, "auth.leeway");
+    gw.wait_max_ms = okno_config_get_duration_ms(c, "gateway.wait_max");
+    if (gw_auth_load(&gw.auth, okno_config_get_string(c, "auth.jwks_file"), err, sizeof(err))) {
+        okno_log_error("bad auth.jwks_file", OKNO_LOG_STR("reason", err));
+        return OKNO_ECONFIG;
+    }
+    okno_avro_error aerr = {0};
+    if (okno_avro_init(&aerr) != 0) {
+        okno_log_error("cannot load the Avro schemas", OKNO_LOG_STR("reason", aerr.reason));
+        return OKNO_EINVAL;
+    }
+    int rc = http_init(c);
+    if (rc == 0)
+        rc = pools_init(c);
+    return rc == 0 ? kafka_init(c) : rc;
+}
+
+static bool pg_reachable(void)
+{
+    if (check_conn == NULL || PQstatus(check_conn) != CONNECTION_OK) {
+        PQfinish(check_conn);
+        check_conn = PQconnectdbParams(pg_keywords, pg_values, 1);
+    }
+    PGresult *r = PQexec(check_conn, "select 1 from okno.gateway_requests limit 0");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        okno_log_debug("gateway: PostgreSQL check failed",
+                       OKNO_LOG_STR("reason", PQerrorMessage(check_conn)));
+    PQclear(r);
+    return ok;
+}
+
+static void run(void)
+{
+    okno_log_info("gateway listening",
+                  OKNO_LOG_STR("listen", okno_config_get_string(&svc.config, "gateway.listen")),
+                  OKNO_LOG_INT("port", okno_http_port(&gw.http)));
+    while (!okno_service_stopping(&svc)) {
+        okno_service_heartbeat(&svc);
+        bool pg = pg_reachable();
+        bool kafka = gw_kafka_reachable(&gw, KAFKA_CHECK_MS);
+        okno_service_set_ready(&svc, pg && kafka,
+                               !pg ? "PostgreSQL is unreachable" : "Kafka is unreachable");
+        okno_service_wait(&svc, CHECK_EVERY_MS);
+    }
+    okno_log_info("gateway stopping", OKNO_LOG_UINT("produced", atomic_load(&gw.produced)));
+}
+
+static void gateway_close(void)
+{
+    okno_http_close(&gw.http);
+    gw_producer_stop(&gw);
+    gw_pool_close(&gw.pool);
+    gw_pool_close(&gw.read_pool);
+    PQfinish(check_conn);
+    gw_auth_close(&gw.auth);
+    okno_avro_close();
+}
+
+int main(int argc, char **argv)
+{
+    int rc = okno_service_init(&svc, &info, argc, argv);
+    if (rc == OKNO_OK)
+        rc = gateway_init();
+    if (rc == OKNO_OK)
+        rc = okno_service_start(&svc);
+    if (rc == OKNO_OK) {
+        okno_service_set_ready(&svc, false, "first check not done yet");
+        rc = okno_http_start(&gw.http);
+    }
+    if (rc == OKNO_OK)
+        run();
+    gateway_close();
+    okno_service_close(&svc);
+    return okno_service_exit_code(rc);
+}

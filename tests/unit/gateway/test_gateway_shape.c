@@ -1,0 +1,134 @@
+/* Property level: each action takes exactly its fields; server-set and unknown fields, wrong
+ * types and missing required fields are refused naming the field. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gateway.h"
+
+static const struct gw_caller coordinator = {
+    .user_id = 7, .org_id = 3, .roles = OKNO_ROLE_COORDINATOR};
+static const struct gw_caller applicant = {.user_id = 99, .applicant = true};
+static const struct gw_caller intake = {
+    .user_id = 8, .org_id = 1, .roles = OKNO_ROLE_INTAKE_OPERATOR};
+
+/* The field a refusal names, or NULL when the request was shaped. */
+static char *shape(okno_action action, const struct gw_caller *who, const char *body,
+                   okno_request *req)
+{
+    json_t *b = json_loads(body, 0, NULL);
+    assert_non_null(b);
+    struct okno_http_response res = {0};
+    memset(req, 0, sizeof(*req));
+    bool ok = gw_shape_request(action, who, b, req, &res);
+    char *field = NULL;
+    if (!ok) {
+        assert_int_equal(res.status, 400);
+        json_t *e = json_loads(res.body, 0, NULL);
+        field = strdup(json_string_value(json_object_get(e, "field")));
+        json_decref(e);
+    }
+    free(res.body);
+    json_decref(b);
+    return field;
+}
+
+static void assert_refused(okno_action a, const struct gw_caller *who, const char *body,
+                           const char *field)
+{
+    okno_request req;
+    char *got = shape(a, who, body, &req);
+    assert_non_null(got);
+    assert_string_equal(got, field);
+    free(got);
+}
+
+static void an_action_takes_its_fields_and_the_actor_from_the_token(void **state)
+{
+    (void)state;
+    okno_request req;
+    assert_null(shape(OKNO_ACTION_PROPOSE_REDIRECT, &coordinator,
+                      "{\"target_org_id\":5,\"approver_user_id\":11,\"agreers\":[12,13],"
+                      "\"comment\":\"c\"}",
+                      &req));
+    assert_int_equal(req.action, OKNO_ACTION_PROPOSE_REDIRECT);
+    assert_int_equal(req.acting_user_id, 7);
+    assert_int_equal(req.acting_org_id, 3);
+    assert_int_equal(req.target_org_id, 5);
+    assert_int_equal(req.agreers_count, 2);
+    assert_int_equal(req.agreers[1], 13);
+    assert_null(shape(OKNO_ACTION_TAKE_OVER, &coordinator, "{}", &req));
+}
+
+static void server_set_and_unknown_fields_are_refused_by_name(void **state)
+{
+    (void)state;
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"stage\":\"execution\"}", "stage");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"acting_org_id\":9}", "acting_org_id");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"seq\":4}", "seq");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"actor_user_id\":4}", "actor_user_id");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"colour\":\"red\"}", "colour");
+    /* A field of another action is unknown here. */
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"target_org_id\":5}", "target_org_id");
+}
+
+static void wrong_types_and_missing_fields_are_refused_by_name(void **state)
+{
+    (void)state;
+    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{\"target_org_id\":\"5\"}", "target_org_id");
+    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{\"target_org_id\":-5}", "target_org_id");
+    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{}", "target_org_id");
+    assert_refused(OKNO_ACTION_REJECT, &coordinator, "{\"reason\":42}", "reason");
+    assert_refused(OKNO_ACTION_REJECT, &coordinator, "{\"reason\":\"\"}", "reason");
+    assert_refused(OKNO_ACTION_DRAFT_ANSWER, &coordinator,
+                   "{\"answer_type\":\"maybe\",\"text\":\"t\",\"approver_user_id\":1}",
+                   "answer_type");
+    assert_refused(OKNO_ACTION_PROPOSE_REDIRECT, &coordinator,
+                   "{\"target_org_id\":5,\"approver_user_id\":11,\"agreers\":[1,2,3,4,5,6,7,8,9]}",
+                   "agreers");
+}
+
+static void submit_is_for_oneself_or_by_an_intake_operator(void **state)
+{
+    (void)state;
+    okno_request req;
+    assert_null(
+        shape(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"help\",\"category_id\":2}", &req));
+    assert_int_equal(req.applicant_id, 99);
+    assert_int_equal(req.channel, OKNO_CHANNEL_PORTAL);
+    assert_int_equal(req.acting_org_id, 0);
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"x\",\"applicant_id\":5}",
+                   "applicant_id");
+    assert_null(shape(OKNO_ACTION_SUBMIT, &intake, "{\"text\":\"x\",\"applicant_id\":5}", &req));
+    assert_int_equal(req.applicant_id, 5);
+    assert_int_equal(req.channel, OKNO_CHANNEL_INTAKE);
+    assert_refused(OKNO_ACTION_SUBMIT, &intake, "{\"text\":\"x\"}", "applicant_id");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{}", "text");
+}
+
+static void roles_per_action_follow_the_regulation(void **state)
+{
+    (void)state;
+    assert_int_equal(gw_action_roles(OKNO_ACTION_ACCEPT), OKNO_ROLE_MODERATOR);
+    assert_int_equal(gw_action_roles(OKNO_ACTION_ASSIGN_EXECUTOR), OKNO_ROLE_COORDINATOR);
+    assert_int_equal(gw_action_roles(OKNO_ACTION_DRAFT_ANSWER),
+                     OKNO_ROLE_EXECUTOR | OKNO_ROLE_COORDINATOR);
+    assert_int_equal(gw_action_roles(OKNO_ACTION_APPROVE), OKNO_ROLE_MANAGER);
+    assert_int_equal(gw_action_roles(OKNO_ACTION_SLA_SIGNAL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_action_takes_its_fields_and_the_actor_from_the_token),
+        cmocka_unit_test(server_set_and_unknown_fields_are_refused_by_name),
+        cmocka_unit_test(wrong_types_and_missing_fields_are_refused_by_name),
+        cmocka_unit_test(submit_is_for_oneself_or_by_an_intake_operator),
+        cmocka_unit_test(roles_per_action_follow_the_regulation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
