@@ -19,6 +19,7 @@ enum field {
     F_CATEGORY = 1u << 9,
     F_SUBCATEGORY = 1u << 10,
     F_APPLICANT = 1u << 11,
+    F_EMAIL = 1u << 12,
 };
 
 struct field_def {
@@ -39,6 +40,7 @@ static const struct field_def fields[] = {
     {"category_id", F_CATEGORY},
     {"subcategory_id", F_SUBCATEGORY},
     {"applicant_id", F_APPLICANT},
+    {"applicant_email", F_EMAIL},
     {NULL, 0},
 };
 
@@ -75,8 +77,9 @@ struct action_def {
 #define MGR  OKNO_ROLE_MANAGER
 
 static const struct action_def actions[OKNO_ACTION_COUNT] = {
-    [OKNO_ACTION_SUBMIT] = {F_TEXT | F_CATEGORY | F_SUBCATEGORY | F_APPLICANT | ANY_COMMENT, F_TEXT,
-                            OKNO_ROLE_INTAKE_OPERATOR},
+    [OKNO_ACTION_SUBMIT] = {F_TEXT | F_CATEGORY | F_SUBCATEGORY | F_APPLICANT | F_EMAIL |
+                                ANY_COMMENT,
+                            F_TEXT, OKNO_ROLE_INTAKE_OPERATOR},
     [OKNO_ACTION_ACCEPT] = {F_TARGET_ORG | F_CATEGORY | F_SUBCATEGORY | ANY_COMMENT, F_TARGET_ORG,
                             MOD},
     [OKNO_ACTION_REJECT] = {F_REASON | ANY_COMMENT, F_REASON, MOD},
@@ -187,6 +190,21 @@ static bool get_answer_type(json_t *v, okno_request *req, struct okno_http_respo
     return true;
 }
 
+/* Where the applicant wants the answer mailed (the notifier's address for them): one '@' with
+ * text on both sides, no spaces, at most OKNO_EMAIL_BYTES_MAX bytes. */
+static bool get_email(json_t *v, okno_request *req, struct okno_http_response *res)
+{
+    if (!get_text(v, OKNO_EMAIL_BYTES_MAX, &req->applicant_email, "applicant_email", res))
+        return false;
+    const char *at = memchr(req->applicant_email.ptr, '@', req->applicant_email.len);
+    size_t len = req->applicant_email.len;
+    if (at == NULL || at == req->applicant_email.ptr || at == req->applicant_email.ptr + len - 1 ||
+        memchr(at + 1, '@', len - (size_t)(at + 1 - req->applicant_email.ptr)) != NULL ||
+        memchr(req->applicant_email.ptr, ' ', len) != NULL)
+        return bad(res, "applicant_email", "must be an e-mail address (local@domain)");
+    return true;
+}
+
 static bool set_field(enum field f, json_t *v, okno_request *req, struct okno_http_response *res)
 {
     switch (f) {
@@ -214,6 +232,8 @@ static bool set_field(enum field f, json_t *v, okno_request *req, struct okno_ht
         return get_int32(v, &req->subcategory_id, "subcategory_id", res);
     case F_APPLICANT:
         return get_id(v, INT64_MAX, &req->applicant_id, "applicant_id", res);
+    case F_EMAIL:
+        return get_email(v, req, res);
     }
     return bad(res, "body", "unhandled field");
 }

@@ -110,6 +110,28 @@ static void submit_is_for_oneself_or_by_an_intake_operator(void **state)
     assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{}", "text");
 }
 
+static void submit_carries_the_applicants_email_when_well_formed(void **state)
+{
+    (void)state;
+    json_t *b = json_loads("{\"text\":\"t\",\"applicant_email\":\"ivan@example.org\"}", 0, NULL);
+    okno_request req = {0};
+    struct okno_http_response res = {0};
+    assert_true(gw_shape_request(OKNO_ACTION_SUBMIT, &applicant, b, &req, &res));
+    assert_int_equal(req.applicant_email.len, strlen("ivan@example.org"));
+    assert_memory_equal(req.applicant_email.ptr, "ivan@example.org", req.applicant_email.len);
+    json_decref(b);
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"t\",\"applicant_email\":\"ivan\"}",
+                   "applicant_email");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"t\",\"applicant_email\":\"a@b@c\"}",
+                   "applicant_email");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant,
+                   "{\"text\":\"t\",\"applicant_email\":\"@example.org\"}", "applicant_email");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"t\",\"applicant_email\":7}",
+                   "applicant_email");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"applicant_email\":\"a@b\"}",
+                   "applicant_email");
+}
+
 static void roles_per_action_follow_the_regulation(void **state)
 {
     (void)state;
@@ -128,6 +150,7 @@ int main(void)
         cmocka_unit_test(server_set_and_unknown_fields_are_refused_by_name),
         cmocka_unit_test(wrong_types_and_missing_fields_are_refused_by_name),
         cmocka_unit_test(submit_is_for_oneself_or_by_an_intake_operator),
+        cmocka_unit_test(submit_carries_the_applicants_email_when_well_formed),
         cmocka_unit_test(roles_per_action_follow_the_regulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
