@@ -222,12 +222,12 @@ bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_re
     memset(who, 0, sizeof(*who));
     const char *h = okno_http_header(req, "authorization");
     if (h == NULL || strncmp(h, BEARER, strlen(BEARER)) != 0) {
-        atomic_fetch_add(&gw->refused_auth, 1);
+        okno_metrics_counter_inc(&gw->refused_auth);
         return unauthorized(res, "missing_token");
     }
     const char *why = gw_token_check(&gw->auth, h + strlen(BEARER), gw_wall_ms(), &who->user_id);
     if (why != NULL) {
-        atomic_fetch_add(&gw->refused_auth, 1);
+        okno_metrics_counter_inc(&gw->refused_auth);
         return unauthorized(res, why);
     }
     const char *org = okno_http_header(req, ORG_HEADER);

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "okno/http.h"
+#include "okno/metrics.h"
 #include "okno/workflow.h"
 
 #define GW_POOL_MAX         OKNO_HTTP_WORKERS_MAX
@@ -82,8 +83,16 @@ struct gateway {
     okno_uuid id_namespace; /* UUIDv5 namespace of request and message ids */
     int64_t wait_max_ms;
     struct okno_http http;
-    atomic_uint_least64_t produced, refused_auth;
+    /* okno_gateway_*: what the gateway did, for /metrics (registered by gw_metrics_init). */
+    struct okno_metrics_counter produced;       /* requests acknowledged by Kafka */
+    struct okno_metrics_counter produce_failed; /* requests Kafka did not take (503 answered) */
+    struct okno_metrics_counter refused_auth;   /* 401s: missing, bad or expired tokens */
+    struct okno_metrics_histogram produce_ms;   /* produce to acknowledgement (acks=all), ms */
 };
+
+/* ---- produce.c: metrics ---- */
+/* Registers the gateway's own metrics on reg (the service's registry). 0 or OKNO_ENOMEM. */
+int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg);
 
 /* ---- pool.c ---- */
 int gw_pool_init(struct gw_pool *p, int size, const char *const *keywords,

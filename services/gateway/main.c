@@ -223,7 +223,9 @@ static int gateway_init(void)
         okno_log_error("cannot load the Avro schemas", OKNO_LOG_STR("reason", aerr.reason));
         return OKNO_EINVAL;
     }
-    int rc = http_init(c);
+    int rc = gw_metrics_init(&gw, &svc.metrics);
+    if (rc == 0)
+        rc = http_init(c);
     if (rc == 0)
         rc = pools_init(c);
     return rc == 0 ? kafka_init(c) : rc;
@@ -257,7 +259,7 @@ static void run(void)
                                !pg ? "PostgreSQL is unreachable" : "Kafka is unreachable");
         okno_service_wait(&svc, CHECK_EVERY_MS);
     }
-    okno_log_info("gateway stopping", OKNO_LOG_UINT("produced", atomic_load(&gw.produced)));
+    okno_log_info("gateway stopping");
 }
 
 static void gateway_close(void)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "gateway.h"
+#include "okno/clock.h"
 #include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/log.h"
@@ -95,12 +96,43 @@ int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char
         rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->topic), RD_KAFKA_V_KEY(key, 36),
                           RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    int64_t started = okno_clock_monotonic_ms();
     int rc = e == RD_KAFKA_RESP_ERR_NO_ERROR ? wait_delivery(&d) : OKNO_EKAFKA;
-    if (rc != 0)
+    if (rc != 0) {
         snprintf(err, err_bytes, "Kafka: %s", rd_kafka_err2str(e != 0 ? e : d.err));
-    else
-        atomic_fetch_add(&gw->produced, 1);
-    return rc;
+        okno_metrics_counter_inc(&gw->produce_failed);
+        return rc;
+    }
+    okno_metrics_counter_inc(&gw->produced);
+    okno_metrics_histogram_observe(&gw->produce_ms, (double)(okno_clock_monotonic_ms() - started));
+    return 0;
+}
+
+int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
+{
+    const struct {
+        struct okno_metrics_counter *counter;
+        const char *name, *help;
+    } counters[] = {
+        {&gw->produced, "okno_gateway_requests_produced_total",
+         "Transition requests Kafka acknowledged (answered 202)."},
+        {&gw->produce_failed, "okno_gateway_produce_failures_total",
+         "Transition requests Kafka did not take (answered 503)."},
+        {&gw->refused_auth, "okno_gateway_auth_refused_total",
+         "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        if (okno_metrics_counter_init(reg, counters[i].counter, counters[i].name, counters[i].help,
+                                      NULL) != 0)
+            return OKNO_ENOMEM;
+    }
+    return okno_metrics_histogram_init(reg, &gw->produce_ms, "okno_gateway_produce_ms",
+                                       "Time from producing a request to Kafka's acknowledgement,"
+                                       " in ms.",
+                                       NULL, okno_metrics_latency_ms_bounds,
+                                       okno_metrics_latency_ms_bound_count) == 0
+               ? 0
+               : OKNO_ENOMEM;
 }
 
 bool gw_kafka_reachable(struct gateway *gw, int timeout_ms)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -16,24 +17,47 @@ import pytest
 import yaml
 
 from deploy_files import DEPLOY, pending, referenced_metrics, served_metric_names
-from harness import Scratch, free_port, wait_until
+from harness import Scratch, free_port, okno, wait_until
 
-STARTED = ("ledger", "relay", "projector", "timer")
+STARTED = ("ledger", "relay", "projector", "timer", "gateway")
 
 
 @pytest.fixture(scope="module")
 def services():
     s = Scratch("prometheus")
+    keys = Path(tempfile.mkdtemp(prefix="okno-prom-keys-"))
     try:
         procs = {"ledger": s.start_ledger(), "relay": s.start_relay(),
                  "projector": s.start("projector"),
                  "timer": s.start("timer", **{"timer.group_id": f"timer-{s.tag}",
                                               "timer.events_topic": s.topics["events"],
                                               "timer.sla_topic": s.topics["sla"]})}
+        procs["gateway"] = start_gateway(s, keys)
         expect = s.load("--messages", "200", "--seed", "21")
+        # One request without a token: the gateway's 401 counter shows it.
+        api = f"http://127.0.0.1:{procs['gateway'].api_port}/my/messages"
+        try:
+            urllib.request.urlopen(api, timeout=5)
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
         yield s, procs, expect
     finally:
         s.close()
+        shutil.rmtree(keys, ignore_errors=True)
+
+
+def start_gateway(s, keys):
+    okno("token", "keygen", "--dir", str(keys))
+    port = free_port()
+    read = s.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
+        .replace("password=okno_app", "password=okno_gateway")
+    proc = s.start("gateway", **{"gateway.listen": f"127.0.0.1:{port}",
+                                 "gateway.transitions_topic": s.topics["transitions"],
+                                 "gateway.read_conninfo": read,
+                                 "auth.jwks_file": str(keys / "jwks.json"),
+                                 "log.level": "warn"})
+    proc.api_port = port
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +132,8 @@ def test_one_metric_of_each_service_shows_the_workload(prom, services):
     wait_until("the timer to track open messages", lambda: query(
         prom, "sum by (job) (okno_timer_records_total)").get("okno-timer", 0) > 0)
     assert "okno-timer" in query(prom, "okno_timer_messages")
+    wait_until("the gateway to count the request without a token", lambda: query(
+        prom, "sum by (job) (okno_gateway_auth_refused_total)").get("okno-gateway", 0) >= 1)
 
 
 def test_every_rule_evaluates_on_the_live_metrics(prom):
