@@ -19,6 +19,7 @@ int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
+int okno_cli_directory(int argc, char **argv);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

@@ -13,7 +13,10 @@ static const okno_cli_command commands[] = {
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
-    {"token", "make a signing key (keygen) or sign an access token (issue --user U)", okno_cli_token},
+    {"token", "make a signing key (keygen) or sign an access token (issue --user U)",
+     okno_cli_token},
+    {"directory", "generate the demo org directory (demo --seed S [--sql | --pg CONNINFO])",
+     okno_cli_directory},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
