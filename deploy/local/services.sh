@@ -11,6 +11,17 @@ okno_services_list() {
 
 okno_service_bin() { echo "$OKNO_BUILD/services/$1/okno-$1"; }
 
+# The gateway's public port (kept in run/gateway.http_port), its JWKS (deploy/local/up makes
+# the key pair in .work/auth) and its read-only database role.
+okno_gateway_env() {
+    local -n _env=$1
+    local http_port
+    http_port=$(okno_free_port)
+    echo "$http_port" >"$2/gateway.http_port"
+    _env=(OKNO_GATEWAY__LISTEN=127.0.0.1:$http_port OKNO_AUTH__JWKS_FILE=$OKNO_WORK/auth/jwks.json
+        "OKNO_GATEWAY__READ_CONNINFO=$OKNO_PG_GATEWAY_CONNINFO")
+}
+
 okno_service_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
 okno_service_start() {
@@ -20,12 +31,13 @@ okno_service_start() {
     local port conf
     port=$(okno_free_port)
     conf=$OKNO_ROOT/deploy/local/config/$name.ini
-    local args=()
+    local args=() extra=()
     [ -f "$conf" ] && args=(--config "$conf")
+    [ "$name" = gateway ] && okno_gateway_env extra "$run"
     OKNO_ADMIN__LISTEN=127.0.0.1:$port \
         OKNO_KAFKA__BOOTSTRAP__SERVERS=$OKNO_KAFKA_BOOTSTRAP \
         OKNO_PG__CONNINFO=$OKNO_PG_CONNINFO \
-        setsid "$(okno_service_bin "$name")" "${args[@]}" >>"$log/$name.log" 2>&1 </dev/null &
+        env ${extra[@]+"${extra[@]}"} setsid "$(okno_service_bin "$name")" "${args[@]}" >>"$log/$name.log" 2>&1 </dev/null &
     echo $! >"$run/$name.pid"
     echo "$port" >"$run/$name.port"
     local deadline=$((SECONDS + ${OKNO_SERVICE_START_TIMEOUT_S:-30}))
@@ -77,7 +89,7 @@ okno_services_stop() {
             okno_wait 20 "service $name to stop" bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
             okno_say "service $name stopped"
         fi
-        rm -f "$f" "$OKNO_WORK/run/$name.port"
+        rm -f "$f" "$OKNO_WORK/run/$name.port" "$OKNO_WORK/run/$name.http_port"
     done
 }
 

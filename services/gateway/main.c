@@ -232,6 +232,9 @@ static bool pg_reachable(void)
     }
     PGresult *r = PQexec(check_conn, "select 1 from okno.gateway_requests limit 0");
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        okno_log_debug("gateway: PostgreSQL check failed",
+                       OKNO_LOG_STR("reason", PQerrorMessage(check_conn)));
     PQclear(r);
     return ok;
 }

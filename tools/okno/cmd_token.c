@@ -32,7 +32,7 @@ static int usage(void)
             "usage: okno token keygen --dir DIR   (writes DIR/signing.jwk and DIR/jwks.json)\n"
             "       okno token issue --user U [--ttl SECONDS] [--nbf SECONDS] [--key FILE]\n"
             "                        [--issuer ISS] [--audience AUD]\n"
-            "defaults: --key $OKNO_TOKEN_KEY, --issuer okno-local, --audience okno-gateway, "
+            "defaults: --key $OKNO_TOKEN_KEY or .work/auth/signing.jwk, --issuer okno-local, --audience okno-gateway, "
             "--ttl 3600\n");
     return OKNO_EXIT_USAGE;
 }
@@ -130,7 +130,7 @@ static int parse_issue(int argc, char **argv, struct token_args *a)
                                          {"issuer", required_argument, NULL, 'i'},
                                          {"audience", required_argument, NULL, 'a'},
                                          {NULL, 0, NULL, 0}};
-    *a = (struct token_args){.key_file = okno_cli_env("OKNO_TOKEN_KEY", NULL),
+    *a = (struct token_args){.key_file = okno_cli_env("OKNO_TOKEN_KEY", ".work/auth/signing.jwk"),
                              .issuer = "okno-local",
                              .audience = "okno-gateway",
                              .ttl_s = TTL_DEFAULT_S};
