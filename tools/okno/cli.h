@@ -20,6 +20,22 @@ int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
+int okno_cli_demo(int argc, char **argv);
+/* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
+int okno_cli_load_via_gateway(int argc, char **argv);
+
+/* okno token's signing, shared with the simulated people of okno demo (tools/okno/people.c). */
+struct okno_cli_token_claims {
+    const char *issuer;
+    const char *audience;
+    const char *user; /* sub: a user id, or an applicant's id */
+    long ttl_s;
+    long not_before_s; /* relative to now */
+};
+/* The signing JWK in key_file (a new reference), or NULL with the reason on stderr. */
+struct json_t *okno_cli_token_key_load(const char *key_file);
+/* A compact JWS of the claims signed with jwk (borrowed), malloc'ed; NULL if signing failed. */
+char *okno_cli_token_sign(const struct json_t *jwk, const struct okno_cli_token_claims *claims);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

@@ -36,13 +36,16 @@ static void load_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: okno load [--messages N] [--rate PER_S] [--seed S] [--invalid-permille P]\n"
+        "usage: okno load [--via kafka] [--messages N] [--rate PER_S] [--seed S] "
+        "[--invalid-permille P]\n"
         "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
         "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
         "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
         "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
         "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
-        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n");
+        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n"
+        "  okno load --via gateway: simulated people through the HTTP API instead (see\n"
+        "  okno load --via gateway --help).\n");
 }
 
 static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -70,6 +73,7 @@ static int parse_args(int argc, char **argv, load_args *a)
         {"topic", required_argument, NULL, 't'},
         {"bootstrap", required_argument, NULL, 'b'},
         {"pg", required_argument, NULL, 'g'},
+        {"via", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -107,6 +111,9 @@ static int parse_args(int argc, char **argv, load_args *a)
             break;
         case 'g':
             a->pg = optarg;
+            break;
+        case 'v':
+            rc = strcmp(optarg, "kafka") == 0 ? 0 : -1;
             break;
         case 'h':
             load_usage(stdout);
@@ -224,8 +231,21 @@ static void print_expect(const okno_workload_expect *x, int64_t records, int64_t
            (long long)x->repeats, ms / 1000.0, ms > 0 ? records * 1000.0 / ms : 0.0);
 }
 
+/* --via gateway (anywhere among the arguments) hands the command to the simulated people. */
+static bool via_gateway(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if ((strcmp(argv[i], "--via") == 0 && i + 1 < argc &&
+             strcmp(argv[i + 1], "gateway") == 0) ||
+            strcmp(argv[i], "--via=gateway") == 0)
+            return true;
+    return false;
+}
+
 int okno_cli_load(int argc, char **argv)
 {
+    if (via_gateway(argc, argv))
+        return okno_cli_load_via_gateway(argc, argv);
     load_args a = {
         .w = {.seed = (uint64_t)now_ms(),
               .messages = 1000,
