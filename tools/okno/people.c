@@ -24,7 +24,7 @@
 #define APPLICANT_BASE    1000000000LL /* the directory names applicants 1000000001.. */
 #define APPLICANTS_MAX    10000
 #define TOKEN_TTL_S       (6 * 3600)
-#define INBOX_LIMIT       50
+#define INBOX_LIMIT       100
 #define STATUS_WAIT       "2s"
 #define STATUS_POLLS_MAX  30         /* a request undecided after this many waits stays pending */
 #define SEEN_SLOTS        (1u << 18) /* (person, message) pairs remembered, at most */
@@ -329,6 +329,10 @@ static void tally_line(struct sim *s, const struct job *j, json_t *line)
     json_object_set_new(line, "action", json_string(okno_action_name(j->action)));
     json_object_set_new(line, "user", json_integer(a != NULL ? a->user : j->applicant));
     json_object_set_new(line, "org", json_integer(a != NULL ? a->org : 0));
+    if (j->action == OKNO_ACTION_APPROVE) /* what the approver read on the card */
+        json_object_set_new(
+            line, "approved",
+            json_string(j->redirect ? "redirect" : okno_answer_type_name(j->answer_type)));
     if (s->tally != NULL) {
         char *text = json_dumps(line, JSON_COMPACT);
         if (text != NULL)
@@ -598,7 +602,7 @@ static void look(struct sim *s, int64_t now)
             continue;
         a->looking = true;
         /* People look a few times a working day; slow ones less often. */
-        int64_t every = (3 * HOUR_MS + okno__people_below(&s->rng, (int)(6 * HOUR_MS))) *
+        int64_t every = (6 * HOUR_MS + okno__people_below(&s->rng, (int)(8 * HOUR_MS))) *
                         (a->pace_pct > 100 ? 2 : 1);
         a->look_at_ms = now + every;
         char path[64];
@@ -691,9 +695,9 @@ static void run_loop(struct sim *s, okno_people_progress_fn progress, void *arg)
             submit(s);
             next_submit += every / 2 + okno__people_below(&s->rng, (int)every + 1);
         }
+        advance_jobs(s, now, working); /* work under way first, then new looks */
         if (working)
             look(s, now);
-        advance_jobs(s, now, working);
         if (!working && drain_deadline == 0)
             drain_deadline = real_ms() + DRAIN_REAL_MS_MAX;
         if (!working && ((s->inflight == 0 && !requests_open(s)) || real_ms() > drain_deadline))
@@ -710,15 +714,15 @@ static void run_loop(struct sim *s, okno_people_progress_fn progress, void *arg)
 void okno_people_options_init(okno_people_options *o)
 {
     *o = (okno_people_options){.seed = 1,
-                               .orgs = 3,
-                               .messages_per_day = 60,
+                               .orgs = 2,
+                               .messages_per_day = 50,
                                .days_ms = 30 * DAY_MS,
                                .drain_ms = 0,
                                .intake_permille = 150,
                                .slow_permille = 150,
                                .reject_permille = 80,
                                .refuse_permille = 100,
-                               .concurrency = 24};
+                               .concurrency = 32};
     okno_clock_init_system(&o->clock);
 }
 
