@@ -6,11 +6,16 @@
 # happened: messages by outcome and answer type, the on-time share, SLA signals by kind,
 # notifications, and one message's audited history.
 #   demo.sh [--keep]   --keep leaves the cluster running and prints how to log in as each role
-#   OKNO_DEMO_DAYS (30), OKNO_DEMO_RATE (50 messages a simulated day), OKNO_DEMO_ORGS (2
+# The demo has a cluster of its own in .work/demo (OKNO_DEMO_WORK), apart from the development
+# cluster in .work: each run starts it afresh (the previous demo's data is deleted), so a second
+# run tells the same story as the first.
+#   OKNO_DEMO_DAYS (30), OKNO_DEMO_RATE (40 messages a simulated day), OKNO_DEMO_ORGS (2
 #   ministries with their regional and municipal bodies), OKNO_DEMO_SEED (1), OKNO_DEMO_DAY_S (4).
 set -euo pipefail
 OKNO_SCRIPT=demo
-. "$(dirname "$0")/lib.sh"
+OKNO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export OKNO_WORK=${OKNO_DEMO_WORK:-$OKNO_ROOT/.work/demo}
+. "$OKNO_ROOT/deploy/lib.sh"
 . "$OKNO_ROOT/deploy/local/services.sh"
 . "$OKNO_ROOT/deploy/local/clock.sh"
 
@@ -18,7 +23,7 @@ keep=0
 while [ $# -gt 0 ]; do
     case $1 in
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) okno_die "unknown option $1 (try --help)" ;;
     esac
     shift
@@ -30,6 +35,11 @@ okno=$OKNO_BUILD/tools/okno/okno
 
 # ---- the cluster, its services on the demo's clock --------------------------------------------
 demo_up() {
+    if [ -f "$OKNO_CLUSTER_ENV" ]; then
+        okno_say "starting the demo's cluster afresh (the previous demo's data in $OKNO_WORK goes)"
+        "$OKNO_ROOT/deploy/local/down" --purge
+        rm -f "$OKNO_WORK/clock.env" "$OKNO_WORK"/demo-*
+    fi
     "$OKNO_ROOT/deploy/local/up" --no-services
     okno_load_cluster_env
     okno_clock_fast "$speed"
@@ -48,7 +58,7 @@ demo_run() {
     okno_say "simulated people at work for $days simulated days (about $((days * ${OKNO_DEMO_DAY_S:-4}))s)"
     OKNO_GATEWAY_URL=http://127.0.0.1:$(cat "$OKNO_WORK/run/gateway.http_port") \
         OKNO_PG_CONNINFO=$OKNO_PG_CONNINFO OKNO_TOKEN_KEY=$OKNO_WORK/auth/signing.jwk \
-        "$okno" demo --duration "${days}d" --rate "${OKNO_DEMO_RATE:-50}" \
+        "$okno" demo --duration "${days}d" --rate "${OKNO_DEMO_RATE:-40}" \
         --orgs "${OKNO_DEMO_ORGS:-2}" --seed "${OKNO_DEMO_SEED:-1}" \
         --tally "$OKNO_WORK/demo-tally.jsonl" >"$OKNO_WORK/demo-totals.json"
     local total

@@ -33,7 +33,7 @@ static void demo_usage(FILE *out, const char *name)
             "  Simulated people (applicants, intake operators, moderators, coordinators,\n"
             "  executors, managers) work through the gateway on the services' clock\n"
             "  (OKNO_CLOCK__SPEED, OKNO_CLOCK__ORIGIN_MS). SPAN is simulated: 30d, 12h, 90m.\n"
-            "  defaults: --rate 50 messages a simulated day, --duration 30d, --drain 0d,\n"
+            "  defaults: --rate 40 messages a simulated day, --duration 30d, --drain 0d,\n"
             "  --orgs 2 ministries, --seed 1, --concurrency 32, --gateway $OKNO_GATEWAY_URL,\n"
             "  --key $OKNO_TOKEN_KEY or .work/auth/signing.jwk, --pg $OKNO_PG_CONNINFO.\n"
             "  --tally FILE writes every request and its decision, one JSON line each.\n"

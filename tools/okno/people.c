@@ -406,6 +406,9 @@ static void on_inbox(struct sim *s, int actor, long code, json_t *doc)
     if (code != 200)
         return;
     int64_t now = sim_now(s);
+    /* Someone whose inbox was empty looks again later: once or twice a day. */
+    if (json_array_size(json_object_get(doc, "items")) == 0)
+        a->look_at_ms = now + 12 * HOUR_MS + okno__people_below(&s->rng, (int)(12 * HOUR_MS));
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(doc, "items"), i, item)
@@ -715,7 +718,7 @@ void okno_people_options_init(okno_people_options *o)
 {
     *o = (okno_people_options){.seed = 1,
                                .orgs = 2,
-                               .messages_per_day = 50,
+                               .messages_per_day = 40,
                                .days_ms = 30 * DAY_MS,
                                .drain_ms = 0,
                                .intake_permille = 150,

@@ -39,7 +39,7 @@ okno_services_start /dev/null
 
 OKNO_GATEWAY_URL=http://127.0.0.1:$(cat "$OKNO_WORK/run/gateway.http_port") \
     OKNO_PG_CONNINFO=$OKNO_PG_CONNINFO OKNO_TOKEN_KEY=$OKNO_WORK/auth/signing.jwk \
-    "$okno" demo --duration 3d --drain 2d --rate 40 --orgs 1 --seed 7 --no-progress \
+    "$okno" load --via gateway --duration 3d --drain 2d --rate 40 --orgs 1 --seed 7 --no-progress \
     --mix reject=100,refuse=150,intake=200,slow=200 --tally "$tmp/tally.jsonl" >"$tmp/totals.json"
 
 total=$(PGPASSWORD=okno_owner psql -X -tA -h 127.0.0.1 -p "$OKNO_PG_PORT" -U okno_owner -d okno -c "select count(*) from okno.event_log")
