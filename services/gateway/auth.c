@@ -19,6 +19,7 @@
 int gw_auth_load(struct gw_auth *a, const char *jwks_file, char *err, size_t err_bytes)
 {
     json_error_t jerr;
+    gw_cache_init(&a->cache);
     a->jwks = json_load_file(jwks_file, 0, &jerr);
     json_t *keys = json_object_get(a->jwks, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0) {
@@ -33,6 +34,7 @@ int gw_auth_load(struct gw_auth *a, const char *jwks_file, char *err, size_t err
 
 void gw_auth_close(struct gw_auth *a)
 {
+    gw_cache_close(&a->cache);
     json_decref(a->jwks);
     a->jwks = NULL;
 }
@@ -71,23 +73,38 @@ static bool audience_matches(const json_t *aud, const char *want)
     return false;
 }
 
+/* When the token may be used: [from, until) in Unix ms, the leeway applied. */
+struct validity {
+    int64_t from_ms, until_ms;
+};
+
+static const char *check_times(const struct gw_auth *a, const json_t *c, int64_t now_ms,
+                               struct validity *v)
+{
+    json_t *exp = json_object_get(c, "exp"), *nbf = json_object_get(c, "nbf");
+    if (!json_is_integer(exp))
+        return "missing_expiry";
+    if (nbf != NULL && !json_is_integer(nbf))
+        return "not_yet_valid";
+    v->until_ms = json_integer_value(exp) * 1000 + a->leeway_ms;
+    v->from_ms = nbf != NULL ? json_integer_value(nbf) * 1000 - a->leeway_ms : INT64_MIN;
+    if (v->until_ms <= now_ms)
+        return "expired";
+    return v->from_ms > now_ms ? "not_yet_valid" : NULL;
+}
+
 static const char *check_claims(const struct gw_auth *a, const json_t *c, int64_t now_ms,
-                                int64_t *user_id)
+                                int64_t *user_id, struct validity *v)
 {
     const char *iss = json_string_value(json_object_get(c, "iss"));
     const char *sub = json_string_value(json_object_get(c, "sub"));
-    json_t *exp = json_object_get(c, "exp"), *nbf = json_object_get(c, "nbf");
     if (iss == NULL || strcmp(iss, a->issuer) != 0)
         return "wrong_issuer";
     if (!audience_matches(json_object_get(c, "aud"), a->audience))
         return "wrong_audience";
-    if (!json_is_integer(exp))
-        return "missing_expiry";
-    if (json_integer_value(exp) * 1000 + a->leeway_ms <= now_ms)
-        return "expired";
-    if (nbf != NULL &&
-        (!json_is_integer(nbf) || json_integer_value(nbf) * 1000 - a->leeway_ms > now_ms))
-        return "not_yet_valid";
+    const char *why = check_times(a, c, now_ms, v);
+    if (why != NULL)
+        return why;
     char *end = NULL;
     long long id = sub != NULL ? strtoll(sub, &end, 10) : 0;
     if (sub == NULL || *end != '\0' || id <= 0)
@@ -96,8 +113,8 @@ static const char *check_claims(const struct gw_auth *a, const json_t *c, int64_
     return NULL;
 }
 
-const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t now_ms,
-                            int64_t *user_id)
+static const char *verify(const struct gw_auth *a, const char *token, int64_t now_ms,
+                          int64_t *user_id, struct validity *v)
 {
     json_t *jws = parse_compact(token);
     if (jws == NULL)
@@ -111,9 +128,29 @@ const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t 
     else if ((claims = jose_b64_dec_load(json_object_get(jws, "payload"))) == NULL)
         why = "malformed_token";
     else
-        why = check_claims(a, claims, now_ms, user_id);
+        why = check_claims(a, claims, now_ms, user_id, v);
     json_decref(claims);
     json_decref(jws);
+    return why;
+}
+
+const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t now_ms,
+                            int64_t *user_id)
+{
+    struct validity v;
+    return verify(a, token, now_ms, user_id, &v);
+}
+
+const char *gw_token_check(struct gw_auth *a, const char *token, int64_t now_ms, int64_t *user_id)
+{
+    uint8_t digest[GW_DIGEST_BYTES];
+    gw_token_digest(token, digest);
+    if (gw_cache_token_get(&a->cache, digest, now_ms, user_id))
+        return NULL;
+    struct validity v;
+    const char *why = verify(a, token, now_ms, user_id, &v);
+    if (why == NULL)
+        gw_cache_token_put(&a->cache, digest, v.from_ms, v.until_ms, *user_id);
     return why;
 }
 
@@ -146,8 +183,8 @@ static int64_t granted_roles(PGconn *conn, int64_t user, int64_t org)
     return roles;
 }
 
-static bool act_for_org(PGconn *conn, const char *org_text, struct gw_caller *who,
-                        struct okno_http_response *res)
+static bool act_for_org(struct gateway *gw, PGconn *conn, const char *org_text,
+                        struct gw_caller *who, struct okno_http_response *res)
 {
     char *end = NULL;
     long long org = strtoll(org_text, &end, 10);
@@ -155,7 +192,15 @@ static bool act_for_org(PGconn *conn, const char *org_text, struct gw_caller *wh
         okno_http_respond_error(res, 400, "bad_field", "X-Okno-Org", "must be an org id");
         return false;
     }
-    int64_t roles = granted_roles(conn, who->user_id, org);
+    int64_t now = gw_wall_ms(), roles = 0;
+    if (!gw_cache_grant_get(&gw->auth.cache, who->user_id, org, now, &roles)) {
+        PGconn *c = conn != NULL ? conn : gw_pool_get(&gw->pool);
+        roles = c != NULL ? granted_roles(c, who->user_id, org) : -1;
+        if (c != NULL && conn == NULL)
+            gw_pool_put(&gw->pool, c);
+        if (roles >= 0)
+            gw_cache_grant_put(&gw->auth.cache, who->user_id, org, now, roles);
+    }
     if (roles < 0) {
         okno_http_respond_error(res, 503, "unavailable", NULL, "the directory cannot be read");
         return false;
@@ -180,12 +225,12 @@ bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_re
         atomic_fetch_add(&gw->refused_auth, 1);
         return unauthorized(res, "missing_token");
     }
-    const char *why = gw_token_verify(&gw->auth, h + strlen(BEARER), gw_wall_ms(), &who->user_id);
+    const char *why = gw_token_check(&gw->auth, h + strlen(BEARER), gw_wall_ms(), &who->user_id);
     if (why != NULL) {
         atomic_fetch_add(&gw->refused_auth, 1);
         return unauthorized(res, why);
     }
     const char *org = okno_http_header(req, ORG_HEADER);
     who->applicant = true;
-    return org == NULL || act_for_org(conn, org, who, res);
+    return org == NULL || act_for_org(gw, conn, org, who, res);
 }

@@ -26,6 +26,7 @@ struct gw_pool {
     pthread_cond_t cv;
     const char *const *keywords; /* borrowed */
     const char *const *values;
+    const char *on_connect; /* SQL run on each new connection, or NULL */
     PGconn *conns[GW_POOL_MAX];
     bool busy[GW_POOL_MAX];
     int size;
@@ -39,7 +40,30 @@ struct gw_caller {
     bool applicant;
 };
 
+#define GW_DIGEST_BYTES  32
+#define GW_TOKEN_SLOTS   4096
+#define GW_GRANT_SLOTS   4096
+#define GW_GRANTS_TTL_MS 5000 /* a directory change reaches the gateway within this */
+
+struct gw_token_entry {
+    uint8_t digest[GW_DIGEST_BYTES];
+    int64_t valid_from_ms, valid_until_ms; /* nbf and exp, leeway applied */
+    int64_t user_id;
+};
+
+struct gw_grant_entry {
+    int64_t user, org, roles;
+    int64_t until_ms;
+};
+
+struct gw_cache {
+    pthread_mutex_t mu;
+    struct gw_token_entry tokens[GW_TOKEN_SLOTS];
+    struct gw_grant_entry grants[GW_GRANT_SLOTS];
+};
+
 struct gw_auth {
+    struct gw_cache cache;
     json_t *jwks; /* {"keys": [...]}, public keys only */
     const char *issuer;
     const char *audience;
@@ -80,13 +104,28 @@ void gw_producer_stop(struct gateway *gw);
 int gw_auth_load(struct gw_auth *a, const char *jwks_file, char *err, size_t err_bytes);
 void gw_auth_close(struct gw_auth *a);
 /* Verifies the bearer token and the org header; on failure fills res (401/403) and returns
- * false. */
+ * false. conn (okno_app) reads the directory on a cache miss; NULL borrows one from the pool. */
 bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_request *req,
                      struct gw_caller *who, struct okno_http_response *res);
 /* The verdict on a compact JWS at wall-clock time now_ms: NULL if good (*user_id set), else a
  * stable reason code ("expired", "bad_signature", ...). */
 const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t now_ms,
                             int64_t *user_id);
+/* The same through the cache: a token verified before is not verified again until it expires. */
+const char *gw_token_check(struct gw_auth *a, const char *token, int64_t now_ms, int64_t *user_id);
+
+/* ---- cache.c ---- */
+void gw_cache_init(struct gw_cache *c);
+void gw_cache_close(struct gw_cache *c);
+void gw_token_digest(const char *token, uint8_t out[GW_DIGEST_BYTES]);
+bool gw_cache_token_get(struct gw_cache *c, const uint8_t digest[GW_DIGEST_BYTES], int64_t now_ms,
+                        int64_t *user_id);
+void gw_cache_token_put(struct gw_cache *c, const uint8_t digest[GW_DIGEST_BYTES],
+                        int64_t valid_from_ms, int64_t valid_until_ms, int64_t user_id);
+bool gw_cache_grant_get(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
+                        int64_t *roles);
+void gw_cache_grant_put(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
+                        int64_t roles);
 
 /* ---- shape.c ---- */
 /* Builds a request from a JSON body for `action`: every field known, typed and allowed.

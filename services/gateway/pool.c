@@ -60,6 +60,8 @@ PGconn *gw_pool_get(struct gw_pool *p)
         PQfinish(c);
         c = NULL;
     }
+    if (c != NULL && p->on_connect != NULL)
+        PQclear(PQexec(c, p->on_connect));
     p->conns[slot] = c;
     if (c == NULL)
         give_slot(p, slot);

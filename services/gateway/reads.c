@@ -38,19 +38,14 @@ static void respond_result(struct read_ctx *r, int rc, json_t *out)
         okno_http_respond_error(r->res, 503, "unavailable", NULL, "cannot read the read models");
 }
 
-/* Authenticates on the app pool (the directory), then reads on the gateway pool. */
+/* Authenticates (the directory through the cache or the app pool), then reads on the gateway
+ * pool. */
 static void run_read(void *arg, const struct okno_http_request *req, struct okno_http_response *res,
                      read_fn fn)
 {
     struct read_ctx r = {.gw = arg, .http = req, .res = res};
     struct gw_caller who;
-    PGconn *app = gw_pool_get(&r.gw->pool);
-    bool ok = app != NULL && gw_authenticate(r.gw, app, req, &who, res);
-    if (app == NULL)
-        okno_http_respond_error(res, 503, "unavailable", NULL, "PostgreSQL is unreachable");
-    if (app != NULL)
-        gw_pool_put(&r.gw->pool, app);
-    if (!ok)
+    if (!gw_authenticate(r.gw, NULL, req, &who, res))
         return;
     r.who = (struct okno_rm_caller){who.user_id, who.org_id, who.applicant};
     r.conn = gw_pool_get(&r.gw->read_pool);

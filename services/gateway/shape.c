@@ -70,8 +70,9 @@ struct action_def {
 #define ANY_COMMENT F_COMMENT
 #define MOD         OKNO_ROLE_MODERATOR
 #define COORD       OKNO_ROLE_COORDINATOR
-#define EXEC        OKNO_ROLE_EXECUTOR
-#define MGR         OKNO_ROLE_MANAGER
+/* A coordinator who took the message over is its executor (SPEC 3.2). */
+#define EXEC (OKNO_ROLE_EXECUTOR | OKNO_ROLE_COORDINATOR)
+#define MGR  OKNO_ROLE_MANAGER
 
 static const struct action_def actions[OKNO_ACTION_COUNT] = {
     [OKNO_ACTION_SUBMIT] = {F_TEXT | F_CATEGORY | F_SUBCATEGORY | F_APPLICANT | ANY_COMMENT, F_TEXT,

@@ -15,7 +15,8 @@
 
 #define WAIT_TEXT_BYTES 16
 
-enum verdict { V_ERROR, V_MISSING, V_PENDING, V_DONE };
+/* V_DECIDED: accepted, but the read models do not show it yet (see PROJECTED_SQL). */
+enum verdict { V_ERROR, V_MISSING, V_PENDING, V_DECIDED, V_DONE };
 
 static const char OWNER_SQL[] =
     "select message_id from okno.gateway_requests where request_id = $1 and user_id = $2";
@@ -25,6 +26,12 @@ static const char DECIDED_SQL[] =
 static const char EVENTS_SQL[] =
     "select seq, event_type, body from okno.event_log where message_id = $2 and request_id = $1 "
     "order by seq";
+
+/* The projector's cursor has passed the request's last event: reads (and the visibility check of
+ * the next write) see what it did. */
+static const char PROJECTED_SQL[] =
+    "select (e.tx, e.position) <= (m.cursor_tx, m.cursor_position) from okno.event_log e, "
+    "okno_rm.meta m where e.message_id = $2 and e.request_id = $1 order by e.seq desc limit 1";
 
 static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *params,
                        int result_format)
@@ -37,17 +44,26 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
     return r;
 }
 
-/* The new stage, from the last event's body. */
-static const char *stage_after(PGresult *events)
+/* The new stage and outcome, from the last event's body. */
+static void set_stage(json_t *o, PGresult *events)
 {
     int last = PQntuples(events) - 1;
     okno_event e;
     okno_avro_error err;
-    if (last < 0 ||
-        okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(events, last, 2),
-                               (size_t)PQgetlength(events, last, 2), &e, &err) != 0)
-        return "unknown";
-    return okno_stage_name(e.stage_after);
+    bool ok = last >= 0 &&
+              okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(events, last, 2),
+                                     (size_t)PQgetlength(events, last, 2), &e, &err) == 0;
+    json_object_set_new(o, "stage", json_string(ok ? okno_stage_name(e.stage_after) : "unknown"));
+    json_object_set_new(o, "outcome",
+                        json_string(ok ? okno_outcome_name(e.outcome_after) : "unknown"));
+}
+
+static bool projected(PGconn *conn, const char *const *ids)
+{
+    PGresult *r = query(conn, PROJECTED_SQL, 2, ids, 0);
+    bool yes = r != NULL && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return yes;
 }
 
 static json_t *accepted_json(PGconn *conn, const char *const *ids)
@@ -62,8 +78,8 @@ static json_t *accepted_json(PGconn *conn, const char *const *ids)
         json_array_append_new(events, json_pack("{s:i, s:s%}", "seq", (int)ntohl(seq), "type",
                                                 PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)));
     }
-    json_t *o = json_pack("{s:s, s:o, s:s}", "status", "accepted", "events", events, "stage",
-                          stage_after(r));
+    json_t *o = json_pack("{s:s, s:o}", "status", "accepted", "events", events);
+    set_stage(o, r);
     PQclear(r);
     return o;
 }
@@ -75,13 +91,18 @@ static enum verdict look(PGconn *conn, const char *const *ids, json_t **out)
     if (r == NULL)
         return V_ERROR;
     enum verdict v = PQntuples(r) == 0 ? V_PENDING : V_DONE;
-    if (v == V_DONE && PQgetvalue(r, 0, 0)[0] == 't')
+    json_decref(*out);
+    *out = NULL;
+    if (v == V_DONE && PQgetvalue(r, 0, 0)[0] == 't') {
         *out = accepted_json(conn, ids);
-    else if (v == V_DONE)
+        bool seen = projected(conn, ids);
+        json_object_set_new(*out, "projected", json_boolean(seen));
+        v = seen ? V_DONE : V_DECIDED;
+    } else if (v == V_DONE)
         *out = json_pack("{s:s, s:{s:s, s:s}}", "status", "refused", "refusal", "code",
                          PQgetvalue(r, 0, 1), "text", PQgetvalue(r, 0, 2));
     PQclear(r);
-    return v == V_DONE && *out == NULL ? V_ERROR : v;
+    return v >= V_DECIDED && *out == NULL ? V_ERROR : v;
 }
 
 static void sleep_ms(int64_t ms)
@@ -136,7 +157,8 @@ static void answer(struct gateway *gw, PGconn *conn, const char *rid, const char
     const char *ids[] = {rid, mid};
     json_t *out = NULL;
     enum verdict v = look(conn, ids, &out);
-    for (int64_t waited = 0; v == V_PENDING && waited < wait; waited += GW_WAIT_STEP_MS) {
+    for (int64_t waited = 0; (v == V_PENDING || v == V_DECIDED) && waited < wait;
+         waited += GW_WAIT_STEP_MS) {
         sleep_ms(GW_WAIT_STEP_MS);
         v = look(conn, ids, &out);
     }

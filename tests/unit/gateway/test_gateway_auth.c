@@ -183,6 +183,25 @@ static void tampered_or_foreign_tokens_are_refused(void **state)
     json_decref(none_b64);
 }
 
+static void a_verified_token_is_cached_only_until_it_expires(void **state)
+{
+    struct keys *k = *state;
+    int64_t user = 0;
+    gw_cache_init(&k->auth.cache);
+    char *token = sign(k->es, good_claims());
+    assert_null(gw_token_check(&k->auth, token, NOW_MS, &user));
+    assert_int_equal(user, 42);
+    user = 0;
+    assert_null(gw_token_check(&k->auth, token, NOW_MS + 1000, &user)); /* from the cache */
+    assert_int_equal(user, 42);
+    assert_string_equal(gw_token_check(&k->auth, token, NOW_MS + 61000, &user), "expired");
+    assert_string_equal(gw_token_check(&k->auth, token, NOW_MS - 61000, &user), "not_yet_valid");
+    /* A tampered copy has another digest: never served from the cache. */
+    token[strlen(token) - 2] = token[strlen(token) - 2] == 'A' ? 'B' : 'A';
+    assert_string_equal(gw_token_check(&k->auth, token, NOW_MS, &user), "bad_signature");
+    free(token);
+}
+
 static void a_jwks_file_without_keys_is_refused(void **state)
 {
     (void)state;
@@ -207,6 +226,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_issuer_audience_or_subject_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(tampered_or_foreign_tokens_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_verified_token_is_cached_only_until_it_expires, setup,
+                                        teardown),
         cmocka_unit_test(a_jwks_file_without_keys_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

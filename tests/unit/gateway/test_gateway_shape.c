@@ -115,7 +115,8 @@ static void roles_per_action_follow_the_regulation(void **state)
     (void)state;
     assert_int_equal(gw_action_roles(OKNO_ACTION_ACCEPT), OKNO_ROLE_MODERATOR);
     assert_int_equal(gw_action_roles(OKNO_ACTION_ASSIGN_EXECUTOR), OKNO_ROLE_COORDINATOR);
-    assert_int_equal(gw_action_roles(OKNO_ACTION_DRAFT_ANSWER), OKNO_ROLE_EXECUTOR);
+    assert_int_equal(gw_action_roles(OKNO_ACTION_DRAFT_ANSWER),
+                     OKNO_ROLE_EXECUTOR | OKNO_ROLE_COORDINATOR);
     assert_int_equal(gw_action_roles(OKNO_ACTION_APPROVE), OKNO_ROLE_MANAGER);
     assert_int_equal(gw_action_roles(OKNO_ACTION_SLA_SIGNAL), 0);
 }

@@ -1,0 +1,159 @@
+"""bench/run gateway: okno-gateway on loopback with wrk, against a real ledger, projector, Kafka
+and PostgreSQL (deploy/local).
+
+1. ceiling_reads_per_s: bench_http_ceiling (common/http, one trivial handler) under wrk: what
+   h2o on this machine allows, so the gateway's figures read as a share of it.
+2. reads_per_s, read_p99_ms: GET /messages/{id} (card, under RLS) by a coordinator, over a set
+   of accepted messages.
+3. writes_per_s, write_p99_ms: POST /messages/{id}/actions/take_over through to Kafka (a 202
+   means Kafka acknowledged it with acks=all); the ledger refuses all but the first per message,
+   which costs the gateway the same.
+4. decide_p99_ms: actions paced at 2,000/s (quick: 500/s) from Python threads; the time from
+   sending the POST to the ledger's commit of its decision (okno.requests.at).
+
+The last line is one JSON object (with the load average)."""
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "py"))
+from gateway_harness import Gateway  # noqa: E402
+from harness import BUILD, wait_until  # noqa: E402
+
+COORD, MODERATOR = (101001, 1010), (101, 1)
+LUA = """
+ids = {%s}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("%s", "/messages/" .. ids[(i %% #ids) + 1] .. "%s", nil, %s)
+end
+"""
+
+
+def wrk(url, seconds, conns, script=None, headers=()):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, p99, int(non2xx.group(1)) if non2xx else 0
+
+
+def script(ids, method, suffix, body):
+    f = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    f.write(LUA % (", ".join(f'"{i}"' for i in ids), method, suffix,
+                   "nil" if body is None else json.dumps(json.dumps(body))))
+    f.close()
+    return f.name
+
+
+def prepare(gw, count):
+    ids = []
+    for _ in range(count):
+        m = gw.submit()
+        gw.act(m, "accept", *MODERATOR, {"target_org_id": 1010})
+        ids.append(m)
+    return ids
+
+
+def ceiling(seconds, conns):
+    proc = subprocess.Popen([str(BUILD / "bench" / "bench_http_ceiling"), "0"],
+                            stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    try:
+        return wrk(f"http://127.0.0.1:{port}/ping", seconds, conns)[0]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def decide(gw, ids, rate, seconds, token):
+    """Paced POSTs from threads; returns the p99 of POST-sent -> ledger commit, in ms."""
+    threads, sent, lock = 8, {}, threading.Lock()
+    per_thread = rate / threads
+    def run(n):
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+        hdrs = {"Authorization": f"Bearer {token}", "X-Okno-Org": str(COORD[1]),
+                "Content-Type": "application/json"}
+        start, k = time.monotonic(), 0
+        while time.monotonic() - start < seconds:
+            due = start + k / per_thread
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+            t = time.time()
+            conn.request("POST", f"/messages/{ids[(n + k * threads) % len(ids)]}/actions/take_over",
+                         body=b"{}", headers=hdrs)
+            r = conn.getresponse()
+            body = r.read()
+            if r.status == 202:
+                with lock:
+                    sent[json.loads(body)["request_id"]] = t
+            k += 1
+    ts = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    achieved = len(sent) / seconds
+    rid_list = "','".join(sent)
+    wait_until("every paced request decided", lambda: gw.s.scalar(
+        f"select count(*) from okno.requests where request_id in ('{rid_list}')") == len(sent))
+    rows = gw.s.sql(f"select request_id, extract(epoch from at) from okno.requests "
+                    f"where request_id in ('{rid_list}')")
+    lat = sorted((float(at) - sent[rid]) * 1000 for rid, at in rows)
+    return lat[int(0.99 * (len(lat) - 1))], achieved
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    seconds, conns = (3, 32) if a.quick else (20, 128)
+    rate, decide_s = (500, 3) if a.quick else (2000, 15)
+    gw = Gateway("bench_gateway", **{"gateway.workers": 32, "gateway.in_flight_max": 4096})
+    try:
+        ids = prepare(gw, 10 if a.quick else 100)
+        gw.projected(ids[-1], *COORD)
+        token = gw.token(COORD[0])
+        auth = [f"Authorization: Bearer {token}", f"X-Okno-Org: {COORD[1]}"]
+        ceiling_rps = ceiling(seconds, conns)
+        print(f"ceiling: {ceiling_rps:.0f} req/s", file=sys.stderr)
+        reads = wrk(f"http://127.0.0.1:{gw.port}", seconds, conns,
+                    script(ids, "GET", "", None), auth)
+        print(f"reads: {reads}", file=sys.stderr)
+        writes = wrk(f"http://127.0.0.1:{gw.port}", seconds, conns,
+                     script(ids, "POST", "/actions/take_over", {}),
+                     auth + ["Content-Type: application/json"])
+        print(f"writes: {writes}", file=sys.stderr)
+        decide_p99, achieved = decide(gw, ids, rate, decide_s, token)
+    finally:
+        gw.close()
+    result = {
+        "bench": "gateway", "quick": a.quick,
+        "ceiling_reads_per_s": round(ceiling_rps),
+        "reads_per_s": round(reads[0]), "read_p99_ms": round(reads[1], 2),
+        "read_errors": reads[2],
+        "writes_per_s": round(writes[0]), "write_p99_ms": round(writes[1], 2),
+        "write_errors": writes[2],
+        "decide_p99_ms": round(decide_p99, 1), "decide_rate_per_s": round(achieved),
+        "loadavg": os.getloadavg()[0],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The live gateway against services/gateway/openapi.yaml: every documented operation exists and
+answers with documented statuses whose bodies validate against the document's schemas, and no
+route answers that the document does not list."""
+import uuid
+
+import jsonschema
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from gateway_harness import Gateway
+from harness import ROOT
+
+SPEC = yaml.safe_load((ROOT / "services/gateway/openapi.yaml").read_text())
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+APPLICANT, MODERATOR, COORD = 5001, (101, 1), (101001, 1010)
+
+
+def inline(node):
+    """The node with every local $ref replaced by what it points at (the document has no
+    cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = SPEC
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            merged = {**inline(target), **{k: v for k, v in node.items() if k != "$ref"}}
+            return inline(merged)
+        return {k: inline(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [inline(v) for v in node]
+    return node
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = Gateway("openapi")
+    yield g
+    g.close()
+
+
+class Recorder:
+    def __init__(self, gw):
+        self.gw, self.seen = gw, []
+
+    def call(self, template, method, path, **kw):
+        st, hdrs, body = self.gw.request(method, path, **kw)
+        self.seen.append((template, method.lower(), st, hdrs, body))
+        return st, hdrs, body
+
+
+def exercise(gw):
+    """Every operation, accepted and refused."""
+    r = Recorder(gw)
+    missing = str(uuid.uuid4())
+    st, _, b = r.call("/messages", "POST", "/messages", body={"text": "x", "category_id": 1},
+                      user=APPLICANT)
+    m, req = b["message_id"], b["request_id"]
+    r.call("/messages", "POST", "/messages", body={"text": 1}, user=APPLICANT)
+    r.call("/messages", "POST", "/messages", body={"text": "x"})
+    r.call("/messages", "POST", "/messages", body={"text": "x"}, user=COORD[0], org=COORD[1])
+    key = {"Idempotency-Key": "k-" + missing}
+    r.call("/messages", "POST", "/messages", body={"text": "a"}, user=APPLICANT, headers=key)
+    r.call("/messages", "POST", "/messages", body={"text": "b"}, user=APPLICANT, headers=key)
+    r.call("/requests/{id}", "GET", f"/requests/{req}?wait=2s", user=APPLICANT)
+    gw.decided(req, APPLICANT)
+    r.call("/requests/{id}", "GET", f"/requests/{req}", user=APPLICANT)
+    r.call("/requests/{id}", "GET", f"/requests/{req}?wait=x", user=APPLICANT)
+    r.call("/requests/{id}", "GET", f"/requests/{missing}", user=APPLICANT)
+    r.call("/requests/{id}", "GET", f"/requests/{missing}")
+    act = "/messages/{id}/actions/{action}"
+    st, _, b = r.call(act, "POST", f"/messages/{m}/actions/accept", body={"target_org_id": 1010},
+                      user=MODERATOR[0], org=MODERATOR[1])
+    assert gw.decided(b["request_id"], *MODERATOR)["status"] == "accepted"
+    st, _, b = r.call(act, "POST", f"/messages/{m}/actions/reject", body={"reason": "late"},
+                      user=MODERATOR[0], org=MODERATOR[1])
+    r.call("/requests/{id}", "GET", f"/requests/{b['request_id']}?wait=2s", user=MODERATOR[0],
+           org=MODERATOR[1])
+    r.call(act, "POST", f"/messages/{m}/actions/reject", body={"stage": "x"}, user=MODERATOR[0],
+           org=MODERATOR[1])
+    r.call(act, "POST", f"/messages/{missing}/actions/take_over", body={}, user=COORD[0],
+           org=COORD[1])
+    r.call(act, "POST", f"/messages/{m}/actions/accept", body={}, user=COORD[0], org=COORD[1])
+    r.call(act, "POST", f"/messages/{m}/actions/take_over", body={})
+    for template, suffix in (("/messages/{id}", ""), ("/messages/{id}/history", "/history"),
+                             ("/messages/{id}/timeline", "/timeline")):
+        r.call(template, "GET", f"/messages/{m}{suffix}", user=COORD[0], org=COORD[1])
+        r.call(template, "GET", f"/messages/{missing}{suffix}", user=COORD[0], org=COORD[1])
+        r.call(template, "GET", f"/messages/{m}{suffix}")
+        r.call(template, "GET", f"/messages/{m}{suffix}", user=COORD[0], org=1020)
+    r.call("/messages/{id}/timeline", "GET", f"/messages/{m}/timeline", user=APPLICANT)
+    r.call("/inbox", "GET", "/inbox?role=coordinator", user=COORD[0], org=COORD[1])
+    r.call("/inbox", "GET", "/inbox?limit=0", user=COORD[0], org=COORD[1])
+    r.call("/inbox", "GET", "/inbox")
+    r.call("/inbox", "GET", "/inbox", user=COORD[0], org=1020)
+    r.call("/my/messages", "GET", "/my/messages", user=APPLICANT)
+    r.call("/my/messages", "GET", "/my/messages?limit=9999", user=APPLICANT)
+    r.call("/my/messages", "GET", "/my/messages")
+    return r.seen
+
+
+def test_the_document_is_valid_openapi_3_1():
+    validate(SPEC)
+    assert SPEC["openapi"].startswith("3.1")
+
+
+def test_every_answer_is_documented_and_matches_its_schema(gw):
+    seen = exercise(gw)
+    ok = set()
+    for template, method, status, hdrs, body in seen:
+        op = SPEC["paths"][template][method]
+        assert str(status) in op["responses"], (template, method, status, body)
+        resp = inline(op["responses"][str(status)])
+        schema = resp["content"]["application/json"]["schema"]
+        assert hdrs["content-type"] == "application/json"
+        jsonschema.validate(body, schema)
+        for name in resp.get("headers", {}):
+            assert name.lower() in hdrs, (template, method, status, name)
+        if 200 <= status < 300:
+            ok.add((template, method))
+    documented = {(p, m) for p, ops in SPEC["paths"].items() for m in ops}
+    assert documented == ok, f"not exercised with success: {documented - ok}"
+
+
+def concrete(template):
+    return template.replace("{id}", str(uuid.uuid4())).replace("{action}", "accept")
+
+
+def test_no_route_answers_that_the_document_does_not_list(gw):
+    token = gw.token(APPLICANT)
+    for template, ops in SPEC["paths"].items():
+        for method in METHODS:
+            if method.lower() in ops:
+                continue
+            st, _, b = gw.request(method, concrete(template), body={}, token=token)
+            assert st == 405 and b["field"] == "method", (template, method, st)
+    for path in ("/", "/messages/x/actions", "/requests", "/metrics", "/healthz", "/readyz",
+                 "/admin", "/messages/x/history/y", "/my", "/inbox/x", "/orgs"):
+        for method in METHODS:
+            st, _, b = gw.request(method, path, body={}, token=token)
+            assert st == 404 and b["field"] == "path", (path, method, st)
