@@ -138,7 +138,7 @@ print_logins() {
         echo "         -H 'X-Okno-Org: $org' http://127.0.0.1:$port/inbox"
     done < <(PGPASSWORD=okno_owner psql -X -q -tA -h 127.0.0.1 -p "$OKNO_PG_PORT" -U okno_owner -d okno -c \
         "select distinct on (r) r, user_id, org_id from okno.grants, unnest(roles) r
-         where org_id in (1, 1010) order by r, user_id")
+         where org_id in (1, 1010, 1011) order by r, user_id")
     echo "  applicant: curl -H \"Authorization: Bearer \$($okno token issue --user 1000000001 --key $OKNO_WORK/auth/signing.jwk)\" http://127.0.0.1:$port/my/messages"
 }
 

@@ -2,6 +2,8 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stdint.h>
+
 /* Exit codes shared by every subcommand. */
 enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
 
@@ -36,6 +38,9 @@ struct okno_cli_token_claims {
 struct json_t *okno_cli_token_key_load(const char *key_file);
 /* A compact JWS of the claims signed with jwk (borrowed), malloc'ed; NULL if signing failed. */
 char *okno_cli_token_sign(const struct json_t *jwk, const struct okno_cli_token_claims *claims);
+
+/* A whole number in min..max from s into *out: 0, or -1 with the reason on stderr. */
+int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

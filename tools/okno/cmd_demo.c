@@ -41,19 +41,6 @@ static void demo_usage(FILE *out, const char *name)
             name, strcmp(name, "load") == 0 ? " --via gateway" : "");
 }
 
-static int parse_num(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "okno: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
-                (long long)max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* "reject=80,refuse=100,intake=150,slow=150": permille shares. */
 static int parse_mix(char *text, okno_people_options *p)
 {
@@ -61,7 +48,7 @@ static int parse_mix(char *text, okno_people_options *p)
          kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         int64_t v;
-        if (eq == NULL || (*eq = '\0', parse_num(eq + 1, 0, 1000, &v)) != 0)
+        if (eq == NULL || (*eq = '\0', okno_cli_parse_i64(eq + 1, 0, 1000, &v)) != 0)
             return -1;
         if (strcmp(kv, "reject") == 0)
             p->reject_permille = (int32_t)v;
@@ -90,17 +77,17 @@ static int parse_one(struct demo_args *a, int c, char *arg)
     int64_t v = 0;
     switch (c) {
     case 'r':
-        return parse_num(arg, 1, 1000000, &a->p.messages_per_day);
+        return okno_cli_parse_i64(arg, 1, 1000000, &a->p.messages_per_day);
     case 'd':
         return parse_span(arg, &a->p.days_ms);
     case 'D':
         return parse_span(arg, &a->p.drain_ms);
     case 'o':
-        return parse_num(arg, 1, 10000, &v) != 0 ? -1 : (a->p.orgs = (int32_t)v, 0);
+        return okno_cli_parse_i64(arg, 1, 10000, &v) != 0 ? -1 : (a->p.orgs = (int32_t)v, 0);
     case 's':
-        return parse_num(arg, 1, INT64_MAX, &v) != 0 ? -1 : (a->p.seed = (uint64_t)v, 0);
+        return okno_cli_parse_i64(arg, 1, INT64_MAX, &v) != 0 ? -1 : (a->p.seed = (uint64_t)v, 0);
     case 'c':
-        return parse_num(arg, 1, OKNO_PEOPLE_CONCURRENCY_MAX, &v) != 0
+        return okno_cli_parse_i64(arg, 1, OKNO_PEOPLE_CONCURRENCY_MAX, &v) != 0
                    ? -1
                    : (a->p.concurrency = (int32_t)v, 0);
     case 'm':
@@ -161,7 +148,8 @@ static int clock_from_env(struct demo_args *a)
     int64_t speed = 1, origin = 0;
     const char *s = okno_cli_env("OKNO_CLOCK__SPEED", "1");
     const char *o = okno_cli_env("OKNO_CLOCK__ORIGIN_MS", "0");
-    if (parse_num(s, 1, OKNO_CLOCK_SPEED_MAX, &speed) != 0 || parse_num(o, 0, INT64_MAX, &origin))
+    if (okno_cli_parse_i64(s, 1, OKNO_CLOCK_SPEED_MAX, &speed) != 0 ||
+        okno_cli_parse_i64(o, 0, INT64_MAX, &origin))
         return -1;
     a->speed = speed, a->origin_ms = origin;
     if (speed == 1) {
@@ -211,19 +199,21 @@ static void on_progress(void *arg, int64_t sim_now_ms, const okno_people_totals 
                       ? (double)(events - p->last_events) * 1000.0 / (double)(now - p->last_real_ms)
                       : 0.0;
     p->last_events = events, p->last_real_ms = now;
-    int64_t closed = t->rejected_by_moderator;
+    int64_t answered = 0;
     for (int i = 0; i < OKNO_ANSWER_COUNT; i++)
-        closed += t->answered[i];
+        answered += t->answered[i];
     time_t secs = (time_t)(sim_now_ms / 1000);
     struct tm tm;
     char date[32];
     gmtime_r(&secs, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
     fprintf(stderr,
-            "%s%s UTC (simulated) | messages %lld submitted, %lld open, %lld answered | "
+            "%s%s UTC (simulated) | messages %lld submitted, %lld open, %lld answered, %lld "
+            "rejected | "
             "signals %lld | %.0f events/s%s",
             p->tty ? "\r\033[K" : "", date, (long long)t->submitted,
-            (long long)(t->submitted - closed), (long long)closed, (long long)signals, rate,
+            (long long)(t->submitted - answered - t->rejected_by_moderator), (long long)answered,
+            (long long)t->rejected_by_moderator, (long long)signals, rate,
             p->tty && !final ? "" : "\n");
 }
 

@@ -48,19 +48,6 @@ static void load_usage(FILE *out)
         "  okno load --via gateway --help).\n");
 }
 
-static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "okno load: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
-                (long long)max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, load_args *a)
 {
     static const struct option opts[] = {
@@ -82,25 +69,25 @@ static int parse_args(int argc, char **argv, load_args *a)
         int rc = 0;
         switch (c) {
         case 'n':
-            rc = parse_i64(optarg, 1, 100000000, &a->w.messages);
+            rc = okno_cli_parse_i64(optarg, 1, 100000000, &a->w.messages);
             break;
         case 'r':
-            rc = parse_i64(optarg, 0, 10000000, &a->rate);
+            rc = okno_cli_parse_i64(optarg, 0, 10000000, &a->rate);
             break;
         case 's':
-            rc = parse_i64(optarg, 1, INT64_MAX, &v);
+            rc = okno_cli_parse_i64(optarg, 1, INT64_MAX, &v);
             a->w.seed = (uint64_t)v;
             break;
         case 'i':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.invalid_permille = (int32_t)v;
             break;
         case 'm':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.malformed_permille = (int32_t)v;
             break;
         case 'p':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.repeat_permille = (int32_t)v;
             break;
         case 't':

@@ -27,6 +27,19 @@ const char *okno_cli_env(const char *name, const char *fallback)
     return v != NULL && v[0] != '\0' ? v : fallback;
 }
 
+int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "okno: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
+                (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: okno COMMAND [ARGS]\n\ncommands:\n");
