@@ -230,12 +230,13 @@ static int job_new(struct sim *s)
     if (s->jobs_count == s->jobs_cap) {
         int cap = s->jobs_cap == 0 ? 1024 : s->jobs_cap * 2;
         struct job *j = realloc(s->jobs, (size_t)cap * sizeof(*j));
-        int *f = realloc(s->free_jobs, (size_t)cap * sizeof(int));
-        if (j == NULL || f == NULL) {
-            free(j != s->jobs ? j : NULL);
+        if (j == NULL)
             return -1;
-        }
-        s->jobs = j, s->free_jobs = f, s->jobs_cap = cap;
+        s->jobs = j;
+        int *f = realloc(s->free_jobs, (size_t)cap * sizeof(int));
+        if (f == NULL)
+            return -1;
+        s->free_jobs = f, s->jobs_cap = cap;
     }
     return s->jobs_count++;
 }
