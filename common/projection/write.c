@@ -392,19 +392,20 @@ static int exec(okno_proj_writer *w, const char *what, const char *sql)
 int okno_proj_prepare(okno_proj_writer *w)
 {
     char sql[SQL_BYTES_MAX];
-    snprintf(sql, sizeof sql,
-             "set client_min_messages = warning;"
-             "create temp table if not exists okno_card_in (like %1$s.card) on commit delete rows;"
-             "alter table okno_card_in add column if not exists from_seq int;"
-             "create temp table if not exists okno_visits_in (like %1$s.stage_visits)"
-             " on commit delete rows;"
-             "create temp table if not exists okno_stats_in (like %1$s.stats_daily)"
-             " on commit delete rows;"
-             "create temp table if not exists okno_inbox_in (like %1$s.inbox) on commit delete rows;"
-             "create temp table if not exists okno_timeline_in (like %1$s.applicant_timeline)"
-             " on commit delete rows;"
-             "reset client_min_messages",
-             w->schema);
+    snprintf(
+        sql, sizeof sql,
+        "set client_min_messages = warning;"
+        "create temp table if not exists okno_card_in (like %1$s.card) on commit delete rows;"
+        "alter table okno_card_in add column if not exists from_seq int;"
+        "create temp table if not exists okno_visits_in (like %1$s.stage_visits)"
+        " on commit delete rows;"
+        "create temp table if not exists okno_stats_in (like %1$s.stats_daily)"
+        " on commit delete rows;"
+        "create temp table if not exists okno_inbox_in (like %1$s.inbox) on commit delete rows;"
+        "create temp table if not exists okno_timeline_in (like %1$s.applicant_timeline)"
+        " on commit delete rows;"
+        "reset client_min_messages",
+        w->schema);
     return exec(w, "staging tables", sql);
 }
 

@@ -14,8 +14,9 @@
 
 /* Begins the call's transaction (repeatable read, read only) and sets the caller's
  * transaction-local settings the policies read (okno.caller_user, okno.caller_org,
- * okno.caller_applicant), with TimeZone UTC and ISO dates for the rows' times. OKNO_EINVAL for
- * a malformed caller or a connection already inside a transaction, OKNO_EPG. */
+ * okno.caller_applicant; none when who is NULL), with TimeZone UTC and ISO dates for the rows'
+ * times. OKNO_EINVAL for a malformed caller or a connection already inside a transaction,
+ * OKNO_EPG. */
 int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
                    size_t errbuf_bytes);
 
@@ -26,6 +27,14 @@ int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes);
  * an error (the result is cleared). */
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes);
+
+/* One call of one query: begins the call's transaction (okno__rm_begin), runs sql with its text
+ * parameters, builds *out from the result with build(res, arg), ends the transaction. *out is
+ * NULL unless 0 is returned. */
+int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *what, const char *sql,
+                 int n, const char *const *params,
+                 json_t *(*build)(const PGresult *res, const void *arg), const void *arg,
+                 json_t **out, char *errbuf, size_t errbuf_bytes);
 
 /* Row `row` of a text-format result as a JSON object of its first `cols` columns, keyed by
  * column name, typed by column type: integers, booleans, times as ISO 8601 UTC, integer and

@@ -22,7 +22,7 @@ static const char INBOX_SQL[] =
     " i.stage_time_exceeded, i.answer_deadline_expired,"
     " (extract(epoch from i.since) * 1000000)::int8, coalesce(i.user_id, 0)"
     " from okno_rm.inbox i"
-    " where i.org_id = $1::int8 and i.role = any(okno.rm_caller_roles())"
+    " where i.org_id = $1::int8 and i.role = any((select okno.rm_caller_roles())::text[])"
     " and ($2::text is null or i.role = $2::text)"
     " and (i.user_id is null or i.user_id = $3::int8)"
     " and ($5::int8 is null or (i.since, i.message_id, i.role, coalesce(i.user_id, 0)) >"
@@ -42,19 +42,21 @@ static const char MINE_SQL[] =
     " order by c.submitted_at desc, c.message_id desc limit $4::int";
 #define MINE_COLS 10
 
-/* Splits "a.b.c" cursors into at most n parts in place; the count of parts. */
+/* Splits "a.b.c" in place into parts (at most n); the count of parts, n + 1 when more. */
 static int split(char *s, char **parts, int n)
 {
     int k = 0;
-    while (k < n) {
+    for (char *p = s;; p++) {
+        if (*p != '.' && *p != '\0')
+            continue;
+        if (k == n)
+            return n + 1;
         parts[k++] = s;
-        char *dot = strchr(s, '.');
-        if (dot == NULL)
-            break;
-        *dot = '\0';
-        s = dot + 1;
+        if (*p == '\0')
+            return k;
+        *p = '\0';
+        s = p + 1;
     }
-    return strchr(s, '.') == NULL ? k : n + 1;
 }
 
 static bool digits(const char *s)
@@ -81,9 +83,8 @@ static bool role_ok(const char *s)
 
 static void inbox_cursor(const PGresult *res, int row, char *out, size_t size)
 {
-    snprintf(out, size, "i.%s.%s.%s.%s", PQgetvalue(res, row, INBOX_COLS),
-             PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-             PQgetvalue(res, row, INBOX_COLS + 1));
+    snprintf(out, size, "i.%s.%s.%s.%s", PQgetvalue(res, row, INBOX_COLS), PQgetvalue(res, row, 0),
+             PQgetvalue(res, row, 1), PQgetvalue(res, row, INBOX_COLS + 1));
 }
 
 static void mine_cursor(const PGresult *res, int row, char *out, size_t size)
@@ -114,6 +115,19 @@ static int cursor_parse(const char *after, char kind, char *copy, char **parts, 
     return OKNO_OK;
 }
 
+/* How one page's rows become its JSON: the page size, item columns and cursor. */
+typedef struct page_shape {
+    int limit;
+    int cols;
+    void (*cursor)(const PGresult *res, int row, char *out, size_t size);
+} page_shape;
+
+static json_t *page_build(const PGresult *res, const void *arg)
+{
+    const page_shape *p = arg;
+    return okno__rm_page_json(res, p->limit, p->cols, p->cursor);
+}
+
 int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *role,
                   const struct okno_rm_page *page, int64_t now_ms, json_t **out, char *errbuf,
                   size_t errbuf_bytes)
@@ -124,15 +138,13 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
         snprintf(errbuf, errbuf_bytes, "unknown role \"%.64s\"", role);
         rc = OKNO_EINVAL;
     }
-    if (rc == OKNO_OK && who != NULL && who->applicant) {
-        snprintf(errbuf, errbuf_bytes, "an applicant has no inbox");
+    if (rc == OKNO_OK && (who == NULL || who->applicant)) {
+        snprintf(errbuf, errbuf_bytes, "an inbox is a staff member's (an applicant has none)");
         rc = OKNO_EINVAL;
     }
     char copy[OKNO_RM_CURSOR_BYTES], *cur[4] = {NULL, NULL, NULL, NULL};
     if (rc == OKNO_OK && page->after != NULL)
         rc = cursor_parse(page->after, 'i', copy, cur, 4, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     char org[24], user[24], now[24], limit[16];
@@ -141,18 +153,9 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[9] = {org, role, user, now, cur[0], cur[1], cur[2], cur[3], limit};
-    PGresult *res =
-        okno__rm_query(conn, "inbox", INBOX_SQL, 9, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = okno__rm_page_json(res, page->limit, INBOX_COLS, inbox_cursor);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const page_shape shape = {page->limit, INBOX_COLS, inbox_cursor};
+    return okno__rm_run(conn, who, "inbox", INBOX_SQL, 9, params, page_build, &shape, out, errbuf,
+                        errbuf_bytes);
 }
 
 int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
@@ -168,24 +171,13 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
     char copy[OKNO_RM_CURSOR_BYTES], *cur[2] = {NULL, NULL};
     if (rc == OKNO_OK && page->after != NULL)
         rc = cursor_parse(page->after, 'm', copy, cur, 2, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     char user[24], limit[16];
     snprintf(user, sizeof user, "%" PRId64, who->user_id);
     snprintf(limit, sizeof limit, "%d", page->limit + 1);
     const char *params[4] = {user, cur[0], cur[1], limit};
-    PGresult *res =
-        okno__rm_query(conn, "own messages", MINE_SQL, 4, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    *out = okno__rm_page_json(res, page->limit, MINE_COLS, mine_cursor);
-    PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    const page_shape shape = {page->limit, MINE_COLS, mine_cursor};
+    return okno__rm_run(conn, who, "own messages", MINE_SQL, 4, params, page_build, &shape, out,
+                        errbuf, errbuf_bytes);
 }

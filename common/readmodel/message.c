@@ -50,8 +50,8 @@ static const char EVENTS_SQL[] =
     " where message_id = $1::uuid order by seq";
 
 /* rows of sql (one uuid parameter) as an array of objects. */
-static int rows_json(PGconn *conn, const char *what, const char *sql, const char *id,
-                     json_t **out, char *errbuf, size_t errbuf_bytes)
+static int rows_json(PGconn *conn, const char *what, const char *sql, const char *id, json_t **out,
+                     char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = okno__rm_query(conn, what, sql, 1, &id, false, errbuf, errbuf_bytes);
     if (res == NULL)
@@ -74,8 +74,8 @@ static int row_json(PGconn *conn, const char *what, const char *sql, const char 
                     const char *extra, json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     const char *params[2] = {id, extra};
-    PGresult *res = okno__rm_query(conn, what, sql, extra != NULL ? 2 : 1, params, false, errbuf,
-                                   errbuf_bytes);
+    PGresult *res =
+        okno__rm_query(conn, what, sql, extra != NULL ? 2 : 1, params, false, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     int rc = OKNO_ENOTFOUND;
@@ -104,37 +104,43 @@ static int attach_rows(PGconn *conn, const char *what, const char *sql, const ch
     return rc;
 }
 
-int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
-                 int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes)
-{
-    *out = NULL;
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    char id[OKNO_UUID_TEXT_BYTES], now[24];
-    okno_eventlog_uuid_text(message_id, id);
-    snprintf(now, sizeof now, "%" PRId64, now_ms);
-    rc = row_json(conn, "card", CARD_SQL, id, now, out, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = attach_rows(conn, "stage visits", VISITS_SQL, id, "visits", out, errbuf,
-                         errbuf_bytes);
-    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
-}
-
-int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
-                     json_t **out, char *errbuf, size_t errbuf_bytes)
+/* A message's object (head_sql, parameters id and extra) with the rows of list_sql under key,
+ * in the call's transaction. */
+static int message_call(PGconn *conn, const struct okno_rm_caller *who, const uint8_t id_bytes[16],
+                        const char *extra, const char *head_sql, const char *list_sql,
+                        const char *key, json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     *out = NULL;
     int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     char id[OKNO_UUID_TEXT_BYTES];
-    okno_eventlog_uuid_text(message_id, id);
-    rc = row_json(conn, "timeline", TIMELINE_CARD_SQL, id, NULL, out, errbuf, errbuf_bytes);
+    okno_eventlog_uuid_text(id_bytes, id);
+    rc = row_json(conn, key, head_sql, id, extra, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = attach_rows(conn, "timeline", TIMELINE_SQL, id, "entries", out, errbuf,
-                         errbuf_bytes);
-    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+        rc = attach_rows(conn, key, list_sql, id, key, out, errbuf, errbuf_bytes);
+    rc = okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                 int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    return message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
+                        errbuf_bytes);
+}
+
+int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                     json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    return message_call(conn, who, message_id, NULL, TIMELINE_CARD_SQL, TIMELINE_SQL, "entries",
+                        out, errbuf, errbuf_bytes);
 }
 
 /* ---- the history ------------------------------------------------------------------------- */
@@ -274,11 +280,15 @@ int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_
         rc = OKNO_EDECODE;
     }
     if (rc == OKNO_OK) {
-        *out = json_pack("{s:s,s:o,s:b}", "message_id", id, "events", events, "chain_verified",
-                         1);
+        *out = json_pack("{s:s,s:o,s:b}", "message_id", id, "events", events, "chain_verified", 1);
         events = NULL;
         rc = *out != NULL ? OKNO_OK : OKNO_ENOMEM;
     }
     json_decref(events);
-    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+    rc = okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }

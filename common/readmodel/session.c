@@ -48,7 +48,8 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
                    size_t errbuf_bytes)
 {
     assert(conn != NULL);
-    if (who == NULL || who->user_id <= 0 || (who->applicant ? who->org_id != 0 : who->org_id <= 0)) {
+    if (who != NULL &&
+        (who->user_id <= 0 || (who->applicant ? who->org_id != 0 : who->org_id <= 0))) {
         snprintf(errbuf, errbuf_bytes,
                  "a caller needs a user id > 0 and, as staff, an org id > 0 (an applicant: 0)");
         return OKNO_EINVAL;
@@ -62,16 +63,19 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    char user[24], org[24];
-    snprintf(user, sizeof user, "%" PRId64, who->user_id);
-    snprintf(org, sizeof org, "%" PRId64, who->org_id);
-    const char *params[3] = {user, who->applicant ? "" : org, who->applicant ? "true" : "false"};
-    res = okno__rm_query(conn, "caller",
-                         "select set_config('okno.caller_user', $1, true),"
-                         " set_config('okno.caller_org', $2, true),"
-                         " set_config('okno.caller_applicant', $3, true),"
-                         " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)",
-                         3, params, false, errbuf, errbuf_bytes);
+    char user[24] = "", org[24] = "";
+    if (who != NULL)
+        snprintf(user, sizeof user, "%" PRId64, who->user_id);
+    if (who != NULL && !who->applicant)
+        snprintf(org, sizeof org, "%" PRId64, who->org_id);
+    const char *params[3] = {user, org, who != NULL && who->applicant ? "true" : "false"};
+    res =
+        okno__rm_query(conn, "caller",
+                       "select set_config('okno.caller_user', $1, true),"
+                       " set_config('okno.caller_org', $2, true),"
+                       " set_config('okno.caller_applicant', $3, true),"
+                       " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)",
+                       3, params, false, errbuf, errbuf_bytes);
     if (res == NULL) {
         PQclear(PQexec(conn, "rollback"));
         return OKNO_EPG;
@@ -88,6 +92,28 @@ int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes)
         rc = OKNO_EPG;
     }
     PQclear(res);
+    return rc;
+}
+
+int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *what, const char *sql,
+                 int n, const char *const *params,
+                 json_t *(*build)(const PGresult *res, const void *arg), const void *arg,
+                 json_t **out, char *errbuf, size_t errbuf_bytes)
+{
+    *out = NULL;
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *res = okno__rm_query(conn, what, sql, n, params, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    *out = build(res, arg);
+    PQclear(res);
+    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

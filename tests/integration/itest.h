@@ -23,8 +23,8 @@ void okno_itest_unique(char *buf, size_t size, const char *prefix);
 typedef struct okno_itest_db {
     char name[64];
     char gateway_conninfo[704]; /* as okno_gateway (reads under row-level security) */
-    char app_conninfo[640];   /* as okno_app */
-    char admin_conninfo[640]; /* as okno_owner (superuser) */
+    char app_conninfo[640];     /* as okno_app */
+    char admin_conninfo[640];   /* as okno_owner (superuser) */
 } okno_itest_db;
 
 /* Creates the database and applies deploy/migrations to it; fails the test on any error. */

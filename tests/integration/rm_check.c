@@ -1,4 +1,5 @@
-/* Read-model test helpers: schema comparison, row dumps, child processes, the demo directory. */
+/* Read-model test helpers: schema comparison, row dumps, child processes, the demo directory,
+ * appending a scripted step's events. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,10 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "okno/avro.h"
+#include "okno/stream_head.h"
 #include "rm_check.h"
 
 /* Differing rows printed per direction on a mismatch. */
 #define DIFF_ROWS_MAX 20
+/* Largest encoded event a scripted step appends. */
+#define BODY_BYTES (64 * 1024)
 
 const char *const okno_rm_tables[] = {
     "card", "stage_visits", "inbox", "applicant_timeline", "stats_daily", NULL};
@@ -111,4 +116,71 @@ int okno_rm_stop(pid_t pid, bool kill9)
     kill(pid, kill9 ? SIGKILL : SIGTERM);
     waitpid(pid, &status, 0);
     return status;
+}
+
+void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
+                         uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
+                         const okno_request *req)
+{
+    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
+    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
+    for (uint32_t i = 0; i < res->events_count; i++) {
+        const okno_event *e = &res->events[i];
+        size_t len;
+        okno_avro_error aerr = {0};
+        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
+            fail_msg("encode: %s", aerr.reason);
+        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
+                                      .event_type = okno_event_type_name(e->type),
+                                      .occurred_at_ms = e->at_ms,
+                                      .actor_user = e->actor_user_id,
+                                      .org = e->holding_org_after,
+                                      .body = bodies[i],
+                                      .body_bytes = len};
+        memcpy(ev[i].message_id, e->message_id.bytes, 16);
+        memcpy(ev[i].request_id, e->request_id.bytes, 16);
+    }
+    okno_eventlog_head head = {.prev_seq = (int32_t)before->last_seq,
+                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
+                               .state = (const uint8_t *)&res->state,
+                               .state_bytes = sizeof res->state};
+    memcpy(head.message_id, req->message_id.bytes, 16);
+    memcpy(head.prev_hash, hash, OKNO_EVENTLOG_HASH_BYTES);
+    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
+    memcpy(rq.request_id, req->request_id.bytes, 16);
+    memcpy(rq.message_id, req->message_id.bytes, 16);
+    okno_eventlog_batch b = {.events = ev,
+                             .event_count = res->events_count,
+                             .heads = &head,
+                             .head_count = 1,
+                             .requests = &rq,
+                             .request_count = 1};
+    okno_eventlog_tip tip;
+    okno_eventlog_known known;
+    okno_eventlog_result out = {.tips = &tip, .known = &known};
+    if (okno_eventlog_append(conn, &b, &out) != 0)
+        fail_msg("append: %s", out.error);
+    memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
+}
+
+void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db)
+{
+    /* The projector keeps the arrays (it reconnects with them): one projector at a time. */
+    static const char *keys[] = {"dbname", NULL}, *values[2];
+    values[0] = db->app_conninfo;
+    okno_projector_config cfg;
+    okno_projector_config_init(&cfg);
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    if (okno_projector_init(p, &cfg) != 0)
+        fail_msg("projector: %s", p->error);
+}
+
+void okno_rm_project_all(okno_projector *p)
+{
+    size_t n;
+    do {
+        if (okno_projector_step(p, &n) != 0)
+            fail_msg("projector: %s", p->error);
+    } while (n > 0);
 }

@@ -9,6 +9,9 @@
 #include <libpq-fe.h>
 
 #include "itest.h"
+#include "okno/eventlog.h"
+#include "okno/workflow.h"
+#include "projector.h"
 
 /* The read-model tables compared (meta, which differs by design, is not). */
 extern const char *const okno_rm_tables[];
@@ -33,5 +36,19 @@ pid_t okno_rm_spawn(const char *path, const char *const *env);
 
 /* SIGTERM (or SIGKILL when kill9), then waits; returns the wait status. */
 int okno_rm_stop(pid_t pid, bool kill9);
+
+/* Appends the events of one accepted step of a message as the ledger would (events, stream head
+ * and request in one batch) on conn: before is the message's state before the step (last_seq 0
+ * for a new one), hash its chain's last hash, replaced by the new one. Fails the test on error. */
+void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
+                         uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
+                         const okno_request *req);
+
+/* An in-process projector on db (kept: db must outlive it), connected as okno_app; one at a
+ * time. Fails the test on error. */
+void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db);
+
+/* Steps p until the log holds nothing more for it; fails the test on error. */
+void okno_rm_project_all(okno_projector *p);
 
 #endif

@@ -17,7 +17,6 @@
 #include "okno/eventlog.h"
 #include "okno/replay.h"
 #include "okno/sla.h"
-#include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "projector.h"
 #include "rm_check.h"
@@ -26,9 +25,8 @@
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS  (24 * HOUR_MS)
 /* 2026-03-02T06:00:00Z, 09:00 in Moscow: the citizen submits. */
-#define T0         INT64_C(1772431200000)
-#define STEPS_MAX  32
-#define BODY_BYTES (64 * 1024)
+#define T0        INT64_C(1772431200000)
+#define STEPS_MAX 32
 
 /* The orgs: the operator (1), two ministries that are not each other's subordinates. */
 enum { OPERATOR = 1, ORG_A = 1000, ORG_B = 2000, APPLICANT = 5001, MODERATOR = 101 };
@@ -85,57 +83,9 @@ static okno_uuid request_id(void)
     return id;
 }
 
-/* Appends the events of one accepted step, as the ledger would. */
-static void append(const okno_step_result *res, const okno_request *req)
-{
-    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
-    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
-    for (uint32_t i = 0; i < res->events_count; i++) {
-        const okno_event *e = &res->events[i];
-        size_t len;
-        okno_avro_error aerr = {0};
-        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
-            fail_msg("encode: %s", aerr.reason);
-        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
-                                      .event_type = okno_event_type_name(e->type),
-                                      .occurred_at_ms = e->at_ms,
-                                      .actor_user = e->actor_user_id,
-                                      .org = e->holding_org_after,
-                                      .body = bodies[i],
-                                      .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
-    }
-    okno_eventlog_head head = {.prev_seq = (int32_t)L.state.last_seq,
-                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
-                               .state = (const uint8_t *)&res->state,
-                               .state_bytes = sizeof res->state};
-    memcpy(head.message_id, L.id.bytes, 16);
-    memcpy(head.prev_hash, L.hash, sizeof L.hash);
-    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, L.id.bytes, 16);
-    okno_eventlog_batch b = {.events = ev,
-                             .event_count = res->events_count,
-                             .heads = &head,
-                             .head_count = 1,
-                             .requests = &rq,
-                             .request_count = 1};
-    okno_eventlog_tip tip;
-    okno_eventlog_known known;
-    okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(L.conn, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
-    memcpy(L.hash, tip.hash, sizeof L.hash);
-}
-
 static void project(void)
 {
-    size_t n;
-    do {
-        if (okno_projector_step(&L.proj, &n) != 0)
-            fail_msg("projector: %s", L.proj.error);
-    } while (n > 0);
+    okno_rm_project_all(&L.proj);
 }
 
 static void snapshot(int64_t at_ms)
@@ -159,7 +109,7 @@ static void act(okno_request *req, int64_t now_ms)
     okno_workflow_step(L.state.last_seq ? &L.state : NULL, req, &actor, &L.dir, now_ms, &res);
     if (res.events_count == 0)
         fail_msg("%s refused: %s", okno_action_name(req->action), res.refusal.message);
-    append(&res, req);
+    okno_rm_append_step(L.conn, &L.state, L.hash, &res, req);
     L.state = res.state;
     project();
     snapshot(res.events[res.events_count - 1].at_ms);
@@ -536,14 +486,7 @@ static int setup(void **state)
     L.conn = okno_itest_connect(L.db.admin_conninfo);
     L.id = (okno_uuid){{0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88, 0x99}};
     okno_uuid_format(&L.id, L.id_text);
-    static const char *keys[] = {"dbname", NULL}, *values[2];
-    values[0] = L.db.app_conninfo;
-    okno_projector_config cfg;
-    okno_projector_config_init(&cfg);
-    cfg.pg_keywords = keys;
-    cfg.pg_values = values;
-    if (okno_projector_init(&L.proj, &cfg) != 0)
-        fail_msg("projector: %s", L.proj.error);
+    okno_rm_projector_open(&L.proj, &L.db);
     return 0;
 }
 

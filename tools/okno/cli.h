@@ -21,10 +21,15 @@ int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
+int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
 int okno_cli_demo(int argc, char **argv);
 /* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
 int okno_cli_load_via_gateway(int argc, char **argv);
+
+/* Lets PostgreSQL (on conninfo) read a timestamp in any of its input forms into *ms; says why
+ * not on stderr, prefixed "okno CMD:", and returns -1. */
+int okno_cli_parse_time(const char *cmd, const char *conninfo, const char *text, int64_t *ms);
 
 /* okno token's signing, shared with the simulated people of okno demo (tools/okno/people.c). */
 struct okno_cli_token_claims {

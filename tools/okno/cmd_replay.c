@@ -80,13 +80,12 @@ static int parse_args(int argc, char **argv, replay_args *a)
     return 0;
 }
 
-/* Lets PostgreSQL read the timestamp, in any of its input forms. */
-static int parse_as_of(const char *conninfo, const char *text, int64_t *ms)
+int okno_cli_parse_time(const char *cmd, const char *conninfo, const char *text, int64_t *ms)
 {
     char err[OKNO_PG_ERRBUF_BYTES];
     PGconn *conn;
     if (okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
-        fprintf(stderr, "okno replay: %s\n", err);
+        fprintf(stderr, "okno %s: %s\n", cmd, err);
         return -1;
     }
     const char *params[1] = {text};
@@ -97,7 +96,7 @@ static int parse_as_of(const char *conninfo, const char *text, int64_t *ms)
     if (rc == 0)
         *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     else
-        fprintf(stderr, "okno replay: --as-of: %s", PQresultErrorMessage(res));
+        fprintf(stderr, "okno %s: %s: %s", cmd, text, PQresultErrorMessage(res));
     PQclear(res);
     PQfinish(conn);
     return rc;
@@ -150,7 +149,7 @@ int okno_cli_replay(int argc, char **argv)
         fprintf(stderr, "okno replay: no database given (--pg or $OKNO_PG_ADMIN_CONNINFO)\n");
         return OKNO_EXIT_USAGE;
     }
-    if (a.as_of != NULL && parse_as_of(a.o.conninfo, a.as_of, &a.o.as_of_ms) != 0)
+    if (a.as_of != NULL && okno_cli_parse_time("replay", a.o.conninfo, a.as_of, &a.o.as_of_ms) != 0)
         return OKNO_EXIT_USAGE;
     if (isatty(STDERR_FILENO))
         a.o.progress = show_progress;

@@ -15,6 +15,7 @@ static const okno_cli_command commands[] = {
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
     {"token", "make a signing key (keygen) or sign an access token (issue --user U)",
      okno_cli_token},
+    {"report", "the curator's daily lists of an org and its subordinates", okno_cli_report},
     {"demo", "simulated people work through the gateway on the services' clock", okno_cli_demo},
     {"directory", "generate the demo org directory (demo --seed S [--sql | --pg CONNINFO])",
      okno_cli_directory},

@@ -38,8 +38,8 @@ struct okno_rm_caller {
 
 /* A page request for the list calls. */
 struct okno_rm_page {
-    int limit;          /* 1..OKNO_RM_PAGE_ROWS_MAX */
-    const char *after;  /* opaque cursor from the previous page's "next", or NULL */
+    int limit;         /* 1..OKNO_RM_PAGE_ROWS_MAX */
+    const char *after; /* opaque cursor from the previous page's "next", or NULL */
 };
 
 /* The caller's inbox: open tasks of their org for `role` (a canonical role name, or NULL for
@@ -63,7 +63,8 @@ int okno_rm_history(PGconn *conn, const struct okno_rm_caller *who, const uint8_
                     json_t **out, char *errbuf, size_t errbuf_bytes);
 
 /* The applicant's status timeline (Russian status texts, expected answer date). Visible to the
- * applicant of the message and to the orgs that may see the message. 0, OKNO_ENOTFOUND, OKNO_EPG. */
+ * applicant of the message and to the orgs that may see the message. 0, OKNO_ENOTFOUND, OKNO_EPG.
+ */
 int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                      json_t **out, char *errbuf, size_t errbuf_bytes);
 
@@ -72,6 +73,20 @@ int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8
 int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
                         const struct okno_rm_page *page, json_t **out, char *errbuf,
                         size_t errbuf_bytes);
+
+/* The curator's daily lists (SPEC 4.1 a-c) for org_id and every org below it, as at at_ms:
+ * open messages held there in execution or agreement whose stage time is approaching its end
+ * (past okno.workflow_settings' approaching share) or is over, and open messages past their
+ * answer deadline. *out = {"org_id", "at", "approaching_stage_time": [...], "over_stage_time":
+ * [...], "past_answer_deadline": [...]}, each item {message_id, org_id, stage, waits_on (the
+ * users the inbox names), stage_budget_ms, stage_used_ms, stage_due_at, answer_deadline,
+ * late_ms (null while approaching)}, ordered by org and message. Under okno_gateway only what
+ * the caller may see; who NULL sets no caller (okno_app reads every row: `okno report daily`;
+ * the gateway's role then sees nothing). schema: NULL for the live okno_rm, or a read-model
+ * schema such as the one `okno replay --as-of` builds (the lists as they were at a past moment).
+ * 0, OKNO_EINVAL, OKNO_EPG. */
+int okno_rm_daily(PGconn *conn, const struct okno_rm_caller *who, const char *schema,
+                  int64_t org_id, int64_t at_ms, json_t **out, char *errbuf, size_t errbuf_bytes);
 
 /* One event of a history as JSON (the shape of `okno audit --json`'s events and of
  * okno_rm_history's): seq, type, at, actor, stage move, holding org, outcome, log position,

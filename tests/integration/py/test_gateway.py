@@ -232,6 +232,31 @@ def test_reads_show_inbox_card_history_timeline_and_own_messages(gw):
     assert st == 400
 
 
+def test_lists_page_with_the_cursor_they_return(gw):
+    applicant = 5077
+    made = []
+    for i in range(3):
+        st, _, b = gw.request("POST", "/messages", {"text": f"page {i}"}, user=applicant)
+        made.append(gw.decided(b["request_id"], applicant)["message_id"])
+    seen, path = [], "/my/messages?limit=2"
+    while path:
+        st, _, page = gw.request("GET", path, user=applicant)
+        assert st == 200 and len(page["items"]) <= 2
+        seen += [i["message_id"] for i in page["items"]]
+        path = f"/my/messages?limit=2&after={page['next']}" if page["next"] else None
+    assert sorted(seen) == sorted(made)
+    st, _, b = gw.request("GET", "/my/messages?after=m.bogus", user=applicant)
+    assert st == 400
+    for _ in range(2):
+        m = accepted_message(gw)
+    gw.projected(m, *COORD)
+    st, _, first = gw.request("GET", "/inbox?limit=1", user=COORD[0], org=COORD[1])
+    assert st == 200 and len(first["items"]) == 1 and first["next"]
+    st, _, second = gw.request("GET", f"/inbox?limit=1&after={first['next']}", user=COORD[0],
+                               org=COORD[1])
+    assert st == 200 and second["items"][0]["message_id"] != first["items"][0]["message_id"]
+
+
 # ---- tenant isolation --------------------------------------------------------------------------
 
 ACTIONS_BY_ROLE = {"coordinator": ("take_over", {}), "executor": ("take_into_work", {}),

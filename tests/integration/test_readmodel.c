@@ -1,0 +1,1046 @@
+/* The read side (common/readmodel, migration 0006) against real PostgreSQL: seven messages
+ * scripted through the pure core, appended to a real event log and projected by the projector,
+ * in an org tree (operator; a ministry with a department, its sub-department and a sibling; an
+ * unrelated org; an intake office), then read as the gateway's role:
+ *   - the visibility matrix: every kind of caller against messages of their org, its parent, a
+ *     child, a sibling, one they once held, another applicant's, on every read table and every
+ *     read call: exactly the rule of 0006_read_access.sql;
+ *   - hand-written queries as okno_gateway see nothing of another org, nothing without a
+ *     caller, and the role can neither reach other tables nor lift the policies;
+ *   - after `okno replay` swaps a new schema in, the policies hold and a connection opened
+ *     before the swap reads the new rows;
+ *   - the JSON of every call, field by field, and its cursor pagination. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "itest.h"
+#include "okno/avro.h"
+#include "okno/error.h"
+#include "okno/eventlog.h"
+#include "okno/readmodel.h"
+#include "okno/replay.h"
+#include "okno/uuid.h"
+#include "projector.h"
+#include "rm_check.h"
+
+#define MIN_MS    INT64_C(60000)
+#define HOUR_MS   (60 * MIN_MS)
+#define DAY_MS    (24 * HOUR_MS)
+#define T0        INT64_C(1772431200000) /* 2026-03-02T06:00:00Z */
+#define ERR_BYTES 512
+
+enum { OPERATOR = 1, MIN = 1000, DEP = 1100, SUB = 1110, SIB = 1200, OTHER = 2000, INTAKE = 3000 };
+enum {
+    MODERATOR = 101,
+    MIN_CUR = 1001,
+    D_COORD = 1101, /* coordinator and (outside the operator org) moderator */
+    D_EXEC = 1102,
+    D_ADMIN = 1103,
+    D_M5 = 1105,
+    D_M7 = 1107,
+    O_COORD = 2001,
+    O_EXEC = 2002,
+    INTAKE_OP = 3001,
+    APPL1 = 5001,
+    APPL2 = 5002,
+    STRANGER = 9999,
+};
+
+static const okno_org orgs[] = {{OPERATOR, 0}, {MIN, 0},   {DEP, MIN}, {SUB, DEP},
+                                {SIB, MIN},    {OTHER, 0}, {INTAKE, 0}};
+static const okno_grant grants[] = {
+    {MODERATOR, OPERATOR, OKNO_ROLE_MODERATOR},
+    {MIN_CUR, MIN, OKNO_ROLE_CURATOR},
+    {D_COORD, DEP, OKNO_ROLE_COORDINATOR | OKNO_ROLE_MODERATOR},
+    {D_EXEC, DEP, OKNO_ROLE_EXECUTOR},
+    {D_ADMIN, DEP, OKNO_ROLE_ORG_ADMIN},
+    {D_M5, DEP, OKNO_ROLE_MANAGER},
+    {D_M7, DEP, OKNO_ROLE_MANAGER},
+    {O_COORD, OTHER, OKNO_ROLE_COORDINATOR},
+    {O_EXEC, OTHER, OKNO_ROLE_EXECUTOR},
+    {INTAKE_OP, INTAKE, OKNO_ROLE_INTAKE_OPERATOR},
+};
+static const okno_category categories[] = {{1, 30}};
+static const okno_authority authorities[] = {{D_M5, DEP, 1, 0, true, true},
+                                             {D_M7, DEP, 1, 0, true, false}};
+
+/* The messages, in the order they are submitted (a minute apart). */
+enum { M_MOD, M_MIN, M_DEP, M_SUB, M_SIB, M_OTHER, M_MOVED, MESSAGES };
+static const char *const NAMES[MESSAGES] = {"MOD", "MIN", "DEP", "SUB", "SIB", "OTHER", "MOVED"};
+static const char DEP_TEXT[] = "Не работает уличное освещение";
+
+typedef struct msg {
+    okno_uuid id;
+    char id_text[OKNO_UUID_TEXT_BYTES];
+    okno_message_state state;
+    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
+} msg;
+
+static struct {
+    okno_itest_db db;
+    okno_directory dir;
+    PGconn *admin;   /* as the owner */
+    PGconn *gateway; /* as okno_gateway, opened before any replay */
+    okno_projector proj;
+    msg m[MESSAGES];
+    uint64_t next_request;
+} L;
+
+/* ---- the script --------------------------------------------------------------------------- */
+
+static void project(void)
+{
+    okno_rm_project_all(&L.proj);
+}
+
+/* Decides req on message m at now_ms with the core (it must be accepted) and appends. */
+static void act(msg *m, okno_request req, int64_t now_ms)
+{
+    okno_uuid rid = {{0x7e, 0x57}};
+    uint64_t n = ++L.next_request;
+    memcpy(rid.bytes + 8, &n, sizeof n);
+    req.request_id = rid;
+    req.message_id = m->id;
+    okno_actor actor;
+    okno_actor_init(&actor, &L.dir, req.acting_user_id, req.acting_org_id);
+    okno_step_result res;
+    okno_workflow_step(m->state.last_seq ? &m->state : NULL, &req, &actor, &L.dir, now_ms, &res);
+    if (res.events_count == 0)
+        fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
+    okno_rm_append_step(L.admin, &m->state, m->hash, &res, &req);
+    m->state = res.state;
+}
+
+static okno_request by(okno_action action, okno_user_id user, okno_org_id org)
+{
+    return (okno_request){.action = action, .acting_user_id = user, .acting_org_id = org};
+}
+
+static void submit(msg *m, okno_user_id applicant, int64_t at, const char *text)
+{
+    okno_request r = by(OKNO_ACTION_SUBMIT, applicant, 0);
+    r.applicant_id = applicant;
+    r.channel = OKNO_CHANNEL_PORTAL;
+    r.category_id = 1;
+    r.text = okno_str_c(text);
+    act(m, r, at);
+}
+
+static void accept_to(msg *m, okno_org_id org, int64_t at)
+{
+    okno_request r = by(OKNO_ACTION_ACCEPT, MODERATOR, OPERATOR);
+    r.target_org_id = org;
+    r.category_id = 1;
+    act(m, r, at);
+}
+
+static void script(void)
+{
+    for (int i = 0; i < MESSAGES; i++)
+        submit(&L.m[i], i == M_OTHER ? APPL2 : APPL1, T0 + i * MIN_MS,
+               i == M_DEP ? DEP_TEXT : "Сообщение");
+    static const okno_org_id to[MESSAGES] = {0, MIN, DEP, SUB, SIB, OTHER, DEP};
+    for (int i = 1; i < MESSAGES; i++)
+        accept_to(&L.m[i], to[i], T0 + HOUR_MS + i * MIN_MS);
+    /* DEP: in execution, taken into work by its executor. */
+    okno_request r = by(OKNO_ACTION_ASSIGN_EXECUTOR, D_COORD, DEP);
+    r.target_user_id = D_EXEC;
+    act(&L.m[M_DEP], r, T0 + 2 * HOUR_MS);
+    act(&L.m[M_DEP], by(OKNO_ACTION_TAKE_INTO_WORK, D_EXEC, DEP), T0 + 3 * HOUR_MS);
+    /* MOVED: redirected from DEP to OTHER, which DEP once held. */
+    r = by(OKNO_ACTION_PROPOSE_REDIRECT, D_COORD, DEP);
+    r.target_org_id = OTHER;
+    r.agreers[0] = D_M7;
+    r.agreers_count = 1;
+    r.approver_user_id = D_M5;
+    act(&L.m[M_MOVED], r, T0 + 2 * HOUR_MS);
+    act(&L.m[M_MOVED], by(OKNO_ACTION_AGREE, D_M7, DEP), T0 + 3 * HOUR_MS);
+    act(&L.m[M_MOVED], by(OKNO_ACTION_APPROVE, D_M5, DEP), T0 + 4 * HOUR_MS);
+    project();
+}
+
+/* ---- reading as the gateway ---------------------------------------------------------------- */
+
+typedef struct caller {
+    const char *label;
+    struct okno_rm_caller who;
+    const char *sees; /* the message names visible, sorted, space-separated */
+} caller;
+
+/* Every kind of caller: staff by role and org, applicants, and callers that must see nothing. */
+static const caller CALLERS[] = {
+    {"executor of DEP", {D_EXEC, DEP, false}, "DEP MOVED"},
+    {"coordinator (and moderator) of DEP", {D_COORD, DEP, false}, "DEP MOVED"},
+    {"org_admin of DEP", {D_ADMIN, DEP, false}, "DEP MOVED SUB"},
+    {"manager of DEP", {D_M5, DEP, false}, "DEP MOVED"},
+    {"curator of MIN", {MIN_CUR, MIN, false}, "DEP MIN MOVED SIB SUB"},
+    {"moderator of the operator org",
+     {MODERATOR, OPERATOR, false},
+     "DEP MIN MOD MOVED OTHER SIB SUB"},
+    {"executor of OTHER", {O_EXEC, OTHER, false}, "MOVED OTHER"},
+    {"intake operator", {INTAKE_OP, INTAKE, false}, ""},
+    {"applicant 1", {APPL1, 0, true}, "DEP MIN MOD MOVED SIB SUB"},
+    {"applicant 2", {APPL2, 0, true}, "OTHER"},
+    {"a user without a grant in DEP", {STRANGER, DEP, false}, ""},
+    {"DEP's executor acting for OTHER", {D_EXEC, OTHER, false}, ""},
+    {"applicant 1 posing as DEP staff", {APPL1, DEP, false}, ""},
+    {"DEP's executor posing as an applicant", {D_EXEC, 0, true}, ""},
+};
+
+/* Begins a read-only transaction on g with the caller's settings (none when who is NULL), as a
+ * hand-written query would. */
+static void set_caller(PGconn *g, const struct okno_rm_caller *who)
+{
+    okno_itest_exec(g, "begin read only");
+    if (who == NULL)
+        return;
+    char org[24] = "", sql[256];
+    if (!who->applicant)
+        snprintf(org, sizeof org, "%" PRId64, who->org_id);
+    snprintf(sql, sizeof sql,
+             "select set_config('okno.caller_user', '%" PRId64 "', true),"
+             " set_config('okno.caller_org', '%s', true),"
+             " set_config('okno.caller_applicant', '%s', true)",
+             who->user_id, org, who->applicant ? "true" : "false");
+    okno_itest_exec(g, sql);
+}
+
+static const char *name_of(const char *id_text)
+{
+    for (int i = 0; i < MESSAGES; i++)
+        if (strcmp(L.m[i].id_text, id_text) == 0)
+            return NAMES[i];
+    return "?";
+}
+
+/* The names of the distinct message ids sql returns (column 0), sorted, space-separated. */
+static char *names_of(PGconn *g, const char *sql)
+{
+    PGresult *res = PQexec(g, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    const char *found[MESSAGES + 8];
+    int n = 0;
+    for (int i = 0; i < PQntuples(res) && n < MESSAGES + 8; i++) {
+        const char *name = name_of(PQgetvalue(res, i, 0));
+        bool dup = false;
+        for (int k = 0; k < n; k++)
+            dup = dup || strcmp(found[k], name) == 0;
+        if (!dup)
+            found[n++] = name;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of names */
+        for (int k = i; k > 0 && strcmp(found[k - 1], found[k]) > 0; k--) {
+            const char *t = found[k];
+            found[k] = found[k - 1];
+            found[k - 1] = t;
+        }
+    char *out = calloc(1, 256);
+    for (int i = 0; i < n; i++)
+        snprintf(out + strlen(out), 256 - strlen(out), "%s%s", i ? " " : "", found[i]);
+    PQclear(res);
+    return out;
+}
+
+static void expect_names(PGconn *g, const char *label, const char *sql, const char *want)
+{
+    char *got = names_of(g, sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s, %s: sees \"%s\", the rule says \"%s\"", label, sql, got, want);
+    free(got);
+}
+
+/* The tables where every message has rows: the caller sees exactly their messages there. */
+static const char *const EVERY_MESSAGE_SQL[] = {
+    "select message_id::text from okno_rm.card",
+    "select message_id::text from okno_rm.stage_visits",
+    "select message_id::text from okno_rm.applicant_timeline",
+    "select message_id::text from okno.event_log",
+    "select message_id::text from okno.stream_heads",
+};
+
+static void database_level(PGconn *g, const caller *c)
+{
+    set_caller(g, &c->who);
+    for (size_t t = 0; t < sizeof EVERY_MESSAGE_SQL / sizeof *EVERY_MESSAGE_SQL; t++)
+        expect_names(g, c->label, EVERY_MESSAGE_SQL[t], c->sees);
+    /* Inbox rows are open tasks: the caller sees those of exactly their visible messages. */
+    char *all = names_of(L.admin, "select message_id::text from okno_rm.inbox");
+    char want[256] = "", sees[128], padded[64];
+    snprintf(sees, sizeof sees, " %s ", c->sees);
+    for (char *name = strtok(all, " "); name != NULL; name = strtok(NULL, " ")) {
+        snprintf(padded, sizeof padded, " %s ", name);
+        if (strstr(sees, padded) != NULL)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", want[0] ? " " : "",
+                     name);
+    }
+    free(all);
+    expect_names(g, c->label, "select message_id::text from okno_rm.inbox", want);
+    okno_itest_exec(g, "commit");
+}
+
+/* Every call on every message: OK exactly when visible, else OKNO_ENOTFOUND. */
+static void call_level(PGconn *g, const caller *c)
+{
+    char err[ERR_BYTES], sees[128], padded[64];
+    snprintf(sees, sizeof sees, " %s ", c->sees);
+    for (int i = 0; i < MESSAGES; i++) {
+        snprintf(padded, sizeof padded, " %s ", NAMES[i]);
+        int want = strstr(sees, padded) != NULL ? OKNO_OK : OKNO_ENOTFOUND;
+        json_t *out;
+        int rc = okno_rm_card(g, &c->who, L.m[i].id.bytes, T0, &out, err, sizeof err);
+        if (rc != want)
+            fail_msg("%s, card of %s: %d (%s), want %d", c->label, NAMES[i], rc, err, want);
+        json_decref(out);
+        rc = okno_rm_history(g, &c->who, L.m[i].id.bytes, &out, err, sizeof err);
+        if (rc != want)
+            fail_msg("%s, history of %s: %d (%s), want %d", c->label, NAMES[i], rc, err, want);
+        json_decref(out);
+        rc = okno_rm_timeline(g, &c->who, L.m[i].id.bytes, &out, err, sizeof err);
+        if (rc != want)
+            fail_msg("%s, timeline of %s: %d (%s), want %d", c->label, NAMES[i], rc, err, want);
+        json_decref(out);
+    }
+    /* A message that does not exist answers exactly as an invisible one. */
+    uint8_t missing[16] = {0xde, 0xad};
+    json_t *out;
+    assert_int_equal(okno_rm_card(g, &c->who, missing, T0, &out, err, sizeof err), OKNO_ENOTFOUND);
+    assert_null(out);
+    assert_int_equal(PQtransactionStatus(g), PQTRANS_IDLE);
+}
+
+static void visibility_matrix_is_exactly_the_rule(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof CALLERS / sizeof *CALLERS; i++) {
+        database_level(L.gateway, &CALLERS[i]);
+        call_level(L.gateway, &CALLERS[i]);
+    }
+    print_message("%zu callers x %d messages: visibility is exactly the rule\n",
+                  sizeof CALLERS / sizeof *CALLERS, MESSAGES);
+}
+
+static void expect_error(PGconn *g, const char *sql, const char *sqlstate)
+{
+    okno_itest_exec(g, "begin");
+    PGresult *res = PQexec(g, sql);
+    const char *got = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (got == NULL || strcmp(got, sqlstate) != 0)
+        fail_msg("%s: SQLSTATE %s (%s), want %s", sql, got ? got : "none",
+                 PQresultErrorMessage(res), sqlstate);
+    PQclear(res);
+    okno_itest_exec(g, "rollback");
+}
+
+static void gateway_role_cannot_read_another_orgs_rows(void **state)
+{
+    (void)state;
+    PGconn *g = L.gateway;
+    /* The role itself: no superuser, no BYPASSRLS, owns nothing. */
+    assert_int_equal(okno_itest_query_ll(L.admin, "select count(*) from pg_roles where rolname ="
+                                                  " 'okno_gateway' and not rolsuper and not"
+                                                  " rolbypassrls and rolcanlogin"),
+                     1);
+    assert_int_equal(okno_itest_query_ll(L.admin, "select count(*) from pg_class where relowner ="
+                                                  " 'okno_gateway'::regrole"),
+                     0);
+    /* Org DEP's executor, a hand-written query over everything: none of OTHER's rows. */
+    const struct okno_rm_caller dep = {D_EXEC, DEP, false};
+    set_caller(g, &dep);
+    assert_int_equal(okno_itest_query_ll(g, "select count(*) from okno_rm.card where holding_org"
+                                            " = 2000 and message_id <> (select message_id from"
+                                            " okno_rm.stage_visits where org_id = 1100 and"
+                                            " stage = 'agreement')"),
+                     0);
+    assert_int_equal(okno_itest_query_ll(g, "select count(*) from okno.event_log where org = 2000"
+                                            " and event_type = 'executor_assigned'"),
+                     0);
+    expect_names(g, "DEP", "select * from okno_rm.card", "DEP MOVED");
+    expect_names(g, "DEP", "select * from okno.event_log", "DEP MOVED");
+    okno_itest_exec(g, "commit");
+    /* No caller: nothing at all, in every table. */
+    set_caller(g, NULL);
+    for (size_t t = 0; t < sizeof EVERY_MESSAGE_SQL / sizeof *EVERY_MESSAGE_SQL; t++)
+        expect_names(g, "no caller", EVERY_MESSAGE_SQL[t], "");
+    expect_names(g, "no caller", "select message_id::text from okno_rm.inbox", "");
+    okno_itest_exec(g, "commit");
+    /* Nothing else is readable, nothing writable, and the policies cannot be lifted. */
+    expect_error(g, "select * from okno_rm.stats_daily", "42501");
+    expect_error(g, "select * from okno_rm.meta", "42501");
+    expect_error(g, "select * from okno_rm.inbox_v", "42501");
+    expect_error(g, "select * from okno.grants", "42501");
+    expect_error(g, "select * from okno.requests", "42501");
+    expect_error(g, "select * from okno.event_log_p00", "42501");
+    expect_error(g, "select state from okno.stream_heads", "42501");
+    expect_error(g, "update okno_rm.card set holding_org = 1", "42501");
+    expect_error(g, "alter table okno_rm.card disable row level security", "42501");
+    expect_error(g, "set row_security = off; select * from okno_rm.card", "42501");
+    /* The policies' functions are the rule, not a way around it: no caller, nothing. */
+    okno_itest_exec(g, "begin");
+    char sql[256];
+    snprintf(sql, sizeof sql, "select okno.rm_visible_message('%s', okno.rm_caller())::int",
+             L.m[M_DEP].id_text);
+    assert_int_equal(okno_itest_query_ll(g, sql), 0);
+    okno_itest_exec(g, "rollback");
+}
+
+/* ---- the swap ------------------------------------------------------------------------------ */
+
+static void replay_swap(void)
+{
+    okno_replay_options o;
+    okno_replay_options_init(&o);
+    o.conninfo = L.db.admin_conninfo;
+    o.schema = "okno_rm";
+    o.keep_old = true; /* the old tables stay: a reader bound to them would still find rows */
+    okno_replay_result r;
+    if (okno_replay_run(&o, &r) != 0)
+        fail_msg("replay: %s", r.error);
+}
+
+static void policies_hold_after_a_replay_swap(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *out;
+    const struct okno_rm_caller dep = {D_EXEC, DEP, false};
+    /* The gateway's connection has read (and planned the policy functions) before the swap. */
+    assert_int_equal(okno_rm_card(L.gateway, &dep, L.m[M_DEP].id.bytes, T0, &out, err, sizeof err),
+                     OKNO_OK);
+    json_decref(out);
+    long long old_oid = okno_itest_query_ll(L.admin, "select 'okno_rm.card'::regclass::oid");
+    replay_swap();
+    assert_true(okno_itest_query_ll(L.admin, "select 'okno_rm.card'::regclass::oid") != old_oid);
+    assert_int_equal(okno_itest_query_ll(L.admin, "select count(*) from pg_namespace where nspname"
+                                                  " = 'okno_rm_old'"),
+                     1);
+    /* The new schema has the policies, forced, and the gateway's grants. */
+    assert_int_equal(okno_itest_query_ll(L.admin, "select count(*) from pg_policies where"
+                                                  " schemaname = 'okno_rm'"),
+                     12);
+    assert_int_equal(okno_itest_query_ll(L.admin, "select count(*) from pg_class c join"
+                                                  " pg_namespace n on n.oid = c.relnamespace where"
+                                                  " n.nspname = 'okno_rm' and c.relrowsecurity and"
+                                                  " c.relforcerowsecurity"),
+                     4);
+    /* Only the new tables change: the old connection reads the change. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "update okno_rm.card set message_text = 'после замены' where message_id = '%s'",
+             L.m[M_DEP].id_text);
+    okno_itest_exec(L.admin, sql);
+    assert_int_equal(okno_rm_card(L.gateway, &dep, L.m[M_DEP].id.bytes, T0, &out, err, sizeof err),
+                     OKNO_OK);
+    assert_string_equal(json_string_value(json_object_get(out, "text")), "после замены");
+    json_decref(out);
+    /* The live projector goes on into the new schema; the old reader sees its rows. */
+    okno_request r = by(OKNO_ACTION_ASSIGN_EXECUTOR, O_COORD, OTHER);
+    r.target_user_id = O_EXEC;
+    act(&L.m[M_MOVED], r, T0 + 5 * HOUR_MS);
+    project();
+    const struct okno_rm_caller other = {O_EXEC, OTHER, false};
+    struct okno_rm_page page = {.limit = 10};
+    assert_int_equal(okno_rm_inbox(L.gateway, &other, NULL, &page, T0, &out, err, sizeof err),
+                     OKNO_OK);
+    json_t *items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "task")),
+                        "take_into_work");
+    json_decref(out);
+    /* And the whole matrix again, through the connection opened before the swap. */
+    for (size_t i = 0; i < sizeof CALLERS / sizeof *CALLERS; i++) {
+        database_level(L.gateway, &CALLERS[i]);
+        call_level(L.gateway, &CALLERS[i]);
+    }
+    /* A message that exists only in the new schema: visible through the policies of the rows
+     * that carry only its id (they look its card up by name, at run time). */
+    msg fresh = {.id = {{0xf5, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88}}};
+    submit(&fresh, APPL2, T0 + 6 * HOUR_MS, "После замены");
+    project();
+    const struct okno_rm_caller appl2 = {APPL2, 0, true};
+    assert_int_equal(okno_rm_timeline(L.gateway, &appl2, fresh.id.bytes, &out, err, sizeof err),
+                     OKNO_OK);
+    assert_int_equal(json_array_size(json_object_get(out, "entries")), 1);
+    json_decref(out);
+    assert_int_equal(okno_rm_history(L.gateway, &appl2, fresh.id.bytes, &out, err, sizeof err),
+                     OKNO_OK);
+    assert_int_equal(json_array_size(json_object_get(out, "events")), 1);
+    json_decref(out);
+    okno_itest_exec(L.admin, "drop schema okno_rm_old cascade");
+}
+
+/* ---- JSON shapes --------------------------------------------------------------------------- */
+
+static const char *s_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
+        fail_msg("\"%s\" is not a string", key);
+    return json_string_value(v);
+}
+
+static long long i_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        fail_msg("\"%s\" is not an integer", key);
+    return (long long)json_integer_value(v);
+}
+
+static void is_null(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_null(v))
+        fail_msg("\"%s\" is not null", key);
+}
+
+static void card_json_field_by_field(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *c;
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    int64_t now = T0 + 4 * HOUR_MS;
+    assert_int_equal(okno_rm_card(L.gateway, &exec, L.m[M_DEP].id.bytes, now, &c, err, sizeof err),
+                     OKNO_OK);
+    char *dump = json_dumps(c, JSON_SORT_KEYS);
+    print_message("card: %s\n", dump);
+    free(dump);
+    assert_string_equal(s_of(c, "message_id"), L.m[M_DEP].id_text);
+    assert_int_equal(i_of(c, "seq"), 4);
+    assert_string_equal(s_of(c, "status"), "execution");
+    assert_string_equal(s_of(c, "stage"), "execution");
+    assert_string_equal(s_of(c, "outcome"), "open");
+    assert_int_equal(i_of(c, "holding_org"), DEP);
+    assert_int_equal(json_array_size(json_object_get(c, "upstream_orgs")), 0);
+    assert_int_equal(i_of(c, "applicant_id"), APPL1);
+    assert_string_equal(s_of(c, "channel"), "portal");
+    assert_int_equal(i_of(c, "category_id"), 1);
+    assert_int_equal(i_of(c, "total_days"), 30);
+    assert_string_equal(s_of(c, "submitted_at"), "2026-03-02T06:02:00.000Z");
+    assert_string_equal(s_of(c, "text"), DEP_TEXT);
+    assert_int_equal(i_of(c, "executor"), D_EXEC);
+    assert_true(json_is_true(json_object_get(c, "in_work")));
+    is_null(c, "review_subject");
+    assert_int_equal(json_array_size(json_object_get(c, "agreers")), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "agreer_decisions")), 0);
+    is_null(c, "approver");
+    is_null(c, "redirect_org");
+    is_null(c, "answer_type");
+    is_null(c, "answer_text");
+    assert_true(json_is_false(json_object_get(c, "interim_sent")));
+    is_null(c, "postponed_until");
+    /* 30 days from submission (+2m). */
+    assert_string_equal(s_of(c, "answer_deadline"), "2026-04-01T06:02:00.000Z");
+    assert_string_equal(s_of(c, "deadline_started_at"), "2026-03-02T06:02:00.000Z");
+    assert_string_equal(s_of(c, "expected_answer_at"), "2026-04-01T06:02:00.000Z");
+    assert_string_equal(s_of(c, "stage_entered_at"), "2026-03-02T08:00:00.000Z");
+    /* Execution's share is 65 % of 30 days: 468 h. */
+    assert_int_equal(i_of(c, "stage_budget_ms"), 468 * HOUR_MS);
+    assert_string_equal(s_of(c, "stage_due_at"), "2026-03-21T20:00:00.000Z");
+    assert_int_equal(i_of(c, "stage_time_left_ms"), 468 * HOUR_MS - 2 * HOUR_MS);
+    assert_int_equal(i_of(c, "answer_time_left_ms"), 30 * DAY_MS + 2 * MIN_MS - 4 * HOUR_MS);
+    assert_true(json_is_false(json_object_get(c, "stage_time_exceeded")));
+    assert_true(json_is_false(json_object_get(c, "answer_deadline_expired")));
+    assert_true(json_is_false(json_object_get(c, "stage_time_approaching")));
+    assert_true(json_is_false(json_object_get(c, "answer_deadline_approaching")));
+    assert_true(json_is_false(json_object_get(c, "postponed_date_reached")));
+    is_null(c, "answer_postponed_until");
+    assert_int_equal(json_array_size(json_object_get(c, "stage_visits")), 5);
+    json_t *used = json_object_get(c, "stage_used_ms");
+    assert_int_equal(json_array_size(used), 5);
+    assert_int_equal(json_integer_value(json_array_get(used, 0)),
+                     HOUR_MS + 2 * MIN_MS - 2 * MIN_MS);
+    assert_string_equal(s_of(c, "applicant_status"), "in_progress");
+    assert_string_equal(s_of(c, "applicant_status_text"), "Сообщение рассматривается");
+    is_null(c, "closed_at");
+    assert_string_equal(s_of(c, "last_event_type"), "taken_into_work");
+    assert_string_equal(s_of(c, "last_event_at"), "2026-03-02T09:00:00.000Z");
+    assert_true(json_is_false(json_object_get(c, "read_only")));
+    json_t *visits = json_object_get(c, "visits");
+    assert_int_equal(json_array_size(visits), 3);
+    json_t *v0 = json_array_get(visits, 0), *v2 = json_array_get(visits, 2);
+    assert_string_equal(s_of(v0, "stage"), "moderation");
+    assert_int_equal(i_of(v0, "org_id"), OPERATOR);
+    assert_int_equal(i_of(v0, "left_by"), MODERATOR);
+    assert_int_equal(i_of(v0, "duration_ms"), HOUR_MS);
+    assert_string_equal(s_of(v2, "stage"), "execution");
+    assert_int_equal(i_of(v2, "assignee"), D_EXEC);
+    is_null(v2, "left_at");
+    json_decref(c);
+    /* A message DEP only once held: read-only for it. */
+    assert_int_equal(
+        okno_rm_card(L.gateway, &exec, L.m[M_MOVED].id.bytes, now, &c, err, sizeof err), OKNO_OK);
+    assert_true(json_is_true(json_object_get(c, "read_only")));
+    assert_int_equal(i_of(c, "holding_org"), OTHER);
+    json_decref(c);
+}
+
+static void history_json_is_the_verified_chain(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *h;
+    const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
+    assert_int_equal(okno_rm_history(L.gateway, &cur, L.m[M_MOVED].id.bytes, &h, err, sizeof err),
+                     OKNO_OK);
+    assert_string_equal(s_of(h, "message_id"), L.m[M_MOVED].id_text);
+    assert_true(json_is_true(json_object_get(h, "chain_verified")));
+    json_t *events = json_object_get(h, "events");
+    assert_int_equal(json_array_size(events), 5);
+    static const char *const types[] = {"message_submitted", "message_accepted",
+                                        "redirect_proposed", "agreement_given", "approval_given"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *e = json_array_get(events, i);
+        assert_int_equal(i_of(e, "seq"), (long long)i + 1);
+        assert_string_equal(s_of(e, "type"), types[i]);
+        assert_int_equal(strlen(s_of(e, "hash")), 64);
+        assert_true(i_of(e, "position") > 0);
+    }
+    json_t *proposed = json_array_get(events, 2);
+    assert_int_equal(i_of(proposed, "actor_user"), D_COORD);
+    assert_int_equal(i_of(proposed, "actor_org"), DEP);
+    assert_int_equal(i_of(proposed, "target_org"), OTHER);
+    assert_int_equal(i_of(proposed, "approver"), D_M5);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(proposed, "agreers"), 0)),
+                     D_M7);
+    assert_string_equal(s_of(proposed, "stage_before"), "coordination");
+    assert_string_equal(s_of(proposed, "stage_after"), "agreement");
+    assert_string_equal(s_of(proposed, "at"), "2026-03-02T08:00:00.000Z");
+    json_t *approved = json_array_get(events, 4);
+    assert_int_equal(i_of(approved, "holding_org"), OTHER);
+    assert_string_equal(s_of(approved, "outcome"), "open");
+    assert_string_equal(s_of(json_array_get(events, 0), "text"), "Сообщение");
+    json_decref(h);
+    /* One byte of one body changed past the triggers: the chain does not verify. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "update okno.event_log set body = set_byte(body, 30, get_byte(body, 30) # 1)"
+             " where message_id = '%s' and seq = 3",
+             L.m[M_MOVED].id_text);
+    okno_itest_exec(L.admin, "set session_replication_role = replica");
+    okno_itest_exec(L.admin, sql);
+    okno_itest_exec(L.admin, "reset session_replication_role");
+    assert_int_equal(okno_rm_history(L.gateway, &cur, L.m[M_MOVED].id.bytes, &h, err, sizeof err),
+                     OKNO_EDECODE);
+    assert_null(h);
+    print_message("tampered: %s\n", err);
+    assert_non_null(strstr(err, "hash chain broken at seq 3"));
+    okno_itest_exec(L.admin, "set session_replication_role = replica");
+    okno_itest_exec(L.admin, sql); /* the same flip again restores the byte */
+    okno_itest_exec(L.admin, "reset session_replication_role");
+    assert_int_equal(okno_rm_history(L.gateway, &cur, L.m[M_MOVED].id.bytes, &h, err, sizeof err),
+                     OKNO_OK);
+    json_decref(h);
+}
+
+static void timeline_json_in_russian(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *t;
+    const struct okno_rm_caller appl = {APPL1, 0, true};
+    assert_int_equal(okno_rm_timeline(L.gateway, &appl, L.m[M_DEP].id.bytes, &t, err, sizeof err),
+                     OKNO_OK);
+    assert_string_equal(s_of(t, "message_id"), L.m[M_DEP].id_text);
+    assert_string_equal(s_of(t, "status"), "in_progress");
+    assert_string_equal(s_of(t, "status_text"), "Сообщение рассматривается");
+    assert_string_equal(s_of(t, "expected_answer_date"), "2026-04-01");
+    assert_string_equal(s_of(t, "submitted_at"), "2026-03-02T06:02:00.000Z");
+    is_null(t, "closed_at");
+    json_t *entries = json_object_get(t, "entries");
+    assert_int_equal(json_array_size(entries), 3);
+    json_t *e0 = json_array_get(entries, 0), *e2 = json_array_get(entries, 2);
+    assert_int_equal(i_of(e0, "seq"), 1);
+    assert_string_equal(s_of(e0, "at"), "2026-03-02T06:02:00.000Z");
+    assert_string_equal(s_of(e0, "status"), "submitted");
+    assert_string_equal(s_of(e0, "status_text"), "Сообщение отправлено и ожидает модерации");
+    is_null(e0, "detail");
+    assert_string_equal(s_of(e2, "status"), "in_progress");
+    json_decref(t);
+}
+
+static void inbox_json_and_pages(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *p;
+    int64_t now = T0 + 4 * HOUR_MS;
+    struct okno_rm_page page = {.limit = 10};
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_OK);
+    json_t *items = json_object_get(p, "items");
+    assert_int_equal(json_array_size(items), 1);
+    is_null(p, "next");
+    json_t *it = json_array_get(items, 0);
+    assert_string_equal(s_of(it, "message_id"), L.m[M_DEP].id_text);
+    assert_string_equal(s_of(it, "role"), "executor");
+    assert_string_equal(s_of(it, "task"), "draft_answer");
+    assert_string_equal(s_of(it, "stage"), "execution");
+    assert_int_equal(i_of(it, "assignee"), D_EXEC);
+    assert_int_equal(i_of(it, "category_id"), 1);
+    assert_string_equal(s_of(it, "since"), "2026-03-02T08:00:00.000Z");
+    assert_string_equal(s_of(it, "stage_due_at"), "2026-03-21T20:00:00.000Z");
+    assert_string_equal(s_of(it, "answer_deadline"), "2026-04-01T06:02:00.000Z");
+    assert_int_equal(i_of(it, "stage_time_left_ms"), 466 * HOUR_MS);
+    assert_int_equal(i_of(it, "answer_time_left_ms"), 30 * DAY_MS + 2 * MIN_MS - 4 * HOUR_MS);
+    assert_true(json_is_false(json_object_get(it, "stage_time_exceeded")));
+    assert_true(json_is_false(json_object_get(it, "answer_deadline_expired")));
+    is_null(it, "review_subject");
+    json_decref(p);
+    /* The moderator's inbox: MOD, one page of one item at a time. */
+    const struct okno_rm_caller mod = {MODERATOR, OPERATOR, false};
+    page.limit = 1;
+    assert_int_equal(okno_rm_inbox(L.gateway, &mod, "moderator", &page, now, &p, err, sizeof err),
+                     OKNO_OK);
+    assert_int_equal(json_array_size(json_object_get(p, "items")), 1);
+    assert_string_equal(s_of(json_array_get(json_object_get(p, "items"), 0), "task"), "moderate");
+    is_null(p, "next");
+    json_decref(p);
+    /* OTHER's coordinator: OTHER and MOVED wait for coordination, one page at a time, in the
+     * order they arrived (OTHER accepted at +1h5m, MOVED redirected at +4h). */
+    const struct okno_rm_caller coord = {O_COORD, OTHER, false};
+    char cursor[OKNO_RM_CURSOR_BYTES];
+    assert_int_equal(okno_rm_inbox(L.gateway, &coord, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_OK);
+    items = json_object_get(p, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(s_of(json_array_get(items, 0), "message_id"), L.m[M_OTHER].id_text);
+    assert_string_equal(s_of(json_array_get(items, 0), "task"), "coordinate");
+    is_null(json_array_get(items, 0), "assignee");
+    snprintf(cursor, sizeof cursor, "%s", s_of(p, "next"));
+    json_decref(p);
+    page.after = cursor;
+    assert_int_equal(
+        okno_rm_inbox(L.gateway, &coord, "coordinator", &page, now, &p, err, sizeof err), OKNO_OK);
+    items = json_object_get(p, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(s_of(json_array_get(items, 0), "message_id"), L.m[M_MOVED].id_text);
+    is_null(p, "next");
+    json_decref(p);
+    page.after = NULL;
+    /* DEP's executor asking as a coordinator, a role they do not hold: nothing. */
+    assert_int_equal(
+        okno_rm_inbox(L.gateway, &exec, "coordinator", &page, now, &p, err, sizeof err), OKNO_OK);
+    assert_int_equal(json_array_size(json_object_get(p, "items")), 0);
+    json_decref(p);
+    /* Bad input: a clear error, nothing read. */
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, "boss", &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    assert_non_null(strstr(err, "unknown role"));
+    page.limit = 0;
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    page = (struct okno_rm_page){.limit = 5, .after = "i.1.2.3.4"};
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    char extra[OKNO_RM_CURSOR_BYTES];
+    snprintf(extra, sizeof extra, "i.1.%s.executor.0.9", L.m[M_DEP].id_text);
+    page.after = extra; /* a good cursor with one part too many */
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    extra[strlen(extra) - 2] = '\0'; /* the good cursor itself */
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_OK);
+    json_decref(p);
+    page.after = "i.1'; drop table okno_rm.card; --";
+    assert_int_equal(okno_rm_inbox(L.gateway, &exec, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    const struct okno_rm_caller appl = {APPL1, 0, true};
+    page.after = NULL;
+    assert_int_equal(okno_rm_inbox(L.gateway, &appl, NULL, &page, now, &p, err, sizeof err),
+                     OKNO_EINVAL);
+    assert_null(p);
+    assert_int_equal(PQtransactionStatus(L.gateway), PQTRANS_IDLE);
+}
+
+static void my_messages_newest_first_by_pages(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    const struct okno_rm_caller appl = {APPL1, 0, true};
+    static const int order[] = {M_MOVED, M_SIB, M_SUB, M_DEP, M_MIN, M_MOD};
+    struct okno_rm_page page = {.limit = 4};
+    char cursor[OKNO_RM_CURSOR_BYTES];
+    int seen = 0;
+    for (int pages = 0; pages < 2; pages++) {
+        json_t *p;
+        assert_int_equal(okno_rm_my_messages(L.gateway, &appl, &page, &p, err, sizeof err),
+                         OKNO_OK);
+        json_t *items = json_object_get(p, "items");
+        for (size_t i = 0; i < json_array_size(items); i++, seen++) {
+            json_t *it = json_array_get(items, i);
+            assert_string_equal(s_of(it, "message_id"), L.m[order[seen]].id_text);
+            assert_non_null(json_object_get(it, "status_text"));
+        }
+        if (pages == 0) {
+            assert_int_equal(json_array_size(items), 4);
+            snprintf(cursor, sizeof cursor, "%s", s_of(p, "next"));
+            page.after = cursor;
+            json_t *dep = json_array_get(items, 3);
+            assert_string_equal(s_of(dep, "text"), DEP_TEXT);
+            assert_string_equal(s_of(dep, "status"), "in_progress");
+            assert_string_equal(s_of(dep, "status_text"), "Сообщение рассматривается");
+            assert_string_equal(s_of(dep, "expected_answer_date"), "2026-04-01");
+            assert_string_equal(s_of(dep, "submitted_at"), "2026-03-02T06:02:00.000Z");
+            assert_string_equal(s_of(dep, "channel"), "portal");
+            assert_int_equal(i_of(dep, "category_id"), 1);
+            is_null(dep, "closed_at");
+        } else {
+            assert_int_equal(json_array_size(items), 2);
+            is_null(p, "next");
+        }
+        json_decref(p);
+    }
+    assert_int_equal(seen, 6);
+    /* Staff have no "own messages". */
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    json_t *p;
+    page.after = NULL;
+    assert_int_equal(okno_rm_my_messages(L.gateway, &exec, &page, &p, err, sizeof err),
+                     OKNO_EINVAL);
+}
+
+/* ---- the daily lists ------------------------------------------------------------------------ */
+
+/* The names of one list's messages, in order, and the list itself. */
+static json_t *list_of(json_t *d, const char *list, char *names, size_t size)
+{
+    json_t *items = json_object_get(d, list);
+    assert_true(json_is_array(items));
+    names[0] = '\0';
+    for (size_t i = 0; i < json_array_size(items); i++)
+        snprintf(names + strlen(names), size - strlen(names), "%s%s", i ? " " : "",
+                 name_of(s_of(json_array_get(items, i), "message_id")));
+    return items;
+}
+
+/* The list's items; fails unless its messages are `want` (names, in order). */
+static json_t *expect_list(json_t *d, const char *list, const char *want)
+{
+    char names[128];
+    json_t *items = list_of(d, list, names, sizeof names);
+    if (strcmp(names, want) != 0)
+        fail_msg("%s lists \"%s\", want \"%s\"", list, names, want);
+    return items;
+}
+
+static json_t *daily(PGconn *conn, const struct okno_rm_caller *who, okno_org_id org, int64_t at)
+{
+    char err[ERR_BYTES];
+    json_t *d;
+    if (okno_rm_daily(conn, who, NULL, org, at, &d, err, sizeof err) != OKNO_OK)
+        fail_msg("daily lists: %s", err);
+    return d;
+}
+
+static void daily_lists_at_chosen_moments(void **state)
+{
+    (void)state;
+    const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
+    /* DEP's execution began at +2h with 468 h allotted: due at +470h; 80 % of it is used at
+     * +376h24m. */
+    json_t *d = daily(L.gateway, &cur, MIN, T0 + 376 * HOUR_MS);
+    expect_list(d, "approaching_stage_time", "");
+    json_decref(d);
+    d = daily(L.gateway, &cur, MIN, T0 + 400 * HOUR_MS);
+    assert_int_equal(i_of(d, "org_id"), MIN);
+    assert_string_equal(s_of(d, "at"), "2026-03-18T22:00:00.000Z");
+    json_t *items = expect_list(d, "approaching_stage_time", "DEP");
+    json_t *it = json_array_get(items, 0);
+    assert_int_equal(i_of(it, "org_id"), DEP);
+    assert_string_equal(s_of(it, "stage"), "execution");
+    assert_int_equal(json_array_size(json_object_get(it, "waits_on")), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(it, "waits_on"), 0)),
+                     D_EXEC);
+    assert_int_equal(i_of(it, "stage_budget_ms"), 468 * HOUR_MS);
+    assert_int_equal(i_of(it, "stage_used_ms"), 398 * HOUR_MS);
+    assert_string_equal(s_of(it, "stage_due_at"), "2026-03-21T20:00:00.000Z");
+    assert_string_equal(s_of(it, "answer_deadline"), "2026-04-01T06:02:00.000Z");
+    is_null(it, "late_ms");
+    assert_null(json_object_get(it, "list"));
+    expect_list(d, "over_stage_time", "");
+    expect_list(d, "past_answer_deadline", "");
+    json_decref(d);
+    d = daily(L.gateway, &cur, MIN, T0 + 480 * HOUR_MS);
+    items = expect_list(d, "over_stage_time", "DEP");
+    assert_int_equal(i_of(json_array_get(items, 0), "late_ms"), 10 * HOUR_MS);
+    assert_int_equal(i_of(json_array_get(items, 0), "stage_used_ms"), 478 * HOUR_MS);
+    expect_list(d, "approaching_stage_time", "");
+    json_decref(d);
+    /* A day past the deadlines (30 days from each submission, a minute apart): every open
+     * message held in MIN's tree, by org; MOVED now waits in OTHER, outside it. */
+    d = daily(L.gateway, &cur, MIN, T0 + 721 * HOUR_MS);
+    items = expect_list(d, "past_answer_deadline", "MIN DEP SUB SIB");
+    assert_int_equal(i_of(json_array_get(items, 1), "late_ms"), HOUR_MS - 2 * MIN_MS);
+    expect_list(d, "over_stage_time", "DEP");
+    json_decref(d);
+    /* The lists obey the visibility rule: DEP's executor asking for MIN's tree sees DEP only;
+     * no caller sees nothing; okno_app (okno report daily) sees every row. */
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    d = daily(L.gateway, &exec, MIN, T0 + 721 * HOUR_MS);
+    expect_list(d, "past_answer_deadline", "DEP");
+    json_decref(d);
+    d = daily(L.gateway, NULL, MIN, T0 + 721 * HOUR_MS);
+    expect_list(d, "past_answer_deadline", "");
+    json_decref(d);
+    PGconn *app = okno_itest_connect(L.db.app_conninfo);
+    d = daily(app, NULL, MIN, T0 + 721 * HOUR_MS);
+    expect_list(d, "past_answer_deadline", "MIN DEP SUB SIB");
+    json_decref(d);
+    PQfinish(app);
+    char err[ERR_BYTES];
+    assert_int_equal(okno_rm_daily(L.gateway, &cur, NULL, 0, T0, &d, err, sizeof err), OKNO_EINVAL);
+    assert_int_equal(okno_rm_daily(L.gateway, &cur, "okno_rm; drop", MIN, T0, &d, err, sizeof err),
+                     OKNO_EINVAL);
+}
+
+/* Runs the okno CLI with args; its stdout, and the exit status in *status. */
+static char *run_okno(const char *args, int *status)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' %s", getenv("OKNO_BUILD_DIR"), args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(1, cap);
+    while (n + 1 < cap && fgets(out + n, (int)(cap - n), f) != NULL)
+        n += strlen(out + n);
+    *status = WEXITSTATUS(pclose(f));
+    return out;
+}
+
+/* `okno report daily --at T` rebuilds the read models as at T from the log: its lists are the
+ * lists the live read models gave at T; --csv has a row per listed message. */
+static void report_daily_at_a_past_moment(void **state)
+{
+    (void)state;
+    const struct okno_rm_caller cur = {MIN_CUR, MIN, false};
+    char args[1024];
+    int status;
+    for (int k = 0; k < 2; k++) {
+        int64_t at = T0 + (k == 0 ? 400 : 721) * HOUR_MS;
+        char at_text[OKNO_RM_TIME_BYTES];
+        okno_rm_time_iso(at, at_text);
+        snprintf(args, sizeof args, "report daily --org %d --at '%s' --json --pg '%s'", MIN,
+                 at_text, L.db.admin_conninfo);
+        char *out = run_okno(args, &status);
+        assert_int_equal(status, 0);
+        json_error_t jerr;
+        json_t *cli = json_loads(out, 0, &jerr), *live = daily(L.gateway, &cur, MIN, at);
+        if (cli == NULL)
+            fail_msg("okno report daily --json: %s\n%s", jerr.text, out);
+        assert_string_equal(s_of(cli, "at"), at_text);
+        static const char *const lists[] = {"approaching_stage_time", "over_stage_time",
+                                            "past_answer_deadline"};
+        for (int l = 0; l < 3; l++)
+            if (!json_equal(json_object_get(cli, lists[l]), json_object_get(live, lists[l])))
+                fail_msg("as at %s, %s differs:\n%s", at_text, lists[l], out);
+        json_decref(cli);
+        json_decref(live);
+        free(out);
+    }
+    snprintf(args, sizeof args, "report daily --org %d --csv --pg '%s'", MIN, L.db.app_conninfo);
+    char *out = run_okno(args, &status);
+    assert_int_equal(status, 0);
+    /* Now (the machine's clock, long after March 2026): four past the deadline, DEP over. */
+    assert_true(strncmp(out, "list,message_id,org_id,stage,waits_on,", 38) == 0);
+    int rows = 0;
+    for (char *p = strchr(out, '\n'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '\n'))
+        rows++;
+    assert_int_equal(rows, 5);
+    char line[256];
+    snprintf(line, sizeof line, "\nover_stage_time,%s,%d,execution,%d,", L.m[M_DEP].id_text, DEP,
+             D_EXEC);
+    assert_non_null(strstr(out, line));
+    free(out);
+    out = run_okno("report daily --org 0 2>/dev/null", &status);
+    assert_int_equal(status, 2);
+    free(out);
+}
+
+/* ---- fixture ------------------------------------------------------------------------------- */
+
+static void load_directory(void)
+{
+    char sql[512];
+    for (size_t i = 0; i < sizeof orgs / sizeof *orgs; i++) {
+        char parent[24] = "null";
+        if (orgs[i].parent_id)
+            snprintf(parent, sizeof parent, "%" PRId64, orgs[i].parent_id);
+        snprintf(sql, sizeof sql, "insert into okno.orgs values (%" PRId64 ", %s, 'org')",
+                 orgs[i].org_id, parent);
+        okno_itest_exec(L.admin, sql);
+    }
+    for (size_t i = 0; i < sizeof grants / sizeof *grants; i++) {
+        char roles[256] = "";
+        for (int r = 0; r < OKNO_ROLE_COUNT; r++)
+            if (grants[i].roles & (1u << r))
+                snprintf(roles + strlen(roles), sizeof roles - strlen(roles), "%s%s",
+                         roles[0] ? "," : "", okno_role_name((okno_role)(1u << r)));
+        snprintf(sql, sizeof sql,
+                 "insert into okno.grants values (%" PRId64 ", %" PRId64 ", '{%s}')",
+                 grants[i].user_id, grants[i].org_id, roles);
+        okno_itest_exec(L.admin, sql);
+    }
+    okno_itest_exec(L.admin, "insert into okno.categories values (1, 30, 'cat');"
+                             "insert into okno.workflow_settings (operator_org_id) values (1)");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    okno_itest_db_create(&L.db, "okno_readmodel");
+    L.dir = (okno_directory){orgs,        sizeof orgs / sizeof *orgs,
+                             grants,      sizeof grants / sizeof *grants,
+                             categories,  1,
+                             authorities, sizeof authorities / sizeof *authorities,
+                             {0}};
+    okno_workflow_config_init(&L.dir.config, OPERATOR);
+    assert_int_equal(okno_directory_check(&L.dir), 0);
+    L.admin = okno_itest_connect(L.db.admin_conninfo);
+    load_directory();
+    for (int i = 0; i < MESSAGES; i++) {
+        L.m[i].id =
+            (okno_uuid){{0x10 + (uint8_t)i, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77, 0x88}};
+        okno_uuid_format(&L.m[i].id, L.m[i].id_text);
+    }
+    okno_rm_projector_open(&L.proj, &L.db);
+    L.gateway = okno_itest_connect(L.db.gateway_conninfo);
+    script();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    okno_projector_close(&L.proj);
+    okno_avro_close();
+    PQfinish(L.gateway);
+    PQfinish(L.admin);
+    okno_itest_db_drop(&L.db);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(visibility_matrix_is_exactly_the_rule),
+        cmocka_unit_test(gateway_role_cannot_read_another_orgs_rows),
+        cmocka_unit_test(card_json_field_by_field),
+        cmocka_unit_test(history_json_is_the_verified_chain),
+        cmocka_unit_test(timeline_json_in_russian),
+        cmocka_unit_test(inbox_json_and_pages),
+        cmocka_unit_test(my_messages_newest_first_by_pages),
+        cmocka_unit_test(daily_lists_at_chosen_moments),
+        cmocka_unit_test(report_daily_at_a_past_moment),
+        cmocka_unit_test(policies_hold_after_a_replay_swap),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
