@@ -38,7 +38,7 @@ demo_up() {
     if [ -f "$OKNO_CLUSTER_ENV" ]; then
         okno_say "starting the demo's cluster afresh (the previous demo's data in $OKNO_WORK goes)"
         "$OKNO_ROOT/deploy/local/down" --purge
-        rm -f "$OKNO_WORK/clock.env" "$OKNO_WORK"/demo-*
+        rm -rf "$OKNO_WORK/clock.env" "$OKNO_WORK"/demo-* "$OKNO_WORK/reports"
     fi
     "$OKNO_ROOT/deploy/local/up" --no-services
     okno_load_cluster_env
@@ -98,6 +98,21 @@ summary_notifications() {
            where event_at >= $since group by 1, 2 order by 3 desc"
 }
 
+# The curators' daily lists of each ministry in play and everything below it, kept as files.
+summary_daily_lists() {
+    "$okno" report --help >/dev/null 2>&1 || return 0
+    echo "== the curators' daily lists (okno report daily), kept to read afterwards"
+    mkdir -p "$OKNO_WORK/reports"
+    local org f
+    for org in $(sql "select org_id from okno.orgs where parent_id is null and org_id <> 1
+                      order by org_id limit ${OKNO_DEMO_ORGS:-2}"); do
+        f=$OKNO_WORK/reports/daily-$org.txt
+        OKNO_PG_CONNINFO=$OKNO_PG_CONNINFO "$okno" report daily --org "$org" >"$f" 2>&1 ||
+            echo "  (okno report daily --org $org failed; see $f)"
+        echo "  org $org: $(wc -l <"$f") lines in $f"
+    done
+}
+
 summary_people() {
     echo "== what the people did, by their own tally (okno demo's totals)"
     python3 - "$OKNO_WORK/demo-totals.json" <<'EOF'
@@ -121,7 +136,7 @@ summary_audit() {
 summary() {
     local section
     for section in summary_outcomes summary_on_time summary_signals summary_notifications \
-        summary_people summary_audit; do
+        summary_daily_lists summary_people summary_audit; do
         echo
         "$section"
     done

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "okno/clock.h"
+
 /* Exit codes shared by every subcommand. */
 enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
 
@@ -46,6 +48,11 @@ char *okno_cli_token_sign(const struct json_t *jwk, const struct okno_cli_token_
 
 /* A whole number in min..max from s into *out: 0, or -1 with the reason on stderr. */
 int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* The services' clock from OKNO_CLOCK__SPEED and OKNO_CLOCK__ORIGIN_MS (deploy/local/services.sh
+ * exports them), so that a command reads the same simulated time as the services: 0, or
+ * negative with the reason on stderr. */
+int okno_cli_clock(okno_clock *c);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

@@ -21,7 +21,6 @@ struct demo_args {
     okno_people_options p;
     const char *name; /* "demo" or "load" */
     bool progress;
-    int64_t speed, origin_ms;
 };
 
 static void demo_usage(FILE *out, const char *name)
@@ -142,23 +141,6 @@ static int parse_args(int argc, char **argv, struct demo_args *a)
     return optind == argc ? 0 : -1;
 }
 
-/* The services' clock, from the same variables deploy/local/services.sh exports. */
-static int clock_from_env(struct demo_args *a)
-{
-    int64_t speed = 1, origin = 0;
-    const char *s = okno_cli_env("OKNO_CLOCK__SPEED", "1");
-    const char *o = okno_cli_env("OKNO_CLOCK__ORIGIN_MS", "0");
-    if (okno_cli_parse_i64(s, 1, OKNO_CLOCK_SPEED_MAX, &speed) != 0 ||
-        okno_cli_parse_i64(o, 0, INT64_MAX, &origin))
-        return -1;
-    a->speed = speed, a->origin_ms = origin;
-    if (speed == 1) {
-        okno_clock_init_system(&a->p.clock);
-        return 0;
-    }
-    return okno_clock_init_scaled(&a->p.clock, speed, origin);
-}
-
 /* ---- the progress line ---------------------------------------------------------------------- */
 
 struct progress {
@@ -250,7 +232,7 @@ static int run(int argc, char **argv, const char *name)
     int rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc > 0 ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
-    if (a.p.gateway_url == NULL || a.p.pg_conninfo == NULL || clock_from_env(&a) != 0) {
+    if (a.p.gateway_url == NULL || a.p.pg_conninfo == NULL || okno_cli_clock(&a.p.clock) != 0) {
         fprintf(stderr,
                 "okno %s: name the gateway and PostgreSQL (--gateway, --pg or "
                 "OKNO_GATEWAY_URL, OKNO_PG_CONNINFO) and a valid OKNO_CLOCK__SPEED "

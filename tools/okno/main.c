@@ -41,6 +41,20 @@ int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
+int okno_cli_clock(okno_clock *c)
+{
+    int64_t speed = 1, origin = 0;
+    if (okno_cli_parse_i64(okno_cli_env("OKNO_CLOCK__SPEED", "1"), 1, OKNO_CLOCK_SPEED_MAX,
+                           &speed) != 0 ||
+        okno_cli_parse_i64(okno_cli_env("OKNO_CLOCK__ORIGIN_MS", "0"), 0, INT64_MAX, &origin) != 0)
+        return -1;
+    if (speed == 1) {
+        okno_clock_init_system(c);
+        return 0;
+    }
+    return okno_clock_init_scaled(c, speed, origin);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: okno COMMAND [ARGS]\n\ncommands:\n");
