@@ -4,7 +4,8 @@
 # operators, moderators, coordinators, executors and managers work through the gateway's HTTP
 # API for OKNO_DEMO_DAYS simulated days (okno demo), with a progress line, then prints what
 # happened: messages by outcome and answer type, the on-time share, SLA signals by kind,
-# notifications, and one message's audited history.
+# notifications, the curators' daily lists (kept in .work/demo/reports), what the people did,
+# and one message's audited history. Each section is a function of the summary.
 #   demo.sh [--keep]   --keep leaves the cluster running and prints how to log in as each role
 # The demo has a cluster of its own in .work/demo (OKNO_DEMO_WORK), apart from the development
 # cluster in .work: each run starts it afresh (the previous demo's data is deleted), so a second
