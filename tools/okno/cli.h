@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "okno/error.h" /* OKNO_EXIT_*, the exit codes of every subcommand */
+#include "okno/clock.h"
 
 typedef struct okno_cli_command {
     const char *name;
@@ -23,10 +24,35 @@ int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
+int okno_cli_directory(int argc, char **argv);
+int okno_cli_demo(int argc, char **argv);
+/* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
+int okno_cli_load_via_gateway(int argc, char **argv);
 
 /* A timestamp in any of PostgreSQL's timestamptz input forms, read by PostgreSQL on conn, as
  * Unix ms (rounded down). On failure prints "okno WHAT: ..." and returns -1. */
 int okno_cli_timestamp_ms(PGconn *conn, const char *text, int64_t *ms, const char *what);
+
+/* okno token's signing, shared with the simulated people of okno demo (tools/okno/people.c). */
+struct okno_cli_token_claims {
+    const char *issuer;
+    const char *audience;
+    const char *user; /* sub: a user id, or an applicant's id */
+    long ttl_s;
+    long not_before_s; /* relative to now */
+};
+/* The signing JWK in key_file (a new reference), or NULL with the reason on stderr. */
+struct json_t *okno_cli_token_key_load(const char *key_file);
+/* A compact JWS of the claims signed with jwk (borrowed), malloc'ed; NULL if signing failed. */
+char *okno_cli_token_sign(const struct json_t *jwk, const struct okno_cli_token_claims *claims);
+
+/* A whole number in min..max from s into *out: 0, or -1 with the reason on stderr. */
+int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* The services' clock from OKNO_CLOCK__SPEED and OKNO_CLOCK__ORIGIN_MS (deploy/local/services.sh
+ * exports them), so that a command reads the same simulated time as the services: 0, or
+ * negative with the reason on stderr. */
+int okno_cli_clock(okno_clock *c);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

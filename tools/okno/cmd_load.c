@@ -36,26 +36,16 @@ static void load_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: okno load [--messages N] [--rate PER_S] [--seed S] [--invalid-permille P]\n"
+        "usage: okno load [--via kafka] [--messages N] [--rate PER_S] [--seed S] "
+        "[--invalid-permille P]\n"
         "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
         "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
         "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
         "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
         "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
-        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n");
-}
-
-static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "okno load: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
-                (long long)max);
-        return -1;
-    }
-    *out = v;
-    return 0;
+        "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n"
+        "  okno load --via gateway: simulated people through the HTTP API instead (see\n"
+        "  okno load --via gateway --help).\n");
 }
 
 static int parse_args(int argc, char **argv, load_args *a)
@@ -70,6 +60,7 @@ static int parse_args(int argc, char **argv, load_args *a)
         {"topic", required_argument, NULL, 't'},
         {"bootstrap", required_argument, NULL, 'b'},
         {"pg", required_argument, NULL, 'g'},
+        {"via", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -78,25 +69,25 @@ static int parse_args(int argc, char **argv, load_args *a)
         int rc = 0;
         switch (c) {
         case 'n':
-            rc = parse_i64(optarg, 1, 100000000, &a->w.messages);
+            rc = okno_cli_parse_i64(optarg, 1, 100000000, &a->w.messages);
             break;
         case 'r':
-            rc = parse_i64(optarg, 0, 10000000, &a->rate);
+            rc = okno_cli_parse_i64(optarg, 0, 10000000, &a->rate);
             break;
         case 's':
-            rc = parse_i64(optarg, 1, INT64_MAX, &v);
+            rc = okno_cli_parse_i64(optarg, 1, INT64_MAX, &v);
             a->w.seed = (uint64_t)v;
             break;
         case 'i':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.invalid_permille = (int32_t)v;
             break;
         case 'm':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.malformed_permille = (int32_t)v;
             break;
         case 'p':
-            rc = parse_i64(optarg, 0, 1000, &v);
+            rc = okno_cli_parse_i64(optarg, 0, 1000, &v);
             a->w.repeat_permille = (int32_t)v;
             break;
         case 't':
@@ -107,6 +98,9 @@ static int parse_args(int argc, char **argv, load_args *a)
             break;
         case 'g':
             a->pg = optarg;
+            break;
+        case 'v':
+            rc = strcmp(optarg, "kafka") == 0 ? 0 : -1;
             break;
         case 'h':
             load_usage(stdout);
@@ -225,8 +219,21 @@ static void print_expect(const okno_workload_expect *x, int64_t records, int64_t
            (long long)x->repeats, ms / 1000.0, ms > 0 ? records * 1000.0 / ms : 0.0);
 }
 
+/* --via gateway (anywhere among the arguments) hands the command to the simulated people. */
+static bool via_gateway(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if ((strcmp(argv[i], "--via") == 0 && i + 1 < argc &&
+             strcmp(argv[i + 1], "gateway") == 0) ||
+            strcmp(argv[i], "--via=gateway") == 0)
+            return true;
+    return false;
+}
+
 int okno_cli_load(int argc, char **argv)
 {
+    if (via_gateway(argc, argv))
+        return okno_cli_load_via_gateway(argc, argv);
     load_args a = {
         .w = {.seed = (uint64_t)now_ms(),
               .messages = 1000,

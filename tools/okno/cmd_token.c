@@ -19,11 +19,7 @@
 
 struct token_args {
     const char *key_file;
-    const char *issuer;
-    const char *audience;
-    const char *user;
-    long ttl_s;
-    long not_before_s; /* relative to now */
+    struct okno_cli_token_claims claims;
 };
 
 static int usage(void)
@@ -32,7 +28,8 @@ static int usage(void)
             "usage: okno token keygen --dir DIR   (writes DIR/signing.jwk and DIR/jwks.json)\n"
             "       okno token issue --user U [--ttl SECONDS] [--nbf SECONDS] [--key FILE]\n"
             "                        [--issuer ISS] [--audience AUD]\n"
-            "defaults: --key $OKNO_TOKEN_KEY or .work/auth/signing.jwk, --issuer okno-local, --audience okno-gateway, "
+            "defaults: --key $OKNO_TOKEN_KEY or .work/auth/signing.jwk, --issuer okno-local, "
+            "--audience okno-gateway, "
             "--ttl 3600\n");
     return OKNO_EXIT_USAGE;
 }
@@ -69,7 +66,7 @@ static int keygen(const char *dir)
     return rc;
 }
 
-static json_t *claims(const struct token_args *a)
+static json_t *claims(const struct okno_cli_token_claims *a)
 {
     long long now = (long long)time(NULL);
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "iss", a->issuer, "aud", a->audience, "sub",
@@ -91,34 +88,47 @@ static char *compact(const json_t *jws)
     return out;
 }
 
-static int issue(const struct token_args *a)
+json_t *okno_cli_token_key_load(const char *key_file)
 {
     json_error_t jerr;
-    json_t *jwk = json_load_file(a->key_file, 0, &jerr);
-    const char *alg = json_string_value(json_object_get(jwk, "alg"));
-    if (jwk == NULL || alg == NULL) {
-        fprintf(stderr, "okno token: %s is not a signing JWK with an alg\n", a->key_file);
+    json_t *jwk = json_load_file(key_file, 0, &jerr);
+    if (jwk == NULL || json_string_value(json_object_get(jwk, "alg")) == NULL) {
+        fprintf(stderr, "okno token: %s is not a signing JWK with an alg\n", key_file);
         json_decref(jwk);
-        return OKNO_EXIT_FAILURE;
+        return NULL;
     }
+    return jwk;
+}
+
+char *okno_cli_token_sign(const json_t *jwk, const struct okno_cli_token_claims *a)
+{
+    const char *alg = json_string_value(json_object_get(jwk, "alg"));
     json_t *payload = claims(a);
     char *text = json_dumps(payload, JSON_COMPACT);
     json_t *jws = json_pack("{s:o}", "payload", jose_b64_enc(text, strlen(text)));
     json_t *sig = json_pack("{s:{s:s, s:s, s:O*}}", "protected", "alg", alg, "typ", "JWT", "kid",
                             json_object_get(jwk, "kid"));
-    bool ok = jose_jws_sig(NULL, jws, sig, jwk);
-    char *token = ok ? compact(jws) : NULL;
+    char *token = jose_jws_sig(NULL, jws, sig, jwk) ? compact(jws) : NULL;
+    free(text);
+    json_decref(payload);
+    json_decref(jws);
+    json_decref(sig);
+    return token;
+}
+
+static int issue(const struct token_args *a)
+{
+    json_t *jwk = okno_cli_token_key_load(a->key_file);
+    if (jwk == NULL)
+        return OKNO_EXIT_FAILURE;
+    char *token = okno_cli_token_sign(jwk, &a->claims);
     if (token != NULL)
         printf("%s\n", token);
     else
         fprintf(stderr, "okno token: signing failed\n");
     free(token);
-    free(text);
-    json_decref(payload);
-    json_decref(jws);
-    json_decref(sig);
     json_decref(jwk);
-    return token != NULL || ok ? OKNO_EXIT_OK : OKNO_EXIT_FAILURE;
+    return token != NULL ? OKNO_EXIT_OK : OKNO_EXIT_FAILURE;
 }
 
 static int parse_issue(int argc, char **argv, struct token_args *a)
@@ -130,37 +140,36 @@ static int parse_issue(int argc, char **argv, struct token_args *a)
                                          {"issuer", required_argument, NULL, 'i'},
                                          {"audience", required_argument, NULL, 'a'},
                                          {NULL, 0, NULL, 0}};
-    *a = (struct token_args){.key_file = okno_cli_env("OKNO_TOKEN_KEY", ".work/auth/signing.jwk"),
-                             .issuer = "okno-local",
-                             .audience = "okno-gateway",
-                             .ttl_s = TTL_DEFAULT_S};
+    *a = (struct token_args){
+        .key_file = okno_cli_env("OKNO_TOKEN_KEY", ".work/auth/signing.jwk"),
+        .claims = {.issuer = "okno-local", .audience = "okno-gateway", .ttl_s = TTL_DEFAULT_S}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            a->user = optarg;
+            a->claims.user = optarg;
             break;
         case 't':
-            a->ttl_s = strtol(optarg, NULL, 10);
+            a->claims.ttl_s = strtol(optarg, NULL, 10);
             break;
         case 'n':
-            a->not_before_s = strtol(optarg, NULL, 10);
+            a->claims.not_before_s = strtol(optarg, NULL, 10);
             break;
         case 'k':
             a->key_file = optarg;
             break;
         case 'i':
-            a->issuer = optarg;
+            a->claims.issuer = optarg;
             break;
         case 'a':
-            a->audience = optarg;
+            a->claims.audience = optarg;
             break;
         default:
             return -1;
         }
     }
-    return a->user == NULL || a->key_file == NULL ? -1 : 0;
+    return a->claims.user == NULL || a->key_file == NULL ? -1 : 0;
 }
 
 int okno_cli_token(int argc, char **argv)

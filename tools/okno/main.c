@@ -14,8 +14,12 @@ static const okno_cli_command commands[] = {
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
-    {"token", "make a signing key (keygen) or sign an access token (issue --user U)", okno_cli_token},
+    {"token", "make a signing key (keygen) or sign an access token (issue --user U)",
+     okno_cli_token},
     {"report", "the curator's daily lists and weekly summary for an org tree", okno_cli_report},
+    {"demo", "simulated people work through the gateway on the services' clock", okno_cli_demo},
+    {"directory", "generate the demo org directory (demo --seed S [--sql | --pg CONNINFO])",
+     okno_cli_directory},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
@@ -38,6 +42,33 @@ const char *okno_cli_env(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+int okno_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "okno: '%s' is not a whole number in %lld..%lld\n", s, (long long)min,
+                (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int okno_cli_clock(okno_clock *c)
+{
+    int64_t speed = 1, origin = 0;
+    if (okno_cli_parse_i64(okno_cli_env("OKNO_CLOCK__SPEED", "1"), 1, OKNO_CLOCK_SPEED_MAX,
+                           &speed) != 0 ||
+        okno_cli_parse_i64(okno_cli_env("OKNO_CLOCK__ORIGIN_MS", "0"), 0, INT64_MAX, &origin) != 0)
+        return -1;
+    if (speed == 1) {
+        okno_clock_init_system(c);
+        return 0;
+    }
+    return okno_clock_init_scaled(c, speed, origin);
 }
 
 static void usage(FILE *out)
