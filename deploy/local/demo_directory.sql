@@ -7,6 +7,9 @@
 -- managers O*100+5..O*100+7 (O*100+5 and +6 may agree and approve everything, +7 only agree),
 -- a curator O*100+8 and an org admin O*100+9.
 -- Categories: 1 (30 days), 2 (10 days), 3 (30 days), 4 (15 days).
+-- People (okno.people): every user above has a full name and the address u<id>@example.org;
+-- the org's head is its first manager O*100+5; the workload's applicants 1000000001..
+-- 1000010000 have the address applicant<n>@mail.test.
 \set ON_ERROR_STOP on
 begin;
 insert into okno.orgs (org_id, parent_id, name) values (1, null, 'Platform operator')
@@ -44,4 +47,24 @@ insert into okno.authorities (user_id, org_id, category_id, subcategory_id, may_
 select org_id * 100 + m, org_id, c.category_id, 0, true, m <> 7
 from participants, generate_series(5, 7) m, okno.categories c
 on conflict do nothing;
+
+insert into okno.people (user_id, full_name, email)
+select u, 'Модератор ' || (u - 100), 'u' || u || '@example.org' from generate_series(101, 103) u
+on conflict do nothing;
+
+with participants as (select org_id, name from okno.orgs where org_id >= 1000)
+insert into okno.people (user_id, full_name, email)
+select org_id * 100 + r.n, r.title || ' (' || name || ')', 'u' || (org_id * 100 + r.n) || '@example.org'
+from participants,
+     (values (1, 'Координатор'), (2, 'Исполнитель 1'), (3, 'Исполнитель 2'),
+             (4, 'Исполнитель 3'), (5, 'Руководитель 1'), (6, 'Руководитель 2'),
+             (7, 'Руководитель 3'), (8, 'Куратор'), (9, 'Администратор')) r(n, title)
+on conflict do nothing;
+
+insert into okno.people (user_id, full_name, email)
+select 1000000000 + n, 'Заявитель ' || n, 'applicant' || n || '@mail.test'
+from generate_series(1, 10000) n
+on conflict do nothing;
+
+update okno.orgs set head_user_id = org_id * 100 + 5 where org_id >= 1000 and head_user_id is null;
 commit;
