@@ -8,8 +8,8 @@
 -- a curator O*100+8 and an org admin O*100+9.
 -- Categories: 1 (30 days), 2 (10 days), 3 (30 days), 4 (15 days).
 -- People (okno.people): every user above has a full name and the address u<id>@example.org;
--- the org's head is its first manager O*100+5; the workload's applicants 1000000001..
--- 1000010000 have the address applicant<n>@mail.test.
+-- the org's head is its first manager O*100+5; the workload's applicants 1000000000..
+-- 1000009999 (message n's applicant is 1000000000 + n) have the address applicant<n>@mail.test.
 \set ON_ERROR_STOP on
 begin;
 insert into okno.orgs (org_id, parent_id, name) values (1, null, 'Platform operator')
@@ -63,7 +63,7 @@ on conflict do nothing;
 
 insert into okno.people (user_id, full_name, email)
 select 1000000000 + n, 'Заявитель ' || n, 'applicant' || n || '@mail.test'
-from generate_series(1, 10000) n
+from generate_series(0, 9999) n
 on conflict do nothing;
 
 update okno.orgs set head_user_id = org_id * 100 + 5 where org_id >= 1000 and head_user_id is null;

@@ -28,7 +28,7 @@ static const char STAGE_SQL[] =
     "create temporary table if not exists notifier_moved (message_id uuid, seq int, note text)"
     " on commit delete rows";
 static const char BEGIN_SQL[] =
-    "begin; select cursor_tx::text, cursor_position from okno.notifier_cursor where name = $1"
+    "select cursor_tx::text, cursor_position from okno.notifier_cursor where name = $1"
     " for update";
 /* The relay's and the projector's rule: rows after the cursor whose transaction ended before
  * every running one began; nothing can appear below that horizon later. */
@@ -357,6 +357,7 @@ static int plan_history(okno_notifier *n, const PGresult *rows, stage_buf *s)
         if (e->m.state.last_seq + 1 == (uint64_t)seq)
             continue;
         memset(&e->m, 0, sizeof e->m);
+        e->m.state.message_id = id; /* the store's key lives in the state */
         okno_proj_entry_set_text(&e->answer_text, NULL, 0);
         if (seq == 1)
             continue;
@@ -536,8 +537,11 @@ static int run_batch(okno_notifier *n, size_t *read)
     s->notices_len = s->moved_len = 0;
     s->failed = false;
     const char *params[3] = {n->cfg.name, NULL, NULL};
-    PGresult *res = NULL;
-    int rc = exec_params(n, "begin", BEGIN_SQL, 1, params, PGRES_TUPLES_OK, &res);
+    PGresult *res = PQexec(n->conn, "begin");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return pg_failed(n, "begin", res);
+    PQclear(res);
+    int rc = exec_params(n, "cursor", BEGIN_SQL, 1, params, PGRES_TUPLES_OK, &res);
     if (rc != OKNO_OK)
         return rc;
     if (PQntuples(res) != 1) {

@@ -74,7 +74,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: done.set())
 
     def watch_stdin():
-        while sys.stdin.buffer.read(1):
+        while os.read(0, 1):
             pass
         done.set()
 
@@ -82,6 +82,7 @@ def main():
     while not done.is_set():
         time.sleep(0.05)
     controller.stop()
+    os._exit(0)  # the stdin watcher may still be blocked in read
 
 
 if __name__ == "__main__":

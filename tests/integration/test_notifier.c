@@ -1,0 +1,572 @@
+/* okno-notifier against the real PostgreSQL, Kafka and a real SMTP server (python3-aiosmtpd):
+ * each notice the log calls for reaches the right person with the right text, once; a SIGKILLed
+ * notifier during a burst loses and repeats nothing; reading the log again makes no new
+ * notification; a relay that is down for a while gets every mail once it is back; an address the
+ * relay refuses for good is recorded failed with its reply; a warning whose message moved on
+ * before it was mailed says so. Message lives come from okno_loggen (the workload decided by
+ * the workflow core, SLA signals included) over the demo directory. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+#include "loggen.h"
+#include "notifier.h"
+#include "notify_check.h"
+#include "okno/avro.h"
+#include "okno/kafka.h"
+#include "okno/uuid.h"
+#include "pg/pgbin.h"
+#include "rm_check.h"
+
+#define FROM "okno@example.org"
+
+typedef struct fixture {
+    okno_itest_db db;
+    PGconn *conn; /* as the owner */
+    okno_smtp_sink sink;
+    char topic[96];
+    pid_t notifier; /* the running okno-notifier, 0: none (teardown stops it after a failure) */
+} fixture;
+
+static rd_kafka_conf_t *kafka_conf(void)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[256];
+    rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
+                      sizeof err);
+    return conf;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    okno_itest_db_create(&f->db, "notifier");
+    okno_rm_load_demo_directory(&f->db, 2);
+    f->conn = okno_itest_connect(f->db.admin_conninfo);
+    okno_itest_unique(f->topic, sizeof f->topic, "okno.test.notifications");
+    const char *names[] = {f->topic};
+    char err[512];
+    int created, existing;
+    if (okno_kafka_create_topics(kafka_conf(), names, 1, 4, 1, 30000, &created, &existing, err,
+                                 sizeof err) != 0)
+        fail_msg("create topic: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->notifier != 0)
+        okno_rm_stop(f->notifier, true);
+    okno_smtp_sink_stop(&f->sink);
+    if (f->sink.path[0])
+        unlink(f->sink.path);
+    char err[256];
+    okno_kafka_delete_topic(kafka_conf(), f->topic, 30000, err, sizeof err);
+    PQfinish(f->conn);
+    okno_itest_db_drop(&f->db);
+    free(f);
+    return 0;
+}
+
+/* Environment entries for a child; the strings live in a static pool. */
+static const char *env(const char *fmt, const char *value)
+{
+    static char pool[32][2048];
+    static int next;
+    char *s = pool[next++ % 32];
+    snprintf(s, sizeof pool[0], fmt, value);
+    return s;
+}
+
+static pid_t spawn_notifier(fixture *f)
+{
+    char url[64];
+    snprintf(url, sizeof url, "smtp://127.0.0.1:%d", f->sink.port);
+    const char *e[] = {
+        env("OKNO_PG__CONNINFO=%s", f->db.app_conninfo),
+        env("OKNO_KAFKA__BOOTSTRAP__SERVERS=%s", okno_itest_env("OKNO_KAFKA_BOOTSTRAP")),
+        env("OKNO_NOTIFIER__TOPIC=%s", f->topic),
+        env("OKNO_MAIL__URL=%s", url),
+        "OKNO_MAIL__FROM=" FROM,
+        "OKNO_MAIL__TIMEOUT=3s",
+        "OKNO_MAIL__RETRY_BACKOFF=100ms",
+        "OKNO_MAIL__RETRY_BACKOFF_MAX=1s",
+        "OKNO_NOTIFIER__BATCH_EVENTS=500",
+        "OKNO_NOTIFIER__IDLE_POLL=20ms",
+        "OKNO_NOTIFIER__RETRY_BACKOFF=20ms",
+        "OKNO_ADMIN__LISTEN=127.0.0.1:0",
+        "OKNO_LOG__LEVEL=warn",
+        NULL};
+    return f->notifier = okno_rm_spawn("services/notifier/okno-notifier", e);
+}
+
+typedef struct gen_job {
+    okno_loggen_options o;
+    okno_loggen_result r;
+    int rc;
+    volatile int done;
+} gen_job;
+
+static void *generate_thread(void *arg)
+{
+    gen_job *j = arg;
+    j->rc = okno_loggen_run(&j->o, &j->r);
+    j->done = 1;
+    return NULL;
+}
+
+static void job_init(gen_job *j, const fixture *f, int64_t events, uint64_t seed)
+{
+    okno_loggen_options_init(&j->o);
+    j->o.conninfo = f->db.admin_conninfo;
+    j->o.events = events;
+    j->o.seed = seed;
+    j->o.batch_events = 500;
+    j->done = 0;
+}
+
+static void generate(const fixture *f, int64_t events, uint64_t seed)
+{
+    gen_job j;
+    job_init(&j, f, events, seed);
+    generate_thread(&j);
+    if (j.rc != 0)
+        fail_msg("loggen: %s", j.r.error);
+}
+
+static const char CAUGHT_UP_SQL[] =
+    "select (coalesce((select (cursor_tx, cursor_position) from okno.notifier_cursor"
+    " where name = 'default') = (select (tx, position) from okno.event_log"
+    " order by tx desc, position desc limit 1), false))::int";
+static const char MAILED_SQL[] =
+    "select (not exists (select from okno.notifications where mail_state = 'pending'))::int";
+static const char PUBLISHED_SQL[] =
+    "select (not exists (select from okno.notifications where not published))::int";
+
+/* Stops the notifier with SIGTERM; it must exit cleanly. */
+static void stop_notifier(fixture *f)
+{
+    int status = okno_rm_stop(f->notifier, false);
+    f->notifier = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void wait_done(const fixture *f)
+{
+    okno_wait_true(f->conn, CAUGHT_UP_SQL, 120, "the notifier to read the whole log");
+    okno_wait_true(f->conn, MAILED_SQL, 120, "every mail to be sent or failed");
+    okno_wait_true(f->conn, PUBLISHED_SQL, 120, "every notification on Kafka");
+}
+
+static long long count(const fixture *f, const char *sql)
+{
+    return okno_itest_query_ll(f->conn, sql);
+}
+
+/* ---- what the log calls for, computed by the test from the log itself ----------------------- */
+
+static const okno_mail_seen *mail_with_id(const okno_mail_seen *m, size_t n, const char *id)
+{
+    char want[128];
+    snprintf(want, sizeof want, "<%s@example.org>", id);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].message_id, want) == 0)
+            return &m[i];
+    return NULL;
+}
+
+/* The notification for (recipient, cause) must exist with kind, be mailed to the recipient's
+ * address on file, and its mail must contain `text`. */
+static void expect_mailed(const fixture *f, const okno_mail_seen *m, size_t n, int64_t recipient,
+                          const okno_event *ev, const char *kind, const char *text)
+{
+    char id[OKNO_UUID_TEXT_BYTES], sql[1024];
+    okno_uuid_format(&ev->message_id, id);
+    snprintf(sql, sizeof sql,
+             "select n.notification_id, n.kind, p.email, n.mail_state from okno.notifications n"
+             " left join okno.people p on p.user_id = n.recipient_user_id"
+             " where n.recipient_user_id = %" PRId64 " and n.cause = 'event:%s:%" PRIu64 "'",
+             recipient, id, ev->seq);
+    PGresult *res = PQexec(f->conn, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    if (PQntuples(res) != 1)
+        fail_msg("no notification to %" PRId64 " for %s seq %" PRIu64 " (%s)", recipient, id,
+                 ev->seq, kind);
+    assert_string_equal(PQgetvalue(res, 0, 1), kind);
+    if (PQgetisnull(res, 0, 2)) { /* nobody on file: recorded, not mailed */
+        assert_string_equal(PQgetvalue(res, 0, 3), "no_address");
+        PQclear(res);
+        return;
+    }
+    assert_string_equal(PQgetvalue(res, 0, 3), "sent");
+    const okno_mail_seen *mail = mail_with_id(m, n, PQgetvalue(res, 0, 0));
+    if (mail == NULL)
+        fail_msg("no mail for notification %s", PQgetvalue(res, 0, 0));
+    assert_string_equal(mail->rcpt, PQgetvalue(res, 0, 2));
+    if (strstr(mail->body, text) == NULL)
+        fail_msg("mail %s lacks \"%s\":\n%s", mail->message_id, text, mail->body);
+    PQclear(res);
+}
+
+typedef struct tally {
+    int rejections, answers, interims, redirects, executor_warnings, expired;
+} tally;
+
+static void check_event(const fixture *f, const okno_mail_seen *m, size_t n,
+                        const okno_message_state *before, const okno_event *ev, const char *answer,
+                        tally *t)
+{
+    char reason[OKNO_REASON_BYTES_MAX + 1];
+    snprintf(reason, sizeof reason, "%.*s", (int)ev->reason.len,
+             ev->reason.ptr ? ev->reason.ptr : "");
+    bool exec_signal = (ev->type == OKNO_EVENT_STAGE_TIME_EXCEEDED ||
+                        ev->type == OKNO_EVENT_STAGE_TIME_APPROACHING) &&
+                       ev->signal_stage == OKNO_STAGE_EXECUTION;
+    if (ev->type == OKNO_EVENT_MESSAGE_REJECTED) {
+        expect_mailed(f, m, n, before->applicant_id, ev, "message_rejected", reason);
+        t->rejections++;
+    } else if (ev->type == OKNO_EVENT_APPROVAL_GIVEN && ev->subject == OKNO_SUBJECT_REDIRECT) {
+        expect_mailed(f, m, n, before->applicant_id, ev, "message_redirected", "перенаправлено");
+        t->redirects++;
+    } else if (ev->type == OKNO_EVENT_APPROVAL_GIVEN) {
+        expect_mailed(f, m, n, before->applicant_id, ev,
+                      ev->interim ? "interim_answer_sent" : "answer_sent", answer);
+        ev->interim ? t->interims++ : t->answers++;
+    } else if (exec_signal) {
+        expect_mailed(f, m, n, before->executor_user_id, ev, okno_event_type_name(ev->type),
+                      ev->type == OKNO_EVENT_STAGE_TIME_EXCEEDED ? "истекло" : "израсходована");
+        t->executor_warnings++;
+    } else if (ev->type == OKNO_EVENT_ANSWER_DEADLINE_EXPIRED && before->executor_user_id != 0) {
+        expect_mailed(f, m, n, before->executor_user_id, ev, "answer_deadline_expired",
+                      "истёк срок ответа");
+        t->expired++;
+    }
+}
+
+/* Folds every message with the workflow core and checks each notice the log calls for. */
+static tally check_against_the_log(const fixture *f, const okno_mail_seen *m, size_t n)
+{
+    PGresult *res = PQexecParams(f->conn,
+                                 "select message_id, seq, body from okno.event_log"
+                                 " order by message_id, seq",
+                                 0, NULL, NULL, NULL, NULL, 1);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    tally t = {0};
+    okno_message_state st = {0};
+    static char answer[OKNO_TEXT_BYTES_MAX + 1];
+    for (int i = 0; i < PQntuples(res); i++) {
+        okno_event ev;
+        okno_avro_error aerr = {0};
+        assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_EVENTS,
+                                                (const uint8_t *)PQgetvalue(res, i, 2),
+                                                (size_t)PQgetlength(res, i, 2), &ev, &aerr),
+                         0);
+        if (ev.seq == 1) {
+            st = (okno_message_state){0};
+            answer[0] = '\0';
+        }
+        /* The answer's text: the latest draft, or the edit an agreer or approver made. */
+        if ((ev.type == OKNO_EVENT_ANSWER_DRAFTED || ev.type == OKNO_EVENT_AGREEMENT_GIVEN ||
+             ev.type == OKNO_EVENT_APPROVAL_GIVEN) &&
+            ev.text.len > 0)
+            snprintf(answer, sizeof answer, "%.*s", (int)ev.text.len, ev.text.ptr);
+        okno_message_state before = st;
+        assert_int_equal(okno_workflow_apply(&st, &ev), 0);
+        check_event(f, m, n, &before, &ev, answer, &t);
+    }
+    PQclear(res);
+    print_message("checked: %d refusals, %d answers, %d interim answers, %d redirects, "
+                  "%d executor warnings, %d expired deadlines\n",
+                  t.rejections, t.answers, t.interims, t.redirects, t.executor_warnings, t.expired);
+    return t;
+}
+
+/* Every mail is a well-formed UTF-8 MIME message whose Message-ID names a notification sent to
+ * that address, with that subject. */
+static void check_mails_match_rows(const fixture *f, const okno_mail_seen *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_true(m[i].ascii);
+        assert_true(m[i].longest_header_line <= 998);
+        assert_string_equal(m[i].content_type, "text/plain");
+        assert_string_equal(m[i].charset, "utf-8");
+        assert_string_equal(m[i].encoding, "base64");
+        assert_non_null(strstr(m[i].from, "<" FROM ">"));
+        char sql[512], id[40];
+        snprintf(id, sizeof id, "%.36s", m[i].message_id + 1);
+        snprintf(sql, sizeof sql,
+                 "select (exists (select from okno.notifications where notification_id = '%s'"
+                 " and email = '%s' and mail_state = 'sent'"
+                 " and (subject = $$%s$$ or moved_on_note is not null)))::int",
+                 id, m[i].rcpt, m[i].subject);
+        if (okno_itest_query_ll(f->conn, sql) != 1)
+            fail_msg("mail %s to %s (%s) matches no sent notification", m[i].message_id, m[i].rcpt,
+                     m[i].subject);
+    }
+}
+
+/* Every record on the topic decodes and names a notification; each one is there. */
+static void check_topic(const fixture *f)
+{
+    long long want = count(f, "select count(*) from okno.notifications");
+    rd_kafka_conf_t *conf = kafka_conf();
+    char err[256], group[96];
+    okno_itest_unique(group, sizeof group, "okno-test-notifier");
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, f->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    long long seen = 0;
+    double until = okno_itest_now_ms() + 60000;
+    while (seen < want && okno_itest_now_ms() < until) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 200);
+        if (msg == NULL)
+            continue;
+        if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            okno_avro_notification rec;
+            okno_avro_error aerr = {0};
+            assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_NOTIFICATIONS, msg->payload, msg->len,
+                                                    &rec, &aerr),
+                             0);
+            char id[OKNO_UUID_TEXT_BYTES], sql[256];
+            okno_uuid_format(&rec.notification_id, id);
+            snprintf(sql, sizeof sql,
+                     "select count(*) from okno.notifications where notification_id = '%s'"
+                     " and recipient_user_id = %" PRId64,
+                     id, (int64_t)rec.recipient_user_id);
+            assert_int_equal(count(f, sql), 1);
+            seen++;
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    assert_int_equal(seen, want);
+}
+
+/* ---- the tests ----------------------------------------------------------------------------- */
+
+static void notices_reach_the_right_people_with_the_right_text(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    generate(f, 6000, 7);
+    spawn_notifier(f);
+    wait_done(f);
+    stop_notifier(f);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    tally t = check_against_the_log(f, m, n);
+    /* okno load's workload has no redirects nor postponed answers: test_notice covers their texts.
+     */
+    assert_true(t.rejections > 0 && t.answers > 0 && t.executor_warnings > 0 && t.expired > 0);
+    check_mails_match_rows(f, m, n);
+    assert_int_equal(okno_mails_distinct(m, n),
+                     count(f, "select count(*) from okno.notifications where mail_state = 'sent'"));
+    check_topic(f);
+    okno_mails_free(m, n);
+}
+
+static void notifications_exactly_once_across_sigkills_during_a_burst(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    gen_job job;
+    job_init(&job, f, 20000, 11);
+    job.o.pause_ms = 20; /* a run of seconds, so the kills land while it is written */
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, generate_thread, &job), 0);
+    unsigned seed = (unsigned)time(NULL);
+    print_message("kill intervals seeded with %u\n", seed);
+    int kills = 0;
+    spawn_notifier(f);
+    while (!job.done || kills < 8) {
+        struct timespec ts = {0, (150 + rand_r(&seed) % 400) * 1000000L};
+        nanosleep(&ts, NULL);
+        okno_rm_stop(f->notifier, true);
+        kills++;
+        spawn_notifier(f);
+    }
+    pthread_join(thread, NULL);
+    if (job.rc != 0)
+        fail_msg("loggen: %s", job.r.error);
+    wait_done(f);
+    stop_notifier(f);
+    print_message("%d SIGKILLs while %lld events were appended\n", kills, (long long)job.r.events);
+
+    /* What an uninterrupted run records from the same log: the same rows, no more, no fewer. */
+    const char *sum = "select md5(coalesce(string_agg(recipient_user_id || '|' || cause || '|' ||"
+                      " kind || '|' || subject || '|' || body, E'\\n' order by recipient_user_id,"
+                      " cause), '')) from okno.notifications";
+    char *killed = okno_rm_query_text(f->conn, sum);
+    long long rows = count(f, "select count(*) from okno.notifications");
+    okno_itest_exec(f->conn,
+                    "create table killed_run as select * from okno.notifications;"
+                    " truncate okno.notifications;"
+                    " update okno.notifier_cursor set cursor_tx = '0', cursor_position = 0");
+    okno_notifier_config cfg;
+    okno_notifier_config_init(&cfg);
+    const char *keys[] = {"dbname", NULL}, *values[] = {f->db.app_conninfo, NULL};
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    okno_notifier nf;
+    assert_int_equal(okno_notifier_init(&nf, &cfg, NULL), 0);
+    size_t read;
+    do
+        assert_int_equal(okno_notifier_step_log(&nf, &read), 0);
+    while (read > 0);
+    okno_notifier_close(&nf);
+    char *uninterrupted = okno_rm_query_text(f->conn, sum);
+    assert_string_equal(killed, uninterrupted);
+    assert_int_equal(count(f, "select count(*) from okno.notifications"), rows);
+
+    /* Mail went at least once per notification, each under its one Message-ID. */
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    print_message("%lld notifications, %zu mails, %zu distinct Message-IDs\n", rows, n,
+                  okno_mails_distinct(m, n));
+    assert_int_equal(okno_mails_distinct(m, n),
+                     count(f, "select count(*) from killed_run where mail_state = 'sent'"));
+    assert_int_equal(count(f, "select count(*) from killed_run where mail_state = 'pending'"), 0);
+    okno_mails_free(m, n);
+    free(killed);
+    free(uninterrupted);
+}
+
+static void reading_the_log_again_from_the_start_makes_no_new_notification(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    generate(f, 4000, 13);
+    spawn_notifier(f);
+    wait_done(f);
+    long long rows = count(f, "select count(*) from okno.notifications");
+    long long mailed =
+        count(f, "select count(*) from okno.notifications where mail_state = 'sent'");
+    /* Rewind the running notifier's cursor, as an operator's re-read would. */
+    okno_itest_exec(f->conn,
+                    "update okno.notifier_cursor set cursor_tx = '0', cursor_position = 0");
+    okno_wait_true(f->conn, CAUGHT_UP_SQL, 120, "the notifier to read the log again");
+    okno_wait_true(f->conn,
+                   "select (events_read >= 2 * (select count(*) from okno.event_log))::int"
+                   " from okno.notifier_cursor",
+                   60, "the whole log read twice");
+    stop_notifier(f);
+    assert_true(rows > 0);
+    assert_int_equal(count(f, "select count(*) from okno.notifications"), rows);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    assert_int_equal(n, mailed); /* nothing mailed twice either */
+    okno_mails_free(m, n);
+}
+
+static void
+smtp_down_then_back_delivers_every_mail_and_stale_warnings_say_they_moved_on(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    okno_smtp_sink_stop(&f->sink); /* its port is known; nothing listens there now */
+    spawn_notifier(f);
+    generate(f, 5000, 17);
+    okno_wait_true(f->conn, CAUGHT_UP_SQL, 120, "the notifier to read the whole log");
+    okno_wait_true(f->conn,
+                   "select (exists (select from okno.notifications where attempts >= 2))::int", 60,
+                   "retries against the dead relay");
+    assert_int_equal(count(f, "select count(*) from okno.notifications where mail_state <> "
+                              "'pending' and mail_state <> 'no_address'"),
+                     0);
+    long long pending = count(f, "select count(*) from okno.notifications"
+                                 " where mail_state = 'pending'");
+    char *reason = okno_rm_query_text(f->conn, "select last_error from okno.notifications"
+                                               " where attempts > 0 limit 1");
+    print_message("%lld mails held while the relay is down: %s\n", pending, reason);
+    free(reason);
+    okno_smtp_sink_start(&f->sink, f->sink.port);
+    okno_wait_true(f->conn, MAILED_SQL, 120, "every mail once the relay is back");
+    stop_notifier(f);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    assert_int_equal(okno_mails_distinct(m, n), pending);
+    assert_int_equal(count(f, "select count(*) from okno.notifications where mail_state = 'sent'"),
+                     pending);
+
+    /* Warnings whose message moved on while the relay was down say so. */
+    PGresult *res = PQexec(f->conn, "select notification_id, moved_on_note from okno.notifications"
+                                    " where moved_on_note is not null");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(PQntuples(res) > 0);
+    for (int i = 0; i < PQntuples(res); i++) {
+        const okno_mail_seen *mail = mail_with_id(m, n, PQgetvalue(res, i, 0));
+        assert_non_null(mail);
+        assert_non_null(strstr(mail->subject, "[неактуально]"));
+        assert_non_null(strstr(mail->body, PQgetvalue(res, i, 1)));
+    }
+    print_message("%d warnings said their message had moved on\n", PQntuples(res));
+    PQclear(res);
+    okno_mails_free(m, n);
+}
+
+static void permanently_refused_address_is_recorded_failed_with_the_reply(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    /* Half of the applicants have an address the relay refuses with a 550. */
+    okno_itest_exec(f->conn, "update okno.people set email = 'bounce' || user_id || '@mail.test'"
+                             " where user_id > 1000000000 and user_id % 2 = 0");
+    generate(f, 3000, 19);
+    spawn_notifier(f);
+    wait_done(f);
+    stop_notifier(f);
+    long long failed =
+        count(f, "select count(*) from okno.notifications where mail_state = 'failed'");
+    assert_true(failed > 0);
+    assert_int_equal(count(f, "select count(*) from okno.notifications where mail_state = 'failed'"
+                              " and (attempts <> 1 or email not like 'bounce%'"
+                              " or last_error not like '550 5.1.1 <bounce%no such mailbox%')"),
+                     0);
+    assert_int_equal(count(f, "select count(*) from okno.notifications where email like 'bounce%'"
+                              " and mail_state <> 'failed'"),
+                     0);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    for (size_t i = 0; i < n; i++)
+        assert_null(strstr(m[i].rcpt, "bounce"));
+    assert_int_equal(okno_mails_distinct(m, n),
+                     count(f, "select count(*) from okno.notifications where mail_state = 'sent'"));
+    okno_mails_free(m, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(notices_reach_the_right_people_with_the_right_text, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(notifications_exactly_once_across_sigkills_during_a_burst,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            reading_the_log_again_from_the_start_makes_no_new_notification, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            smtp_down_then_back_delivers_every_mail_and_stale_warnings_say_they_moved_on, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            permanently_refused_address_is_recorded_failed_with_the_reply, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    okno_avro_close();
+    return rc;
+}
