@@ -79,7 +79,7 @@ static void fill_batch(workload *w, int round)
                                   .kafka_partition = (int32_t)(m % 8),
                                   .state = w->body,
                                   .state_bytes = 64};
-        memcpy(h->message_id, &m, sizeof m);
+        memcpy(h->message_id.bytes, &m, sizeof m);
         memcpy(h->prev_hash, w->tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
         uint32_t request = (uint32_t)round * BATCH_EVENTS + m;
         okno_eventlog_event *e = &w->events[m];
@@ -90,11 +90,11 @@ static void fill_batch(workload *w, int round)
                                    .org = 2,
                                    .body = w->body,
                                    .body_bytes = BODY_BYTES};
-        memcpy(e->message_id, &m, sizeof m);
-        memcpy(e->request_id, &request, sizeof request);
+        memcpy(e->message_id.bytes, &m, sizeof m);
+        memcpy(e->request_id.bytes, &request, sizeof request);
         w->requests[m] = (okno_eventlog_request){.accepted = true, .events = 1};
-        memcpy(w->requests[m].request_id, &request, sizeof request);
-        memcpy(w->requests[m].message_id, &m, sizeof m);
+        memcpy(w->requests[m].request_id.bytes, &request, sizeof request);
+        memcpy(w->requests[m].message_id.bytes, &m, sizeof m);
     }
     w->offset = (okno_eventlog_offset){"bench", "bench", 0, round == 0 ? -1 : round * 100,
                                        (round + 1) * 100};

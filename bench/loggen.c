@@ -121,7 +121,7 @@ static int append(gen *g)
     /* Closed messages get no more events: forget them, by id (removal moves entries). */
     for (size_t i = 0; i < g->heads_n; i++) {
         okno_uuid id;
-        memcpy(id.bytes, g->heads[i].message_id, sizeof id.bytes);
+        id = g->heads[i].message_id;
         msg *m = msg_find(g, &id, false);
         if (m != NULL && m->state.outcome != OKNO_OUTCOME_OPEN)
             msg_remove(g, m);
@@ -142,7 +142,7 @@ static okno_eventlog_head *head_of(gen *g, msg *m)
         okno_eventlog_head *h = &g->heads[m->head];
         *h = (okno_eventlog_head){.prev_seq = (int32_t)m->state.last_seq,
                                   .state_version = STATE_VERSION};
-        memcpy(h->message_id, m->state.message_id.bytes, 16);
+        h->message_id = m->state.message_id;
         memcpy(h->prev_hash, m->hash, sizeof h->prev_hash);
         g->head_msgs[m->head] = m;
     }
@@ -175,8 +175,8 @@ static int decide(gen *g, msg *m, const okno_request *req, int64_t now_ms)
                                    .org = ev->holding_org_after,
                                    .body = g->bodies + g->bodies_used,
                                    .body_bytes = len};
-        memcpy(e->message_id, ev->message_id.bytes, 16);
-        memcpy(e->request_id, ev->request_id.bytes, 16);
+        e->message_id = ev->message_id;
+        e->request_id = ev->request_id;
         g->bodies_used += len;
         g->r->signals += ev->type >= OKNO_EVENT_STAGE_TIME_APPROACHING;
         g->r->messages += ev->type == OKNO_EVENT_MESSAGE_SUBMITTED;
@@ -185,8 +185,8 @@ static int decide(gen *g, msg *m, const okno_request *req, int64_t now_ms)
     g->head_states[m->head] = m->state;
     okno_eventlog_request *rq = &g->requests[g->requests_n++];
     *rq = (okno_eventlog_request){.accepted = true, .events = (int32_t)g->step.events_count};
-    memcpy(rq->request_id, req->request_id.bytes, 16);
-    memcpy(rq->message_id, req->message_id.bytes, 16);
+    rq->request_id = req->request_id;
+    rq->message_id = req->message_id;
     return OKNO_OK;
 }
 

@@ -23,3 +23,14 @@ function(okno_add_unit_test name)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${_t} LABELS "${T_LABELS}"
     ENVIRONMENT "OKNO_SOURCE_DIR=${PROJECT_SOURCE_DIR};OKNO_BUILD_DIR=${PROJECT_BINARY_DIR}")
 endfunction()
+
+# okno_add_subdirectories(): adds every subdirectory of the current one that has a
+# CMakeLists.txt (one per service, tool or test group), so a new one needs no edit here.
+function(okno_add_subdirectories)
+  file(GLOB _dirs LIST_DIRECTORIES true CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  foreach(_d ${_dirs})
+    if(IS_DIRECTORY ${_d} AND EXISTS ${_d}/CMakeLists.txt)
+      add_subdirectory(${_d})
+    endif()
+  endforeach()
+endfunction()

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "okno/kafka.h"
+
 _Static_assert(sizeof(okno_stage) == sizeof(int) && sizeof(okno_action) == sizeof(int) &&
                    sizeof(okno_event_type) == sizeof(int) &&
                    sizeof(okno_notification_kind) == sizeof(int),
@@ -315,16 +317,16 @@ static const struct okno__avro_fdesc notification[] = {
 };
 
 const struct okno__avro_tdesc okno__avro_topics[OKNO_AVRO_TOPIC_COUNT] = {
-    [OKNO_AVRO_TRANSITIONS] = {"okno.transitions.v1", "TransitionRequest",
+    [OKNO_AVRO_TRANSITIONS] = {OKNO_TOPIC_TRANSITIONS, "TransitionRequest",
                                sizeof(okno_avro_transition), tr_header, N(tr_header), TR(action),
                                tr_payloads, N(tr_payloads)},
-    [OKNO_AVRO_EVENTS] = {"okno.events.v1", "Event", sizeof(okno_event), ev_header, N(ev_header),
+    [OKNO_AVRO_EVENTS] = {OKNO_TOPIC_EVENTS, "Event", sizeof(okno_event), ev_header, N(ev_header),
                           EV(type), ev_payloads, N(ev_payloads)},
-    [OKNO_AVRO_REJECTIONS] = {"okno.rejections.v1", "Rejection", sizeof(okno_avro_rejection),
+    [OKNO_AVRO_REJECTIONS] = {OKNO_TOPIC_REJECTIONS, "Rejection", sizeof(okno_avro_rejection),
                               rejection, N(rejection), 0, NULL, 0},
-    [OKNO_AVRO_SLA] = {"okno.sla.v1", "SlaSignal", sizeof(okno_avro_sla_signal), sla_signal,
+    [OKNO_AVRO_SLA] = {OKNO_TOPIC_SLA, "SlaSignal", sizeof(okno_avro_sla_signal), sla_signal,
                        N(sla_signal), 0, NULL, 0},
-    [OKNO_AVRO_NOTIFICATIONS] = {"okno.notifications.v1", "Notification",
+    [OKNO_AVRO_NOTIFICATIONS] = {OKNO_TOPIC_NOTIFICATIONS, "Notification",
                                  sizeof(okno_avro_notification), notification, N(notification), 0,
                                  NULL, 0},
 };

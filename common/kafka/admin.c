@@ -2,49 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "okno/config.h"
 #include "okno/error.h"
 #include "okno/kafka.h"
-
-const char *const okno_kafka_topics[OKNO_TOPIC_COUNT] = {
-    OKNO_TOPIC_TRANSITIONS, OKNO_TOPIC_EVENTS,        OKNO_TOPIC_REJECTIONS,
-    OKNO_TOPIC_SLA,         OKNO_TOPIC_NOTIFICATIONS,
-};
-
-int okno_kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*props)[2], size_t count,
-                            char *errbuf, size_t errbuf_bytes)
-{
-    for (size_t i = 0; i < count; i++)
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], errbuf, errbuf_bytes) !=
-            RD_KAFKA_CONF_OK)
-            return OKNO_ECONFIG;
-    return OKNO_OK;
-}
-
-int okno_kafka_consumer_conf(rd_kafka_conf_t *conf, struct okno_config *cfg, const char *group_id,
-                             const char *const (*defaults)[2], size_t defaults_count,
-                             const char *const (*fixed)[2], size_t fixed_count,
-                             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                                  rd_kafka_topic_partition_list_t *, void *),
-                             void *opaque, char *errbuf, size_t errbuf_bytes)
-{
-    int rc = okno_kafka_conf_set_all(conf, defaults, defaults_count, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    rc = okno_config_kafka_apply(cfg, conf, OKNO_CONFIG_KAFKA_CONSUMER);
-    if (rc != OKNO_OK) {
-        snprintf(errbuf, errbuf_bytes, "%s", okno_config_error(cfg));
-        return rc;
-    }
-    if (rd_kafka_conf_set(conf, "group.id", group_id, errbuf, errbuf_bytes) != RD_KAFKA_CONF_OK)
-        return OKNO_ECONFIG;
-    rc = okno_kafka_conf_set_all(conf, fixed, fixed_count, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, opaque);
-    return OKNO_OK;
-}
 
 /* Largest number of topics created in one call. */
 #define CREATE_TOPICS_MAX 64
@@ -97,11 +56,9 @@ static int await_create(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms, int
 static rd_kafka_t *admin_client(rd_kafka_conf_t *conf, char *errbuf, size_t errbuf_bytes)
 {
     char kerr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_t *rk = okno_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof kerr);
+    if (rk == NULL)
         snprintf(errbuf, errbuf_bytes, "cannot create Kafka client: %s", kerr);
-    }
     return rk;
 }
 

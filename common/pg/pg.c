@@ -1,13 +1,18 @@
 /* Connecting to PostgreSQL and running simple statements with errors reported as text. */
+#include <assert.h>
 #include <stdio.h>
 
+#include "okno/config.h"
 #include "okno/error.h"
 #include "okno/pg.h"
 
-int okno_pg_connect(const char *conninfo, PGconn **out, char *errbuf, size_t errbuf_bytes)
+int okno_pg_connect_params(const char *const *keywords, const char *const *values, PGconn **out,
+                           char *errbuf, size_t errbuf_bytes)
 {
+    assert(keywords != NULL);
+    assert(values != NULL);
     *out = NULL;
-    PGconn *conn = PQconnectdb(conninfo);
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (conn == NULL) {
         snprintf(errbuf, errbuf_bytes, "out of memory creating a PostgreSQL connection");
         return OKNO_ENOMEM;
@@ -19,6 +24,21 @@ int okno_pg_connect(const char *conninfo, PGconn **out, char *errbuf, size_t err
     }
     *out = conn;
     return OKNO_OK;
+}
+
+int okno_pg_connect(const char *conninfo, PGconn **out, char *errbuf, size_t errbuf_bytes)
+{
+    const char *const keywords[] = {"dbname", NULL};
+    const char *const values[] = {conninfo, NULL};
+    return okno_pg_connect_params(keywords, values, out, errbuf, errbuf_bytes);
+}
+
+int okno_pg_connect_config(const struct okno_config *cfg, PGconn **out, char *errbuf,
+                           size_t errbuf_bytes)
+{
+    const char *keywords[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
+    okno_config_pg_params(cfg, keywords, values);
+    return okno_pg_connect_params(keywords, values, out, errbuf, errbuf_bytes);
 }
 
 int okno_pg_exec(PGconn *conn, const char *sql, char *errbuf, size_t errbuf_bytes)

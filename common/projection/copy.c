@@ -6,15 +6,11 @@
 #include <string.h>
 
 #include "okno/error.h"
+#include "okno/pgbin.h"
 #include "projection/internal.h"
 
 /* Buffered bytes handed to libpq at a time. */
 #define COPY_FLUSH_BYTES (1024 * 1024)
-/* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC), and days. */
-#define PG_EPOCH_OFFSET_US   INT64_C(946684800000000)
-#define PG_EPOCH_OFFSET_DAYS 10957
-
-static const uint8_t COPY_SIGNATURE[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
 
 static void fail_pg(okno__copy *c, const char *what)
 {
@@ -59,24 +55,6 @@ static uint8_t *room(okno__copy *c, size_t n)
     return p;
 }
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
 int okno__copy_begin(okno__copy *c, PGconn *conn, const char *sql, char *err, size_t err_bytes)
 {
     c->conn = conn;
@@ -92,10 +70,10 @@ int okno__copy_begin(okno__copy *c, PGconn *conn, const char *sql, char *err, si
         return c->rc = OKNO_EPG;
     }
     PQclear(res);
-    uint8_t *p = room(c, sizeof COPY_SIGNATURE + 8);
+    uint8_t *p = room(c, OKNO_PG_COPY_SIGNATURE_BYTES + 8);
     if (p != NULL) {
-        memcpy(p, COPY_SIGNATURE, sizeof COPY_SIGNATURE);
-        memset(p + sizeof COPY_SIGNATURE, 0, 8); /* flags, header extension length */
+        memcpy(p, okno_pg_copy_signature, OKNO_PG_COPY_SIGNATURE_BYTES);
+        memset(p + OKNO_PG_COPY_SIGNATURE_BYTES, 0, 8); /* flags, header extension length */
     }
     return c->rc;
 }
@@ -104,7 +82,7 @@ int okno__copy_end(okno__copy *c)
 {
     uint8_t *p = room(c, 2);
     if (p != NULL)
-        put_u16(p, 0xffff); /* the trailer: a field count of -1 */
+        okno_pgbin_put_i16(p, -1); /* the trailer: a field count of -1 */
     flush(c);
     if (PQputCopyEnd(c->conn, c->rc == 0 ? NULL : "aborted by the writer") != 1)
         fail_pg(c, "COPY end");
@@ -140,7 +118,7 @@ void okno__copy_row(okno__copy *c, int16_t fields)
 {
     uint8_t *p = room(c, 2);
     if (p != NULL)
-        put_u16(p, (uint16_t)fields);
+        okno_pgbin_put_i16(p, fields);
 }
 
 /* A field's length word and room for its value. */
@@ -149,7 +127,7 @@ static uint8_t *field(okno__copy *c, size_t n)
     uint8_t *p = room(c, 4 + n);
     if (p == NULL)
         return NULL;
-    put_u32(p, (uint32_t)n);
+    okno_pgbin_put_i32(p, (int32_t)n);
     return p + 4;
 }
 
@@ -157,7 +135,7 @@ void okno__copy_null(okno__copy *c)
 {
     uint8_t *p = room(c, 4);
     if (p != NULL)
-        put_u32(p, 0xffffffffu);
+        okno_pgbin_put_i32(p, -1);
 }
 
 void okno__copy_bool(okno__copy *c, bool v)
@@ -171,14 +149,14 @@ void okno__copy_i32(okno__copy *c, int32_t v)
 {
     uint8_t *p = field(c, 4);
     if (p != NULL)
-        put_u32(p, (uint32_t)v);
+        okno_pgbin_put_i32(p, (int32_t)v);
 }
 
 void okno__copy_i64(okno__copy *c, int64_t v)
 {
     uint8_t *p = field(c, 8);
     if (p != NULL)
-        put_u64(p, (uint64_t)v);
+        okno_pgbin_put_i64(p, v);
 }
 
 void okno__copy_i32_or_null(okno__copy *c, int32_t v)
@@ -226,7 +204,7 @@ void okno__copy_bytea(okno__copy *c, const void *p, size_t len)
 
 void okno__copy_ts(okno__copy *c, int64_t unix_ms)
 {
-    okno__copy_i64(c, unix_ms * 1000 - PG_EPOCH_OFFSET_US);
+    okno__copy_i64(c, unix_ms * 1000 - OKNO_PG_EPOCH_OFFSET_US);
 }
 
 void okno__copy_ts_or_null(okno__copy *c, int64_t unix_ms)
@@ -239,7 +217,7 @@ void okno__copy_ts_or_null(okno__copy *c, int64_t unix_ms)
 
 void okno__copy_date(okno__copy *c, int32_t unix_day)
 {
-    okno__copy_i32(c, unix_day - PG_EPOCH_OFFSET_DAYS);
+    okno__copy_i32(c, unix_day - OKNO_PG_EPOCH_OFFSET_DAYS);
 }
 
 /* An array field: length word, ndim 1, no nulls, element type, then the dimension (patched at
@@ -253,11 +231,11 @@ void okno__copy_array_begin(okno__copy *c, uint32_t elem_oid)
     c->field_at = (size_t)(p - c->buf);
     c->array_at = c->field_at + 4;
     c->array_count = 0;
-    put_u32(p + 4, 1);
-    put_u32(p + 8, 0);
-    put_u32(p + 12, elem_oid);
-    put_u32(p + 16, 0); /* dimension size, patched */
-    put_u32(p + 20, 1); /* lower bound */
+    okno_pgbin_put_i32(p + 4, 1);
+    okno_pgbin_put_i32(p + 8, 0);
+    okno_pgbin_put_i32(p + 12, (int32_t)elem_oid);
+    okno_pgbin_put_i32(p + 16, 0); /* dimension size, patched */
+    okno_pgbin_put_i32(p + 20, 1); /* lower bound */
 }
 
 static void array_element(okno__copy *c, const void *v, size_t n)
@@ -265,7 +243,7 @@ static void array_element(okno__copy *c, const void *v, size_t n)
     uint8_t *p = room(c, 4 + n);
     if (p == NULL)
         return;
-    put_u32(p, (uint32_t)n);
+    okno_pgbin_put_i32(p, (int32_t)n);
     memcpy(p + 4, v, n);
     c->array_count++;
 }
@@ -273,14 +251,14 @@ static void array_element(okno__copy *c, const void *v, size_t n)
 void okno__copy_array_i64(okno__copy *c, int64_t v)
 {
     uint8_t b[8];
-    put_u64(b, (uint64_t)v);
+    okno_pgbin_put_i64(b, v);
     array_element(c, b, 8);
 }
 
 void okno__copy_array_i32(okno__copy *c, int32_t v)
 {
     uint8_t b[4];
-    put_u32(b, (uint32_t)v);
+    okno_pgbin_put_i32(b, (int32_t)v);
     array_element(c, b, 4);
 }
 
@@ -297,10 +275,11 @@ void okno__copy_array_end(okno__copy *c)
         return;
     uint8_t *header = c->buf + c->array_at;
     if (c->array_count == 0) {
-        put_u32(header, 0); /* ndim 0: PostgreSQL's empty array; drop the dimension words */
+        okno_pgbin_put_i32(header,
+                           0); /* ndim 0: PostgreSQL's empty array; drop the dimension words */
         c->used -= 8;
     } else {
-        put_u32(header + 12, (uint32_t)c->array_count);
+        okno_pgbin_put_i32(header + 12, (int32_t)c->array_count);
     }
-    put_u32(c->buf + c->field_at, (uint32_t)(c->used - c->array_at));
+    okno_pgbin_put_i32(c->buf + c->field_at, (int32_t)(c->used - c->array_at));
 }

@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include "okno/avro.h"
+#include "okno/clock.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/pg.h"
 #include "okno/replay.h"
 #include "projection/internal.h"
 
@@ -63,7 +65,7 @@ struct replay {
     atomic_uint_least64_t events;
     atomic_uint_least64_t messages;
     worker workers[OKNO_REPLAY_JOBS_MAX];
-    struct timespec started;
+    int64_t started_ms; /* okno_clock_monotonic_ms at the start */
 };
 
 void okno_replay_options_init(okno_replay_options *o)
@@ -80,11 +82,9 @@ static int fail(replay *rp, int code, const char *fmt, ...)
     return code;
 }
 
-static double seconds_since(const struct timespec *t0)
+static double seconds_since(int64_t started_ms)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+    return (double)(okno_clock_monotonic_ms() - started_ms) / 1e3;
 }
 
 /* Runs sql; on failure copies PostgreSQL's message into err. */
@@ -101,12 +101,8 @@ static int run(PGconn *conn, const char *sql, char *err, size_t err_bytes)
 
 static PGconn *connect_to(const char *conninfo, char *err, size_t err_bytes)
 {
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, err_bytes, "connect: %s", PQerrorMessage(conn));
-        PQfinish(conn);
-        return NULL;
-    }
+    PGconn *conn = NULL;
+    okno_pg_connect(conninfo, &conn, err, err_bytes);
     return conn;
 }
 
@@ -389,7 +385,7 @@ static void report(replay *rp, const char *phase)
         .events_total = rp->events_estimate,
         .parts_done = atomic_load(&rp->parts_done),
         .parts_total = rp->parts_count,
-        .seconds = seconds_since(&rp->started),
+        .seconds = seconds_since(rp->started_ms),
         .phase = phase,
     };
     rp->o->progress(&p, rp->o->progress_arg);
@@ -413,7 +409,7 @@ static int read_log(replay *rp)
     struct timespec slice = {0, WAIT_SLICE_MS * 1000000L};
     while (atomic_load(&rp->workers_done) < jobs) {
         nanosleep(&slice, NULL);
-        double now = seconds_since(&rp->started);
+        double now = seconds_since(rp->started_ms);
         if (now - last >= PROGRESS_EVERY_MS / 1000.0) {
             report(rp, "reading");
             last = now;
@@ -548,12 +544,13 @@ static int swap(replay *rp, PGconn *conn)
     snprintf(sql, sizeof sql,
              "drop schema if exists %1$s cascade;"
              "begin;"
-             "select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%2$s', 0));"
-             "do $$ begin"
-             " if exists (select from pg_namespace where nspname = '%2$s') then"
-             "  alter schema %2$s rename to %1$s; end if; end $$;"
-             "alter schema %3$s rename to %2$s;"
-             "commit",
+             "select " OKNO_PROJ_BATCH_LOCK_SQL(
+                 2) ";"
+                    "do $$ begin"
+                    " if exists (select from pg_namespace where nspname = '%2$s') then"
+                    "  alter schema %2$s rename to %1$s; end if; end $$;"
+                    "alter schema %3$s rename to %2$s;"
+                    "commit",
              rp->schema_old, s, rp->schema_new);
     int rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
     if (rc != OKNO_OK) {
@@ -613,17 +610,17 @@ static int replay_steps(replay *rp, PGconn *conn, PGconn *snap)
     }
     if (rc == OKNO_OK)
         rc = write_stats(rp, conn);
-    double t = seconds_since(&rp->started);
+    double t = seconds_since(rp->started_ms);
     rp->r->seconds_read = t;
     report(rp, "indexing");
     if (rc == OKNO_OK)
         rc = finish_schema(rp, conn);
-    rp->r->seconds_index = seconds_since(&rp->started) - t;
-    t = seconds_since(&rp->started);
+    rp->r->seconds_index = seconds_since(rp->started_ms) - t;
+    t = seconds_since(rp->started_ms);
     report(rp, "swapping");
     if (rc == OKNO_OK)
         rc = swap(rp, conn);
-    rp->r->seconds_swap = seconds_since(&rp->started) - t;
+    rp->r->seconds_swap = seconds_since(rp->started_ms) - t;
     return rc;
 }
 
@@ -652,7 +649,7 @@ int okno_replay_run(const okno_replay_options *o, okno_replay_result *result)
         return OKNO_ENOMEM;
     rp->o = o;
     rp->r = result;
-    clock_gettime(CLOCK_MONOTONIC, &rp->started);
+    rp->started_ms = okno_clock_monotonic_ms();
     int rc = check_options(rp);
     PGconn *conn = NULL, *snap = NULL;
     if (rc == OKNO_OK &&
@@ -667,7 +664,7 @@ int okno_replay_run(const okno_replay_options *o, okno_replay_result *result)
     }
     result->events = atomic_load(&rp->events);
     result->messages = atomic_load(&rp->messages);
-    result->seconds = seconds_since(&rp->started);
+    result->seconds = seconds_since(rp->started_ms);
     if (rc == OKNO_OK)
         report(rp, "done");
     PQfinish(snap);

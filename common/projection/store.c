@@ -6,6 +6,7 @@
 
 #include "okno/error.h"
 #include "okno/projection.h"
+#include "okno/uuid.h"
 #include "projection/internal.h"
 
 /* Smallest table; grown at 50 % load so probes stay short. */
@@ -13,24 +14,6 @@
 #define STATS_ROWS_MIN  256
 /* Bytes of one arena chunk; a bigger text gets a chunk of its own. */
 #define ARENA_CHUNK_BYTES (256 * 1024)
-
-static uint64_t mix64(uint64_t x)
-{
-    /* splitmix64's finalizer: message ids are random, but tests and tools make sequential ones */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t uuid_hash(const okno_uuid *id)
-{
-    uint64_t a, b;
-    memcpy(&a, id->bytes, 8);
-    memcpy(&b, id->bytes + 8, 8);
-    return mix64(a ^ mix64(b));
-}
 
 static size_t pow2_at_least(size_t n, size_t min)
 {
@@ -51,9 +34,8 @@ int okno_proj_store_init(okno_proj_store *s, size_t expected)
 static size_t store_probe(const okno_proj_store *s, const okno_uuid *id)
 {
     size_t mask = s->cap - 1;
-    size_t i = (size_t)uuid_hash(id) & mask;
-    while (s->slots[i] != NULL &&
-           memcmp(s->slots[i]->m.state.message_id.bytes, id->bytes, sizeof id->bytes) != 0)
+    size_t i = (size_t)okno_uuid_hash(id) & mask;
+    while (s->slots[i] != NULL && !okno_uuid_equal(&s->slots[i]->m.state.message_id, id))
         i = (i + 1) & mask;
     return i;
 }
@@ -220,9 +202,9 @@ void okno__proj_arena_free(okno__proj_arena *a)
 
 static uint64_t stats_hash(const okno_proj_stats_key *k)
 {
-    uint64_t h = mix64((uint64_t)k->org_id);
-    h = mix64(h ^ ((uint64_t)(uint32_t)k->day << 32 | (uint32_t)k->category_id));
-    return mix64(h ^ ((uint64_t)k->stage << 8 | (uint64_t)k->answer_type));
+    uint64_t h = okno_hash_mix64((uint64_t)k->org_id);
+    h = okno_hash_mix64(h ^ ((uint64_t)(uint32_t)k->day << 32 | (uint32_t)k->category_id));
+    return okno_hash_mix64(h ^ ((uint64_t)k->stage << 8 | (uint64_t)k->answer_type));
 }
 
 static bool stats_key_equal(const okno_proj_stats_key *a, const okno_proj_stats_key *b)

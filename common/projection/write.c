@@ -11,7 +11,7 @@
 #include "okno/error.h"
 #include "okno/projection.h"
 #include "okno/sla.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 #include "projection/internal.h"
 
 /* Longest statement built here, bytes. */
@@ -65,13 +65,15 @@ static const char *const CARD_COLUMNS[] = {"message_id",
                                            "last_event_at",
                                            "proj_state",
                                            NULL};
-#define CARD_FIELDS 45
+/* Fields of a NULL-terminated column list: counted by the compiler, never by hand. */
+#define FIELDS_OF(columns) ((int16_t)(sizeof(columns) / sizeof(columns)[0] - 1))
+#define CARD_FIELDS        FIELDS_OF(CARD_COLUMNS)
 
 static const char *const VISIT_COLUMNS[] = {
     "message_id", "visit_no",   "stage",         "stage_visit", "org_id",
     "entered_at", "entered_by", "entered_event", "assignee",    "left_at",
     "left_by",    "left_event", "duration_ms",   "exceeded",    NULL};
-#define VISIT_FIELDS 14
+#define VISIT_FIELDS FIELDS_OF(VISIT_COLUMNS)
 
 static const char *const INBOX_COLUMNS[] = {"org_id",
                                             "role",
@@ -87,11 +89,11 @@ static const char *const INBOX_COLUMNS[] = {"org_id",
                                             "stage_time_exceeded",
                                             "answer_deadline_expired",
                                             NULL};
-#define INBOX_FIELDS 13
+#define INBOX_FIELDS FIELDS_OF(INBOX_COLUMNS)
 
 static const char *const TIMELINE_COLUMNS[] = {"message_id",  "seq",    "at", "status",
                                                "status_text", "detail", NULL};
-#define TIMELINE_FIELDS 6
+#define TIMELINE_FIELDS FIELDS_OF(TIMELINE_COLUMNS)
 
 /* The key, then the counters in okno_proj_counter order. */
 static const char *const STATS_COLUMNS[] = {"day",
@@ -117,7 +119,10 @@ static const char *const STATS_COLUMNS[] = {"day",
                                             "postponed_reached",
                                             NULL};
 #define STATS_KEY_FIELDS 5
-#define STATS_FIELDS     (STATS_KEY_FIELDS + OKNO_PROJ_COUNTERS)
+#define STATS_FIELDS     FIELDS_OF(STATS_COLUMNS)
+_Static_assert(sizeof STATS_COLUMNS / sizeof STATS_COLUMNS[0] - 1 ==
+                   STATS_KEY_FIELDS + OKNO_PROJ_COUNTERS,
+               "a stats column for each key field and each counter");
 
 bool okno_proj_schema_valid(const char *schema)
 {
@@ -175,11 +180,11 @@ static const char *name_or_null(const char *name, int value)
 static void card_review(okno__copy *c, const okno_message_state *s)
 {
     okno__copy_text(c, name_or_null(okno_subject_name(s->subject), s->subject));
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (uint32_t i = 0; i < s->agreers_count; i++)
         okno__copy_array_i64(c, s->agreers[i]);
     okno__copy_array_end(c);
-    okno__copy_array_begin(c, OKNO__OID_TEXT);
+    okno__copy_array_begin(c, OKNO_PG_OID_TEXT);
     for (uint32_t i = 0; i < s->agreers_count; i++)
         okno__copy_array_text(c,
                               s->agreer_decisions[i] == OKNO_AGREER_AGREED ? "agreed" : "pending");
@@ -207,11 +212,11 @@ static void card_deadlines(okno__copy *c, const okno_message_state *s)
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_ANSWER_DEADLINE_APPROACHING));
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_ANSWER_DEADLINE_EXPIRED));
     okno__copy_bool(c, dl & (1u << OKNO_SIGNAL_POSTPONED_DATE_REACHED));
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (int i = OKNO_STAGE_MODERATION; i < OKNO_STAGE_COUNT; i++)
         okno__copy_array_i64(c, s->stage_used_ms[i]);
     okno__copy_array_end(c);
-    okno__copy_array_begin(c, OKNO__OID_INT4);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT4);
     for (int i = OKNO_STAGE_MODERATION; i < OKNO_STAGE_COUNT; i++)
         okno__copy_array_i32(c, (int32_t)s->stage_visits[i]);
     okno__copy_array_end(c);
@@ -243,7 +248,7 @@ static void card_tail(okno__copy *c, const okno_proj_entry *e)
 static void card_row(okno__copy *c, const okno_proj_entry *e, bool with_from_seq)
 {
     const okno_message_state *s = &e->m.state;
-    okno__copy_row(c, CARD_FIELDS + with_from_seq);
+    okno__copy_row(c, (int16_t)(CARD_FIELDS + with_from_seq));
     okno__copy_uuid(c, &s->message_id);
     okno__copy_i32(c, (int32_t)s->last_seq);
     okno__copy_text(c, s->stage != OKNO_STAGE_NONE ? okno_stage_name(s->stage)
@@ -251,7 +256,7 @@ static void card_row(okno__copy *c, const okno_proj_entry *e, bool with_from_seq
     okno__copy_text(c, name_or_null(okno_stage_name(s->stage), s->stage));
     okno__copy_text(c, okno_outcome_name(s->outcome));
     okno__copy_i64_or_null(c, s->holding_org_id);
-    okno__copy_array_begin(c, OKNO__OID_INT8);
+    okno__copy_array_begin(c, OKNO_PG_OID_INT8);
     for (uint32_t i = 0; i < s->upstream_count; i++)
         okno__copy_array_i64(c, s->upstream[i]);
     okno__copy_array_end(c);
@@ -373,7 +378,7 @@ static int fail_res(okno_proj_writer *w, PGresult *res, const char *what)
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     /* OKP01: a card moved under this writer (another projector, or a replay swapped in). */
     int rc = state != NULL && strcmp(state, "OKP01") == 0 ? OKNO_ECONFLICT : OKNO_EPG;
-    okno__pg_error(w->error, sizeof w->error, what, res, w->conn);
+    okno_pg_error(w->error, sizeof w->error, what, res, w->conn);
     PQclear(res);
     return rc;
 }
@@ -432,7 +437,7 @@ static void upsert_head(char *sql, size_t size, const char *schema, const char *
 static int copy_cards(okno_proj_writer *w, okno_proj_entry *const *entries, size_t n, bool staging)
 {
     const char *cols_staging[CARD_FIELDS + 2];
-    memcpy(cols_staging, CARD_COLUMNS, CARD_FIELDS * sizeof *cols_staging);
+    memcpy(cols_staging, CARD_COLUMNS, (size_t)CARD_FIELDS * sizeof *cols_staging);
     cols_staging[CARD_FIELDS] = "from_seq";
     cols_staging[CARD_FIELDS + 1] = NULL;
     okno__copy c;
@@ -628,17 +633,16 @@ int okno_proj_load(okno_proj_writer *w, const okno_uuid *ids, size_t n, okno_pro
 {
     if (n == 0)
         return OKNO_OK;
-    okno__pgbuf buf = {0};
-    okno__pgarr a;
-    okno__pgparam p;
+    okno_pgbuf buf = {0};
+    okno_pgarr a;
+    okno_pgparam p;
     for (int pass = 0; pass < 2; pass++) {
         buf.used = 0;
-        okno__pgarr_start(&buf, &a, OKNO__OID_UUID);
+        okno_pgarr_start(&buf, &a, OKNO_PG_OID_UUID);
         for (size_t i = 0; i < n; i++)
-            okno__pgarr_add(&buf, &a, ids[i].bytes, sizeof ids[i].bytes);
-        okno__pgarr_finish(&buf, &a, OKNO__OID_UUID_ARRAY, &p);
-        if (pass == 0 &&
-            (buf = (okno__pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL)
+            okno_pgarr_add(&buf, &a, ids[i].bytes, sizeof ids[i].bytes);
+        okno_pgarr_finish(&buf, &a, OKNO_PG_OID_UUID_ARRAY, &p);
+        if (pass == 0 && (buf = (okno_pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL)
             return OKNO_ENOMEM;
     }
     char sql[SQL_BYTES_MAX];

@@ -116,7 +116,7 @@ static int declare_key(struct okno_config *cfg, const struct okno_config_key *ke
     if (key->default_value == NULL)
         return value_store(v, NULL, 0, "unset");
     int64_t number = 0;
-    char reason[OKNO__CONFIG_REASON_MAX_BYTES];
+    char reason[OKNO__CONFIG_REASON_BYTES_MAX];
     if (okno__config_parse_value(key, key->default_value, &number, reason, sizeof(reason)) != 0) {
         okno__config_fail(cfg, "default of '%s': %s", key->name, reason);
         return OKNO_ECONFIG;
@@ -180,7 +180,7 @@ static int config_set(struct okno_config *cfg, const char *name, const char *tex
         return OKNO_ECONFIG;
     }
     int64_t number = 0;
-    char reason[OKNO__CONFIG_REASON_MAX_BYTES];
+    char reason[OKNO__CONFIG_REASON_BYTES_MAX];
     if (okno__config_parse_value(v->key, text, &number, reason, sizeof(reason)) != 0) {
         okno__config_fail(cfg, "%s: %s: %s", origin, name, reason);
         return OKNO_ECONFIG;
@@ -225,8 +225,8 @@ static char *ini_read_line(char *str, int num, void *stream)
 static int ini_on_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_source *src = user;
-    char full[OKNO_CONFIG_NAME_MAX_BYTES * 2];
-    char origin[OKNO_CONFIG_ORIGIN_MAX_BYTES];
+    char full[OKNO_CONFIG_NAME_BYTES_MAX * 2];
+    char origin[OKNO_CONFIG_ORIGIN_BYTES_MAX];
     snprintf(full, sizeof(full), "%s%s%s", section, section[0] != '\0' ? "." : "", name);
     snprintf(origin, sizeof(origin), "%s:%d", src->origin_name, src->line);
     int rc = config_set(src->cfg, full, value, origin, src->load_id);
@@ -272,7 +272,7 @@ int okno_config_load_string(struct okno_config *cfg, const char *text, const cha
     return ini_result(&src, rc);
 }
 
-/* Reads a whole file, at most OKNO_CONFIG_FILE_MAX_BYTES, NUL-terminated; *text is malloc'd. */
+/* Reads a whole file, at most OKNO_CONFIG_FILE_BYTES_MAX, NUL-terminated; *text is malloc'd. */
 static int read_file(struct okno_config *cfg, const char *path, char **text)
 {
     FILE *f = fopen(path, "rb");
@@ -280,15 +280,15 @@ static int read_file(struct okno_config *cfg, const char *path, char **text)
         okno__config_fail(cfg, "%s: cannot open: %s", path, strerror(errno));
         return OKNO_EIO;
     }
-    char *buf = malloc(OKNO_CONFIG_FILE_MAX_BYTES + 1);
-    size_t n = buf != NULL ? fread(buf, 1, OKNO_CONFIG_FILE_MAX_BYTES + 1, f) : 0;
+    char *buf = malloc(OKNO_CONFIG_FILE_BYTES_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, OKNO_CONFIG_FILE_BYTES_MAX + 1, f) : 0;
     int rc = buf == NULL ? OKNO_ENOMEM : 0;
     if (rc == 0 && ferror(f)) {
         okno__config_fail(cfg, "%s: cannot read: %s", path, strerror(errno));
         rc = OKNO_EIO;
-    } else if (rc == 0 && n > OKNO_CONFIG_FILE_MAX_BYTES) {
-        okno__config_fail(cfg, "%s: larger than OKNO_CONFIG_FILE_MAX_BYTES=%d", path,
-                          OKNO_CONFIG_FILE_MAX_BYTES);
+    } else if (rc == 0 && n > OKNO_CONFIG_FILE_BYTES_MAX) {
+        okno__config_fail(cfg, "%s: larger than OKNO_CONFIG_FILE_BYTES_MAX=%d", path,
+                          OKNO_CONFIG_FILE_BYTES_MAX);
         rc = OKNO_ECONFIG;
     }
     fclose(f);
@@ -376,8 +376,8 @@ static int env_apply(struct okno_config *cfg, const char *entry)
         return 0;
     const char *var = entry + sizeof(prefix) - 1;
     size_t var_len = (size_t)(eq - var);
-    char key[OKNO_CONFIG_NAME_MAX_BYTES];
-    char origin[OKNO_CONFIG_ORIGIN_MAX_BYTES];
+    char key[OKNO_CONFIG_NAME_BYTES_MAX];
+    char origin[OKNO_CONFIG_ORIGIN_BYTES_MAX];
     snprintf(origin, sizeof(origin), "env %.*s", (int)(eq - entry), entry);
     /* Keys always have a section, so OKNO_ variables without "__" (OKNO_SOURCE_DIR ...) are
      * not configuration and are left alone. */
@@ -424,7 +424,8 @@ static const struct okno_config_value *declared_value(const struct okno_config *
 const char *okno_config_get_string(const struct okno_config *cfg, const char *name)
 {
     const struct okno_config_value *v = okno__config_find((struct okno_config *)cfg, name);
-    assert(v != NULL && v->key != NULL && "key not declared");
+    assert(v != NULL && "key not declared");
+    assert(v->key != NULL && "key not declared");
     assert(v->key->type == OKNO_CONFIG_STRING || v->key->type == OKNO_CONFIG_ENUM);
     return v->text;
 }

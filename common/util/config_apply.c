@@ -11,7 +11,7 @@
 #include "okno/error.h"
 #include "util/config_internal.h"
 
-#define KAFKA_ERRSTR_MAX_BYTES 512 /* librdkafka's refusal text */
+#define KAFKA_ERRSTR_BYTES_MAX 512 /* librdkafka's refusal text */
 
 static const char kafka_prefix[] = "kafka.";
 static const char kafka_consumer_prefix[] = "kafka.consumer.";
@@ -50,7 +50,7 @@ static int kafka_apply_pass(struct okno_config *cfg, rd_kafka_conf_t *conf,
         const char *property = kafka_property(v->name, client, specific);
         if (property == NULL)
             continue;
-        char errstr[KAFKA_ERRSTR_MAX_BYTES] = "";
+        char errstr[KAFKA_ERRSTR_BYTES_MAX] = "";
         if (rd_kafka_conf_set(conf, property, v->text, errstr, sizeof(errstr)) !=
             RD_KAFKA_CONF_OK) {
             okno__config_fail(cfg, "%s: %s: refused by librdkafka: %s", v->origin, v->name, errstr);
@@ -140,7 +140,7 @@ static int required_check(struct okno_config *cfg)
     for (size_t i = 0; i < cfg->declared_count; i++) {
         const struct okno_config_value *v = &cfg->declared[i];
         if ((v->key->flags & OKNO_CONFIG_REQUIRED) && v->text == NULL) {
-            char env[OKNO_CONFIG_NAME_MAX_BYTES * 2];
+            char env[OKNO_CONFIG_NAME_BYTES_MAX * 2];
             okno_config_env_name(v->name, env, sizeof(env));
             okno__config_fail(cfg, "%s: required but not set (in the file or as %s)", v->name, env);
             return OKNO_ECONFIG;
@@ -293,7 +293,7 @@ void okno__config_display(const struct okno_config_value *v, char *buf, size_t s
 
 void okno_config_dump(const struct okno_config *cfg, FILE *out)
 {
-    char shown[OKNO_CONFIG_VALUE_MAX_BYTES + 64];
+    char shown[OKNO_CONFIG_VALUE_BYTES_MAX + 64];
     for (size_t i = 0; i < cfg->declared_count; i++) {
         okno__config_display(&cfg->declared[i], shown, sizeof(shown));
         fprintf(out, "%s = %s  # %s\n", cfg->declared[i].name, shown, cfg->declared[i].origin);
@@ -324,7 +324,7 @@ static const char *type_name(enum okno_config_type type)
 
 static void describe_key(const struct okno_config_key *key, FILE *out)
 {
-    char env[OKNO_CONFIG_NAME_MAX_BYTES * 2] = "";
+    char env[OKNO_CONFIG_NAME_BYTES_MAX * 2] = "";
     okno_config_env_name(key->name, env, sizeof(env));
     fprintf(out, "  %s (%s", key->name, type_name(key->type));
     if (key->type == OKNO_CONFIG_ENUM)

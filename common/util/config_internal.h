@@ -8,7 +8,7 @@
 
 #include "okno/config.h"
 
-#define OKNO__CONFIG_REASON_MAX_BYTES 256 /* one parse failure's explanation, NUL included */
+#define OKNO__CONFIG_REASON_BYTES_MAX 256 /* one parse failure's explanation, NUL included */
 
 /* Parses `text` as a value of key->type and checks its range or choices. On success stores
  * the number (INT, BOOL as 0/1, DURATION in ms, ENUM as the choice index) in *out and returns

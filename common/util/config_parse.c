@@ -132,9 +132,9 @@ int okno__config_parse_value(const struct okno_config_key *key, const char *text
     assert(key != NULL);
     assert(text != NULL);
     *out = 0;
-    if (strlen(text) >= OKNO_CONFIG_VALUE_MAX_BYTES) {
+    if (strlen(text) >= OKNO_CONFIG_VALUE_BYTES_MAX) {
         snprintf(reason, reason_size, "value longer than %d bytes",
-                 OKNO_CONFIG_VALUE_MAX_BYTES - 1);
+                 OKNO_CONFIG_VALUE_BYTES_MAX - 1);
         return OKNO_ECONFIG;
     }
     switch (key->type) {
@@ -172,7 +172,7 @@ static const char *segment_end(const char *p)
 
 bool okno__config_name_valid(const char *name)
 {
-    if (strlen(name) >= OKNO_CONFIG_NAME_MAX_BYTES)
+    if (strlen(name) >= OKNO_CONFIG_NAME_BYTES_MAX)
         return false;
     int segments = 0;
     for (const char *p = name;; p++) {

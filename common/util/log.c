@@ -13,8 +13,8 @@
 
 /* Bytes kept free while appending so the closing `,"truncated":true}\n` always fits. */
 #define LINE_RESERVE_BYTES 32
-#define TS_MAX_BYTES       32 /* "2024-01-31T23:59:59.123Z", NUL included */
-#define NUMBER_MAX_BYTES   32 /* one formatted int64/uint64/double */
+#define TS_BYTES_MAX       32 /* "2024-01-31T23:59:59.123Z", NUL included */
+#define NUMBER_BYTES_MAX   32 /* one formatted int64/uint64/double */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -24,11 +24,11 @@ static struct {
     atomic_int level;
     atomic_int format;
     atomic_int fd;
-    char service[OKNO_LOG_SERVICE_MAX_BYTES];
+    char service[OKNO_LOG_SERVICE_BYTES_MAX];
 } log_state = {OKNO_LOG_INFO, OKNO_LOG_JSON, 2, "okno"};
 
 struct line {
-    char buf[OKNO_LOG_LINE_MAX_BYTES];
+    char buf[OKNO_LOG_LINE_BYTES_MAX];
     size_t len;
     bool truncated; /* something did not fit and was cut */
 };
@@ -154,7 +154,7 @@ static void put_key(struct line *l, enum okno_log_format format, const char *key
 static void put_field_value(struct line *l, enum okno_log_format format,
                             const struct okno_log_field *f)
 {
-    char num[NUMBER_MAX_BYTES];
+    char num[NUMBER_BYTES_MAX];
     switch (f->type) {
     case OKNO_LOG_FIELD_STR:
         put_string_value(l, format, f->v.s);
@@ -209,7 +209,7 @@ static void format_timestamp(char *ts, size_t size)
 static void put_header(struct line *l, enum okno_log_format format, enum okno_log_level level,
                        const char *msg)
 {
-    char ts[TS_MAX_BYTES];
+    char ts[TS_BYTES_MAX];
     format_timestamp(ts, sizeof(ts));
     if (format == OKNO_LOG_JSON) {
         put_str(l, "{\"ts\":\"");
@@ -247,7 +247,8 @@ static void write_all(int fd, const char *buf, size_t len)
 
 void okno_log_write(enum okno_log_level level, const char *msg, const struct okno_log_field *fields)
 {
-    assert(level >= OKNO_LOG_DEBUG && level <= OKNO_LOG_ERROR);
+    assert(level >= OKNO_LOG_DEBUG);
+    assert(level <= OKNO_LOG_ERROR);
     assert(msg != NULL);
     if (!okno_log_enabled(level))
         return;

@@ -10,7 +10,7 @@
 #include "okno/error.h"
 #include "okno/metrics.h"
 
-#define NUMBER_MAX_BYTES 40 /* one formatted double or integer */
+#define NUMBER_BYTES_MAX 40 /* one formatted double or integer */
 
 const double okno_metrics_latency_ms_bounds[] = {1,   2,   5,    10,   25,   50,   100,
                                                  250, 500, 1000, 2500, 5000, 10000};
@@ -292,9 +292,9 @@ static void render_sample(FILE *out, const char *name, const char *suffix, const
 
 static void render_histogram(FILE *out, const struct okno_metrics_histogram *h)
 {
-    char value[NUMBER_MAX_BYTES];
-    char le[NUMBER_MAX_BYTES + 8];
-    char bound[NUMBER_MAX_BYTES];
+    char value[NUMBER_BYTES_MAX];
+    char le[NUMBER_BYTES_MAX + 8];
+    char bound[NUMBER_BYTES_MAX];
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= h->bound_count; i++) {
         cumulative += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
@@ -313,7 +313,7 @@ static void render_histogram(FILE *out, const struct okno_metrics_histogram *h)
 
 static void render_series(FILE *out, const struct okno_metric *m)
 {
-    char value[NUMBER_MAX_BYTES];
+    char value[NUMBER_BYTES_MAX];
     switch (m->type) {
     case OKNO_METRIC_COUNTER:
         snprintf(value, sizeof(value), "%" PRIu64,

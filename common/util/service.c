@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "okno/clock.h"
 #include "okno/error.h"
 #include "okno/log.h"
 #include "util/service_internal.h"
@@ -17,13 +18,6 @@
 
 /* The one service a process runs, for the signal handler; set by _start, cleared by _close. */
 static struct okno_service *_Atomic signal_target;
-
-int64_t okno__service_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Everything here is async-signal-safe: lock-free atomics, sem_post, uv_async_send. */
 static void stop_now(struct okno_service *svc)
@@ -74,7 +68,7 @@ bool okno__service_live(struct okno_service *svc, int64_t now_ms, char *reason, 
 
 static bool live_check(void *arg, char *reason, size_t size)
 {
-    return okno__service_live(arg, okno__service_now_ms(), reason, size);
+    return okno__service_live(arg, okno_clock_monotonic_ms(), reason, size);
 }
 
 static int register_metrics(struct okno_service *svc)
@@ -218,7 +212,7 @@ void okno_service_set_ready(struct okno_service *svc, bool ready, const char *re
 
 void okno_service_heartbeat(struct okno_service *svc)
 {
-    atomic_store(&svc->heartbeat_ms, okno__service_now_ms());
+    atomic_store(&svc->heartbeat_ms, okno_clock_monotonic_ms());
 }
 
 static void restore_signals(struct okno_service *svc)

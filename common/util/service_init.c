@@ -12,7 +12,7 @@
 #define OKNO_VERSION "unknown"
 #endif
 
-#define ARGS_ERROR_MAX_BYTES 256 /* one command-line complaint */
+#define ARGS_ERROR_BYTES_MAX 256 /* one command-line complaint */
 
 extern char **environ;
 
@@ -116,13 +116,14 @@ int okno_service_init(struct okno_service *svc, const struct okno_service_info *
                       char **argv)
 {
     assert(svc != NULL);
-    assert(info != NULL && info->name != NULL);
+    assert(info != NULL);
+    assert(info->name != NULL);
     memset(svc, 0, sizeof(*svc));
     svc->info = info;
     if (okno_log_configure(info->name, OKNO_LOG_INFO, OKNO_LOG_JSON, STDERR_FILENO) != 0)
         return OKNO_EINVAL;
     struct okno__service_args args;
-    char error[ARGS_ERROR_MAX_BYTES];
+    char error[ARGS_ERROR_BYTES_MAX];
     if (okno__service_parse_args(argc, argv, &args, error, sizeof(error)) != 0) {
         okno_log_error("bad command line", OKNO_LOG_STR("error", error));
         return OKNO_ECONFIG;
@@ -144,5 +145,5 @@ int okno_service_exit_code(int rc)
 {
     if (rc == 0 || rc == OKNO_SERVICE_EXIT)
         return OKNO_EXIT_OK;
-    return rc == OKNO_ECONFIG ? OKNO_EXIT_CONFIG : OKNO_EXIT_FAILURE;
+    return rc == OKNO_ECONFIG ? OKNO_EXIT_USAGE : OKNO_EXIT_FAILURE;
 }

@@ -32,7 +32,5 @@ int okno__service_load_config(struct okno_service *svc, const char *path, char *
  * semaphore. Defined in service.c. */
 int okno__service_setup_runtime(struct okno_service *svc);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t okno__service_now_ms(void);
 
 #endif

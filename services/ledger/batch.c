@@ -1,21 +1,21 @@
 /* Working memory of one ledger batch, and the small uuid index it uses. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "okno/error.h"
+#include "okno/uuid.h"
 
 static uint32_t uuid_slot(const okno_uuid *id, uint32_t mask)
 {
-    uint64_t a, b;
-    memcpy(&a, id->bytes, 8);
-    memcpy(&b, id->bytes + 8, 8);
-    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
-    return (uint32_t)(h >> 32) & mask;
+    return (uint32_t)okno_uuid_hash(id) & mask;
 }
 
-int okno_uuid_index_init(okno_uuid_index *x, uint32_t entries_max)
+int okno__uuid_index_init(okno__uuid_index *x, uint32_t entries_max)
 {
+    assert(entries_max >= 1);
+    assert(entries_max <= UINT32_MAX / 4);
     uint32_t cap = 16;
     while (cap < entries_max * 2u)
         cap <<= 1;
@@ -23,42 +23,52 @@ int okno_uuid_index_init(okno_uuid_index *x, uint32_t entries_max)
     x->values = malloc(cap * sizeof *x->values);
     x->capacity = cap;
     if (x->keys == NULL || x->values == NULL) {
-        okno_uuid_index_close(x);
+        okno__uuid_index_close(x);
         return OKNO_ENOMEM;
     }
-    okno_uuid_index_clear(x);
+    okno__uuid_index_clear(x);
     return OKNO_OK;
 }
 
-void okno_uuid_index_close(okno_uuid_index *x)
+void okno__uuid_index_close(okno__uuid_index *x)
 {
     free(x->keys);
     free(x->values);
     memset(x, 0, sizeof *x);
 }
 
-void okno_uuid_index_clear(okno_uuid_index *x)
+void okno__uuid_index_clear(okno__uuid_index *x)
 {
     memset(x->values, 0xff, x->capacity * sizeof *x->values);
+    x->count = 0;
 }
 
-static uint32_t find_slot(const okno_uuid_index *x, const okno_uuid *key)
+static uint32_t find_slot(const okno__uuid_index *x, const okno_uuid *key)
 {
+    assert(x->capacity >= 16);
+    assert((x->capacity & (x->capacity - 1)) == 0);
+    /* At most half full: a probe always meets an empty slot. */
+    assert(x->count <= x->capacity / 2);
     uint32_t mask = x->capacity - 1;
     uint32_t i = uuid_slot(key, mask);
-    while (x->values[i] != UINT32_MAX && memcmp(x->keys[i].bytes, key->bytes, 16) != 0)
+    while (x->values[i] != UINT32_MAX && !okno_uuid_equal(&x->keys[i], key))
         i = (i + 1) & mask;
     return i;
 }
 
-uint32_t okno_uuid_index_get(const okno_uuid_index *x, const okno_uuid *key)
+uint32_t okno__uuid_index_get(const okno__uuid_index *x, const okno_uuid *key)
 {
     return x->values[find_slot(x, key)];
 }
 
-void okno_uuid_index_put(okno_uuid_index *x, const okno_uuid *key, uint32_t value)
+void okno__uuid_index_put(okno__uuid_index *x, const okno_uuid *key, uint32_t value)
 {
+    assert(value != UINT32_MAX); /* the empty slot's mark */
     uint32_t i = find_slot(x, key);
+    if (x->values[i] == UINT32_MAX) {
+        assert(x->count < x->capacity / 2);
+        x->count++;
+    }
     x->keys[i] = *key;
     x->values[i] = value;
 }
@@ -95,11 +105,11 @@ int okno_batch_init(okno_batch *b, uint32_t records_max)
     b->known = calloc(n, sizeof *b->known);
     b->bytes_cap = 4 * (size_t)OKNO_AVRO_RECORD_BYTES_MAX;
     b->bytes = malloc(b->bytes_cap);
-    int rc = okno_uuid_index_init(&b->head_index, records_max);
+    int rc = okno__uuid_index_init(&b->head_index, records_max);
     if (rc == OKNO_OK)
-        rc = okno_uuid_index_init(&b->seen_requests, records_max);
+        rc = okno__uuid_index_init(&b->seen_requests, records_max);
     if (rc == OKNO_OK)
-        rc = okno_uuid_index_init(&b->skip_requests, records_max);
+        rc = okno__uuid_index_init(&b->skip_requests, records_max);
     if (rc == OKNO_OK)
         rc = decoders_init(b);
     if (rc != OKNO_OK || !b->inputs || !b->heads || !b->events || !b->event_body_at ||
@@ -129,8 +139,8 @@ void okno_batch_close(okno_batch *b)
     free(b->tips);
     free(b->known);
     free(b->bytes);
-    okno_uuid_index_close(&b->head_index);
-    okno_uuid_index_close(&b->seen_requests);
-    okno_uuid_index_close(&b->skip_requests);
+    okno__uuid_index_close(&b->head_index);
+    okno__uuid_index_close(&b->seen_requests);
+    okno__uuid_index_close(&b->skip_requests);
     memset(b, 0, sizeof *b);
 }

@@ -13,18 +13,19 @@
 #include "okno/workflow.h"
 
 /* A map from uuid to a small index, by open addressing; capacity fixed at init. */
-typedef struct okno_uuid_index {
+typedef struct okno__uuid_index {
     okno_uuid *keys;
     uint32_t *values;  /* UINT32_MAX: empty slot */
     uint32_t capacity; /* power of two, at least twice the most entries */
-} okno_uuid_index;
+    uint32_t count;    /* entries since the last clear; at most capacity / 2 */
+} okno__uuid_index;
 
-int okno_uuid_index_init(okno_uuid_index *x, uint32_t entries_max);
-void okno_uuid_index_close(okno_uuid_index *x);
-void okno_uuid_index_clear(okno_uuid_index *x);
+int okno__uuid_index_init(okno__uuid_index *x, uint32_t entries_max);
+void okno__uuid_index_close(okno__uuid_index *x);
+void okno__uuid_index_clear(okno__uuid_index *x);
 /* The value stored for key, or UINT32_MAX. */
-uint32_t okno_uuid_index_get(const okno_uuid_index *x, const okno_uuid *key);
-void okno_uuid_index_put(okno_uuid_index *x, const okno_uuid *key, uint32_t value);
+uint32_t okno__uuid_index_get(const okno__uuid_index *x, const okno_uuid *key);
+void okno__uuid_index_put(okno__uuid_index *x, const okno_uuid *key, uint32_t value);
 
 /* One decoded input record. */
 typedef struct okno_batch_input {
@@ -54,9 +55,9 @@ typedef struct okno_batch {
     okno_avro_decoder *decoders;
     okno_batch_head *heads;
     uint32_t heads_count;
-    okno_uuid_index head_index;    /* message id -> heads[] */
-    okno_uuid_index seen_requests; /* request ids decided in this batch */
-    okno_uuid_index skip_requests; /* request ids the log already holds (acknowledged) */
+    okno__uuid_index head_index;    /* message id -> heads[] */
+    okno__uuid_index seen_requests; /* request ids decided in this batch */
+    okno__uuid_index skip_requests; /* request ids the log already holds (acknowledged) */
     uint32_t skip_count;
 
     uint8_t *bytes; /* encoded bodies; pointers are fixed up after encoding */

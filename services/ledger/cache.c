@@ -6,24 +6,12 @@
 
 #include "cache.h"
 #include "okno/error.h"
+#include "okno/uuid.h"
 
 /* Largest table, in slots (2^27 slots of ~600 bytes is ~80 GB: far past any sane instance). */
 #define HEAD_CACHE_SLOTS_MAX (1u << 27)
 
-static uint64_t uuid_hash(const okno_uuid *id)
-{
-    /* UUIDs (v4 or v7) carry random bits; fold all 16 bytes and mix so v7's time prefix and
-     * random tail both count. */
-    uint64_t a, b;
-    memcpy(&a, id->bytes, 8);
-    memcpy(&b, id->bytes + 8, 8);
-    uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ull);
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 29);
-}
-
-int okno_head_cache_init(okno_head_cache *c, uint32_t initial_capacity)
+int okno__head_cache_init(okno__head_cache *c, uint32_t initial_capacity)
 {
     uint32_t cap = 1024;
     while (cap < initial_capacity && cap < HEAD_CACHE_SLOTS_MAX)
@@ -34,47 +22,47 @@ int okno_head_cache_init(okno_head_cache *c, uint32_t initial_capacity)
     return c->slots ? OKNO_OK : OKNO_ENOMEM;
 }
 
-void okno_head_cache_close(okno_head_cache *c)
+void okno__head_cache_close(okno__head_cache *c)
 {
     free(c->slots);
     memset(c, 0, sizeof *c);
 }
 
-static okno_head *probe(const okno_head_cache *c, const okno_uuid *id)
+static okno__head *probe(const okno__head_cache *c, const okno_uuid *id)
 {
     uint32_t mask = c->capacity - 1;
-    for (uint32_t i = (uint32_t)uuid_hash(id) & mask;; i = (i + 1) & mask) {
-        okno_head *s = &c->slots[i];
-        if (!s->used || memcmp(s->state.message_id.bytes, id->bytes, 16) == 0)
+    for (uint32_t i = (uint32_t)okno_uuid_hash(id) & mask;; i = (i + 1) & mask) {
+        okno__head *s = &c->slots[i];
+        if (!s->used || okno_uuid_equal(&s->state.message_id, id))
             return s;
     }
 }
 
-okno_head *okno_head_cache_get(okno_head_cache *c, const okno_uuid *id)
+okno__head *okno__head_cache_get(okno__head_cache *c, const okno_uuid *id)
 {
-    okno_head *s = probe(c, id);
+    okno__head *s = probe(c, id);
     return s->used ? s : NULL;
 }
 
-static int rebuild(okno_head_cache *c, uint32_t capacity, int32_t drop_partition)
+static int rebuild(okno__head_cache *c, uint32_t capacity, int32_t drop_partition)
 {
-    okno_head_cache next;
-    int rc = okno_head_cache_init(&next, capacity);
+    okno__head_cache next;
+    int rc = okno__head_cache_init(&next, capacity);
     if (rc != OKNO_OK)
         return rc;
     for (uint32_t i = 0; i < c->capacity; i++) {
-        const okno_head *s = &c->slots[i];
+        const okno__head *s = &c->slots[i];
         if (s->used && s->partition != drop_partition) {
             *probe(&next, &s->state.message_id) = *s;
             next.count++;
         }
     }
-    okno_head_cache_close(c);
+    okno__head_cache_close(c);
     *c = next;
     return OKNO_OK;
 }
 
-int okno_head_cache_put(okno_head_cache *c, const okno_head *head)
+int okno__head_cache_put(okno__head_cache *c, const okno__head *head)
 {
     if ((c->count + 1) * 2 > c->capacity) {
         if (c->capacity >= HEAD_CACHE_SLOTS_MAX)
@@ -83,7 +71,7 @@ int okno_head_cache_put(okno_head_cache *c, const okno_head *head)
         if (rc != OKNO_OK)
             return rc;
     }
-    okno_head *s = probe(c, &head->state.message_id);
+    okno__head *s = probe(c, &head->state.message_id);
     if (!s->used)
         c->count++;
     *s = *head;
@@ -91,7 +79,7 @@ int okno_head_cache_put(okno_head_cache *c, const okno_head *head)
     return OKNO_OK;
 }
 
-void okno_head_cache_drop_partition(okno_head_cache *c, int32_t partition)
+void okno__head_cache_drop_partition(okno__head_cache *c, int32_t partition)
 {
     /* On allocation failure the entries stay: a stale extra entry is only memory, since a
      * partition's heads are reloaded from PostgreSQL when it is assigned again. */

@@ -69,7 +69,7 @@ static void on_revoke(okno_ledger *l, rd_kafka_topic_partition_list_t *parts)
         okno_ledger_input in = okno_ledger_input_of(l, tp->topic);
         l->partitions[in][tp->partition] = (okno_ledger_partition){.stored_next_offset = -1};
         if (in == OKNO_LEDGER_TRANSITIONS)
-            okno_head_cache_drop_partition(&l->cache, tp->partition);
+            okno__head_cache_drop_partition(&l->cache, tp->partition);
         okno_log_info("partition revoked", OKNO_LOG_STR("topic", tp->topic),
                       OKNO_LOG_INT("partition", tp->partition));
     }
@@ -105,9 +105,15 @@ static const char *const consumer_props[][2] = {
 
 static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
-    return okno_kafka_consumer_conf(conf, &l->svc->config, l->group_id, NULL, 0, consumer_props,
-                                    sizeof consumer_props / sizeof consumer_props[0], rebalance_cb,
-                                    l, err, err_bytes);
+    const okno_kafka_consumer_options o = {
+        .config = &l->svc->config,
+        .group_id = l->group_id,
+        .fixed = consumer_props,
+        .fixed_count = sizeof consumer_props / sizeof consumer_props[0],
+        .rebalance_cb = rebalance_cb,
+        .opaque = l,
+    };
+    return okno_kafka_consumer_conf(conf, &o, err, err_bytes);
 }
 
 int okno_ledger_consumer_open(okno_ledger *l)
@@ -116,8 +122,8 @@ int okno_ledger_consumer_open(okno_ledger *l)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int rc = configure(l, conf, err, sizeof err);
     if (rc == OKNO_OK) {
-        l->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-        conf = NULL;
+        l->consumer = okno_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+        conf = NULL; /* taken over */
         rc = l->consumer ? OKNO_OK : OKNO_EKAFKA;
     }
     if (conf != NULL)

@@ -58,13 +58,13 @@ typedef struct okno_ledger {
     int64_t batch_linger_ms;
     int64_t retry_backoff_ms;
     int64_t directory_refresh_ms;
-    int64_t directory_loaded_ms; /* CLOCK_MONOTONIC ms of the last directory load */
+    int64_t directory_loaded_ms; /* okno_clock_monotonic_ms of the last directory load */
     okno_clock clock;            /* event times and SLA checks: the one all services share */
 
     PGconn *pg;
     rd_kafka_t *consumer;
     okno_pg_directory directory;
-    okno_head_cache cache;
+    okno__head_cache cache;
     okno_ledger_partition partitions[OKNO_LEDGER_INPUTS][OKNO_LEDGER_PARTITIONS_MAX];
     okno_batch batch;
     okno_ledger_metrics metrics;
@@ -88,13 +88,12 @@ int okno_ledger_refresh_directory(okno_ledger *l, bool force);
  * batch's skip set: they are acknowledged without being decided again. */
 int okno_ledger_mark_known_requests(okno_ledger *l, size_t n);
 
-/* One batch of records: decide, append in one transaction, update the cache (batch.c).
+/* One batch of records: decide, append in one transaction, update the cache (process.c).
  * Returns 0 when the batch is committed (or was fully acknowledged as repeated), otherwise a
  * negative code after which the caller resyncs the batch's partitions. */
 int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n);
 
 /* The shared clock's time (clock.speed, clock.origin_ms), Unix ms. */
 int64_t okno_ledger_now_ms(const okno_ledger *l);
-int64_t okno_ledger_monotonic_ms(void);
 
 #endif

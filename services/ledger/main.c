@@ -7,6 +7,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 
 static const struct okno_config_key ledger_keys[] = {
@@ -16,11 +17,11 @@ static const struct okno_config_key ledger_keys[] = {
      .doc = "Kafka consumer group of the ledger instances"},
     {.name = "ledger.transitions_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.transitions.v1",
+     .default_value = OKNO_TOPIC_TRANSITIONS,
      .doc = "topic of transition requests"},
     {.name = "ledger.sla_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.sla.v1",
+     .default_value = OKNO_TOPIC_SLA,
      .doc = "topic of the timer's SLA signals"},
     {.name = "ledger.batch_records_max",
      .type = OKNO_CONFIG_INT,
@@ -128,7 +129,7 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
         okno_log_error("cannot load the Avro schemas", OKNO_LOG_STR("reason", aerr.reason));
         return rc;
     }
-    rc = okno_head_cache_init(&l->cache, 1u << 16);
+    rc = okno__head_cache_init(&l->cache, 1u << 16);
     if (rc == OKNO_OK)
         rc = okno_batch_init(&l->batch, (uint32_t)l->batch_records_max);
     return rc;
@@ -140,11 +141,11 @@ static size_t poll_batch(okno_ledger *l, rd_kafka_message_t **records)
     size_t n = 0;
     int64_t deadline = 0;
     while (n < (size_t)l->batch_records_max && !okno_service_stopping(l->svc)) {
-        int64_t now = okno_ledger_monotonic_ms();
+        int64_t now = okno_clock_monotonic_ms();
         int wait_ms = n == 0 ? 100 : (int)(deadline > now ? deadline - now : 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(l->consumer, wait_ms);
         if (m == NULL) {
-            if (n > 0 && okno_ledger_monotonic_ms() >= deadline)
+            if (n > 0 && okno_clock_monotonic_ms() >= deadline)
                 break;
             if (n == 0)
                 break;
@@ -156,7 +157,7 @@ static size_t poll_batch(okno_ledger *l, rd_kafka_message_t **records)
             continue;
         }
         if (n == 0)
-            deadline = okno_ledger_monotonic_ms() + l->batch_linger_ms;
+            deadline = okno_clock_monotonic_ms() + l->batch_linger_ms;
         records[n++] = m;
     }
     return n;
@@ -202,13 +203,13 @@ static int ledger_run(okno_ledger *l)
         size_t n = poll_batch(l, records);
         if (n == 0)
             continue;
-        int64_t started = okno_ledger_monotonic_ms();
+        int64_t started = okno_clock_monotonic_ms();
         okno_metrics_counter_add(&l->metrics.records, n);
         if (okno_ledger_process(l, records, n) != OKNO_OK)
             resync_batch(l, records, n);
         else
             okno_metrics_histogram_observe(&l->metrics.batch_ms,
-                                           (double)(okno_ledger_monotonic_ms() - started));
+                                           (double)(okno_clock_monotonic_ms() - started));
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(records[i]);
     }
@@ -220,7 +221,7 @@ static int ledger_run(okno_ledger *l)
 static void ledger_close(okno_ledger *l)
 {
     okno_batch_close(&l->batch);
-    okno_head_cache_close(&l->cache);
+    okno__head_cache_close(&l->cache);
     okno_pg_directory_free(&l->directory);
     if (l->pg != NULL)
         PQfinish(l->pg);

@@ -2,6 +2,7 @@
  * against the message's current state, encode the events and refusals, and append it all with
  * the consumed offsets in one PostgreSQL transaction. The cache changes only after the commit,
  * so a failed append leaves nothing to undo. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +35,6 @@ static okno_uuid malformed_request_id(const rd_kafka_message_t *m)
     return id;
 }
 
-static void decode_sla(okno_batch_input *in, const okno_avro_sla_signal *s)
-{
-    okno_request *r = &in->req;
-    memset(r, 0, sizeof *r);
-    r->request_id = s->signal_id;
-    r->message_id = s->message_id;
-    r->action = OKNO_ACTION_SLA_SIGNAL;
-    r->acting_user_id = OKNO_SYSTEM_USER_ID;
-    r->signal = s->kind;
-    r->signal_stage = s->stage;
-    r->signal_visit = s->visit;
-}
-
 /* A transition's text stays in its slot's decoder until the batch is committed. */
 static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input *in,
                        okno_avro_decoder *decoder)
@@ -65,7 +53,7 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
         okno_avro_sla_signal s;
         rc = okno_avro_decode_topic(OKNO_AVRO_SLA, m->payload, m->len, &s, &err);
         if (rc == 0)
-            decode_sla(in, &s);
+            okno_avro_sla_signal_request(&s, &in->req);
     }
     if (rc != 0) {
         in->malformed = 1;
@@ -79,21 +67,26 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
 static okno_batch_head *head_for(okno_ledger *l, const okno_uuid *id, int32_t partition)
 {
     okno_batch *b = &l->batch;
-    uint32_t i = okno_uuid_index_get(&b->head_index, id);
-    if (i != UINT32_MAX)
+    uint32_t i = okno__uuid_index_get(&b->head_index, id);
+    if (i != UINT32_MAX) {
+        assert(i < b->heads_count);
+        assert(okno_uuid_equal(&b->heads[i].id, id));
         return &b->heads[i];
+    }
+    /* At most one new head per input record. */
+    assert(b->heads_count < b->records_max);
     okno_batch_head *h = &b->heads[b->heads_count];
     memset(h, 0, sizeof *h);
     h->id = *id;
     h->partition = partition;
-    const okno_head *cached = okno_head_cache_get(&l->cache, id);
+    const okno__head *cached = okno__head_cache_get(&l->cache, id);
     if (cached != NULL) {
         h->existed = true;
         h->state = cached->state;
         h->prev_seq = (int32_t)cached->state.last_seq;
         memcpy(h->prev_hash, cached->hash, sizeof h->prev_hash);
     }
-    okno_uuid_index_put(&b->head_index, id, b->heads_count++);
+    okno__uuid_index_put(&b->head_index, id, b->heads_count++);
     return h;
 }
 
@@ -131,9 +124,11 @@ static int encode_into(okno_batch *b, okno_avro_topic topic, const void *record,
 
 static void add_request(okno_batch *b, const okno_request *r, bool accepted, uint32_t events)
 {
+    assert(b->batch.request_count < b->records_max);
+    assert(accepted == (events > 0));
     okno_eventlog_request *q = &b->requests[b->batch.request_count++];
-    memcpy(q->request_id, r->request_id.bytes, 16);
-    memcpy(q->message_id, r->message_id.bytes, 16);
+    q->request_id = r->request_id;
+    q->message_id = r->message_id;
     q->accepted = accepted;
     q->events = (int32_t)events;
 }
@@ -143,6 +138,8 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
 {
     okno_batch *b = &l->batch;
     size_t i = b->batch.refusal_count;
+    assert(i < b->records_max);
+    assert(code != NULL);
     snprintf(b->refusal_messages[i], sizeof b->refusal_messages[i], "%s", message);
     okno_avro_rejection rej = {
         .request_id = in->malformed ? uuid_zero : in->req.request_id,
@@ -161,8 +158,8 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
     if (rc != OKNO_OK)
         return rc;
     okno_eventlog_refusal *f = &b->refusals[i];
-    memcpy(f->request_id, in->req.request_id.bytes, 16);
-    memcpy(f->message_id, in->req.message_id.bytes, 16);
+    f->request_id = in->req.request_id;
+    f->message_id = in->req.message_id;
     f->reason_code = code;
     f->message = b->refusal_messages[i];
     f->source_topic = rd_kafka_topic_name(m->rkt);
@@ -176,15 +173,21 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
 
 static int add_events(okno_batch *b, okno_batch_head *h, const okno_step_result *res)
 {
+    assert(res->events_count >= 1);
+    assert(res->events_count <= OKNO_STEP_EVENTS_MAX);
     for (uint32_t k = 0; k < res->events_count; k++) {
         const okno_event *ev = &res->events[k];
         size_t i = b->batch.event_count, len;
+        assert(i < (size_t)b->records_max * OKNO_STEP_EVENTS_MAX);
+        /* A message's events in the batch are consecutive seqs after its head. */
+        assert(ev->seq == (uint64_t)h->prev_seq + h->events + k + 1);
+        assert(okno_uuid_equal(&ev->message_id, &h->id));
         int rc = encode_into(b, OKNO_AVRO_EVENTS, ev, &b->event_body_at[i], &len);
         if (rc != OKNO_OK)
             return rc;
         okno_eventlog_event *e = &b->events[i];
-        memcpy(e->message_id, ev->message_id.bytes, 16);
-        memcpy(e->request_id, ev->request_id.bytes, 16);
+        e->message_id = ev->message_id;
+        e->request_id = ev->request_id;
         e->seq = (int32_t)ev->seq;
         e->event_type = okno_event_type_name(ev->type);
         e->occurred_at_ms = ev->at_ms;
@@ -203,12 +206,12 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
 {
     okno_batch *b = &l->batch;
     const okno_request *r = &in->req;
-    if (okno_uuid_index_get(&b->skip_requests, &r->request_id) != UINT32_MAX ||
-        okno_uuid_index_get(&b->seen_requests, &r->request_id) != UINT32_MAX) {
+    if (okno__uuid_index_get(&b->skip_requests, &r->request_id) != UINT32_MAX ||
+        okno__uuid_index_get(&b->seen_requests, &r->request_id) != UINT32_MAX) {
         okno_metrics_counter_inc(&l->metrics.duplicates);
         return OKNO_OK;
     }
-    okno_uuid_index_put(&b->seen_requests, &r->request_id, 1);
+    okno__uuid_index_put(&b->seen_requests, &r->request_id, 1);
     if (in->malformed) {
         okno_metrics_counter_inc(&l->metrics.malformed);
         return add_refusal(l, m, in, "malformed_record", in->why, now_ms);
@@ -240,6 +243,7 @@ static void collect_offsets(okno_ledger *l, rd_kafka_message_t **records, size_t
             if (b->offsets[k].partition == m->partition && b->offsets[k].topic == l->topics[in])
                 o = &b->offsets[k];
         if (o == NULL) {
+            assert(b->batch.offset_count < b->records_max);
             o = &b->offsets[b->batch.offset_count++];
             *o = (okno_eventlog_offset){
                 .group_id = l->group_id,
@@ -273,8 +277,9 @@ static void finish_batch(okno_batch *b)
         const okno_batch_head *h = &b->heads[i];
         if (!head_in_batch(h))
             continue;
+        assert(h->prev_seq >= 0);
         okno_eventlog_head *o = &b->out_heads[b->batch.head_count++];
-        memcpy(o->message_id, h->id.bytes, 16);
+        o->message_id = h->id;
         o->prev_seq = h->prev_seq;
         memcpy(o->prev_hash, h->prev_hash, sizeof o->prev_hash);
         o->kafka_partition = h->partition;
@@ -294,8 +299,8 @@ static void reset(okno_batch *b)
     memset(&b->batch, 0, sizeof b->batch);
     b->heads_count = 0;
     b->bytes_used = 0;
-    okno_uuid_index_clear(&b->head_index);
-    okno_uuid_index_clear(&b->seen_requests);
+    okno__uuid_index_clear(&b->head_index);
+    okno__uuid_index_clear(&b->seen_requests);
 }
 
 /* Loads from PostgreSQL the heads the cache cannot vouch for: messages of partitions whose
@@ -307,7 +312,7 @@ static int load_missing_heads(okno_ledger *l, rd_kafka_message_t **records, size
         const okno_batch_input *in = &b->inputs[i];
         int32_t p = records[i]->partition;
         if (in->malformed || l->partitions[OKNO_LEDGER_TRANSITIONS][p].owned ||
-            okno_head_cache_get(&l->cache, &in->req.message_id) != NULL)
+            okno__head_cache_get(&l->cache, &in->req.message_id) != NULL)
             continue;
         int rc = okno_ledger_load_heads(l, &in->req.message_id, 1);
         if (rc != OKNO_OK)
@@ -333,7 +338,7 @@ static int reload_heads_of_known(okno_ledger *l, size_t n)
     for (size_t i = 0; i < n && count < b->skip_count; i++) {
         const okno_batch_input *in = &b->inputs[i];
         if (!in->malformed &&
-            okno_uuid_index_get(&b->skip_requests, &in->req.request_id) != UINT32_MAX)
+            okno__uuid_index_get(&b->skip_requests, &in->req.request_id) != UINT32_MAX)
             ids[count++] = in->req.message_id;
     }
     int rc = okno_ledger_load_heads(l, ids, count);
@@ -363,9 +368,9 @@ static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t 
         const okno_batch_head *h = &b->heads[i];
         if (!head_in_batch(h))
             continue;
-        okno_head head = {.state = h->state, .partition = h->partition};
+        okno__head head = {.state = h->state, .partition = h->partition};
         memcpy(head.hash, res->tips[k++].hash, sizeof head.hash);
-        int rc = okno_head_cache_put(&l->cache, &head);
+        int rc = okno__head_cache_put(&l->cache, &head);
         if (rc != OKNO_OK)
             return rc;
     }
@@ -390,8 +395,8 @@ static void skip_known(okno_ledger *l, const okno_eventlog_result *res)
     okno_batch *b = &l->batch;
     for (size_t i = 0; i < res->known_count; i++) {
         okno_uuid id;
-        memcpy(id.bytes, b->requests[res->known[i].index].request_id, 16);
-        okno_uuid_index_put(&b->skip_requests, &id, 1);
+        id = b->requests[res->known[i].index].request_id;
+        okno__uuid_index_put(&b->skip_requests, &id, 1);
         b->skip_count++;
     }
 }
@@ -399,16 +404,16 @@ static void skip_known(okno_ledger *l, const okno_eventlog_result *res)
 int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
 {
     okno_batch *b = &l->batch;
-    okno_uuid_index_clear(&b->skip_requests);
+    okno__uuid_index_clear(&b->skip_requests);
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
         decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
-    int64_t lookup_started = okno_ledger_monotonic_ms();
+    int64_t lookup_started = okno_clock_monotonic_ms();
     int rc = okno_ledger_mark_known_requests(l, n);
     if (rc == OKNO_OK)
         rc = load_missing_heads(l, records, n);
     okno_metrics_histogram_observe(&l->metrics.lookup_ms,
-                                   (double)(okno_ledger_monotonic_ms() - lookup_started));
+                                   (double)(okno_clock_monotonic_ms() - lookup_started));
     for (int attempt = 0; rc == OKNO_OK && attempt <= DUPLICATE_RETRIES_MAX; attempt++) {
         int64_t now_ms = okno_ledger_now_ms(l);
         rc = reload_heads_of_known(l, n);
@@ -417,10 +422,10 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
         if (rc != OKNO_OK)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
-        int64_t append_started = okno_ledger_monotonic_ms();
+        int64_t append_started = okno_clock_monotonic_ms();
         rc = okno_eventlog_append(l->pg, &b->batch, &res);
         okno_metrics_histogram_observe(&l->metrics.append_ms,
-                                       (double)(okno_ledger_monotonic_ms() - append_started));
+                                       (double)(okno_clock_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
             return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {

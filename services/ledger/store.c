@@ -1,7 +1,6 @@
 /* The ledger's reads from PostgreSQL: the connection, stream heads (on partition assignment and
  * on demand), stored offsets and the org directory. Writes all go through
  * okno_eventlog_append() in process.c. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +11,15 @@
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
+#include "okno/pg.h"
+#include "okno/pgbin.h"
+#include "okno/uuid.h"
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
 
 int64_t okno_ledger_now_ms(const okno_ledger *l)
 {
     return okno_clock_now_ms(&l->clock);
-}
-
-int64_t okno_ledger_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A join with unnest, not "= any(array)": the join probes one hash partition of okno.requests
@@ -36,18 +31,15 @@ static const char KNOWN_REQUESTS_SQL[] =
 
 int okno_ledger_pg_connect(okno_ledger *l)
 {
-    const char *keys[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
-    okno_config_pg_params(&l->svc->config, keys, values);
-    if (l->pg != NULL)
-        PQfinish(l->pg);
-    l->pg = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(l->pg) != CONNECTION_OK) {
-        okno_log_error("cannot connect to PostgreSQL",
-                       OKNO_LOG_STR("reason", PQerrorMessage(l->pg)));
-        return OKNO_EPG;
+    PQfinish(l->pg);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    int rc = okno_pg_connect_config(&l->svc->config, &l->pg, err, sizeof err);
+    if (rc != OKNO_OK) {
+        okno_log_error("cannot connect to PostgreSQL", OKNO_LOG_STR("reason", err));
+        return rc;
     }
     PGresult *res = PQprepare(l->pg, KNOWN_REQUESTS_STMT, KNOWN_REQUESTS_SQL, 1, NULL);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? OKNO_OK : OKNO_EPG;
+    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? OKNO_OK : OKNO_EPG;
     if (rc != OKNO_OK)
         okno_log_error("cannot prepare the ledger's statements",
                        OKNO_LOG_STR("reason", PQresultErrorMessage(res)));
@@ -57,24 +49,24 @@ int okno_ledger_pg_connect(okno_ledger *l)
 
 static int head_to_cache(okno_ledger *l, const okno_eventlog_head_row *row, int32_t partition)
 {
-    okno_head head = {.partition = partition};
+    okno__head head = {.partition = partition};
     memcpy(head.hash, row->hash, sizeof head.hash);
     if (!okno_stream_head_snapshot(row->state_version, row->state, row->state_bytes, row->seq,
                                    &head.state)) {
         okno_uuid id;
-        memcpy(id.bytes, row->message_id, sizeof id.bytes);
+        id = row->message_id;
         int rc = okno_stream_head_fold(l->pg, &id, &head.state);
         if (rc != OKNO_OK)
             return rc;
     }
     if (head.state.last_seq != (uint64_t)row->seq) {
         char text[37];
-        okno_eventlog_uuid_text(row->message_id, text);
+        okno_uuid_format(&row->message_id, text);
         okno_log_error("a stored stream head is inconsistent", OKNO_LOG_STR("message_id", text),
                        OKNO_LOG_INT("seq", row->seq));
         return OKNO_EINVAL;
     }
-    return okno_head_cache_put(&l->cache, &head);
+    return okno__head_cache_put(&l->cache, &head);
 }
 
 static int load_head_cb(const okno_eventlog_head_row *row, void *arg)
@@ -96,7 +88,7 @@ int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t 
         if (rows[i].partition == partition)
             p->stored_next_offset = rows[i].next_offset;
     if (rc == OKNO_OK && input == OKNO_LEDGER_TRANSITIONS) {
-        okno_head_cache_drop_partition(&l->cache, partition);
+        okno__head_cache_drop_partition(&l->cache, partition);
         rc = okno_eventlog_load_heads(l->pg, &partition, 1, load_head_cb, l, err, sizeof err);
     }
     if (rc != OKNO_OK) {
@@ -112,16 +104,11 @@ int okno_ledger_load_partition(okno_ledger *l, okno_ledger_input input, int32_t 
 /* Reads one binary stream_heads row into the shape okno_eventlog_load_heads() hands out. */
 static void row_from_result(const PGresult *res, int i, okno_eventlog_head_row *row)
 {
-    uint32_t seq, part;
-    uint16_t version;
-    memcpy(row->message_id, PQgetvalue(res, i, 0), 16);
-    memcpy(&seq, PQgetvalue(res, i, 1), 4);
-    memcpy(row->hash, PQgetvalue(res, i, 2), 32);
-    memcpy(&part, PQgetvalue(res, i, 3), 4);
-    memcpy(&version, PQgetvalue(res, i, 4), 2);
-    row->seq = (int32_t)ntohl(seq);
-    row->kafka_partition = (int32_t)ntohl(part);
-    row->state_version = (int16_t)ntohs(version);
+    memcpy(row->message_id.bytes, PQgetvalue(res, i, 0), sizeof row->message_id.bytes);
+    row->seq = okno_pgbin_get_i32(PQgetvalue(res, i, 1));
+    memcpy(row->hash, PQgetvalue(res, i, 2), sizeof row->hash);
+    row->kafka_partition = okno_pgbin_get_i32(PQgetvalue(res, i, 3));
+    row->state_version = okno_pgbin_get_i16(PQgetvalue(res, i, 4));
     row->state = (const uint8_t *)PQgetvalue(res, i, 5);
     row->state_bytes = (size_t)PQgetlength(res, i, 5);
 }
@@ -181,7 +168,7 @@ int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
     for (int i = 0; rc == OKNO_OK && i < PQntuples(res); i++) {
         okno_uuid id;
         memcpy(id.bytes, PQgetvalue(res, i, 0), 16);
-        okno_uuid_index_put(&b->skip_requests, &id, 1);
+        okno__uuid_index_put(&b->skip_requests, &id, 1);
         b->skip_count++;
     }
     if (rc != OKNO_OK)
@@ -193,7 +180,7 @@ int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
 
 int okno_ledger_refresh_directory(okno_ledger *l, bool force)
 {
-    int64_t now = okno_ledger_monotonic_ms();
+    int64_t now = okno_clock_monotonic_ms();
     if (!force && now - l->directory_loaded_ms < l->directory_refresh_ms)
         return OKNO_OK;
     okno_pg_directory next;

@@ -1,9 +1,6 @@
 /* okno-projector: keeps the read models (okno_rm) up to date with the event log. */
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
-
 #include "okno/avro.h"
+#include "okno/clock.h"
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/log.h"
@@ -62,25 +59,23 @@ typedef struct projector_metrics {
 } projector_metrics;
 static projector_metrics metrics;
 
-static int64_t now_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void metrics_init(struct okno_metrics *r)
 {
-    okno_metrics_counter_init(r, &metrics.events, "okno_projector_events_applied_total",
-                              "Events applied to the read models.", NULL);
-    okno_metrics_counter_init(r, &metrics.skipped, "okno_projector_events_skipped_total",
-                              "Events skipped because their seq was applied before.", NULL);
-    okno_metrics_counter_init(r, &metrics.batches, "okno_projector_batches_total",
-                              "Batches committed.", NULL);
-    okno_metrics_counter_init(r, &metrics.failures, "okno_projector_failures_total",
-                              "Batches rolled back.", NULL);
-    okno_metrics_counter_init(r, &metrics.swaps, "okno_projector_swaps_total",
-                              "Times a replay swapped a new read-model schema in.", NULL);
+    const struct {
+        struct okno_metrics_counter *counter;
+        const char *name, *help;
+    } counters[] = {
+        {&metrics.events, "okno_projector_events_applied_total",
+         "Events applied to the read models."},
+        {&metrics.skipped, "okno_projector_events_skipped_total",
+         "Events skipped because their seq was applied before."},
+        {&metrics.batches, "okno_projector_batches_total", "Batches committed."},
+        {&metrics.failures, "okno_projector_failures_total", "Batches rolled back."},
+        {&metrics.swaps, "okno_projector_swaps_total",
+         "Times a replay swapped a new read-model schema in."},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        okno_metrics_counter_init(r, counters[i].counter, counters[i].name, counters[i].help, NULL);
     okno_metrics_gauge_init(r, &metrics.event_age_ms, "okno_projector_event_age_ms",
                             "Age of the last event applied when it was applied, in ms.", NULL);
     okno_metrics_histogram_init(r, &metrics.batch_ms, "okno_projector_batch_ms",
@@ -109,61 +104,52 @@ static int projector_init(struct okno_service *s)
     return OKNO_OK;
 }
 
-static void observe(const okno_projector_stats *before, const okno_projector_stats *after,
-                    int64_t started_ms)
+/* What the metrics have counted so far, and the wall clock for the events' age. */
+static okno_projector_stats seen;
+static okno_clock wall;
+
+static void observe(void *arg, int rc, size_t applied, int64_t step_ms)
 {
-    okno_metrics_counter_add(&metrics.events, after->events - before->events);
-    okno_metrics_counter_add(&metrics.skipped, after->skipped - before->skipped);
-    okno_metrics_counter_add(&metrics.batches, after->batches - before->batches);
-    okno_metrics_counter_add(&metrics.failures, after->failures - before->failures);
-    okno_metrics_counter_add(&metrics.swaps, after->swaps - before->swaps);
-    if (after->events > before->events) {
+    (void)rc, (void)applied;
+    const okno_projector_stats *now = &((okno_projector *)arg)->stats;
+    okno_metrics_counter_add(&metrics.events, now->events - seen.events);
+    okno_metrics_counter_add(&metrics.skipped, now->skipped - seen.skipped);
+    okno_metrics_counter_add(&metrics.batches, now->batches - seen.batches);
+    okno_metrics_counter_add(&metrics.failures, now->failures - seen.failures);
+    okno_metrics_counter_add(&metrics.swaps, now->swaps - seen.swaps);
+    if (now->events > seen.events) {
         okno_metrics_gauge_set(&metrics.event_age_ms,
-                               now_ms(CLOCK_REALTIME) - after->last_event_ms);
-        okno_metrics_histogram_observe(&metrics.batch_ms,
-                                       (double)(now_ms(CLOCK_MONOTONIC) - started_ms));
+                               okno_clock_now_ms(&wall) - now->last_event_ms);
+        okno_metrics_histogram_observe(&metrics.batch_ms, (double)step_ms);
     }
+    seen = *now;
 }
 
-/* Says each new trouble once, not every retry. */
-static void report(int rc, char *last, size_t size)
+static int projector_step(void *arg, size_t *applied)
 {
-    if (strcmp(last, projector.error) == 0)
-        return;
-    snprintf(last, size, "%s", projector.error);
-    if (rc == OKNO_ECONFLICT)
-        okno_log_info("standing by", OKNO_LOG_STR("reason", projector.error));
-    else
-        okno_log_error("batch failed, retrying", OKNO_LOG_ERR(rc),
-                       OKNO_LOG_STR("reason", projector.error));
+    return okno_projector_step(arg, applied);
+}
+
+static const char *projector_error(void *arg)
+{
+    return ((okno_projector *)arg)->error;
 }
 
 static int projector_run(struct okno_service *s)
 {
-    int64_t idle_ms = okno_config_get_duration_ms(&s->config, "projector.idle_poll");
-    int64_t backoff_min = okno_config_get_duration_ms(&s->config, "projector.retry_backoff");
-    int64_t backoff = backoff_min;
-    char last_error[OKNO_PROJECTOR_ERROR_BYTES] = "";
-    while (!okno_service_stopping(s)) {
-        okno_service_heartbeat(s);
-        okno_projector_stats before = projector.stats;
-        int64_t started = now_ms(CLOCK_MONOTONIC);
-        size_t applied = 0;
-        int rc = okno_projector_step(&projector, &applied);
-        observe(&before, &projector.stats, started);
-        okno_service_set_ready(s, rc == OKNO_OK || rc == OKNO_ECONFLICT,
-                               "read-model batches are failing");
-        if (rc == OKNO_OK) {
-            backoff = backoff_min;
-            last_error[0] = '\0';
-            if (applied == 0)
-                okno_service_wait(s, idle_ms);
-            continue;
-        }
-        report(rc, last_error, sizeof last_error);
-        okno_service_wait(s, backoff);
-        backoff = backoff * 2 < BACKOFF_MS_MAX ? backoff * 2 : BACKOFF_MS_MAX;
-    }
+    okno_clock_init_system(&wall);
+    const okno_service_steps steps = {
+        .step = projector_step,
+        .error = projector_error,
+        .observe = observe,
+        .arg = &projector,
+        .idle_ms = okno_config_get_duration_ms(&s->config, "projector.idle_poll"),
+        .backoff_ms_min = okno_config_get_duration_ms(&s->config, "projector.retry_backoff"),
+        .backoff_ms_max = BACKOFF_MS_MAX,
+        .failing_reason = "read-model batches are failing",
+        .failed_message = "batch failed, retrying",
+    };
+    okno_service_run_steps(s, &steps);
     okno_log_info("stopped", OKNO_LOG_UINT("events", projector.stats.events),
                   OKNO_LOG_UINT("batches", projector.stats.batches));
     return OKNO_OK;

@@ -9,25 +9,21 @@
 #include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
-#include "pg/pgbin.h"
+#include "okno/logtail.h"
+#include "okno/pgbin.h"
 #include "projector.h"
 
 /* Statements, in order of use; %1$s is the read-model schema. */
-static const char LEADER_SQL[] =
-    "select pg_try_advisory_lock(hashtextextended('okno.projector:' || $1, 0))";
 /* The batch lock comes first so that a replay's swap (which takes it too) never interleaves
  * with a batch; then the meta row, whose cursor only the lock holder moves. */
-static const char BEGIN_SQL[] =
-    "begin; select pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%1$s', 0));"
-    " select generation, cursor_tx::text, cursor_position, layout, as_of is not null"
-    " from %1$s.meta";
-/* Rows after the cursor whose transaction ended before every running one began (the relay's
- * rule: nothing can ever appear below that horizon later, so the cursor skips nothing). */
-static const char EVENTS_SQL[] =
-    "select message_id, seq, body, tx::text as tx_text, position from okno.event_log"
-    " where (tx, position) > ($1::xid8, $2::int8)"
-    " and tx < pg_snapshot_xmin(pg_current_snapshot())"
-    " order by tx, position limit $3::int4";
+static const char BEGIN_SQL[] = "begin; select " OKNO_PROJ_BATCH_LOCK_SQL(
+    1) ";"
+       " select generation, cursor_tx::text, cursor_position, layout, as_of is not null"
+       " from %1$s.meta";
+/* The log tail's horizon rule: nothing can ever appear below it later, so the cursor skips
+ * nothing. */
+static const char EVENTS_SQL[] = "select message_id, seq, body, tx::text as tx_text, position"
+                                 " from okno.event_log" OKNO_LOGTAIL_BELOW_HORIZON;
 static const char COMMIT_SQL[] =
     "update %1$s.meta set cursor_tx = '%2$s', cursor_position = %3$" PRId64 ","
     " events_applied = events_applied + %4$zu, updated_at = now(); commit";
@@ -64,6 +60,9 @@ int okno_projector_init(okno_projector *p, const okno_projector_config *cfg)
     if (p->misses == NULL || okno_proj_store_init(&p->cache, cfg->cache_entries_max / 4) != 0 ||
         okno_proj_batch_init(&p->batch) != 0)
         return fail(p, OKNO_ENOMEM, "out of memory");
+    if (okno_logtail_init(&p->tail, cfg->pg_keywords, cfg->pg_values,
+                          "okno.projector:", cfg->schema) != OKNO_OK)
+        return fail(p, OKNO_ECONFIG, "projector.schema is too long");
     okno_avro_error aerr = {0};
     if (okno_avro_init(&aerr) != 0)
         return fail(p, OKNO_EINVAL, "Avro schemas: %s", aerr.reason);
@@ -72,46 +71,33 @@ int okno_projector_init(okno_projector *p, const okno_projector_config *cfg)
 
 static void pg_stop(okno_projector *p)
 {
-    PQfinish(p->conn);
-    p->conn = NULL;
-    p->leader = false;
+    okno_logtail_stop(&p->tail);
     p->prepared = false;
 }
 
 static int pg_failed(okno_projector *p, const char *what, PGresult *res)
 {
-    okno__pg_error(p->error, sizeof p->error, what, res, p->conn);
+    okno_pg_error(p->error, sizeof p->error, what, res, p->tail.conn);
     PQclear(res);
-    if (PQstatus(p->conn) != CONNECTION_OK)
+    if (PQstatus(p->tail.conn) != CONNECTION_OK)
         pg_stop(p);
     return OKNO_EPG;
 }
 
-/* Connects, becomes the one active projector of its schema (a session advisory lock, released
- * when the connection ends, crash included) and creates the staging tables. */
+/* Connects, becomes the one active projector of its schema (the log tail's leader lock) and
+ * creates the staging tables. */
 static int pg_start(okno_projector *p)
 {
-    if (p->conn == NULL) {
-        p->conn = PQconnectdbParams(p->cfg.pg_keywords, p->cfg.pg_values, 1);
-        if (PQstatus(p->conn) != CONNECTION_OK) {
-            fail(p, OKNO_EPG, "connect: %s", PQerrorMessage(p->conn));
-            pg_stop(p);
-            return OKNO_EPG;
-        }
-    }
-    if (!p->leader) {
-        const char *params[1] = {p->cfg.schema};
-        PGresult *res = PQexecParams(p->conn, LEADER_SQL, 1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            return pg_failed(p, "leader lock", res);
-        p->leader = PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (!p->leader)
-            return fail(p, OKNO_ECONFLICT, "another projector of %s is active", p->cfg.schema);
+    int rc = okno_logtail_start(&p->tail, p->error, sizeof p->error);
+    if (rc == OKNO_ECONFLICT)
+        return fail(p, OKNO_ECONFLICT, "another projector of %s is active", p->cfg.schema);
+    if (rc != OKNO_OK) {
+        pg_stop(p);
+        return rc;
     }
     if (!p->prepared) {
-        p->writer.conn = p->conn;
-        int rc = okno_proj_prepare(&p->writer);
+        p->writer.conn = p->tail.conn;
+        rc = okno_proj_prepare(&p->writer);
         if (rc != 0)
             return fail(p, rc, "%s", p->writer.error);
         p->prepared = true;
@@ -121,16 +107,16 @@ static int pg_start(okno_projector *p)
 
 /* Begins the batch: locks, reads meta; a new generation (a replay swapped a schema in) empties
  * the cache, which belonged to the old one. */
-static int batch_begin(okno_projector *p, char cursor_tx[24], int64_t *cursor_position)
+static int batch_begin(okno_projector *p, okno_log_cursor *cursor)
 {
     char sql[512];
     snprintf(sql, sizeof sql, BEGIN_SQL, p->cfg.schema);
-    PGresult *res = PQexec(p->conn, sql);
+    PGresult *res = PQexec(p->tail.conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return pg_failed(p, "begin batch", res);
     int64_t generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    snprintf(cursor_tx, 24, "%s", PQgetvalue(res, 0, 1));
-    *cursor_position = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    snprintf(cursor->tx, sizeof cursor->tx, "%s", PQgetvalue(res, 0, 1));
+    cursor->position = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     int layout = atoi(PQgetvalue(res, 0, 3));
     bool as_of = PQgetvalue(res, 0, 4)[0] == 't';
     PQclear(res);
@@ -145,15 +131,6 @@ static int batch_begin(okno_projector *p, char cursor_tx[24], int64_t *cursor_po
         p->generation = generation;
     }
     return OKNO_OK;
-}
-
-static PGresult *read_events(okno_projector *p, const char *cursor_tx, int64_t cursor_position)
-{
-    char pos[24], limit[24];
-    snprintf(pos, sizeof pos, "%" PRId64, cursor_position);
-    snprintf(limit, sizeof limit, "%d", p->cfg.batch_events);
-    const char *params[3] = {cursor_tx, pos, limit};
-    return PQexecParams(p->conn, EVENTS_SQL, 3, NULL, params, NULL, NULL, 1);
 }
 
 static int uuid_compare(const void *a, const void *b)
@@ -186,7 +163,7 @@ static int apply_row(okno_projector *p, const PGresult *rows, int i)
     const uint8_t *body = (const uint8_t *)PQgetvalue(rows, i, 2);
     char id_text[37];
     okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(rows, i, 0), id_text);
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(rows, i, 1));
+    int32_t seq = okno_pgbin_get_i32(PQgetvalue(rows, i, 1));
     if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, (size_t)PQgetlength(rows, i, 2), &ev,
                                &aerr) != 0)
         return fail(p, OKNO_EINVAL, "message %s seq %d: undecodable body: %s", id_text, seq,
@@ -209,13 +186,13 @@ static int apply_row(okno_projector *p, const PGresult *rows, int i)
     return OKNO_OK;
 }
 
-static int commit(okno_projector *p, const PGresult *rows)
+static int commit(okno_projector *p, okno_log_cursor *cursor, const PGresult *rows)
 {
-    int n = PQntuples(rows);
+    okno_log_cursor_set_row(cursor, rows, PQntuples(rows) - 1, 3, 4);
     char sql[512];
-    snprintf(sql, sizeof sql, COMMIT_SQL, p->cfg.schema, PQgetvalue(rows, n - 1, 3),
-             okno__pgbin_get_i64(PQgetvalue(rows, n - 1, 4)), (size_t)p->batch.events);
-    PGresult *res = PQexec(p->conn, sql);
+    snprintf(sql, sizeof sql, COMMIT_SQL, p->cfg.schema, cursor->tx, cursor->position,
+             (size_t)p->batch.events);
+    PGresult *res = PQexec(p->tail.conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return pg_failed(p, "commit", res);
     PQclear(res);
@@ -224,12 +201,11 @@ static int commit(okno_projector *p, const PGresult *rows)
 
 static int run_batch(okno_projector *p, size_t *applied)
 {
-    char cursor_tx[24];
-    int64_t cursor_position;
-    int rc = batch_begin(p, cursor_tx, &cursor_position);
+    okno_log_cursor cursor;
+    int rc = batch_begin(p, &cursor);
     if (rc != OKNO_OK)
         return rc;
-    PGresult *rows = read_events(p, cursor_tx, cursor_position);
+    PGresult *rows = okno_logtail_read(p->tail.conn, EVENTS_SQL, &cursor, p->cfg.batch_events);
     if (PQresultStatus(rows) != PGRES_TUPLES_OK)
         return pg_failed(p, "read events", rows);
     int n = PQntuples(rows);
@@ -239,9 +215,9 @@ static int run_batch(okno_projector *p, size_t *applied)
     if (rc == OKNO_OK && n > 0 && (rc = okno_proj_write_live(&p->writer, &p->batch)) != 0)
         fail(p, rc, "%s", p->writer.error);
     if (rc == OKNO_OK && n > 0)
-        rc = commit(p, rows);
+        rc = commit(p, &cursor, rows);
     if (rc == OKNO_OK && n == 0)
-        PQclear(PQexec(p->conn, "rollback")); /* nothing new: just let the locks go */
+        PQclear(PQexec(p->tail.conn, "rollback")); /* nothing new: just let the locks go */
     PQclear(rows);
     *applied = rc == OKNO_OK ? (size_t)n : 0;
     return rc;
@@ -266,8 +242,8 @@ int okno_projector_step(okno_projector *p, size_t *applied)
     p->stats.failures++;
     okno_proj_batch_reset(&p->batch, false);
     okno_proj_store_clear(&p->cache);
-    if (p->conn != NULL && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(p->conn, "rollback"));
+    if (p->tail.conn != NULL && PQtransactionStatus(p->tail.conn) != PQTRANS_IDLE)
+        PQclear(PQexec(p->tail.conn, "rollback"));
     return rc;
 }
 
@@ -278,6 +254,6 @@ void okno_projector_close(okno_projector *p)
     free(p->misses);
     p->misses = NULL;
     okno_proj_writer_close(&p->writer);
-    if (p->conn != NULL)
+    if (p->tail.conn != NULL)
         pg_stop(p);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "okno/logtail.h"
 #include "okno/projection.h"
 
 /* Limits and defaults. */
@@ -41,9 +42,8 @@ typedef struct okno_projector_stats {
 
 typedef struct okno_projector {
     okno_projector_config cfg;
-    PGconn *conn;
-    bool leader;   /* holds the session lock that makes it the one projector of its schema */
-    bool prepared; /* staging tables exist on conn */
+    okno_logtail tail;       /* its lock makes it the one projector of its schema */
+    bool prepared;           /* staging tables exist on conn */
     okno_proj_writer writer; /* over conn, to cfg.schema */
     int64_t generation;      /* meta.generation the cache belongs to; 0: none yet */
     okno_proj_store cache;

@@ -1,10 +1,9 @@
 /* okno-relay: publishes the event log and the recorded refusals to Kafka, in order, never
  * skipping a late commit. The logic lives in relay.c; this wires it to the service runtime
  * (configuration, logging, metrics, admin endpoints) and runs the loop until a stop. */
-#include <string.h>
-
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/service.h"
 #include "relay.h"
@@ -16,11 +15,11 @@
 static const struct okno_config_key relay_keys[] = {
     {.name = "relay.events_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.events.v1",
+     .default_value = OKNO_TOPIC_EVENTS,
      .doc = "topic the event log is published to"},
     {.name = "relay.rejections_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.rejections.v1",
+     .default_value = OKNO_TOPIC_REJECTIONS,
      .doc = "topic the recorded refusals go to"},
     {.name = "relay.cursor_prefix",
      .type = OKNO_CONFIG_STRING,
@@ -131,37 +130,39 @@ static int relay_init(void)
     return rc;
 }
 
+static int relay_step(void *arg, size_t *published)
+{
+    return okno_relay_step(arg, published);
+}
+
+static const char *relay_error(void *arg)
+{
+    return ((okno_relay *)arg)->error;
+}
+
+static void relay_observe(void *arg, int rc, size_t published, int64_t step_ms)
+{
+    (void)rc, (void)published, (void)step_ms;
+    metrics_update(&metrics, &((okno_relay *)arg)->stats);
+}
+
 static void relay_run(void)
 {
-    int64_t idle_ms = okno_config_get_duration_ms(&svc.config, "relay.idle_poll");
-    int64_t backoff_ms = BACKOFF_MS_MIN;
-    char last_error[OKNO_RELAY_ERROR_BYTES] = "";
     okno_log_info("relaying", OKNO_LOG_STR("events_topic", relay.cfg.events_topic),
                   OKNO_LOG_STR("rejections_topic", relay.cfg.rejections_topic),
                   OKNO_LOG_STR("cursor_prefix", relay.cfg.cursor_prefix));
-    while (!okno_service_stopping(&svc)) {
-        okno_service_heartbeat(&svc);
-        size_t published = 0;
-        int rc = okno_relay_step(&relay, &published);
-        metrics_update(&metrics, &relay.stats);
-        /* A standby (another relay holds the lock) is healthy and ready. */
-        okno_service_set_ready(&svc, rc == 0 || rc == OKNO_ECONFLICT, "relay steps are failing");
-        if (rc == 0) {
-            backoff_ms = BACKOFF_MS_MIN;
-            last_error[0] = '\0';
-            if (published == 0)
-                okno_service_wait(&svc, idle_ms);
-            continue;
-        }
-        if (okno_service_stopping(&svc))
-            break;
-        if (strcmp(last_error, relay.error) != 0) /* say each new trouble once */
-            okno_log_warn("relay step failed", OKNO_LOG_ERR(rc),
-                          OKNO_LOG_STR("reason", relay.error));
-        snprintf(last_error, sizeof last_error, "%s", relay.error);
-        okno_service_wait(&svc, backoff_ms);
-        backoff_ms = backoff_ms * 2 < BACKOFF_MS_MAX ? backoff_ms * 2 : BACKOFF_MS_MAX;
-    }
+    const okno_service_steps steps = {
+        .step = relay_step,
+        .error = relay_error,
+        .observe = relay_observe,
+        .arg = &relay,
+        .idle_ms = okno_config_get_duration_ms(&svc.config, "relay.idle_poll"),
+        .backoff_ms_min = BACKOFF_MS_MIN,
+        .backoff_ms_max = BACKOFF_MS_MAX,
+        .failing_reason = "relay steps are failing",
+        .failed_message = "relay step failed",
+    };
+    okno_service_run_steps(&svc, &steps);
     okno_log_info("relay stopping", OKNO_LOG_UINT("records", relay.stats.published),
                   OKNO_LOG_UINT("checkpoints", relay.stats.checkpoints));
 }

@@ -11,7 +11,8 @@
 #include "okno/eventlog.h"
 #include "okno/kafka.h"
 #include "okno/log.h"
-#include "pg/pgbin.h"
+#include "okno/logtail.h"
+#include "okno/pgbin.h"
 #include "relay.h"
 
 /* Timing of the waits, in milliseconds. */
@@ -20,24 +21,16 @@
 /* Checkpoints one step may write when catching up. */
 #define CHECKPOINTS_PER_STEP_MAX 16
 
-/* Rows after the cursor whose transaction ended before every running one began: no
- * transaction that is still running, and none that starts later, can add a row below them.
- * The selected text form of tx is aliased tx_text: an output column named "tx" would capture
- * ORDER BY tx and sort the ids as text ("100" < "99"). */
-#define BELOW_HORIZON                                                                              \
-    " where (tx, position) > ($1::xid8, $2::int8)"                                                 \
-    " and tx < pg_snapshot_xmin(pg_current_snapshot())"                                            \
-    " order by tx, position limit $3::int4"
-
 static const char EVENTS_SQL[] =
     "select message_id, seq, event_type, body, tx::text as tx_text, position"
-    " from okno.event_log" BELOW_HORIZON;
+    " from okno.event_log" OKNO_LOGTAIL_BELOW_HORIZON;
 static const char REFUSALS_SQL[] =
     "select message_id, 0, reason_code, body, tx::text as tx_text, position"
-    " from okno.refusals" BELOW_HORIZON;
+    " from okno.refusals" OKNO_LOGTAIL_BELOW_HORIZON;
 
-/* How many librdkafka properties the relay fixes (required_props lists them). */
-#define REQUIRED_KEY_COUNT 7
+/* The librdkafka properties the relay fixes beside okno_kafka_producer_fixed. */
+#define RELAY_KEY_COUNT    4
+#define REQUIRED_KEY_COUNT (OKNO_KAFKA_PRODUCER_FIXED_COUNT + RELAY_KEY_COUNT)
 
 static int fail(okno_relay *r, int code, const char *fmt, ...)
 {
@@ -60,22 +53,27 @@ void okno_relay_config_init(okno_relay_config *cfg)
     };
 }
 
-/* The required properties with their values, as name/value pairs; returns the pair count. */
+/* The required properties with their values, as name/value pairs: every okno producer's
+ * partitioning settings (idempotence keeps order and drops internal retries' duplicates;
+ * murmur2 makes any client computing a key's partition agree), then the relay's own. Returns
+ * the pair count. */
 static size_t required_props(const okno_relay *r, char bufs[2][24], const char **kv)
 {
     snprintf(bufs[0], sizeof bufs[0], "%d", r->cfg.delivery_timeout_ms);
     snprintf(bufs[1], sizeof bufs[1], "%d", 2 * r->cfg.batch_rows + 1000);
-    const char *pairs[] = {
-        /* Idempotence keeps order and drops internal retries' duplicates; gapless turns any
-         * possible gap into a fatal error, after which the relay re-reads from its cursor. */
-        "enable.idempotence", "true", "acks", "all", "max.in.flight.requests.per.connection", "5",
-        "enable.gapless.guarantee", "true", "message.timeout.ms", bufs[0],
-        /* The Java clients' default: any client computing a key's partition agrees. */
-        "partitioner", "murmur2_random",
+    const char *own[] = {
+        /* Gapless turns any possible gap into a fatal error, after which the relay re-reads
+         * from its cursor. */
+        "max.in.flight.requests.per.connection", "5", "enable.gapless.guarantee", "true",
+        "message.timeout.ms", bufs[0],
         /* Room for a whole batch, so producing one never waits for the previous. */
         "queue.buffering.max.messages", bufs[1]};
-    _Static_assert(sizeof pairs == 2 * REQUIRED_KEY_COUNT * sizeof pairs[0], "count the pairs");
-    memcpy(kv, pairs, sizeof pairs);
+    _Static_assert(sizeof own == 2 * RELAY_KEY_COUNT * sizeof own[0], "count the pairs");
+    for (size_t i = 0; i < OKNO_KAFKA_PRODUCER_FIXED_COUNT; i++) {
+        kv[2 * i] = okno_kafka_producer_fixed[i][0];
+        kv[2 * i + 1] = okno_kafka_producer_fixed[i][1];
+    }
+    memcpy(kv + 2 * OKNO_KAFKA_PRODUCER_FIXED_COUNT, own, sizeof own);
     return REQUIRED_KEY_COUNT;
 }
 
@@ -173,6 +171,9 @@ int okno_relay_init(okno_relay *r, const okno_relay_config *cfg)
     int rc = check_config(r);
     if (rc != 0)
         return rc;
+    if (okno_logtail_init(&r->tail, cfg->pg_keywords, cfg->pg_values,
+                          "okno.relay:", cfg->cursor_prefix) != OKNO_OK)
+        return fail(r, OKNO_ECONFIG, "relay.cursor_prefix is too long");
     stream_init(&r->streams[0], cfg->cursor_prefix, "events", cfg->events_topic, EVENTS_SQL,
                 "type");
     stream_init(&r->streams[1], cfg->cursor_prefix, "rejections", cfg->rejections_topic,
@@ -220,11 +221,9 @@ static int producer_start(okno_relay *r)
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, r);
     char err[256];
-    r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (r->producer == NULL) {
-        rd_kafka_conf_destroy(conf);
+    r->producer = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (r->producer == NULL)
         return fail(r, OKNO_EKAFKA, "cannot create the producer: %s", err);
-    }
     r->fatal = false;
     r->in_flight = 0;
     return OKNO_OK;
@@ -245,17 +244,15 @@ static void producer_stop(okno_relay *r)
 
 static void pg_stop(okno_relay *r)
 {
-    PQfinish(r->conn);
-    r->conn = NULL;
-    r->leader = false;
+    okno_logtail_stop(&r->tail);
     for (int i = 0; i < OKNO_RELAY_STREAMS; i++)
         r->streams[i].cursor_loaded = false;
 }
 
 static int pg_failed(okno_relay *r, const char *what, const PGresult *res)
 {
-    okno__pg_error(r->error, sizeof r->error, what, res, r->conn);
-    if (PQstatus(r->conn) != CONNECTION_OK)
+    okno_pg_error(r->error, sizeof r->error, what, res, r->tail.conn);
+    if (PQstatus(r->tail.conn) != CONNECTION_OK)
         pg_stop(r);
     return OKNO_EPG;
 }
@@ -264,7 +261,7 @@ static int pg_failed(okno_relay *r, const char *what, const PGresult *res)
 static PGresult *query(okno_relay *r, const char *what, const char *sql, int n,
                        const char *const *params, ExecStatusType want)
 {
-    PGresult *res = PQexecParams(r->conn, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(r->tail.conn, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == want)
         return res;
     pg_failed(r, what, res);
@@ -280,19 +277,24 @@ static int load_cursor(okno_relay *r, okno__relay_stream *s)
                           params, PGRES_TUPLES_OK);
     if (res == NULL)
         return OKNO_EPG;
-    bool stored = PQntuples(res) == 1;
-    snprintf(s->cursor_tx, sizeof s->cursor_tx, "%s", stored ? PQgetvalue(res, 0, 0) : "0");
-    s->cursor_position = stored ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+    okno_log_cursor_init(&s->cursor);
+    if (PQntuples(res) == 1) {
+        snprintf(s->cursor.tx, sizeof s->cursor.tx, "%s", PQgetvalue(res, 0, 0));
+        s->cursor.position = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
     s->cursor_loaded = true;
     PQclear(res);
     return OKNO_OK;
 }
 
-static int store_cursor(okno_relay *r, okno__relay_stream *s, const char *tx, int64_t position)
+/* Stores the cursor of the batch's last row, res row `last`. */
+static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *rows, int last)
 {
+    okno_log_cursor next = s->cursor;
+    okno_log_cursor_set_row(&next, rows, last, 4, 5);
     char pos[24];
-    snprintf(pos, sizeof pos, "%" PRId64, position);
-    const char *params[3] = {s->cursor_name, tx, pos};
+    snprintf(pos, sizeof pos, "%" PRId64, next.position);
+    const char *params[3] = {s->cursor_name, next.tx, pos};
     PGresult *res = query(r, "store cursor",
                           "insert into okno.relay_cursors (stream, tx, position)"
                           " values ($1, $2::xid8, $3::int8) on conflict (stream) do update"
@@ -301,53 +303,29 @@ static int store_cursor(okno_relay *r, okno__relay_stream *s, const char *tx, in
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    snprintf(s->cursor_tx, sizeof s->cursor_tx, "%s", tx);
-    s->cursor_position = position;
+    s->cursor = next;
     return OKNO_OK;
 }
 
-/* Connects, becomes the active relay of its prefix (a session advisory lock, released when the
- * connection ends, also by a crash) and loads the cursors. */
+/* Connects, becomes the active relay of its prefix (the log tail's leader lock) and loads the
+ * cursors. */
 static int pg_start(okno_relay *r)
 {
-    if (r->conn == NULL) {
-        r->conn = PQconnectdbParams(r->cfg.pg_keywords, r->cfg.pg_values, 1);
-        if (PQstatus(r->conn) != CONNECTION_OK) {
-            fail(r, OKNO_EPG, "cannot connect to PostgreSQL: %s", PQerrorMessage(r->conn));
-            pg_stop(r);
-            return OKNO_EPG;
-        }
-    }
-    if (!r->leader) {
-        const char *params[1] = {r->cfg.cursor_prefix};
-        PGresult *res = query(r, "leader lock",
-                              "select pg_try_advisory_lock(hashtextextended('okno.relay:' || $1,"
-                              " 0))",
-                              1, params, PGRES_TUPLES_OK);
-        if (res == NULL)
-            return OKNO_EPG;
-        r->leader = PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (!r->leader)
-            return fail(r, OKNO_ECONFLICT, "another relay with cursor prefix '%s' is active",
-                        r->cfg.cursor_prefix);
+    int rc = okno_logtail_start(&r->tail, r->error, sizeof r->error);
+    if (rc == OKNO_ECONFLICT)
+        return fail(r, OKNO_ECONFLICT, "another relay with cursor prefix '%s' is active",
+                    r->cfg.cursor_prefix);
+    if (rc != OKNO_OK) {
+        pg_stop(r);
+        return rc;
     }
     for (int i = 0; i < OKNO_RELAY_STREAMS; i++)
         if (!r->streams[i].cursor_loaded) {
-            int rc = load_cursor(r, &r->streams[i]);
+            rc = load_cursor(r, &r->streams[i]);
             if (rc != 0)
                 return rc;
         }
     return OKNO_OK;
-}
-
-static PGresult *read_batch(okno_relay *r, const okno__relay_stream *s)
-{
-    char pos[24], limit[24];
-    snprintf(pos, sizeof pos, "%" PRId64, s->cursor_position);
-    snprintf(limit, sizeof limit, "%d", r->cfg.batch_rows);
-    const char *params[3] = {s->cursor_tx, pos, limit};
-    return PQexecParams(r->conn, s->select_sql, 3, NULL, params, NULL, NULL, 1);
 }
 
 /* Produces row i: key = message id as text, value = the stored body as is (not copied: the
@@ -357,7 +335,7 @@ static rd_kafka_resp_err_t produce_row(okno_relay *r, const okno__relay_stream *
 {
     char key[37], seq[16];
     okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(res, i, 0), key);
-    int32_t seq_value = okno__pgbin_get_i32(PQgetvalue(res, i, 1));
+    int32_t seq_value = okno_pgbin_get_i32(PQgetvalue(res, i, 1));
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     if (seq_value > 0) {
         snprintf(seq, sizeof seq, "%" PRId32, seq_value);
@@ -412,7 +390,7 @@ static int await_deliveries(okno_relay *r)
 
 static int relay_stream(okno_relay *r, okno__relay_stream *s, size_t *published)
 {
-    PGresult *res = read_batch(r, s);
+    PGresult *res = okno_logtail_read(r->tail.conn, s->select_sql, &s->cursor, r->cfg.batch_rows);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         int rc = pg_failed(r, s->cursor_name, res);
         PQclear(res);
@@ -426,8 +404,7 @@ static int relay_stream(okno_relay *r, okno__relay_stream *s, size_t *published)
     if (rc != 0)
         producer_stop(r); /* before the rows it may still point at are freed */
     if (rc == 0 && n > 0)
-        rc = store_cursor(r, s, PQgetvalue(res, n - 1, 4),
-                          okno__pgbin_get_i64(PQgetvalue(res, n - 1, 5)));
+        rc = store_cursor(r, s, res, n - 1);
     if (rc == 0) {
         *published += (size_t)n;
         r->stats.published += (uint64_t)n;
@@ -445,11 +422,11 @@ static int maybe_checkpoint(okno_relay *r)
         return OKNO_OK;
     int written = 0;
     char err[OKNO_PG_ERRBUF_BYTES];
-    int rc = okno_eventlog_checkpoint(r->conn, every, CHECKPOINTS_PER_STEP_MAX, &written, err,
+    int rc = okno_eventlog_checkpoint(r->tail.conn, every, CHECKPOINTS_PER_STEP_MAX, &written, err,
                                       sizeof err);
     if (rc != 0) {
         fail(r, rc, "checkpoint: %s", err);
-        if (PQstatus(r->conn) != CONNECTION_OK)
+        if (PQstatus(r->tail.conn) != CONNECTION_OK)
             pg_stop(r);
         return rc;
     }

@@ -11,6 +11,8 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
+#include "okno/logtail.h"
+
 /* Limits and defaults. */
 #define OKNO_RELAY_BATCH_ROWS_MAX      50000 /* rows read and produced per stream and step */
 #define OKNO_RELAY_BATCH_ROWS_DEFAULT  5000
@@ -55,8 +57,7 @@ typedef struct okno__relay_stream {
     const char *select_sql;
     const char *label_header; /* header for the row's third column: "type" or "reason_code" */
     bool cursor_loaded;
-    char cursor_tx[24];      /* xid8 of the last published row, decimal */
-    int64_t cursor_position; /* position of the last published row */
+    okno_log_cursor cursor; /* the last published row */
 } okno__relay_stream;
 
 /* Counters since start, for logs and metrics. */
@@ -71,8 +72,7 @@ typedef struct okno_relay_stats {
 /* A relay. Caller-allocated; fields are private to relay.c except stats and error. */
 typedef struct okno_relay {
     okno_relay_config cfg;
-    PGconn *conn;
-    bool leader; /* holds the advisory lock that makes it the one active relay of its prefix */
+    okno_logtail tail; /* its lock makes it the one active relay of its cursor prefix */
     rd_kafka_t *producer;
     okno__relay_stream streams[OKNO_RELAY_STREAMS];
     int64_t events_since_checkpoint;

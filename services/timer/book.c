@@ -7,6 +7,7 @@
 
 #include "book.h"
 #include "okno/error.h"
+#include "okno/uuid.h"
 
 #define INDEX_CAP_INITIAL 1024
 #define INDEX_FILL_NUM    3 /* the index grows past 3/4 full */
@@ -18,22 +19,13 @@ okno_tracker_rec *okno__book_rec(const okno_tracker *t, uint32_t slot)
     return &t->chunks[slot / OKNO_TRACKER_CHUNK_RECORDS][slot % OKNO_TRACKER_CHUNK_RECORDS];
 }
 
-/* A well-mixed hash of a uuid (test ids are not random, so mix whatever comes). */
-static uint64_t id_hash(const okno_uuid *id)
-{
-    uint64_t a, b;
-    memcpy(&a, id->bytes, 8);
-    memcpy(&b, id->bytes + 8, 8);
-    uint64_t x = a ^ (b * UINT64_C(0x9e3779b97f4a7c15));
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    return x;
-}
-
 static uint32_t home_of(const okno_tracker *t, const okno_uuid *id)
 {
-    return (uint32_t)id_hash(id) & (t->index_cap - 1);
+    assert(t->index_cap >= INDEX_CAP_INITIAL);
+    assert((t->index_cap & (t->index_cap - 1)) == 0);
+    /* Never full (index_reserve keeps it at most 3/4): a probe always meets an empty cell. */
+    assert((uint64_t)t->count * INDEX_FILL_DEN <= (uint64_t)t->index_cap * INDEX_FILL_NUM);
+    return (uint32_t)okno_uuid_hash(id) & (t->index_cap - 1);
 }
 
 /* Where id sits in the index, or where it would go (an empty cell). */
@@ -42,7 +34,7 @@ static uint32_t index_find(const okno_tracker *t, const okno_uuid *id)
     uint32_t mask = t->index_cap - 1;
     for (uint32_t i = home_of(t, id);; i = (i + 1) & mask) {
         uint32_t v = t->index[i];
-        if (v == 0 || memcmp(okno__book_rec(t, v - 1)->id.bytes, id->bytes, 16) == 0)
+        if (v == 0 || okno_uuid_equal(&okno__book_rec(t, v - 1)->id, id))
             return i;
     }
 }
@@ -89,6 +81,8 @@ static int index_reserve(okno_tracker *t)
  * when their home does not lie cyclically between the hole and themselves. */
 static void index_delete(okno_tracker *t, uint32_t hole)
 {
+    assert(hole < t->index_cap);
+    assert(t->index[hole] != 0);
     uint32_t mask = t->index_cap - 1;
     t->index[hole] = 0;
     for (uint32_t j = (hole + 1) & mask; t->index[j] != 0; j = (j + 1) & mask) {
@@ -112,8 +106,10 @@ uint32_t okno__book_find(const okno_tracker *t, const okno_uuid *id)
 
 static int slot_take(okno_tracker *t, uint32_t *slot)
 {
+    assert(t->free_count <= t->slots_used);
     if (t->free_count > 0) {
         *slot = t->free_slots[--t->free_count];
+        assert(*slot < t->slots_used);
         return OKNO_OK;
     }
     if (t->slots_used >= OKNO_TRACKER_MESSAGES_MAX)
@@ -138,6 +134,8 @@ static int slot_take(okno_tracker *t, uint32_t *slot)
 
 static int slot_give(okno_tracker *t, uint32_t slot)
 {
+    assert(slot < t->slots_used);
+    assert(t->free_count < t->slots_used);
     if (t->free_count == t->free_cap) {
         uint32_t cap = t->free_cap ? t->free_cap * 2 : 1024;
         uint32_t *f = realloc(t->free_slots, cap * sizeof *f);
@@ -161,14 +159,18 @@ int okno__book_add(okno_tracker *t, const okno_uuid *id, uint32_t *slot)
     okno_tracker_rec *r = okno__book_rec(t, *slot);
     memset(r, 0, sizeof *r);
     r->id = *id;
-    t->index[index_free_cell(t, id)] = *slot + 1;
+    uint32_t cell = index_free_cell(t, id);
+    assert(t->index[cell] == 0);
+    t->index[cell] = *slot + 1;
     t->count++;
+    assert(t->count + t->free_count == t->slots_used);
     return OKNO_OK;
 }
 
 int okno__book_remove(okno_tracker *t, uint32_t slot)
 {
     okno_tracker_rec *r = okno__book_rec(t, slot);
+    assert(t->count > 0);
     uint32_t at = index_find(t, &r->id);
     assert(t->index[at] == slot + 1);
     okno_deadlines_cancel(&t->deadlines, slot);

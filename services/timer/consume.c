@@ -213,10 +213,17 @@ static const char *const consumer_defaults[][2] = {
 
 static int configure(okno_timer *t, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
-    return okno_kafka_consumer_conf(
-        conf, &t->svc->config, t->group_id, consumer_defaults,
-        sizeof consumer_defaults / sizeof consumer_defaults[0], consumer_props,
-        sizeof consumer_props / sizeof consumer_props[0], rebalance_cb, t, err, err_bytes);
+    const okno_kafka_consumer_options o = {
+        .config = &t->svc->config,
+        .group_id = t->group_id,
+        .defaults = consumer_defaults,
+        .defaults_count = sizeof consumer_defaults / sizeof consumer_defaults[0],
+        .fixed = consumer_props,
+        .fixed_count = sizeof consumer_props / sizeof consumer_props[0],
+        .rebalance_cb = rebalance_cb,
+        .opaque = t,
+    };
+    return okno_kafka_consumer_conf(conf, &o, err, err_bytes);
 }
 
 static int subscribe(okno_timer *t, char *err, size_t err_bytes)
@@ -241,8 +248,8 @@ int okno_timer_consumer_open(okno_timer *t)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int rc = configure(t, conf, err, sizeof err);
     if (rc == OKNO_OK) {
-        t->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-        conf = NULL;
+        t->consumer = okno_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+        conf = NULL; /* taken over */
         rc = t->consumer ? subscribe(t, err, sizeof err) : OKNO_EKAFKA;
     }
     if (conf != NULL)

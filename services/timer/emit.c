@@ -118,26 +118,18 @@ void okno_timer_on_producer(uv_poll_t *handle, int status, int events)
     okno_timer_schedule(t);
 }
 
-/* Properties the timer's guarantees rest on; set after the pass-through so none is lost. */
+/* Set after the pass-through; okno_kafka_producer_conf adds the partitioning settings, so a
+ * signal lands on the same partition number as its message's transition requests. */
 static const char *const producer_props[][2] = {
-    {"enable.idempotence", "true"}, /* order kept, internal retries' duplicates dropped */
-    {"acks", "all"},
-    /* The Java clients' partitioner, which the ledger's other inputs use too: a signal lands on
-     * the same partition number as its message's transition requests. */
-    {"partitioner", "murmur2_random"},
     {"linger.ms", "5"},
 };
 
 static rd_kafka_conf_t *producer_conf(okno_timer *t, char *err, size_t err_bytes)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    bool ok = okno_config_kafka_apply(&t->svc->config, conf, OKNO_CONFIG_KAFKA_PRODUCER) == 0;
-    if (!ok)
-        snprintf(err, err_bytes, "%s", okno_config_error(&t->svc->config));
-    ok = ok && okno_kafka_conf_set_all(conf, producer_props,
-                                       sizeof producer_props / sizeof producer_props[0], err,
-                                       err_bytes) == 0;
-    if (!ok) {
+    if (okno_kafka_producer_conf(conf, &t->svc->config, producer_props,
+                                 sizeof producer_props / sizeof producer_props[0], err,
+                                 err_bytes) != OKNO_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -152,10 +144,8 @@ int okno_timer_producer_open(okno_timer *t)
     char err[512] = "";
     rd_kafka_conf_t *conf = producer_conf(t, err, sizeof err);
     if (conf != NULL)
-        t->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+        t->producer = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (t->producer == NULL) {
-        if (conf != NULL)
-            rd_kafka_conf_destroy(conf);
         okno_log_error("cannot start the Kafka producer", OKNO_LOG_STR("reason", err));
         return OKNO_EKAFKA;
     }

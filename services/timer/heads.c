@@ -1,7 +1,6 @@
 /* The timer's reads from PostgreSQL: the workflow settings, the stream-head snapshots of open
  * messages (one COPY for a whole assignment), one head on demand, and, for a snapshot of
  * another format version, the message's events folded afresh. The timer writes nothing. */
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,8 @@
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/log.h"
+#include "okno/pg.h"
+#include "okno/pgbin.h"
 #include "okno/stream_head.h"
 #include "okno/uuid.h"
 #include "timer.h"
@@ -33,17 +34,12 @@
 
 int okno_timer_pg_connect(okno_timer *t)
 {
-    const char *keys[OKNO_CONFIG_PG_PARAMS_MAX], *values[OKNO_CONFIG_PG_PARAMS_MAX];
-    okno_config_pg_params(&t->svc->config, keys, values);
-    if (t->pg != NULL)
-        PQfinish(t->pg);
-    t->pg = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(t->pg) != CONNECTION_OK) {
-        okno_log_error("cannot connect to PostgreSQL",
-                       OKNO_LOG_STR("reason", PQerrorMessage(t->pg)));
-        return OKNO_EPG;
-    }
-    return OKNO_OK;
+    PQfinish(t->pg);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    int rc = okno_pg_connect_config(&t->svc->config, &t->pg, err, sizeof err);
+    if (rc != OKNO_OK)
+        okno_log_error("cannot connect to PostgreSQL", OKNO_LOG_STR("reason", err));
+    return rc;
 }
 
 int okno_timer_load_settings(okno_timer *t)
@@ -89,18 +85,16 @@ typedef struct copy_state {
 
 static int32_t be32(const uint8_t *p)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return (int32_t)ntohl(v);
+    return okno_pgbin_get_i32((const char *)p);
 }
 
 /* One COPY BINARY data message: (header,) one tuple of (message_id, seq, state_version, state),
  * or the trailer. */
 static int copy_row(okno_timer *t, copy_state *c, const uint8_t *p, size_t n)
 {
-    static const uint8_t signature[11] = "PGCOPY\n\377\r\n";
     if (!c->header_done) {
-        if (n < 19 || memcmp(p, signature, 11) != 0 || (size_t)be32(p + 15) > n - 19)
+        if (n < 19 || memcmp(p, okno_pg_copy_signature, OKNO_PG_COPY_SIGNATURE_BYTES) != 0 ||
+            (size_t)be32(p + 15) > n - 19)
             return OKNO_EDECODE;
         size_t skip = 19 + (size_t)be32(p + 15);
         p += skip;
@@ -125,7 +119,7 @@ static int copy_row(okno_timer *t, copy_state *c, const uint8_t *p, size_t n)
     }
     okno_uuid id;
     memcpy(id.bytes, field[0], 16);
-    int version = (int16_t)((field[2][0] << 8) | field[2][1]);
+    int version = okno_pgbin_get_i16((const char *)field[2]);
     static okno_message_state state; /* 464 bytes; one loop thread */
     if (!okno_stream_head_snapshot(version, field[3], len[3], (uint32_t)be32(field[1]), &state)) {
         if (c->refold_count < REFOLD_MAX)
@@ -224,8 +218,7 @@ int okno_timer_reload(okno_timer *t, const okno_uuid *id, int32_t partition, uin
     if (PQntuples(res) == 1) {
         static okno_message_state state;
         *seq = (uint32_t)be32((const uint8_t *)PQgetvalue(res, 0, 0));
-        const uint8_t *v = (const uint8_t *)PQgetvalue(res, 0, 1);
-        int version = (int16_t)((v[0] << 8) | v[1]);
+        int version = okno_pgbin_get_i16(PQgetvalue(res, 0, 1));
         if (be32((const uint8_t *)PQgetvalue(res, 0, 3)) != partition)
             okno_log_warn("a message's events and requests lie on different partitions: do "
                           "okno.events.v1 and okno.transitions.v1 have the same partition count?",

@@ -7,6 +7,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/metrics.h"
 #include "timer.h"
@@ -18,11 +19,11 @@ static const struct okno_config_key timer_keys[] = {
      .doc = "Kafka consumer group of the timer instances"},
     {.name = "timer.events_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.events.v1",
+     .default_value = OKNO_TOPIC_EVENTS,
      .doc = "topic of accepted events (the relay's output)"},
     {.name = "timer.sla_topic",
      .type = OKNO_CONFIG_STRING,
-     .default_value = "okno.sla.v1",
+     .default_value = OKNO_TOPIC_SLA,
      .doc = "topic the signals go to (the ledger's input)"},
     {.name = "timer.late_after",
      .type = OKNO_CONFIG_DURATION,

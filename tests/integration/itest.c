@@ -12,10 +12,10 @@
 
 /* Number of distinct keys a test may look up, and the longest value, in bytes. */
 #define ITEST_KEYS_MAX        16
-#define ITEST_VALUE_MAX_BYTES 512
+#define ITEST_VALUE_BYTES_MAX 512
 
 static char keys[ITEST_KEYS_MAX][64];
-static char values[ITEST_KEYS_MAX][ITEST_VALUE_MAX_BYTES];
+static char values[ITEST_KEYS_MAX][ITEST_VALUE_BYTES_MAX];
 
 static int parse_line(char *line, const char *key, char *out, size_t size)
 {
@@ -88,6 +88,16 @@ long long okno_itest_query_ll(PGconn *conn, const char *sql)
     long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return v;
+}
+
+rd_kafka_conf_t *okno_itest_kafka_conf(void)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
+                          sizeof err) != RD_KAFKA_CONF_OK)
+        fail_msg("%s", err);
+    return conf;
 }
 
 double okno_itest_now_ms(void)

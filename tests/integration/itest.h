@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 /* The value of KEY in the cluster.env file named by $OKNO_CLUSTER_ENV (written by
  * deploy/local/up); fails the test when the file or key is missing. Returns a static copy valid
@@ -52,6 +53,9 @@ long long okno_itest_query_ll(PGconn *conn, const char *sql);
  * inserts the message's stream head. Fails the test on any error. */
 void okno_itest_insert_event(PGconn *conn, const char *message_id, const char *body, const char *tx,
                              bool with_head);
+
+/* A librdkafka conf with the local cluster's bootstrap.servers; the caller owns it. */
+rd_kafka_conf_t *okno_itest_kafka_conf(void);
 
 /* Milliseconds from an arbitrary start, for timings. */
 double okno_itest_now_ms(void);

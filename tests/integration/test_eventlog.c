@@ -68,7 +68,7 @@ static okno_eventlog_head *add_head(tbatch *t, uint32_t m, int32_t prev_seq,
                               .state_version = 1,
                               .state = (const uint8_t *)"state",
                               .state_bytes = 5};
-    make_id(h->message_id, 1, m);
+    make_id(h->message_id.bytes, 1, m);
     if (prev_hash != NULL)
         memcpy(h->prev_hash, prev_hash, OKNO_EVENTLOG_HASH_BYTES);
     return h;
@@ -87,16 +87,16 @@ static void add_event(tbatch *t, uint32_t m, int32_t seq, uint32_t request, size
                                .org = 7,
                                .body = t->bodies[i],
                                .body_bytes = body_bytes};
-    make_id(e->message_id, 1, m);
-    make_id(e->request_id, 2, request);
+    make_id(e->message_id.bytes, 1, m);
+    make_id(e->request_id.bytes, 2, request);
 }
 
 static void add_request(tbatch *t, uint32_t request, uint32_t m, bool accepted, int32_t events)
 {
     okno_eventlog_request *q = &t->requests[t->batch.request_count++];
     *q = (okno_eventlog_request){.accepted = accepted, .events = events};
-    make_id(q->request_id, 2, request);
-    make_id(q->message_id, 1, m);
+    make_id(q->request_id.bytes, 2, request);
+    make_id(q->message_id.bytes, 1, m);
 }
 
 static void add_offset(tbatch *t, int32_t partition, int64_t expected, int64_t next)
@@ -249,8 +249,8 @@ static void repeated_request_ids_are_acknowledged_not_appended(void **state)
                                 .source_topic = "okno.transitions.v1",
                                 .body = (const uint8_t *)"r",
                                 .body_bytes = 1};
-    make_id(t->refusals[0].request_id, 2, 2002);
-    make_id(t->refusals[0].message_id, 1, 200);
+    make_id(t->refusals[0].request_id.bytes, 2, 2002);
+    make_id(t->refusals[0].message_id.bytes, 1, 200);
     assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_EDUPLICATE);
     assert_int_equal(t->result.known_count, 1);
     assert_int_equal(t->result.known[0].index, 1);

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "okno/config.h"
+#include "okno/error.h"
 #include "okno/pg.h"
 
 static void app_role_writes_and_reads_a_row(void **state)
@@ -21,6 +23,37 @@ static void app_role_writes_and_reads_a_row(void **state)
     assert_string_equal(PQgetvalue(res, 1, 0), "message");
     PQclear(res);
     PQfinish(conn);
+}
+
+/* A service's pg.conninfo and pg.* keys reach the connection; a refused one is named. */
+static void connect_with_service_config_applies_its_pg_keys(void **state)
+{
+    (void)state;
+    static const struct okno_config_key *const tables[] = {okno_config_common_keys, NULL};
+    static struct okno_config cfg; /* large: static, as services keep theirs */
+    char ini[1024], err[OKNO_PG_ERRBUF_BYTES];
+    snprintf(ini, sizeof ini, "[pg]\nconninfo = %s\napplication_name = okno-config-test\n",
+             okno_itest_env("OKNO_PG_CONNINFO"));
+    assert_int_equal(okno_config_init(&cfg, tables), 0);
+    assert_int_equal(okno_config_load_string(&cfg, ini, "t.ini"), 0);
+    PGconn *conn = NULL;
+    assert_int_equal(okno_pg_connect_config(&cfg, &conn, err, sizeof err), OKNO_OK);
+    PGresult *res = PQexec(conn, "select current_setting('application_name')");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "okno-config-test");
+    PQclear(res);
+    PQfinish(conn);
+    okno_config_close(&cfg);
+    assert_int_equal(okno_config_init(&cfg, tables), 0);
+    assert_int_equal(okno_config_load_string(&cfg,
+                                             "[pg]\nconninfo = host=127.0.0.1 port=1"
+                                             " dbname=none connect_timeout=2\n",
+                                             "t.ini"),
+                     0);
+    assert_int_equal(okno_pg_connect_config(&cfg, &conn, err, sizeof err), OKNO_EPG);
+    assert_null(conn);
+    assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
+    okno_config_close(&cfg);
 }
 
 static void write_file(const char *path, const char *text)
@@ -78,6 +111,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(app_role_writes_and_reads_a_row),
+        cmocka_unit_test(connect_with_service_config_applies_its_pg_keys),
         cmocka_unit_test(migrations_apply_once_and_refuse_changed_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

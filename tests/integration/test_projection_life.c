@@ -103,18 +103,18 @@ static void append(const okno_step_result *res, const okno_request *req)
                                       .org = e->holding_org_after,
                                       .body = bodies[i],
                                       .body_bytes = len};
-        memcpy(ev[i].message_id, e->message_id.bytes, 16);
-        memcpy(ev[i].request_id, e->request_id.bytes, 16);
+        ev[i].message_id = e->message_id;
+        ev[i].request_id = e->request_id;
     }
     okno_eventlog_head head = {.prev_seq = (int32_t)L.state.last_seq,
                                .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
                                .state = (const uint8_t *)&res->state,
                                .state_bytes = sizeof res->state};
-    memcpy(head.message_id, L.id.bytes, 16);
+    head.message_id = L.id;
     memcpy(head.prev_hash, L.hash, sizeof L.hash);
     okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    memcpy(rq.request_id, req->request_id.bytes, 16);
-    memcpy(rq.message_id, L.id.bytes, 16);
+    rq.request_id = req->request_id;
+    rq.message_id = L.id;
     okno_eventlog_batch b = {.events = ev,
                              .event_count = res->events_count,
                              .heads = &head,

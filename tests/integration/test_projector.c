@@ -101,15 +101,6 @@ typedef struct topics {
     char transitions[96], sla[96], events[96], rejections[96], group[96];
 } topics;
 
-static rd_kafka_conf_t *kafka_conf(void)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[256];
-    rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
-                      sizeof err);
-    return conf;
-}
-
 static void topics_create(topics *t)
 {
     okno_itest_unique(t->transitions, sizeof t->transitions, "okno.test.proj.transitions");
@@ -120,15 +111,15 @@ static void topics_create(topics *t)
     const char *names[] = {t->transitions, t->sla, t->events, t->rejections};
     char err[512];
     int created, existing;
-    if (okno_kafka_create_topics(kafka_conf(), names, 4, 4, 1, 30000, &created, &existing, err,
-                                 sizeof err) != 0)
+    if (okno_kafka_create_topics(okno_itest_kafka_conf(), names, 4, 4, 1, 30000, &created,
+                                 &existing, err, sizeof err) != 0)
         fail_msg("create topics: %s", err);
 }
 
 static void topics_delete(const topics *t)
 {
     char err[256];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kafka_conf(), err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, okno_itest_kafka_conf(), err, sizeof err);
     const char *names[] = {t->transitions, t->sla, t->events, t->rejections};
     rd_kafka_DeleteTopic_t *del[4];
     for (int i = 0; i < 4; i++)

@@ -40,31 +40,21 @@ typedef struct record {
 
 static record records[RECORDS_MAX];
 
-static rd_kafka_conf_t *kafka_conf(void)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
-                          sizeof err) != RD_KAFKA_CONF_OK)
-        fail_msg("%s", err);
-    return conf;
-}
-
 static void create_topic(char *name, size_t size, const char *prefix, int partitions)
 {
     char err[512];
     int created, existing;
     okno_itest_unique(name, size, prefix);
     const char *names[1] = {name};
-    if (okno_kafka_create_topics(kafka_conf(), names, 1, partitions, 1, 30000, &created, &existing,
-                                 err, sizeof err) != 0)
+    if (okno_kafka_create_topics(okno_itest_kafka_conf(), names, 1, partitions, 1, 30000, &created,
+                                 &existing, err, sizeof err) != 0)
         fail_msg("create topic %s: %s", name, err);
 }
 
 static void delete_topic(const char *topic)
 {
     char err[512];
-    if (okno_kafka_delete_topic(kafka_conf(), topic, 30000, err, sizeof err) != 0)
+    if (okno_kafka_delete_topic(okno_itest_kafka_conf(), topic, 30000, err, sizeof err) != 0)
         print_message("%s\n", err);
 }
 
@@ -94,7 +84,7 @@ static int consume(const char *topic, int partitions, int expected)
 {
     char err[512], group[128];
     okno_itest_unique(group, sizeof group, "okno-test-relay");
-    rd_kafka_conf_t *conf = kafka_conf();
+    rd_kafka_conf_t *conf = okno_itest_kafka_conf();
     rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
@@ -281,9 +271,9 @@ static void refusals_are_published_to_the_rejections_topic(void **state)
     static fixture f;
     relay_start(&f, "ev", 1);
     PGconn *conn = okno_itest_connect(db->app_conninfo);
-    okno_eventlog_request q = {.request_id = {0xee, 1}, .message_id = {0xee, 2}};
-    okno_eventlog_refusal refusal = {.request_id = {0xee, 1},
-                                     .message_id = {0xee, 2},
+    okno_eventlog_request q = {.request_id = {{0xee, 1}}, .message_id = {{0xee, 2}}};
+    okno_eventlog_refusal refusal = {.request_id = {{0xee, 1}},
+                                     .message_id = {{0xee, 2}},
                                      .reason_code = "deadline_passed",
                                      .message = "too late",
                                      .source_topic = OKNO_TOPIC_TRANSITIONS,
@@ -319,11 +309,11 @@ static void *write_batches(void *arg)
     char body[WRITER_MESSAGES][32];
     for (int batch = 0; batch < WRITER_BATCHES; batch++) {
         for (int m = 0; m < WRITER_MESSAGES; m++) {
-            heads[m] = (okno_eventlog_head){.message_id = {0xc0, (uint8_t)w->id, (uint8_t)m},
+            heads[m] = (okno_eventlog_head){.message_id = {{0xc0, (uint8_t)w->id, (uint8_t)m}},
                                             .prev_seq = tips[m].seq};
             memcpy(heads[m].prev_hash, tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
             snprintf(body[m], sizeof body[m], "w%d m%d s%d", w->id, m, tips[m].seq + 1);
-            events[m] = (okno_eventlog_event){.message_id = {0xc0, (uint8_t)w->id, (uint8_t)m},
+            events[m] = (okno_eventlog_event){.message_id = {{0xc0, (uint8_t)w->id, (uint8_t)m}},
                                               .seq = tips[m].seq + 1,
                                               .event_type = "concurrent",
                                               .body = (const uint8_t *)body[m],
@@ -406,9 +396,9 @@ static void append_rounds(PGconn *conn, okno_eventlog_tip *tips, int rounds)
     for (int round = 0; round < rounds; round++) {
         for (int m = 0; m < KILL_MESSAGES; m++) {
             heads[m] =
-                (okno_eventlog_head){.message_id = {0xd0, (uint8_t)m}, .prev_seq = tips[m].seq};
+                (okno_eventlog_head){.message_id = {{0xd0, (uint8_t)m}}, .prev_seq = tips[m].seq};
             memcpy(heads[m].prev_hash, tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
-            events[m] = (okno_eventlog_event){.message_id = {0xd0, (uint8_t)m},
+            events[m] = (okno_eventlog_event){.message_id = {{0xd0, (uint8_t)m}},
                                               .seq = tips[m].seq + 1,
                                               .event_type = "killed",
                                               .body = (const uint8_t *)"payload",

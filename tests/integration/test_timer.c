@@ -185,16 +185,6 @@ static pid_t load_start(void)
 
 /* ---- topics and traffic --------------------------------------------------------------------- */
 
-static rd_kafka_conf_t *kafka_conf(void)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
-                          sizeof err) != RD_KAFKA_CONF_OK)
-        fail_msg("%s", err);
-    return conf;
-}
-
 static void topics_create(void)
 {
     static const char *const names[4] = {"transitions", "sla", "events", "rejections"};
@@ -205,15 +195,15 @@ static void topics_create(void)
     }
     char err[512];
     int created, existing;
-    if (okno_kafka_create_topics(kafka_conf(), list, 4, PARTITIONS, 1, 30000, &created, &existing,
-                                 err, sizeof err) != 0)
+    if (okno_kafka_create_topics(okno_itest_kafka_conf(), list, 4, PARTITIONS, 1, 30000, &created,
+                                 &existing, err, sizeof err) != 0)
         fail_msg("creating topics: %s", err);
 }
 
 static void topics_delete(void)
 {
     char err[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kafka_conf(), err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, okno_itest_kafka_conf(), err, sizeof err);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     for (int i = 0; i < 4; i++) {
         rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(topics[i]);
@@ -228,7 +218,7 @@ static void topics_delete(void)
 static rd_kafka_t *producer_new(void)
 {
     char err[512];
-    rd_kafka_conf_t *conf = kafka_conf();
+    rd_kafka_conf_t *conf = okno_itest_kafka_conf();
     rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err);
     rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof err);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
@@ -468,7 +458,7 @@ static void sla_records(long long *records, long long *late, long long *repeated
 {
     char err[512], group[128];
     snprintf(group, sizeof group, "%s-reader", tag);
-    rd_kafka_conf_t *conf = kafka_conf();
+    rd_kafka_conf_t *conf = okno_itest_kafka_conf();
     rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);

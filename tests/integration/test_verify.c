@@ -29,14 +29,14 @@ static void fill_log(PGconn *conn)
             message_ids[m][0] = 0xa0;
             message_ids[m][15] = (uint8_t)m;
             heads[m] = (okno_eventlog_head){.prev_seq = tips[m].seq, .kafka_partition = m};
-            memcpy(heads[m].message_id, message_ids[m], OKNO_EVENTLOG_ID_BYTES);
+            memcpy(heads[m].message_id.bytes, message_ids[m], OKNO_EVENTLOG_ID_BYTES);
             memcpy(heads[m].prev_hash, tips[m].hash, OKNO_EVENTLOG_HASH_BYTES);
             snprintf(bodies[m], sizeof bodies[m], "body %d/%d", m, seq);
             events[m] = (okno_eventlog_event){.seq = seq,
                                               .event_type = "t",
                                               .body = (const uint8_t *)bodies[m],
                                               .body_bytes = strlen(bodies[m])};
-            memcpy(events[m].message_id, message_ids[m], OKNO_EVENTLOG_ID_BYTES);
+            memcpy(events[m].message_id.bytes, message_ids[m], OKNO_EVENTLOG_ID_BYTES);
         }
         okno_eventlog_batch b = {
             .events = events, .event_count = MESSAGES, .heads = heads, .head_count = MESSAGES};

@@ -2,8 +2,7 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
-/* Exit codes shared by every subcommand. */
-enum { OKNO_EXIT_OK = 0, OKNO_EXIT_FAILURE = 1, OKNO_EXIT_USAGE = 2 };
+#include "okno/error.h" /* OKNO_EXIT_*, the exit codes of every subcommand */
 
 typedef struct okno_cli_command {
     const char *name;

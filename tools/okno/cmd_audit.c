@@ -17,7 +17,7 @@
 #include "okno/eventlog.h"
 #include "okno/pg.h"
 #include "okno/uuid.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 
 /* Mismatches described in full; more are counted. */
 #define AUDIT_MISMATCHES_MAX 32
@@ -173,12 +173,12 @@ static json_t *json_event(const okno_event *e, int64_t position, const char *has
 /* Verifies row i against the chain so far, then prints it. */
 static void audit_row(audit *a, const okno_uuid *id, const PGresult *res, int i)
 {
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(res, i, 0));
+    int32_t seq = okno_pgbin_get_i32(PQgetvalue(res, i, 0));
     const uint8_t *body = (const uint8_t *)PQgetvalue(res, i, 5);
     size_t body_bytes = (size_t)PQgetlength(res, i, 5);
     const uint8_t *prev = (const uint8_t *)PQgetvalue(res, i, 6);
     const uint8_t *stored = (const uint8_t *)PQgetvalue(res, i, 7);
-    int64_t position = okno__pgbin_get_i64(PQgetvalue(res, i, 8));
+    int64_t position = okno_pgbin_get_i64(PQgetvalue(res, i, 8));
     char want[HASH_HEX_BYTES], got[HASH_HEX_BYTES], what[OKNO_AVRO_REASON_BYTES + 64];
     if (seq != a->next_seq) {
         snprintf(what, sizeof what, "expected seq %d (a gap or a double)", a->next_seq);
@@ -223,7 +223,7 @@ static void audit_head(audit *a, PGconn *conn, const char *id_text, int rows)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         mismatch(a, 0, PQresultErrorMessage(res));
     } else if (PQntuples(res) == 1) {
-        int32_t seq = okno__pgbin_get_i32(PQgetvalue(res, 0, 0));
+        int32_t seq = okno_pgbin_get_i32(PQgetvalue(res, 0, 0));
         if (seq != rows || memcmp(PQgetvalue(res, 0, 1), a->prev, OKNO_EVENTLOG_HASH_BYTES) != 0) {
             char what[160];
             snprintf(what, sizeof what,

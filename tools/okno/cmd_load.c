@@ -123,23 +123,22 @@ static int parse_args(int argc, char **argv, load_args *a)
 
 static rd_kafka_t *producer_new(const char *bootstrap)
 {
-    /* Keyed by message id with Kafka's own (murmur2) partitioner, as every okno producer is,
-     * so a message's requests and SLA signals land on the same partition number. */
+    /* Keyed by message id with the partitioning settings of every okno producer
+     * (okno_kafka_producer_conf), so a message's requests and SLA signals land on the same
+     * partition number. */
     static const char *const props[][2] = {
-        {"enable.idempotence", "true"},
-        {"acks", "all"},
         {"linger.ms", "5"},
         {"batch.num.messages", "10000"},
-        {"partitioner", "murmur2_random"},
         {"queue.buffering.max.messages", "1000000"},
     };
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) != 0)
         goto fail;
-    if (okno_kafka_conf_set_all(conf, props, sizeof props / sizeof props[0], err, sizeof err))
+    if (okno_kafka_producer_conf(conf, NULL, props, sizeof props / sizeof props[0], err,
+                                 sizeof err) != 0)
         goto fail;
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    rd_kafka_t *p = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (p == NULL)
         fprintf(stderr, "okno load: %s\n", err);
     return p;

@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "okno/eventlog.h"
 #include "okno/pg.h"
-#include "pg/pgbin.h"
+#include "okno/pgbin.h"
 
 /* Rows fetched from a cursor at a time: bounds memory whatever the log's size. */
 #define VERIFY_FETCH_ROWS 5000
@@ -97,8 +97,8 @@ typedef struct chain {
 static void check_link(verify *v, chain *c, const PGresult *res, int row)
 {
     const uint8_t *id = (const uint8_t *)PQgetvalue(res, row, 0);
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(res, row, 1));
-    int64_t position = okno__pgbin_get_i64(PQgetvalue(res, row, 2));
+    int32_t seq = okno_pgbin_get_i32(PQgetvalue(res, row, 1));
+    int64_t position = okno_pgbin_get_i64(PQgetvalue(res, row, 2));
     const uint8_t *prev = (const uint8_t *)PQgetvalue(res, row, 3);
     const uint8_t *stored = (const uint8_t *)PQgetvalue(res, row, 4);
     if (v->events == 0 || memcmp(id, c->message_id, OKNO_EVENTLOG_ID_BYTES) != 0) {
@@ -209,9 +209,9 @@ static bool close_range(verify *v, ckwalk *w)
     unsigned int len = 0;
     EVP_DigestFinal_ex(w->md, digest, &len);
     const uint8_t *stored = (const uint8_t *)PQgetvalue(c, w->row, 5);
-    long long no = okno__pgbin_get_i64(PQgetvalue(c, w->row, 0));
-    long long events = okno__pgbin_get_i64(PQgetvalue(c, w->row, 3));
-    long long total = okno__pgbin_get_i64(PQgetvalue(c, w->row, 4));
+    long long no = okno_pgbin_get_i64(PQgetvalue(c, w->row, 0));
+    long long events = okno_pgbin_get_i64(PQgetvalue(c, w->row, 3));
+    long long total = okno_pgbin_get_i64(PQgetvalue(c, w->row, 4));
     if (memcmp(digest, stored, OKNO_EVENTLOG_HASH_BYTES) != 0 || events != w->in_range ||
         total != v->covered + w->in_range) {
         char want[2 * OKNO_EVENTLOG_HASH_BYTES + 1], got[2 * OKNO_EVENTLOG_HASH_BYTES + 1];
@@ -220,7 +220,7 @@ static bool close_range(verify *v, ckwalk *w)
         mismatch(v,
                  "checkpoint %lld through tx %s position %" PRId64
                  ": digest expected %s over %lld events, stored %s over %lld",
-                 no, PQgetvalue(c, w->row, 1), okno__pgbin_get_i64(PQgetvalue(c, w->row, 2)), want,
+                 no, PQgetvalue(c, w->row, 1), okno_pgbin_get_i64(PQgetvalue(c, w->row, 2)), want,
                  w->in_range, got, events);
     }
     v->checkpoints++;
@@ -242,14 +242,14 @@ static bool feed_row(verify *v, ckwalk *w, const PGresult *res, int row)
     }
     EVP_DigestUpdate(w->md, PQgetvalue(res, row, 2), OKNO_EVENTLOG_HASH_BYTES);
     w->in_range++;
-    int64_t position = okno__pgbin_get_i64(PQgetvalue(res, row, 1));
-    int64_t through = okno__pgbin_get_i64(PQgetvalue(w->cks, w->row, 2));
+    int64_t position = okno_pgbin_get_i64(PQgetvalue(res, row, 1));
+    int64_t through = okno_pgbin_get_i64(PQgetvalue(w->cks, w->row, 2));
     bool same_tx = strcmp(PQgetvalue(res, row, 0), PQgetvalue(w->cks, w->row, 1)) == 0;
     if (same_tx && position == through)
         return close_range(v, w);
-    if (w->in_range > okno__pgbin_get_i64(PQgetvalue(w->cks, w->row, 3))) {
+    if (w->in_range > okno_pgbin_get_i64(PQgetvalue(w->cks, w->row, 3))) {
         mismatch(v, "checkpoint %lld: its last row (tx %s position %" PRId64 ") is not in the log",
-                 (long long)okno__pgbin_get_i64(PQgetvalue(w->cks, w->row, 0)),
+                 (long long)okno_pgbin_get_i64(PQgetvalue(w->cks, w->row, 0)),
                  PQgetvalue(w->cks, w->row, 1), through);
         w->done = true; /* the ranges after it cannot be aligned any more */
     }
@@ -274,7 +274,7 @@ static bool walk_checkpoints(verify *v)
     }
     if (ok && !w.done)
         mismatch(v, "checkpoint %lld: it covers rows past the end of the log",
-                 (long long)okno__pgbin_get_i64(PQgetvalue(w.cks, w.row, 0)));
+                 (long long)okno_pgbin_get_i64(PQgetvalue(w.cks, w.row, 0)));
     PQclear(w.cks);
     EVP_MD_CTX_free(w.md);
     return ok;

@@ -49,6 +49,10 @@ int64_t okno_clock_wait_ms(const okno_clock *c, int64_t at_ms);
 /* Real milliseconds that `sim_ms` of clock time take (rounded up; -1 for a manual clock). */
 int64_t okno_clock_real_ms(const okno_clock *c, int64_t sim_ms);
 
+/* CLOCK_MONOTONIC in milliseconds: for timeouts, back-offs, heartbeats and durations, never for
+ * the time of an event (that comes from an okno_clock). The one monotonic clock of okno. */
+int64_t okno_clock_monotonic_ms(void);
+
 /* The configuration keys of the shared clock, to put in a service's key table (end the table
  * with {.name = NULL} as usual). Services that share a clock must agree on both. */
 #define OKNO_CLOCK_CONFIG_KEYS                                                                     \

@@ -13,15 +13,15 @@
 /* Limits; each one is enforced with an error that names the limit, never by silent truncation. */
 #define OKNO_CONFIG_KEYS_MAX         256  /* declared keys across all tables */
 #define OKNO_CONFIG_PASSTHROUGH_MAX  128  /* kafka.* and pg.* entries that are not declared */
-#define OKNO_CONFIG_NAME_MAX_BYTES   128  /* a full dotted key name, NUL included */
-#define OKNO_CONFIG_VALUE_MAX_BYTES  4096 /* one value, NUL included */
-#define OKNO_CONFIG_FILE_MAX_BYTES   (1024 * 1024)
-#define OKNO_CONFIG_ORIGIN_MAX_BYTES 160 /* "file.ini:12" or "env OKNO_A__B", NUL included */
-#define OKNO_CONFIG_ERROR_MAX_BYTES  512 /* the message okno_config_error() returns */
+#define OKNO_CONFIG_NAME_BYTES_MAX   128  /* a full dotted key name, NUL included */
+#define OKNO_CONFIG_VALUE_BYTES_MAX  4096 /* one value, NUL included */
+#define OKNO_CONFIG_FILE_BYTES_MAX   (1024 * 1024)
+#define OKNO_CONFIG_ORIGIN_BYTES_MAX 160 /* "file.ini:12" or "env OKNO_A__B", NUL included */
+#define OKNO_CONFIG_ERROR_BYTES_MAX  512 /* the message okno_config_error() returns */
 #define OKNO_CONFIG_PG_PARAMS_MAX    32  /* keyword/value pairs okno_config_pg_params() fills */
 
 enum okno_config_type {
-    OKNO_CONFIG_STRING = 1, /* any text up to OKNO_CONFIG_VALUE_MAX_BYTES */
+    OKNO_CONFIG_STRING = 1, /* any text up to OKNO_CONFIG_VALUE_BYTES_MAX */
     OKNO_CONFIG_INT,        /* base-10 int64 within [min, max] */
     OKNO_CONFIG_BOOL,       /* true/false, yes/no, on/off, 1/0 (any case) */
     OKNO_CONFIG_DURATION,   /* integer with unit ms|s|m|h, kept in ms, within [min, max] ms */
@@ -52,7 +52,7 @@ struct okno_config_value {
     char *name;                                /* owned copy of the full key name */
     char *text;                                /* owned; the value as written, NULL = unset */
     int64_t number;                            /* INT, BOOL (0/1), DURATION (ms) after parsing */
-    char origin[OKNO_CONFIG_ORIGIN_MAX_BYTES]; /* "default", "f.ini:3", "env OKNO_X__Y" */
+    char origin[OKNO_CONFIG_ORIGIN_BYTES_MAX]; /* "default", "f.ini:3", "env OKNO_X__Y" */
     unsigned load_id;                          /* which load set it, to catch a key set twice */
 };
 
@@ -63,7 +63,7 @@ struct okno_config {
     struct okno_config_value passthrough[OKNO_CONFIG_PASSTHROUGH_MAX];
     size_t passthrough_count;
     unsigned load_count;                     /* loads so far; 0 = defaults only */
-    char error[OKNO_CONFIG_ERROR_MAX_BYTES]; /* first error, "" when none */
+    char error[OKNO_CONFIG_ERROR_BYTES_MAX]; /* first error, "" when none */
 };
 
 /* Which librdkafka client a conf is for: kafka.consumer.* and kafka.producer.* only reach one. */

@@ -18,6 +18,13 @@ enum {
     OKNO_EDUPLICATE = -12, /* already recorded (a repeated request id): acknowledge, skip */
 };
 
+/* Process exit codes of every okno program, services and the CLI alike. */
+enum {
+    OKNO_EXIT_OK = 0,      /* done: a clean stop, --help, --version, a passing check */
+    OKNO_EXIT_FAILURE = 1, /* runtime failure */
+    OKNO_EXIT_USAGE = 2,   /* bad command line or configuration */
+};
+
 /* A static, human-readable name for an OKNO_E* code; never NULL. */
 const char *okno_strerror(int err);
 

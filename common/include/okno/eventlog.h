@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "okno/pg.h"
+#include "okno/workflow.h"
 
 /* Sizes of the binary identifiers and hashes. */
 #define OKNO_EVENTLOG_ID_BYTES   16 /* a uuid (message id, request id) */
@@ -33,9 +34,9 @@
 
 /* One event to append. Every pointer is borrowed for the duration of the call. */
 typedef struct okno_eventlog_event {
-    uint8_t message_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid message_id;
     int32_t seq; /* 1.. per message; the batch's events of one message are consecutive seqs */
-    uint8_t request_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid request_id;
     const char *event_type; /* canonical event name, NUL-terminated */
     int64_t occurred_at_ms; /* milliseconds since the Unix epoch, UTC */
     int64_t actor_user;     /* user id, or OKNO_EVENTLOG_NONE */
@@ -47,7 +48,7 @@ typedef struct okno_eventlog_event {
 /* A message's stream head before and after the batch: one per message the batch touches. The
  * append fences on prev_seq: it succeeds only if the stored head is still at prev_seq. */
 typedef struct okno_eventlog_head {
-    uint8_t message_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid message_id;
     int32_t prev_seq;                            /* stored seq expected; 0 = new message */
     uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES]; /* hash of event prev_seq; zeros when 0 */
     int32_t kafka_partition;                     /* partition of okno.transitions.v1 */
@@ -58,16 +59,16 @@ typedef struct okno_eventlog_head {
 
 /* A request the batch decided: accepted (with its events) or refused. */
 typedef struct okno_eventlog_request {
-    uint8_t request_id[OKNO_EVENTLOG_ID_BYTES];
-    uint8_t message_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid request_id;
+    okno_uuid message_id;
     bool accepted;
     int32_t events; /* events the request produced (0 when refused) */
 } okno_eventlog_request;
 
 /* A refusal, with the encoded rejection record the relay publishes as is. Borrowed pointers. */
 typedef struct okno_eventlog_refusal {
-    uint8_t request_id[OKNO_EVENTLOG_ID_BYTES];
-    uint8_t message_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid request_id;
+    okno_uuid message_id;
     const char *reason_code; /* SPEC's reason code */
     const char *message;     /* human-readable detail, may be "" */
     const char *source_topic;
@@ -139,7 +140,7 @@ int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
 /* A stored stream head, as okno_eventlog_load_heads() hands it out. Pointers are valid only
  * during the callback. */
 typedef struct okno_eventlog_head_row {
-    uint8_t message_id[OKNO_EVENTLOG_ID_BYTES];
+    okno_uuid message_id;
     int32_t seq;
     uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
     int32_t kafka_partition;

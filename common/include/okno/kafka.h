@@ -1,4 +1,6 @@
-/* Kafka helpers shared by services and tools: topic administration on a real cluster. */
+/* Kafka as okno uses it, for services and tools: the topics, client configuration (a consumer's
+ * layers, the producer settings the partitioning rule rests on), client creation, and topic
+ * administration on a real cluster. */
 #ifndef OKNO_KAFKA_H
 #define OKNO_KAFKA_H
 
@@ -24,17 +26,45 @@ int okno_kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*props)[2]
 
 struct okno_config;
 
+/* What a consumer's configuration is made of; everything borrowed for the call. */
+typedef struct okno_kafka_consumer_options {
+    struct okno_config *config;       /* the deployment's kafka.* and kafka.consumer.* keys;
+                                         NULL: none */
+    const char *group_id;             /* required */
+    const char *const (*defaults)[2]; /* the caller's defaults, which the deployment may change */
+    size_t defaults_count;
+    const char *const (*fixed)[2]; /* what the caller's correctness relies on */
+    size_t fixed_count;
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *,
+                         void *); /* NULL: librdkafka's own assignment */
+    void *opaque;                 /* the callbacks' opaque */
+} okno_kafka_consumer_options;
+
 /* A consumer's configuration in the order that lets each layer win where it should:
- * `defaults` (which the deployment may override), then the deployment's kafka.* and
- * kafka.consumer.* keys, then group.id and the `fixed` properties the caller's correctness
- * relies on (no configuration can undo them), then the rebalance callback and its opaque.
- * 0, OKNO_ECONFIG or the configuration's error, with the reason in errbuf. */
-int okno_kafka_consumer_conf(rd_kafka_conf_t *conf, struct okno_config *cfg, const char *group_id,
-                             const char *const (*defaults)[2], size_t defaults_count,
-                             const char *const (*fixed)[2], size_t fixed_count,
-                             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                                  rd_kafka_topic_partition_list_t *, void *),
-                             void *opaque, char *errbuf, size_t errbuf_bytes);
+ * o->defaults, then the deployment's keys, then group.id and o->fixed (no configuration can
+ * undo them), then the rebalance callback and the opaque. 0, OKNO_ECONFIG or the
+ * configuration's error, with the reason in errbuf. conf is borrowed. */
+int okno_kafka_consumer_conf(rd_kafka_conf_t *conf, const okno_kafka_consumer_options *o,
+                             char *errbuf, size_t errbuf_bytes);
+
+/* The producer properties the partitioning rule rests on, set by every okno producer: the
+ * idempotent producer (order kept, retries' duplicates dropped), acks=all, and the Java
+ * clients' murmur2 partitioner (a message's records land on the same partition number on every
+ * topic, whichever client produced them). */
+#define OKNO_KAFKA_PRODUCER_FIXED_COUNT 3
+extern const char *const okno_kafka_producer_fixed[OKNO_KAFKA_PRODUCER_FIXED_COUNT][2];
+
+/* A producer's configuration: the deployment's kafka.* and kafka.producer.* keys (cfg NULL:
+ * none), then the caller's `extra` properties, then okno_kafka_producer_fixed, which nothing can
+ * undo. 0, OKNO_ECONFIG or the configuration's error, with the reason in errbuf. */
+int okno_kafka_producer_conf(rd_kafka_conf_t *conf, struct okno_config *cfg,
+                             const char *const (*extra)[2], size_t extra_count, char *errbuf,
+                             size_t errbuf_bytes);
+
+/* rd_kafka_new, except that conf is taken over in every case: librdkafka frees it only on
+ * success, so a failed creation would leak it. NULL with librdkafka's reason in errbuf. */
+rd_kafka_t *okno_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errbuf,
+                           size_t errbuf_bytes);
 
 /* Creates each named topic that does not exist yet with `partitions` partitions and the given
  * replication factor; existing topics are left alone and counted in *existing. conf is taken

@@ -11,8 +11,8 @@
 
 /* A line longer than this is cut, marked "truncated", and still well-formed. It equals the
  * usual PIPE_BUF, so a line written to a pipe (a log collector) is also atomic. */
-#define OKNO_LOG_LINE_MAX_BYTES    4096
-#define OKNO_LOG_SERVICE_MAX_BYTES 64 /* service name, NUL included */
+#define OKNO_LOG_LINE_BYTES_MAX    4096
+#define OKNO_LOG_SERVICE_BYTES_MAX 64 /* service name, NUL included */
 
 enum okno_log_level {
     OKNO_LOG_DEBUG = 0,

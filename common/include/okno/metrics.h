@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define OKNO_METRICS_NAME_MAX_BYTES   128 /* metric name, NUL included */
-#define OKNO_METRICS_LABELS_MAX_BYTES 256 /* rendered a="b",c="d", NUL included */
+#define OKNO_METRICS_NAME_BYTES_MAX   128 /* metric name, NUL included */
+#define OKNO_METRICS_LABELS_BYTES_MAX 256 /* rendered a="b",c="d", NUL included */
 #define OKNO_METRICS_BUCKETS_MAX      24  /* histogram bounds, +Inf not counted */
 
 enum okno_metric_type {
@@ -27,8 +27,8 @@ struct okno_metric {
     struct okno_metrics *registry; /* NULL when not registered */
     enum okno_metric_type type;
     const char *help; /* borrowed; must outlive the registration */
-    char name[OKNO_METRICS_NAME_MAX_BYTES];
-    char labels[OKNO_METRICS_LABELS_MAX_BYTES]; /* escaped, without braces; "" = none */
+    char name[OKNO_METRICS_NAME_BYTES_MAX];
+    char labels[OKNO_METRICS_LABELS_BYTES_MAX]; /* escaped, without braces; "" = none */
 };
 
 /* A monotonically increasing count (events appended, requests refused ...). */

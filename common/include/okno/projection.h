@@ -18,6 +18,12 @@
 
 /* The read-model layout this code writes (meta.layout); see the migration. */
 #define OKNO_PROJ_LAYOUT 1
+
+/* The projector's batch lock on a read-model schema, as an SQL call whose schema name is the
+ * printf argument number n (OKNO_PROJ_BATCH_LOCK_SQL(1) reads "%1$s"). Every live batch holds
+ * it for its transaction, and a replay's swap takes it, so a swap never interleaves a batch. */
+#define OKNO_PROJ_BATCH_LOCK_SQL(n)                                                                \
+    "pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%" #n "$s', 0))"
 /* Format version of okno_proj_message as stored in card.proj_state. Bump on any change of its
  * layout (or of okno_message_state's): the projector then refuses the schema; replay it. */
 #define OKNO_PROJ_STATE_VERSION 1

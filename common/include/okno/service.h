@@ -13,18 +13,12 @@
 
 #include "okno/admin_http.h"
 #include "okno/config.h"
+#include "okno/error.h"
 #include "okno/metrics.h"
 
 /* okno_service_init's "done, exit 0" result (after --help, --version, a passing
  * --check-config). Positive, so it never collides with a negative OKNO_E* code. */
 #define OKNO_SERVICE_EXIT 1
-
-/* Process exit codes. */
-enum {
-    OKNO_EXIT_OK = 0,      /* clean stop, or --help/--version/--check-config */
-    OKNO_EXIT_FAILURE = 1, /* runtime failure */
-    OKNO_EXIT_CONFIG = 2,  /* bad command line or configuration */
-};
 
 /* What a service says about itself; borrowed for the service's lifetime (make it static). */
 struct okno_service_info {
@@ -67,7 +61,7 @@ struct okno_service {
 int okno_service_init(struct okno_service *svc, const struct okno_service_info *info, int argc,
                       char **argv);
 
-/* Maps an init/start/run result to the process exit code (see OKNO_EXIT_*). */
+/* Maps an init/start/run result to the process exit code (OKNO_EXIT_* in okno/error.h). */
 int okno_service_exit_code(int rc);
 
 /* Installs the SIGTERM/SIGINT handlers and starts the admin server. A second signal while
@@ -96,6 +90,29 @@ void okno_service_set_ready(struct okno_service *svc, bool ready, const char *re
 /* Tells /healthz the service's own loop is turning. Once called, /healthz fails when no beat
  * came for admin.liveness_timeout; never called, /healthz only reflects the admin loop. */
 void okno_service_heartbeat(struct okno_service *svc);
+
+/* A service whose work is a loop of steps with back-off (the relay, the projector; next the
+ * notifier and the reports). Borrowed by okno_service_run_steps for its run. */
+typedef struct okno_service_steps {
+    /* One step: 0 with *done counting the work done (0: nothing new), or a negative OKNO_E*
+     * code; OKNO_ECONFLICT means another instance is active and this one stands by. */
+    int (*step)(void *arg, size_t *done);
+    const char *(*error)(void *arg); /* the text of the step's last failure */
+    /* After every step (metrics); may be NULL. step_ms: the step's duration. */
+    void (*observe)(void *arg, int rc, size_t done, int64_t step_ms);
+    void *arg;
+    int64_t idle_ms;            /* wait after a step that did nothing */
+    int64_t backoff_ms_min;     /* first wait after a failed step; doubles ... */
+    int64_t backoff_ms_max;     /* ... up to this */
+    const char *failing_reason; /* /readyz text while steps fail (static) */
+    const char *failed_message; /* log message for a failure with a new text (static) */
+} okno_service_steps;
+
+/* Runs steps until a stop is requested: beats the heartbeat, runs a step, observes it, sets
+ * readiness (ready after a step that succeeded or stood by), then waits idle_ms when nothing
+ * was done, the back-off after a failure (reset by a success). Each new failure text is logged
+ * once: "standing by" (info) for OKNO_ECONFLICT, failed_message (warn) otherwise. */
+void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *steps);
 
 /* Stops the admin server, restores signal handlers, logs the stop and frees everything. Safe
  * after any init result. */

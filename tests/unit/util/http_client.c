@@ -96,9 +96,9 @@ int test_http_request(int port, const char *method, const char *path,
     int n =
         snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                  method, path);
-    char *raw = malloc(TEST_HTTP_RESPONSE_MAX_BYTES);
+    char *raw = malloc(TEST_HTTP_RESPONSE_BYTES_MAX);
     ssize_t len =
-        send_all(fd, req, (size_t)n) == 0 ? read_to_eof(fd, raw, TEST_HTTP_RESPONSE_MAX_BYTES) : -1;
+        send_all(fd, req, (size_t)n) == 0 ? read_to_eof(fd, raw, TEST_HTTP_RESPONSE_BYTES_MAX) : -1;
     close(fd);
     int rc = len < 0 ? -1 : parse_response(raw, (size_t)len, res);
     free(raw);

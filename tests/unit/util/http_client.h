@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define TEST_HTTP_RESPONSE_MAX_BYTES (256 * 1024)
+#define TEST_HTTP_RESPONSE_BYTES_MAX (256 * 1024)
 #define TEST_HTTP_TIMEOUT_MS         5000 /* per read or write; times the test multiplier */
 
 struct test_http_response {

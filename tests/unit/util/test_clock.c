@@ -84,10 +84,26 @@ static void the_configuration_needs_an_origin_for_a_speed(void **state)
     test_free(cfg);
 }
 
+static void the_monotonic_clock_never_goes_back_and_counts_ms(void **state)
+{
+    (void)state;
+    int64_t first = okno_clock_monotonic_ms();
+    int64_t last = first;
+    for (int i = 0; i < 1000; i++) {
+        int64_t now = okno_clock_monotonic_ms();
+        assert_true(now >= last);
+        last = now;
+    }
+    struct timespec pause = {.tv_nsec = 30 * 1000000};
+    nanosleep(&pause, NULL);
+    assert_true(okno_clock_monotonic_ms() - first >= 30);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_manual_clock_moves_only_when_told),
+        cmocka_unit_test(the_monotonic_clock_never_goes_back_and_counts_ms),
         cmocka_unit_test(a_scaled_clock_runs_speed_times_faster_from_its_origin),
         cmocka_unit_test(the_configuration_needs_an_origin_for_a_speed),
     };

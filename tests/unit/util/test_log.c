@@ -16,7 +16,7 @@
 
 #include "okno/log.h"
 
-#define CAPTURE_MAX_BYTES (8 * 1024 * 1024)
+#define CAPTURE_BYTES_MAX (8 * 1024 * 1024)
 
 /* Log output goes to a temporary file opened with O_APPEND, read back whole by each test. */
 struct capture {
@@ -51,8 +51,8 @@ static int teardown(void **state)
 static const char *captured(struct capture *c)
 {
     free(c->text);
-    c->text = calloc(1, CAPTURE_MAX_BYTES + 1);
-    ssize_t n = pread(c->fd, c->text, CAPTURE_MAX_BYTES, 0);
+    c->text = calloc(1, CAPTURE_BYTES_MAX + 1);
+    ssize_t n = pread(c->fd, c->text, CAPTURE_BYTES_MAX, 0);
     assert_true(n >= 0);
     return c->text;
 }
@@ -151,18 +151,18 @@ static void hostile_strings_are_escaped(void **state)
 static void overlong_line_is_cut_and_stays_valid(void **state)
 {
     struct capture *c = *state;
-    char *big = malloc(3 * OKNO_LOG_LINE_MAX_BYTES);
-    memset(big, 'a', 3 * OKNO_LOG_LINE_MAX_BYTES - 1);
-    big[3 * OKNO_LOG_LINE_MAX_BYTES - 1] = '\0';
+    char *big = malloc(3 * OKNO_LOG_LINE_BYTES_MAX);
+    memset(big, 'a', 3 * OKNO_LOG_LINE_BYTES_MAX - 1);
+    big[3 * OKNO_LOG_LINE_BYTES_MAX - 1] = '\0';
     /* Cut at every position around the end so that keys, escapes and values all get cut. */
-    for (size_t len = OKNO_LOG_LINE_MAX_BYTES - 200; len < OKNO_LOG_LINE_MAX_BYTES; len += 7) {
+    for (size_t len = OKNO_LOG_LINE_BYTES_MAX - 200; len < OKNO_LOG_LINE_BYTES_MAX; len += 7) {
         big[len] = '\0';
         ftruncate(c->fd, 0);
         okno_log_info("long", OKNO_LOG_STR("a", big), OKNO_LOG_STR("b\"key", "\"\"\"\""),
                       OKNO_LOG_INT("after", 1));
         big[len] = 'a';
         json_t *o = only_line(c);
-        assert_true(strlen(c->text) <= OKNO_LOG_LINE_MAX_BYTES);
+        assert_true(strlen(c->text) <= OKNO_LOG_LINE_BYTES_MAX);
         if (json_object_get(o, "truncated") == NULL)
             assert_int_equal(json_integer_value(json_object_get(o, "after")), 1);
         json_decref(o);

@@ -131,7 +131,7 @@ static void bad_registrations_are_refused(void **state)
     assert_int_equal(
         okno_metrics_counter_init(&reg, &a, "ok", "h", (const char *const[]){"a:b", "1", NULL}),
         OKNO_EINVAL);
-    char long_value[OKNO_METRICS_LABELS_MAX_BYTES + 1];
+    char long_value[OKNO_METRICS_LABELS_BYTES_MAX + 1];
     memset(long_value, 'v', sizeof(long_value) - 1);
     long_value[sizeof(long_value) - 1] = '\0';
     assert_int_equal(okno_metrics_counter_init(&reg, &a, "ok", "h",

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "okno/clock.h"
 #include "okno/error.h"
 #include "okno/log.h"
 #include "okno/service.h"
@@ -88,7 +89,7 @@ static void exit_codes_follow_results(void **state)
     (void)state;
     assert_int_equal(okno_service_exit_code(0), OKNO_EXIT_OK);
     assert_int_equal(okno_service_exit_code(OKNO_SERVICE_EXIT), OKNO_EXIT_OK);
-    assert_int_equal(okno_service_exit_code(OKNO_ECONFIG), OKNO_EXIT_CONFIG);
+    assert_int_equal(okno_service_exit_code(OKNO_ECONFIG), OKNO_EXIT_USAGE);
     assert_int_equal(okno_service_exit_code(OKNO_EIO), OKNO_EXIT_FAILURE);
 }
 
@@ -97,7 +98,7 @@ static void bad_config_fails_init_with_config_error(void **state)
     (void)state;
     int rc = init_with("[unit]\nbatch_events_max = 10\n", NULL);
     assert_int_equal(rc, OKNO_ECONFIG);
-    assert_int_equal(okno_service_exit_code(rc), OKNO_EXIT_CONFIG);
+    assert_int_equal(okno_service_exit_code(rc), OKNO_EXIT_USAGE);
     okno_service_close(&svc);
     rc = init_with("[admin]\nlisten = somewhere\n", NULL);
     assert_int_equal(rc, OKNO_ECONFIG);
@@ -153,6 +154,68 @@ static void readiness_and_stop_in_process(void **state)
     okno_service_close(&svc);
 }
 
+/* A scripted step for the step runner: results in order, then a stop. */
+typedef struct scripted_steps {
+    int rc[8];
+    size_t done[8];
+    int count, at;
+    int64_t started_ms[8]; /* when each step ran */
+    bool ready_before[8];  /* readiness as the step found it */
+    char error[64];
+} scripted_steps;
+
+static int scripted_step(void *arg, size_t *done)
+{
+    scripted_steps *s = arg;
+    assert_true(s->at < s->count);
+    s->started_ms[s->at] = okno_clock_monotonic_ms();
+    s->ready_before[s->at] = atomic_load(&svc.ready);
+    *done = s->done[s->at];
+    snprintf(s->error, sizeof s->error, "failure %d", s->at);
+    if (s->at == s->count - 1)
+        okno_service_request_stop(&svc);
+    return s->rc[s->at++];
+}
+
+static const char *scripted_error(void *arg)
+{
+    return ((scripted_steps *)arg)->error;
+}
+
+static void step_runner_backs_off_after_failures_and_idles_when_idle(void **state)
+{
+    (void)state;
+    assert_int_equal(init_with("[admin]\nenabled = false\n[log]\nlevel = error\n", NULL), 0);
+    scripted_steps s = {
+        .rc = {OKNO_EPG, OKNO_EPG, OKNO_EPG, OKNO_OK, OKNO_OK, OKNO_ECONFLICT, OKNO_OK},
+        .done = {0, 0, 0, 1, 0, 0, 0},
+        .count = 7,
+    };
+    const okno_service_steps steps = {.step = scripted_step,
+                                      .error = scripted_error,
+                                      .arg = &s,
+                                      .idle_ms = 200,
+                                      .backoff_ms_min = 40,
+                                      .backoff_ms_max = 60,
+                                      .failing_reason = "failing",
+                                      .failed_message = "step failed"};
+    okno_service_run_steps(&svc, &steps);
+    assert_int_equal(s.at, 7); /* every step ran, and the stop ended the loop */
+    /* Back-off doubles from the minimum up to the maximum; work done means no wait. */
+    assert_true(s.started_ms[1] - s.started_ms[0] >= 40);
+    assert_true(s.started_ms[2] - s.started_ms[1] >= 60);
+    assert_true(s.started_ms[3] - s.started_ms[2] >= 60);
+    assert_true(s.started_ms[4] - s.started_ms[3] < 150);
+    /* Nothing done: the idle wait; a standby waits the back-off, reset by the success. */
+    assert_true(s.started_ms[5] - s.started_ms[4] >= 200);
+    assert_true(s.started_ms[6] - s.started_ms[5] >= 40);
+    /* Ready after a success or a standby, not after a failure. */
+    assert_false(s.ready_before[1]);
+    assert_true(s.ready_before[4]);
+    assert_true(s.ready_before[6]);
+    okno_service_close(&svc);
+}
+
 static void sigterm_requests_a_stop(void **state)
 {
     (void)state;
@@ -201,10 +264,10 @@ static void liveness_fails_only_after_beats_stop(void **state)
         init_with("[admin]\nenabled = false\nliveness_timeout = 2s\n[log]\nlevel = warn\n", NULL),
         0);
     char reason[128];
-    int64_t now = okno__service_now_ms();
+    int64_t now = okno_clock_monotonic_ms();
     assert_true(okno__service_live(&svc, now + 1000000, reason, sizeof(reason))); /* no beat yet */
     okno_service_heartbeat(&svc);
-    now = okno__service_now_ms();
+    now = okno_clock_monotonic_ms();
     assert_true(okno__service_live(&svc, now + 1999, reason, sizeof(reason)));
     assert_false(okno__service_live(&svc, now + 2500, reason, sizeof(reason)));
     assert_non_null(strstr(reason, "no heartbeat"));
@@ -301,7 +364,7 @@ static void probe_with_unknown_key_exits_2_naming_it(void **state)
     char *path = temp_file("[probe]\ngreeting = hi\ngreting = typo\n");
     char *argv[] = {"okno_service_probe", "--config", path, NULL};
     struct child *c = probe_run(argv, NULL);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     char where[256];
     snprintf(where, sizeof(where), "%s:3: probe.greting: unknown key", path);
     if (strstr(c->err, where) == NULL)
@@ -317,7 +380,7 @@ static void probe_with_bad_env_value_exits_2_naming_the_variable(void **state)
     char *argv[] = {"okno_service_probe", NULL};
     char *env[] = {"OKNO_PROBE__BATCH_EVENTS_MAX=1000", NULL};
     struct child *c = probe_run(argv, env);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     assert_non_null(strstr(c->err, "env OKNO_PROBE__BATCH_EVENTS_MAX: probe.batch_events_max: "
                                    "1000 is out of range 1..100"));
     free(c);
@@ -350,7 +413,7 @@ static void probe_help_lists_keys_and_bad_argument_exits_2(void **state)
     free(c);
     char *bad[] = {"okno_service_probe", "--nope", NULL};
     c = probe_run(bad, NULL);
-    assert_int_equal(child_exit_code(c), OKNO_EXIT_CONFIG);
+    assert_int_equal(child_exit_code(c), OKNO_EXIT_USAGE);
     assert_non_null(strstr(c->err, "--nope"));
     free(c);
 }
@@ -413,6 +476,7 @@ int main(void)
         cmocka_unit_test(sigterm_requests_a_stop),
         cmocka_unit_test(stop_wakes_a_registered_uv_loop),
         cmocka_unit_test(liveness_fails_only_after_beats_stop),
+        cmocka_unit_test(step_runner_backs_off_after_failures_and_idles_when_idle),
         cmocka_unit_test(probe_with_unknown_key_exits_2_naming_it),
         cmocka_unit_test(probe_with_bad_env_value_exits_2_naming_the_variable),
         cmocka_unit_test(probe_check_config_prints_masked_config_and_exits_0),

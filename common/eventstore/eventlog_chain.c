@@ -9,8 +9,9 @@
 
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/logtail.h"
 #include "okno/uuid.h"
-#include "pgbin.h"
+#include "okno/pgbin.h"
 
 /* Most events one checkpoint may cover: its hashes are read into memory at once. */
 #define CHECKPOINT_EVENTS_MAX 100000
@@ -54,7 +55,7 @@ static int read_last(PGconn *conn, last_checkpoint *last, char *errbuf, size_t e
                                  " order by checkpoint_no desc limit 1");
     int rc = OKNO_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        okno__pg_error(errbuf, errbuf_bytes, "last checkpoint", res, conn);
+        okno_pg_error(errbuf, errbuf_bytes, "last checkpoint", res, conn);
         rc = OKNO_EPG;
     } else if (PQntuples(res) == 1) {
         last->no = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -69,20 +70,19 @@ static int read_last(PGconn *conn, last_checkpoint *last, char *errbuf, size_t e
     return rc;
 }
 
-/* The hashes of the next `events` events after last, below the xmin horizon, in log order.
- * Binary results: the hashes arrive as their 32 bytes; tx as text (NUL-terminated by libpq). */
+/* The hashes of the next `events` events after last, by the log tail's horizon rule, in log
+ * order. Binary results: the hashes arrive as their 32 bytes; tx as text (NUL-terminated by
+ * libpq). */
 static PGresult *read_next(PGconn *conn, const last_checkpoint *last, int64_t events)
 {
-    char pos[24], limit[24];
-    snprintf(pos, sizeof pos, "%" PRId64, last->position);
-    snprintf(limit, sizeof limit, "%" PRId64, events);
-    const char *params[3] = {last->tx, pos, limit};
-    return PQexecParams(conn,
-                        "select tx::text as tx_text, position, hash from okno.event_log"
-                        " where (tx, position) > ($1::xid8, $2::int8)"
-                        " and tx < pg_snapshot_xmin(pg_current_snapshot())"
-                        " order by tx, position limit $3::int8",
-                        3, NULL, params, NULL, NULL, 1);
+    okno_log_cursor after;
+    okno_log_cursor_init(&after);
+    snprintf(after.tx, sizeof after.tx, "%s", last->tx);
+    after.position = last->position;
+    return okno_logtail_read(
+        conn,
+        "select tx::text as tx_text, position, hash from okno.event_log" OKNO_LOGTAIL_BELOW_HORIZON,
+        &after, events);
 }
 
 static void digest_rows(const PGresult *res, const uint8_t prev[OKNO_EVENTLOG_HASH_BYTES],
@@ -108,8 +108,7 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
     int n = PQntuples(rows);
     char no[24], position[24], events[24], total[24];
     snprintf(no, sizeof no, "%" PRId64, last->no + 1);
-    snprintf(position, sizeof position, "%" PRId64,
-             okno__pgbin_get_i64(PQgetvalue(rows, n - 1, 1)));
+    snprintf(position, sizeof position, "%" PRId64, okno_pgbin_get_i64(PQgetvalue(rows, n - 1, 1)));
     snprintf(events, sizeof events, "%d", n);
     snprintf(total, sizeof total, "%" PRId64, last->total_events + n);
     const char *params[6] = {no,    PQgetvalue(rows, n - 1, 0), position, events,
@@ -124,7 +123,7 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
                                  6, NULL, params, lengths, formats, 0);
     int rc = 1;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        okno__pg_error(errbuf, errbuf_bytes, "insert checkpoint", res, conn);
+        okno_pg_error(errbuf, errbuf_bytes, "insert checkpoint", res, conn);
         rc = OKNO_EPG;
     } else if (strcmp(PQcmdTuples(res), "1") != 0) {
         rc = 0;
@@ -136,7 +135,9 @@ static int insert_next(PGconn *conn, const last_checkpoint *last, const PGresult
 int okno_eventlog_checkpoint(PGconn *conn, int64_t events_per, int max_checkpoints, int *written,
                              char *errbuf, size_t errbuf_bytes)
 {
-    assert(events_per >= 1 && max_checkpoints >= 0 && written != NULL);
+    assert(events_per >= 1);
+    assert(max_checkpoints >= 0);
+    assert(written != NULL);
     *written = 0;
     if (events_per > CHECKPOINT_EVENTS_MAX) {
         snprintf(errbuf, errbuf_bytes, "checkpoint of %" PRId64 " events > %d", events_per,
@@ -151,7 +152,7 @@ int okno_eventlog_checkpoint(PGconn *conn, int64_t events_per, int max_checkpoin
             break;
         PGresult *rows = read_next(conn, &last, events_per);
         if (PQresultStatus(rows) != PGRES_TUPLES_OK) {
-            okno__pg_error(errbuf, errbuf_bytes, "checkpoint rows", rows, conn);
+            okno_pg_error(errbuf, errbuf_bytes, "checkpoint rows", rows, conn);
             rc = OKNO_EPG;
         } else if (PQntuples(rows) == events_per) {
             uint8_t digest[OKNO_EVENTLOG_HASH_BYTES];

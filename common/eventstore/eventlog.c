@@ -8,7 +8,7 @@
 
 #include "okno/error.h"
 #include "okno/eventlog.h"
-#include "pgbin.h"
+#include "okno/pgbin.h"
 
 /* Statements of one append: begin, offsets, heads, requests, events, refusals, commit. */
 #define APPEND_STATEMENTS_MAX 7
@@ -95,7 +95,7 @@ typedef struct scratch {
 typedef struct statement {
     const char *sql;
     const char *what; /* names the statement in error messages */
-    okno__pgparam params[STATEMENT_PARAMS_MAX];
+    okno_pgparam params[STATEMENT_PARAMS_MAX];
     int param_count;
 } statement;
 
@@ -160,11 +160,11 @@ static int sort_unique(id_slot *slots, size_t n, const char *what, okno_eventlog
 static int index_ids(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
 {
     for (size_t i = 0; i < b->head_count; i++) {
-        memcpy(s->heads[i].id, b->heads[i].message_id, OKNO_EVENTLOG_ID_BYTES);
+        memcpy(s->heads[i].id, b->heads[i].message_id.bytes, OKNO_EVENTLOG_ID_BYTES);
         s->heads[i].index = (uint32_t)i;
     }
     for (size_t i = 0; i < b->request_count; i++) {
-        memcpy(s->requests[i].id, b->requests[i].request_id, OKNO_EVENTLOG_ID_BYTES);
+        memcpy(s->requests[i].id, b->requests[i].request_id.bytes, OKNO_EVENTLOG_ID_BYTES);
         s->requests[i].index = (uint32_t)i;
     }
     int rc = sort_unique(s->heads, b->head_count, "heads", r);
@@ -201,7 +201,7 @@ static int link_events(scratch *s, const okno_eventlog_batch *b, okno_eventlog_r
         if (rc != 0)
             return rc;
         const id_slot *h =
-            bsearch(e->message_id, s->heads, b->head_count, sizeof *s->heads, cmp_slot);
+            bsearch(e->message_id.bytes, s->heads, b->head_count, sizeof *s->heads, cmp_slot);
         if (h == NULL)
             return fail(r, OKNO_EINVAL, "event %zu: its message has no head in the batch", i);
         okno_eventlog_tip *tip = &tips[h->index];
@@ -273,156 +273,156 @@ typedef struct column {
     Oid array;
 } column;
 
-typedef void (*add_fn)(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col);
+typedef void (*add_fn)(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col);
 
 /* Encodes rows x columns as one array parameter per column, then the row count when `counted`
  * (the fence statements compare what they changed with it). */
-static void encode(okno__pgbuf *buf, statement *st, const column *cols, int ncols, size_t rows,
+static void encode(okno_pgbuf *buf, statement *st, const column *cols, int ncols, size_t rows,
                    add_fn add, const encode_ctx *c, bool counted)
 {
     assert(ncols + (counted ? 1 : 0) <= STATEMENT_PARAMS_MAX);
-    okno__pgarr a;
+    okno_pgarr a;
     for (int col = 0; col < ncols; col++) {
-        okno__pgarr_start(buf, &a, cols[col].elem);
+        okno_pgarr_start(buf, &a, cols[col].elem);
         for (size_t i = 0; i < rows; i++)
             add(buf, &a, c, i, col);
-        okno__pgarr_finish(buf, &a, cols[col].array, &st->params[col]);
+        okno_pgarr_finish(buf, &a, cols[col].array, &st->params[col]);
     }
     st->param_count = ncols;
     if (counted)
-        okno__pgbin_i64(buf, (int64_t)rows, &st->params[st->param_count++]);
+        okno_pgbin_i64(buf, (int64_t)rows, &st->params[st->param_count++]);
 }
 
-static void add_id(okno__pgbuf *buf, okno__pgarr *a, const uint8_t *id)
+static void add_id(okno_pgbuf *buf, okno_pgarr *a, const okno_uuid *id)
 {
-    okno__pgarr_add(buf, a, id, OKNO_EVENTLOG_ID_BYTES);
+    okno_pgarr_add(buf, a, id->bytes, sizeof id->bytes);
 }
 
-static void add_hash(okno__pgbuf *buf, okno__pgarr *a, const uint8_t *hash)
+static void add_hash(okno_pgbuf *buf, okno_pgarr *a, const uint8_t *hash)
 {
-    okno__pgarr_add(buf, a, hash, OKNO_EVENTLOG_HASH_BYTES);
+    okno_pgarr_add(buf, a, hash, OKNO_EVENTLOG_HASH_BYTES);
 }
 
-static void add_optional_id(okno__pgbuf *buf, okno__pgarr *a, int64_t v)
+static void add_optional_id(okno_pgbuf *buf, okno_pgarr *a, int64_t v)
 {
     if (v == OKNO_EVENTLOG_NONE)
-        okno__pgarr_add_null(buf, a);
+        okno_pgarr_add_null(buf, a);
     else
-        okno__pgarr_add_i64(buf, a, v);
+        okno_pgarr_add_i64(buf, a, v);
 }
 
 static const column OFFSET_COLUMNS[] = {
-    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
-    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY}, {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
-    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
+    {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY}, {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY},
+    {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY}, {OKNO_PG_OID_INT8, OKNO_PG_OID_INT8_ARRAY},
+    {OKNO_PG_OID_INT8, OKNO_PG_OID_INT8_ARRAY},
 };
 
-static void add_offset(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
+static void add_offset(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col)
 {
     const okno_eventlog_offset *o = &c->batch->offsets[i];
     switch (col) {
     case 0:
-        okno__pgarr_add_text(buf, a, o->group_id);
+        okno_pgarr_add_text(buf, a, o->group_id);
         break;
     case 1:
-        okno__pgarr_add_text(buf, a, o->topic);
+        okno_pgarr_add_text(buf, a, o->topic);
         break;
     case 2:
-        okno__pgarr_add_i32(buf, a, o->partition);
+        okno_pgarr_add_i32(buf, a, o->partition);
         break;
     case 3:
-        okno__pgarr_add_i64(buf, a, o->expected_next_offset);
+        okno_pgarr_add_i64(buf, a, o->expected_next_offset);
         break;
     default:
-        okno__pgarr_add_i64(buf, a, o->next_offset);
+        okno_pgarr_add_i64(buf, a, o->next_offset);
     }
 }
 
 static const column HEAD_COLUMNS[] = {
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},   {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
-    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},   {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
-    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},   {OKNO__OID_INT2, OKNO__OID_INT2_ARRAY},
-    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},   {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},
+    {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},   {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},   {OKNO_PG_OID_INT2, OKNO_PG_OID_INT2_ARRAY},
+    {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
 };
 
-static void add_head(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
+static void add_head(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col)
 {
     const okno_eventlog_head *h = &c->batch->heads[i];
     switch (col) {
     case 0:
-        add_id(buf, a, h->message_id);
+        add_id(buf, a, &h->message_id);
         break;
     case 1:
-        okno__pgarr_add_i32(buf, a, h->prev_seq);
+        okno_pgarr_add_i32(buf, a, h->prev_seq);
         break;
     case 2:
-        okno__pgarr_add_i32(buf, a, c->tips[i].seq);
+        okno_pgarr_add_i32(buf, a, c->tips[i].seq);
         break;
     case 3:
         add_hash(buf, a, c->tips[i].hash);
         break;
     case 4:
-        okno__pgarr_add_i32(buf, a, h->kafka_partition);
+        okno_pgarr_add_i32(buf, a, h->kafka_partition);
         break;
     case 5:
-        okno__pgarr_add_i16(buf, a, h->state_version);
+        okno_pgarr_add_i16(buf, a, h->state_version);
         break;
     default:
-        okno__pgarr_add(buf, a, h->state, h->state_bytes);
+        okno_pgarr_add(buf, a, h->state, h->state_bytes);
     }
 }
 
 static const column REQUEST_COLUMNS[] = {
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
-    {OKNO__OID_BOOL, OKNO__OID_BOOL_ARRAY},
-    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},
+    {OKNO_PG_OID_BOOL, OKNO_PG_OID_BOOL_ARRAY},
+    {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},
 };
 
-static void add_request(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
+static void add_request(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col)
 {
     const okno_eventlog_request *q = &c->batch->requests[i];
     if (col == 0)
-        add_id(buf, a, q->request_id);
+        add_id(buf, a, &q->request_id);
     else if (col == 1)
-        add_id(buf, a, q->message_id);
+        add_id(buf, a, &q->message_id);
     else if (col == 2)
-        okno__pgarr_add_bool(buf, a, q->accepted);
+        okno_pgarr_add_bool(buf, a, q->accepted);
     else
-        okno__pgarr_add_i32(buf, a, q->events);
+        okno_pgarr_add_i32(buf, a, q->events);
 }
 
 static const column EVENT_COLUMNS[] = {
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
-    {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
-    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
-    {OKNO__OID_TIMESTAMPTZ, OKNO__OID_TIMESTAMPTZ_ARRAY},
-    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
-    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY},
-    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
-    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
-    {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},
+    {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},
+    {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY},
+    {OKNO_PG_OID_TIMESTAMPTZ, OKNO_PG_OID_TIMESTAMPTZ_ARRAY},
+    {OKNO_PG_OID_INT8, OKNO_PG_OID_INT8_ARRAY},
+    {OKNO_PG_OID_INT8, OKNO_PG_OID_INT8_ARRAY},
+    {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
 };
 
-static void add_event(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
+static void add_event(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col)
 {
     const okno_eventlog_event *e = &c->batch->events[i];
     switch (col) {
     case 0:
-        add_id(buf, a, e->message_id);
+        add_id(buf, a, &e->message_id);
         break;
     case 1:
-        okno__pgarr_add_i32(buf, a, e->seq);
+        okno_pgarr_add_i32(buf, a, e->seq);
         break;
     case 2:
-        add_id(buf, a, e->request_id);
+        add_id(buf, a, &e->request_id);
         break;
     case 3:
-        okno__pgarr_add_text(buf, a, e->event_type);
+        okno_pgarr_add_text(buf, a, e->event_type);
         break;
     case 4:
-        okno__pgarr_add_i64(buf, a, e->occurred_at_ms * 1000 - OKNO__PG_EPOCH_OFFSET_US);
+        okno_pgarr_add_i64(buf, a, e->occurred_at_ms * 1000 - OKNO_PG_EPOCH_OFFSET_US);
         break;
     case 5:
         add_optional_id(buf, a, e->actor_user);
@@ -431,7 +431,7 @@ static void add_event(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, siz
         add_optional_id(buf, a, e->org);
         break;
     case 7:
-        okno__pgarr_add(buf, a, e->body, e->body_bytes);
+        okno_pgarr_add(buf, a, e->body, e->body_bytes);
         break;
     case 8:
         add_hash(buf, a, c->scratch->prev_hash[i]);
@@ -442,39 +442,39 @@ static void add_event(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, siz
 }
 
 static const column REFUSAL_COLUMNS[] = {
-    {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY}, {OKNO__OID_UUID, OKNO__OID_UUID_ARRAY},
-    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY},
-    {OKNO__OID_TEXT, OKNO__OID_TEXT_ARRAY}, {OKNO__OID_INT4, OKNO__OID_INT4_ARRAY},
-    {OKNO__OID_INT8, OKNO__OID_INT8_ARRAY}, {OKNO__OID_BYTEA, OKNO__OID_BYTEA_ARRAY},
+    {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY}, {OKNO_PG_OID_UUID, OKNO_PG_OID_UUID_ARRAY},
+    {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY}, {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY},
+    {OKNO_PG_OID_TEXT, OKNO_PG_OID_TEXT_ARRAY}, {OKNO_PG_OID_INT4, OKNO_PG_OID_INT4_ARRAY},
+    {OKNO_PG_OID_INT8, OKNO_PG_OID_INT8_ARRAY}, {OKNO_PG_OID_BYTEA, OKNO_PG_OID_BYTEA_ARRAY},
 };
 
-static void add_refusal(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, size_t i, int col)
+static void add_refusal(okno_pgbuf *buf, okno_pgarr *a, const encode_ctx *c, size_t i, int col)
 {
     const okno_eventlog_refusal *f = &c->batch->refusals[i];
     switch (col) {
     case 0:
-        add_id(buf, a, f->request_id);
+        add_id(buf, a, &f->request_id);
         break;
     case 1:
-        add_id(buf, a, f->message_id);
+        add_id(buf, a, &f->message_id);
         break;
     case 2:
-        okno__pgarr_add_text(buf, a, f->reason_code);
+        okno_pgarr_add_text(buf, a, f->reason_code);
         break;
     case 3:
-        okno__pgarr_add_text(buf, a, f->message);
+        okno_pgarr_add_text(buf, a, f->message);
         break;
     case 4:
-        okno__pgarr_add_text(buf, a, f->source_topic);
+        okno_pgarr_add_text(buf, a, f->source_topic);
         break;
     case 5:
-        okno__pgarr_add_i32(buf, a, f->source_partition);
+        okno_pgarr_add_i32(buf, a, f->source_partition);
         break;
     case 6:
-        okno__pgarr_add_i64(buf, a, f->source_offset);
+        okno_pgarr_add_i64(buf, a, f->source_offset);
         break;
     default:
-        okno__pgarr_add(buf, a, f->body, f->body_bytes);
+        okno_pgarr_add(buf, a, f->body, f->body_bytes);
     }
 }
 
@@ -482,7 +482,7 @@ static void add_refusal(okno__pgbuf *buf, okno__pgarr *a, const encode_ctx *c, s
 
 /* Fills st[] with the batch's statements, skipping empty parts; returns how many. The same
  * call measures (buf->mem == NULL) and writes. */
-static size_t encode_batch(okno__pgbuf *buf, const encode_ctx *c, statement *st)
+static size_t encode_batch(okno_pgbuf *buf, const encode_ctx *c, statement *st)
 {
     const okno_eventlog_batch *b = c->batch;
     size_t n = 0;
@@ -516,7 +516,7 @@ static size_t encode_batch(okno__pgbuf *buf, const encode_ctx *c, statement *st)
  * to OKNO_ECONFLICT, known request ids to OKNO_EDUPLICATE. */
 static int classify(const PGresult *res, PGconn *conn, const char *what, okno_eventlog_result *r)
 {
-    okno__pg_error(r->error, sizeof r->error, what, res, conn);
+    okno_pg_error(r->error, sizeof r->error, what, res, conn);
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
     if (state == NULL)
@@ -544,7 +544,7 @@ static void read_statement(PGconn *conn, const statement *st, int64_t *first_pos
             /* aborted: skipped after an earlier failure, already recorded in *rc */
         } else if (s == PGRES_TUPLES_OK) {
             if (st->sql == EVENTS_SQL && PQntuples(res) == 1)
-                *first_position = okno__pgbin_get_i64(PQgetvalue(res, 0, 0));
+                *first_position = okno_pgbin_get_i64(PQgetvalue(res, 0, 0));
         } else if (*rc == 0) {
             *rc = classify(res, conn, st->what, r);
         }
@@ -559,7 +559,7 @@ static int run_pipeline(PGconn *conn, const statement *st, size_t n, okno_eventl
         return fail(r, OKNO_EPG, "cannot enter pipeline mode: %s", PQerrorMessage(conn));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        if (okno__pgbin_send(conn, st[i].sql, st[i].params, st[i].param_count) != 0)
+        if (okno_pgbin_send(conn, st[i].sql, st[i].params, st[i].param_count) != 0)
             rc = fail(r, OKNO_EPG, "sending %s: %s", st[i].what, PQerrorMessage(conn));
     if (rc != 0 || PQpipelineSync(conn) != 1) {
         if (rc == 0)
@@ -582,15 +582,15 @@ static int run_pipeline(PGconn *conn, const statement *st, size_t n, okno_eventl
 static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch *s,
                       okno_eventlog_result *r)
 {
-    okno__pgbuf buf = {0};
-    okno__pgparam ids;
+    okno_pgbuf buf = {0};
+    okno_pgparam ids;
     encode_ctx c = {.batch = b, .scratch = s};
     for (int pass = 0; pass < 2; pass++) {
-        okno__pgarr a;
-        okno__pgarr_start(&buf, &a, OKNO__OID_UUID);
+        okno_pgarr a;
+        okno_pgarr_start(&buf, &a, OKNO_PG_OID_UUID);
         for (size_t i = 0; i < b->request_count; i++)
             add_request(&buf, &a, &c, i, 0);
-        okno__pgarr_finish(&buf, &a, OKNO__OID_UUID_ARRAY, &ids);
+        okno_pgarr_finish(&buf, &a, OKNO_PG_OID_UUID_ARRAY, &ids);
         if (pass == 0 && (buf.mem = malloc(buf.used)) == NULL)
             return fail(r, OKNO_ENOMEM, "out of memory for %zu request ids", b->request_count);
         buf.cap = buf.used;
@@ -600,7 +600,7 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
         PQexecParams(conn, KNOWN_SQL, 1, &ids.type, &ids.value, &ids.length, (const int[]){1}, 1);
     free(buf.mem);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        okno__pg_error(r->error, sizeof r->error, "known requests", res, conn);
+        okno_pg_error(r->error, sizeof r->error, "known requests", res, conn);
         PQclear(res);
         return OKNO_EPG;
     }
@@ -611,7 +611,7 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
         r->known[r->known_count++] = (okno_eventlog_known){
             .index = q->index,
             .accepted = PQgetvalue(res, row, 1)[0] != 0,
-            .events = okno__pgbin_get_i32(PQgetvalue(res, row, 2)),
+            .events = okno_pgbin_get_i32(PQgetvalue(res, row, 2)),
         };
     }
     PQclear(res);
@@ -638,15 +638,20 @@ static int validate(scratch *s, const okno_eventlog_batch *b, okno_eventlog_resu
 int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
                          okno_eventlog_result *result)
 {
-    assert(conn != NULL && batch != NULL && result != NULL);
+    assert(conn != NULL);
+    assert(batch != NULL);
+    assert(result != NULL);
     assert(PQpipelineStatus(conn) == PQ_PIPELINE_OFF);
+    /* Not inside a transaction of the caller's (a dead connection is an operating error). */
+    assert(PQtransactionStatus(conn) != PQTRANS_INTRANS);
+    assert(PQtransactionStatus(conn) != PQTRANS_INERROR);
     result->known_count = 0;
     result->events_appended = 0;
     result->first_position = 0;
     result->error[0] = '\0';
     scratch s = {0};
     int rc = validate(&s, batch, result);
-    okno__pgbuf buf = {0};
+    okno_pgbuf buf = {0};
     statement st[APPEND_STATEMENTS_MAX];
     size_t n = 0;
     encode_ctx c = {.batch = batch, .scratch = &s, .tips = result->tips};
@@ -654,13 +659,15 @@ int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
         encode_batch(&buf, &c, st); /* measure */
         if (buf.used > OKNO_EVENTLOG_BATCH_BYTES_MAX)
             rc = fail(result, OKNO_ELIMIT, "batch of %zu bytes > batch_bytes_max", buf.used);
-        else if ((buf = (okno__pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL &&
+        else if ((buf = (okno_pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL &&
                  buf.cap > 0)
             rc = fail(result, OKNO_ENOMEM, "out of memory for a batch of %zu bytes", buf.cap);
     }
     if (rc == 0) {
         n = encode_batch(&buf, &c, st); /* write */
-        assert(buf.used == buf.cap);
+        assert(n >= 1);
+        assert(n <= APPEND_STATEMENTS_MAX);
+        assert(buf.used == buf.cap); /* wrote exactly what it measured */
         rc = run_pipeline(conn, st, n, result);
     }
     if (rc == OKNO_EDUPLICATE)
