@@ -38,15 +38,14 @@ static const char PUBLISHED_SQL[] =
 static int run(okno_notifier *n, const char *sql, int count, const char *const *params,
                PGresult **out)
 {
-    PGresult *res = PQexecParams(n->conn, sql, count, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(n->tail.conn, sql, count, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         snprintf(n->error, sizeof n->error, "%s", PQresultErrorMessage(res));
         PQclear(res);
-        if (PQstatus(n->conn) != CONNECTION_OK) {
-            PQfinish(n->conn);
-            n->conn = NULL;
-            n->leader = n->prepared = false;
+        if (PQstatus(n->tail.conn) != CONNECTION_OK) {
+            okno_logtail_stop(&n->tail);
+            n->prepared = false;
         }
         return OKNO_EPG;
     }
@@ -125,7 +124,7 @@ int okno_notifier_step_mail(okno_notifier *n, int64_t now_ms, size_t *tried)
     *tried = 0;
     if (!n->mailer_ready || now_ms < n->server_retry_at_ms)
         return OKNO_OK;
-    if (n->conn == NULL || !n->leader)
+    if (n->tail.conn == NULL || !n->tail.leader)
         return OKNO_OK; /* the log step connects and leads first */
     char now[24], limit[16];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
@@ -186,7 +185,7 @@ static int produce_row(okno_notifier *n, const PGresult *res, int i, bool *acked
 int okno_notifier_step_publish(okno_notifier *n, size_t *published)
 {
     *published = 0;
-    if (n->producer == NULL || n->conn == NULL || !n->leader)
+    if (n->producer == NULL || n->tail.conn == NULL || !n->tail.leader)
         return OKNO_OK;
     char limit[16];
     snprintf(limit, sizeof limit, "%d", n->cfg.publish_batch);

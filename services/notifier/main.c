@@ -7,6 +7,7 @@
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
+#include "okno/kafka.h"
 #include "okno/log.h"
 #include "okno/service.h"
 
@@ -141,10 +142,12 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
     *rc = OKNO_OK;
     if (!okno_config_get_bool(c, "notifier.publish"))
         return NULL;
+    static const char *const extra[][2] = {{"linger.ms", "5"}};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    *rc = okno_config_kafka_apply(c, conf, OKNO_CONFIG_KAFKA_PRODUCER);
+    char err[512];
+    *rc = okno_kafka_producer_conf(conf, c, extra, 1, err, sizeof err);
     if (*rc != OKNO_OK) {
-        okno_log_error("kafka settings", OKNO_LOG_STR("reason", okno_config_error(c)));
+        okno_log_error("kafka settings", OKNO_LOG_STR("reason", err));
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -192,48 +195,56 @@ static int notifier_init(struct okno_service *s)
     return OKNO_OK;
 }
 
-/* Says each new trouble once, not every retry. */
+/* Mail and publishing trouble is said once per new text; the log step's own failures go
+ * through the step runner (back-off, readiness). */
 static void report(int rc, const char *what, char *last, size_t size)
 {
+    if (rc == OKNO_OK) {
+        last[0] = '\0';
+        return;
+    }
     if (strcmp(last, notifier.error) == 0)
         return;
     snprintf(last, size, "%s", notifier.error);
-    if (rc == OKNO_ECONFLICT)
-        okno_log_info("standing by", OKNO_LOG_STR("reason", notifier.error));
-    else
-        okno_log_warn(what, OKNO_LOG_ERR(rc), OKNO_LOG_STR("reason", notifier.error));
+    okno_log_warn(what, OKNO_LOG_ERR(rc), OKNO_LOG_STR("reason", notifier.error));
+}
+
+/* One turn: a batch of the log, then the mail that is due, then publishing. Only the log's
+ * failure fails the step: a dead relay or broker delays mail or records, never the log. */
+static int step(void *arg, size_t *done)
+{
+    (void)arg;
+    static char mail_error[OKNO_NOTIFIER_ERROR_BYTES], publish_error[OKNO_NOTIFIER_ERROR_BYTES];
+    size_t read = 0, tried = 0, published = 0;
+    int rc = okno_notifier_step_log(&notifier, &read);
+    if (rc != OKNO_OK)
+        return rc;
+    int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
+    report(mrc, "mail delayed", mail_error, sizeof mail_error);
+    int prc = okno_notifier_step_publish(&notifier, &published);
+    report(prc, "publishing delayed", publish_error, sizeof publish_error);
+    *done = read + (mrc == OKNO_OK ? tried : 0) + published;
+    return OKNO_OK;
+}
+
+static const char *step_error(void *arg)
+{
+    (void)arg;
+    return notifier.error;
 }
 
 static int notifier_run(struct okno_service *s)
 {
-    int64_t idle_ms = okno_config_get_duration_ms(&s->config, "notifier.idle_poll");
-    int64_t backoff_min = okno_config_get_duration_ms(&s->config, "notifier.retry_backoff");
-    int64_t backoff = backoff_min;
-    char last_error[OKNO_NOTIFIER_ERROR_BYTES] = "";
-    while (!okno_service_stopping(s)) {
-        okno_service_heartbeat(s);
-        size_t read = 0, tried = 0, published = 0;
-        int rc = okno_notifier_step_log(&notifier, &read);
-        okno_service_set_ready(s, rc == OKNO_OK || rc == OKNO_ECONFLICT,
-                               "notification batches are failing");
-        if (rc != OKNO_OK) {
-            report(rc, "batch failed, retrying", last_error, sizeof last_error);
-            okno_service_wait(s, backoff);
-            backoff = backoff * 2 < BACKOFF_MS_MAX ? backoff * 2 : BACKOFF_MS_MAX;
-            continue;
-        }
-        backoff = backoff_min;
-        int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
-        if (mrc != OKNO_OK)
-            report(mrc, "mail delayed", last_error, sizeof last_error);
-        int prc = okno_notifier_step_publish(&notifier, &published);
-        if (prc != OKNO_OK)
-            report(prc, "publishing delayed", last_error, sizeof last_error);
-        if (mrc == OKNO_OK && prc == OKNO_OK)
-            last_error[0] = '\0';
-        if (read == 0 && (tried == 0 || mrc != OKNO_OK) && published == 0)
-            okno_service_wait(s, idle_ms);
-    }
+    okno_service_steps steps = {
+        .step = step,
+        .error = step_error,
+        .idle_ms = okno_config_get_duration_ms(&s->config, "notifier.idle_poll"),
+        .backoff_ms_min = okno_config_get_duration_ms(&s->config, "notifier.retry_backoff"),
+        .backoff_ms_max = BACKOFF_MS_MAX,
+        .failing_reason = "notification batches are failing",
+        .failed_message = "batch failed, retrying",
+    };
+    okno_service_run_steps(s, &steps);
     okno_log_info("stopped", OKNO_LOG_UINT("events", notifier.stats.events),
                   OKNO_LOG_UINT("recorded", notifier.stats.recorded),
                   OKNO_LOG_UINT("mails_sent", notifier.stats.mails_sent));

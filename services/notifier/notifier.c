@@ -13,11 +13,10 @@
 #include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/kafka.h"
+#include "okno/pgbin.h"
 #include "okno/uuid.h"
-#include "pg/pgbin.h"
 
-static const char LEADER_SQL[] =
-    "select pg_try_advisory_lock(hashtextextended('okno.notifier:' || $1, 0))";
 static const char CURSOR_SQL[] =
     "insert into okno.notifier_cursor (name) values ($1) on conflict do nothing;";
 static const char STAGE_SQL[] =
@@ -30,13 +29,10 @@ static const char STAGE_SQL[] =
 static const char BEGIN_SQL[] =
     "select cursor_tx::text, cursor_position from okno.notifier_cursor where name = $1"
     " for update";
-/* The relay's and the projector's rule: rows after the cursor whose transaction ended before
- * every running one began; nothing can appear below that horizon later. */
-static const char EVENTS_SQL[] =
-    "select message_id, seq, body, tx::text, position from okno.event_log"
-    " where (tx, position) > ($1::xid8, $2::int8)"
-    " and tx < pg_snapshot_xmin(pg_current_snapshot())"
-    " order by tx, position limit $3::int4";
+/* The log tail's horizon rule: nothing can ever appear below it later, so the cursor skips
+ * nothing. */
+static const char EVENTS_SQL[] = "select message_id, seq, body, tx::text as tx_text, position"
+                                 " from okno.event_log" OKNO_LOGTAIL_BELOW_HORIZON;
 /* A message's events up to a seq, to rebuild its state when it is not cached. */
 static const char HISTORY_SQL[] =
     "select l.message_id, l.seq, l.body from okno.event_log l"
@@ -157,22 +153,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int producer_start(okno_notifier *n, rd_kafka_conf_t *conf)
 {
-    static const char *const props[][2] = {
-        {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
     char err[256];
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return fail(n, OKNO_ECONFIG, "kafka.%s: %s", props[i][0], err);
-        }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    n->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (n->producer == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return fail(n, OKNO_ECONFIG, "kafka producer: %s", err);
-    }
-    return OKNO_OK;
+    n->producer = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    return n->producer != NULL ? OKNO_OK : fail(n, OKNO_ECONFIG, "kafka producer: %s", err);
 }
 
 int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
@@ -199,6 +183,9 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
     }
     if (kafka_conf != NULL && producer_start(n, kafka_conf) != OKNO_OK)
         return OKNO_ECONFIG;
+    if (okno_logtail_init(&n->tail, cfg->pg_keywords, cfg->pg_values,
+                          "okno.notifier:", cfg->name) != OKNO_OK)
+        return fail(n, OKNO_ECONFIG, "notifier.name is too long");
     n->stage = calloc(1, sizeof(stage_buf));
     if (n->stage == NULL || okno_proj_store_init(&n->cache, 1024) != 0)
         return fail(n, OKNO_ENOMEM, "out of memory");
@@ -210,9 +197,7 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
 
 static void pg_stop(okno_notifier *n)
 {
-    PQfinish(n->conn);
-    n->conn = NULL;
-    n->leader = false;
+    okno_logtail_stop(&n->tail);
     n->prepared = false;
 }
 
@@ -220,9 +205,9 @@ static int pg_failed(okno_notifier *n, const char *what, PGresult *res)
 {
     snprintf(n->error, sizeof n->error, "%s: %s", what,
              res != NULL && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-                                                         : PQerrorMessage(n->conn));
+                                                         : PQerrorMessage(n->tail.conn));
     PQclear(res);
-    if (PQstatus(n->conn) != CONNECTION_OK)
+    if (PQstatus(n->tail.conn) != CONNECTION_OK)
         pg_stop(n);
     return OKNO_EPG;
 }
@@ -230,7 +215,7 @@ static int pg_failed(okno_notifier *n, const char *what, PGresult *res)
 static int exec_params(okno_notifier *n, const char *what, const char *sql, int count,
                        const char *const *params, ExecStatusType want, PGresult **out)
 {
-    PGresult *res = PQexecParams(n->conn, sql, count, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(n->tail.conn, sql, count, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != want)
         return pg_failed(n, what, res);
     if (out != NULL)
@@ -240,40 +225,28 @@ static int exec_params(okno_notifier *n, const char *what, const char *sql, int 
     return OKNO_OK;
 }
 
-/* Connects, becomes the one active notifier of its name (a session advisory lock, released when
- * the connection ends, crash included), makes sure its cursor row and staging tables exist. */
+/* Connects, becomes the one active notifier of its name (the log tail's leader lock), makes
+ * sure its cursor row and staging tables exist. */
 static int pg_start(okno_notifier *n)
 {
-    if (n->conn == NULL) {
-        n->conn = PQconnectdbParams(n->cfg.pg_keywords, n->cfg.pg_values, 1);
-        if (PQstatus(n->conn) != CONNECTION_OK) {
-            fail(n, OKNO_EPG, "connect: %s", PQerrorMessage(n->conn));
-            pg_stop(n);
-            return OKNO_EPG;
-        }
-    }
-    const char *params[1] = {n->cfg.name};
-    if (!n->leader) {
-        PGresult *res = NULL;
-        int rc = exec_params(n, "leader lock", LEADER_SQL, 1, params, PGRES_TUPLES_OK, &res);
-        if (rc != OKNO_OK)
-            return rc;
-        n->leader = PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (!n->leader)
-            return fail(n, OKNO_ECONFLICT, "another notifier named %s is active", n->cfg.name);
-    }
-    if (!n->prepared) {
-        int rc = exec_params(n, "cursor row", CURSOR_SQL, 1, params, PGRES_COMMAND_OK, NULL);
-        if (rc == OKNO_OK) {
-            PGresult *res = PQexec(n->conn, STAGE_SQL);
-            if (PQresultStatus(res) != PGRES_COMMAND_OK)
-                return pg_failed(n, "staging tables", res);
-            PQclear(res);
-        }
-        n->prepared = rc == OKNO_OK;
+    int rc = okno_logtail_start(&n->tail, n->error, sizeof n->error);
+    if (rc == OKNO_ECONFLICT)
+        return fail(n, OKNO_ECONFLICT, "another notifier named %s is active", n->cfg.name);
+    if (rc != OKNO_OK) {
+        pg_stop(n);
         return rc;
     }
+    if (n->prepared)
+        return OKNO_OK;
+    const char *params[1] = {n->cfg.name};
+    rc = exec_params(n, "cursor row", CURSOR_SQL, 1, params, PGRES_COMMAND_OK, NULL);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *res = PQexec(n->tail.conn, STAGE_SQL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return pg_failed(n, "staging tables", res);
+    PQclear(res);
+    n->prepared = true;
     return OKNO_OK;
 }
 
@@ -327,7 +300,7 @@ static int decode(okno_notifier *n, const PGresult *rows, int i, okno_event *ev,
 {
     okno_avro_error aerr = {0};
     okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(rows, i, 0), id);
-    int32_t seq = okno__pgbin_get_i32(PQgetvalue(rows, i, 1));
+    int32_t seq = okno_pgbin_get_i32(PQgetvalue(rows, i, 1));
     if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(rows, i, 2),
                                (size_t)PQgetlength(rows, i, 2), ev, &aerr) != 0)
         return fail(n, OKNO_EINVAL, "message %s seq %d: undecodable body: %s", id, seq,
@@ -347,7 +320,7 @@ static int plan_history(okno_notifier *n, const PGresult *rows, stage_buf *s)
     for (int i = 0; i < PQntuples(rows); i++) {
         okno_uuid id;
         memcpy(id.bytes, PQgetvalue(rows, i, 0), 16);
-        int32_t seq = okno__pgbin_get_i32(PQgetvalue(rows, i, 1));
+        int32_t seq = okno_pgbin_get_i32(PQgetvalue(rows, i, 1));
         okno_proj_entry *e = okno_proj_store_find(&n->cache, &id);
         if (e == NULL && (e = okno_proj_store_add(&n->cache, &id)) == NULL)
             return fail(n, OKNO_ENOMEM, "out of memory");
@@ -381,7 +354,7 @@ static int load_history(okno_notifier *n, stage_buf *s)
     if (s->history == 0)
         return OKNO_OK;
     const char *params[2] = {s->ids, s->uptos};
-    PGresult *res = PQexecParams(n->conn, HISTORY_SQL, 2, NULL, params, NULL, NULL, 1);
+    PGresult *res = PQexecParams(n->tail.conn, HISTORY_SQL, 2, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return pg_failed(n, "message history", res);
     int rc = OKNO_OK;
@@ -486,17 +459,17 @@ static int copy_in(okno_notifier *n, const char *table, const char *data, size_t
         return OKNO_OK;
     char sql[128];
     snprintf(sql, sizeof sql, "copy %s from stdin", table);
-    PGresult *res = PQexec(n->conn, sql);
+    PGresult *res = PQexec(n->tail.conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN)
         return pg_failed(n, "copy", res);
     PQclear(res);
-    if (PQputCopyData(n->conn, data, (int)len) != 1 || PQputCopyEnd(n->conn, NULL) != 1)
+    if (PQputCopyData(n->tail.conn, data, (int)len) != 1 || PQputCopyEnd(n->tail.conn, NULL) != 1)
         return pg_failed(n, "copy data", NULL);
-    res = PQgetResult(n->conn);
+    res = PQgetResult(n->tail.conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return pg_failed(n, "copy end", res);
     PQclear(res);
-    while ((res = PQgetResult(n->conn)) != NULL)
+    while ((res = PQgetResult(n->tail.conn)) != NULL)
         PQclear(res);
     return OKNO_OK;
 }
@@ -516,15 +489,16 @@ static int write_batch(okno_notifier *n, stage_buf *s, const PGresult *rows)
     }
     if (rc == OKNO_OK && s->moved_len > 0)
         rc = exec_params(n, "moved on", MOVED_SQL, 0, NULL, PGRES_COMMAND_OK, NULL);
-    int last = PQntuples(rows) - 1;
+    okno_log_cursor last;
+    okno_log_cursor_set_row(&last, rows, PQntuples(rows) - 1, 3, 4);
     char pos[24], count[24];
-    snprintf(pos, sizeof pos, "%" PRId64, okno__pgbin_get_i64(PQgetvalue(rows, last, 4)));
-    snprintf(count, sizeof count, "%d", last + 1);
-    const char *params[4] = {n->cfg.name, PQgetvalue(rows, last, 3), pos, count};
+    snprintf(pos, sizeof pos, "%" PRId64, last.position);
+    snprintf(count, sizeof count, "%d", PQntuples(rows));
+    const char *params[4] = {n->cfg.name, last.tx, pos, count};
     if (rc == OKNO_OK)
         rc = exec_params(n, "cursor", COMMIT_SQL, 4, params, PGRES_COMMAND_OK, NULL);
     if (rc == OKNO_OK) {
-        res = PQexec(n->conn, "commit");
+        res = PQexec(n->tail.conn, "commit");
         rc = PQresultStatus(res) == PGRES_COMMAND_OK ? (PQclear(res), OKNO_OK)
                                                      : pg_failed(n, "commit", res);
     }
@@ -537,7 +511,7 @@ static int run_batch(okno_notifier *n, size_t *read)
     s->notices_len = s->moved_len = 0;
     s->failed = false;
     const char *params[3] = {n->cfg.name, NULL, NULL};
-    PGresult *res = PQexec(n->conn, "begin");
+    PGresult *res = PQexec(n->tail.conn, "begin");
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return pg_failed(n, "begin", res);
     PQclear(res);
@@ -548,13 +522,11 @@ static int run_batch(okno_notifier *n, size_t *read)
         PQclear(res);
         return fail(n, OKNO_EPG, "the cursor row of %s is missing", n->cfg.name);
     }
-    char tx[24], pos[24], limit[24];
-    snprintf(tx, sizeof tx, "%s", PQgetvalue(res, 0, 0));
-    snprintf(pos, sizeof pos, "%s", PQgetvalue(res, 0, 1));
-    snprintf(limit, sizeof limit, "%d", n->cfg.batch_events);
+    okno_log_cursor cursor;
+    snprintf(cursor.tx, sizeof cursor.tx, "%s", PQgetvalue(res, 0, 0));
+    cursor.position = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
-    const char *ep[3] = {tx, pos, limit};
-    PGresult *rows = PQexecParams(n->conn, EVENTS_SQL, 3, NULL, ep, NULL, NULL, 1);
+    PGresult *rows = okno_logtail_read(n->tail.conn, EVENTS_SQL, &cursor, n->cfg.batch_events);
     if (PQresultStatus(rows) != PGRES_TUPLES_OK)
         return pg_failed(n, "read events", rows);
     int count = PQntuples(rows);
@@ -562,7 +534,7 @@ static int run_batch(okno_notifier *n, size_t *read)
         (rc = load_history(n, s)) == OKNO_OK && (rc = apply_rows(n, rows, s)) == OKNO_OK)
         rc = write_batch(n, s, rows);
     if (rc == OKNO_OK && count == 0)
-        PQclear(PQexec(n->conn, "rollback"));
+        PQclear(PQexec(n->tail.conn, "rollback"));
     PQclear(rows);
     *read = rc == OKNO_OK ? (size_t)count : 0;
     return rc;
@@ -584,8 +556,8 @@ int okno_notifier_step_log(okno_notifier *n, size_t *read)
     /* The database is the truth: what the cache folded was rolled back with the batch. */
     n->stats.failures++;
     okno_proj_store_clear(&n->cache);
-    if (n->conn != NULL && PQtransactionStatus(n->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(n->conn, "rollback"));
+    if (n->tail.conn != NULL && PQtransactionStatus(n->tail.conn) != PQTRANS_IDLE)
+        PQclear(PQexec(n->tail.conn, "rollback"));
     return rc;
 }
 
@@ -621,6 +593,5 @@ void okno_notifier_close(okno_notifier *n)
         rd_kafka_destroy(n->producer);
         n->producer = NULL;
     }
-    if (n->conn != NULL)
-        pg_stop(n);
+    pg_stop(n);
 }

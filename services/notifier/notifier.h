@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "mail.h"
+#include "okno/logtail.h"
 #include "okno/projection.h"
 
 #define OKNO_NOTIFIER_BATCH_EVENTS_MAX     10000 /* events read per transaction */
@@ -55,9 +56,8 @@ typedef struct okno_notifier_stats {
 
 typedef struct okno_notifier {
     okno_notifier_config cfg;
-    PGconn *conn;
-    bool leader;           /* holds the session lock: the one active notifier of its name */
-    bool prepared;         /* the staging tables exist on conn */
+    okno_logtail tail;     /* the connection and the leader lock "okno.notifier:<name>" */
+    bool prepared;         /* the cursor row and the staging tables exist on tail.conn */
     okno_proj_store cache; /* per message: the core's state and the current answer text */
     int32_t batch_no;      /* stamps the entries a batch touched (entry.dirty) */
     void *stage;           /* the batch's COPY buffers (notifier.c) */
@@ -70,9 +70,9 @@ typedef struct okno_notifier {
     char error[OKNO_NOTIFIER_ERROR_BYTES];
 } okno_notifier;
 
-/* Checks the configuration and allocates; connects nothing. kafka_conf (NULL: no publishing)
- * is taken over, also on failure. OKNO_ECONFIG or OKNO_ENOMEM with n->error set. Close with
- * okno_notifier_close() either way. */
+/* Checks the configuration and allocates; connects nothing. kafka_conf (NULL: no publishing;
+ * else made by okno_kafka_producer_conf) is taken over, also on failure. OKNO_ECONFIG or
+ * OKNO_ENOMEM with n->error set. Close with okno_notifier_close() either way. */
 int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
                        rd_kafka_conf_t *kafka_conf);
 

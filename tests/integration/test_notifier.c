@@ -22,7 +22,6 @@
 #include "okno/avro.h"
 #include "okno/kafka.h"
 #include "okno/uuid.h"
-#include "pg/pgbin.h"
 #include "rm_check.h"
 
 #define FROM "okno@example.org"
@@ -35,15 +34,6 @@ typedef struct fixture {
     pid_t notifier; /* the running okno-notifier, 0: none (teardown stops it after a failure) */
 } fixture;
 
-static rd_kafka_conf_t *kafka_conf(void)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[256];
-    rd_kafka_conf_set(conf, "bootstrap.servers", okno_itest_env("OKNO_KAFKA_BOOTSTRAP"), err,
-                      sizeof err);
-    return conf;
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -54,8 +44,8 @@ static int setup(void **state)
     const char *names[] = {f->topic};
     char err[512];
     int created, existing;
-    if (okno_kafka_create_topics(kafka_conf(), names, 1, 4, 1, 30000, &created, &existing, err,
-                                 sizeof err) != 0)
+    if (okno_kafka_create_topics(okno_itest_kafka_conf(), names, 1, 4, 1, 30000, &created,
+                                 &existing, err, sizeof err) != 0)
         fail_msg("create topic: %s", err);
     *state = f;
     return 0;
@@ -70,7 +60,7 @@ static int teardown(void **state)
     if (f->sink.path[0])
         unlink(f->sink.path);
     char err[256];
-    okno_kafka_delete_topic(kafka_conf(), f->topic, 30000, err, sizeof err);
+    okno_kafka_delete_topic(okno_itest_kafka_conf(), f->topic, 30000, err, sizeof err);
     PQfinish(f->conn);
     okno_itest_db_drop(&f->db);
     free(f);
@@ -319,7 +309,7 @@ static void check_mails_match_rows(const fixture *f, const okno_mail_seen *m, si
 static void check_topic(const fixture *f)
 {
     long long want = count(f, "select count(*) from okno.notifications");
-    rd_kafka_conf_t *conf = kafka_conf();
+    rd_kafka_conf_t *conf = okno_itest_kafka_conf();
     char err[256], group[96];
     okno_itest_unique(group, sizeof group, "okno-test-notifier");
     rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
