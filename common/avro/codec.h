@@ -12,6 +12,15 @@
  * text; owned by the registry (values made from it hold their own reference). NULL before
  * okno_avro_init() or for an unknown topic. */
 avro_value_iface_t *okno__avro_topic_class(okno_avro_topic topic);
+/* avro-c's class of an older writer schema (index from okno__avro_frame_check_writer), or
+ * NULL. */
+avro_value_iface_t *okno__avro_writer_class(int writer);
+/* okno_avro_frame_check(), also naming the writer: -1 the topic's current schema, otherwise an
+ * older released version whose body was validated against that version. */
+int okno__avro_frame_check_writer(const uint8_t *buf, size_t len, okno_avro_topic *topic,
+                                  int *writer, const uint8_t **body, size_t *body_bytes,
+                                  okno_avro_error *err);
+
 /* Changes at every okno_avro_init() that loads the schemas, so a thread's state built from an
  * earlier registry is rebuilt rather than reused. */
 unsigned okno__avro_generation(void);

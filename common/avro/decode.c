@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "okno/error.h"
 #include "records.h"
+#include "schema_model.h"
 
 /* Every optional field is the union ["null", T]: branch 0 is null, branch 1 the value. */
 #define OKNO_AVRO_BRANCH_NULL 0
@@ -75,10 +76,39 @@ static int get_count(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t 
     return 0;
 }
 
-static int get_value(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t *rec,
+/* Resolution of an enum symbol written by an older version: by name, not by index. */
+static int get_enum_by_name(avro_value_t *v, const struct okno__avro_fdesc *d, int *out,
+                            okno_avro_error *err)
+{
+    int i = 0;
+    if (avro_value_get_enum(v, &i) != 0) {
+        return mismatch(err, d->name);
+    }
+    const char *symbol = avro_schema_enum_get(avro_value_get_schema(v), i);
+    for (int k = 0; symbol != NULL && k < d->enum_count; k++) {
+        if (strcmp(d->enum_name(d->enum_base + k), symbol) == 0) {
+            *out = d->enum_base + k;
+            return 0;
+        }
+    }
+    return fail(err, OKNO_EDECODE, "a symbol the current schema does not have", d->name);
+}
+
+static int get_value(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t *rec, bool resolve,
                      okno_avro_error *err)
 {
     uint8_t *m = rec + d->offset;
+    if (resolve && (d->kind == OKNO__F_ENUM || d->kind == OKNO__F_OPT_ENUM)) {
+        return get_enum_by_name(v, d, (int *)m, err);
+    }
+    if (resolve && avro_value_get_type(v) == AVRO_INT32 &&
+        (d->kind == OKNO__F_LONG || d->kind == OKNO__F_OPT_LONG || d->kind == OKNO__F_TS ||
+         d->kind == OKNO__F_OPT_TS)) {
+        int32_t narrow = 0; /* promotion int -> long */
+        int rc = avro_value_get_int(v, &narrow);
+        *(int64_t *)m = narrow;
+        return rc == 0 ? 0 : mismatch(err, d->name);
+    }
     const void *p = NULL;
     const char *s = NULL;
     size_t size = 0;
@@ -129,9 +159,21 @@ static int get_value(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t 
     return rc == 0 ? 0 : mismatch(err, d->name);
 }
 
-/* Reads the fields of record value v into rec; an absent optional leaves the zeroed member. */
+/* The field of an older writer's record, found by name; 0, or 1 when the writer has none (the
+ * registry made sure such a field is optional: its default, null, is the zeroed member). */
+static int writer_field(avro_value_t *v, const char *name, avro_value_t *f)
+{
+    avro_schema_t schema = avro_value_get_schema(v);
+    if (avro_schema_record_field_get_index(schema, name) < 0) {
+        return 1;
+    }
+    return avro_value_get_by_name(v, name, f, NULL) == 0 ? 0 : -1;
+}
+
+/* Reads the fields of record value v into rec; an absent optional leaves the zeroed member.
+ * resolve: v is of an older writer's schema, read by name under Avro's resolution rules. */
 static int get_fields(avro_value_t *v, const struct okno__avro_fdesc *fields, size_t n,
-                      uint8_t *rec, size_t *index, okno_avro_error *err)
+                      uint8_t *rec, size_t *index, bool resolve, okno_avro_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         const struct okno__avro_fdesc *d = &fields[i];
@@ -141,22 +183,31 @@ static int get_fields(avro_value_t *v, const struct okno__avro_fdesc *fields, si
         }
         avro_value_t f, branch;
         int which;
-        if (avro_value_get_by_index(v, (*index)++, &f, NULL) != 0) {
-            return mismatch(err, d->name);
-        }
-        if (okno__avro_fkind_optional(d->kind)) {
-            if (avro_value_get_discriminant(&f, &which) != 0) {
+        if (resolve) {
+            int found = writer_field(v, d->name, &f);
+            if (found < 0) {
                 return mismatch(err, d->name);
             }
-            if (which == OKNO_AVRO_BRANCH_NULL) {
+            if (found > 0) {
                 continue;
+            }
+        } else if (avro_value_get_by_index(v, (*index)++, &f, NULL) != 0) {
+            return mismatch(err, d->name);
+        }
+        if (okno__avro_fkind_optional(d->kind) &&
+            (!resolve || avro_value_get_type(&f) == AVRO_UNION)) {
+            if (avro_value_get_discriminant(&f, &which) != 0) {
+                return mismatch(err, d->name);
             }
             if (avro_value_get_current_branch(&f, &branch) != 0) {
                 return mismatch(err, d->name);
             }
+            if (which == OKNO_AVRO_BRANCH_NULL || avro_value_get_type(&branch) == AVRO_NULL) {
+                continue;
+            }
             f = branch;
         }
-        int rc = get_value(&f, d, rec, err);
+        int rc = get_value(&f, d, rec, resolve, err);
         if (rc != 0) {
             return rc;
         }
@@ -164,44 +215,105 @@ static int get_fields(avro_value_t *v, const struct okno__avro_fdesc *fields, si
     return 0;
 }
 
-static int get_record(const struct okno__avro_tdesc *t, avro_value_t *v, uint8_t *rec,
+/* The payload branch of an older writer's record: by the record's name, not its index. */
+static const struct okno__avro_rdesc *payload_by_name(const struct okno__avro_tdesc *t,
+                                                      avro_value_t *body)
+{
+    const char *name = avro_schema_name(avro_value_get_schema(body));
+    for (size_t i = 0; name != NULL && i < t->payload_count; i++) {
+        if (strcmp(t->payloads[i].name, name) == 0) {
+            return &t->payloads[i];
+        }
+    }
+    return NULL;
+}
+
+static int get_record(okno_avro_topic topic, avro_value_t *v, uint8_t *rec, bool resolve,
                       okno_avro_error *err)
 {
+    const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
     size_t index = 0;
-    int rc = get_fields(v, t->header, t->header_count, rec, &index, err);
+    int rc = get_fields(v, t->header, t->header_count, rec, &index, resolve, err);
     if (rc != 0 || t->payload_count == 0) {
         return rc;
     }
     avro_value_t payload, body;
     int branch = -1;
-    if (avro_value_get_by_index(v, index, &payload, NULL) != 0 ||
-        avro_value_get_discriminant(&payload, &branch) != 0 || branch < 0 ||
-        (size_t)branch >= t->payload_count || avro_value_get_current_branch(&payload, &body) != 0) {
+    if (resolve) {
+        const okno_avro_schema *current = okno_avro_topic_schema(topic);
+        if (avro_value_get_by_name(v, current->root->fields[t->header_count].name, &payload,
+                                   NULL) != 0 ||
+            avro_value_get_current_branch(&payload, &body) != 0) {
+            return mismatch(err, t->schema_name);
+        }
+    } else if (avro_value_get_by_index(v, index, &payload, NULL) != 0 ||
+               avro_value_get_discriminant(&payload, &branch) != 0 || branch < 0 ||
+               (size_t)branch >= t->payload_count ||
+               avro_value_get_current_branch(&payload, &body) != 0) {
         return mismatch(err, t->schema_name);
     }
-    const struct okno__avro_rdesc *p = &t->payloads[branch];
+    const struct okno__avro_rdesc *p = resolve ? payload_by_name(t, &body) : &t->payloads[branch];
+    if (p == NULL) {
+        return fail(err, OKNO_EDECODE, "a payload branch the current schema does not have",
+                    t->schema_name);
+    }
     /* The header names the payload too (for consumers that do not look inside unions); a record
      * where the two disagree is refused rather than guessed at. */
     if (*(const int *)(rec + t->code_offset) != p->code) {
         return fail(err, OKNO_EDECODE, "header type disagrees with the payload branch", p->name);
     }
     size_t body_index = 0;
-    return get_fields(&body, p->fields, p->count, rec, &body_index, err);
+    return get_fields(&body, p->fields, p->count, rec, &body_index, resolve, err);
 }
 
-/* body has passed okno_avro_validate() under d's topic: only now may avro-c read it. */
-static int decode_body(okno_avro_decoder *d, const uint8_t *body, size_t body_bytes, void *out,
-                       okno_avro_error *err)
+static void old_value_free(okno_avro_decoder *d)
+{
+    if (d->old_iface != NULL) {
+        avro_value_t v = {d->old_iface, d->old_self};
+        avro_value_decref(&v);
+    }
+    d->old_iface = NULL;
+    d->old_self = NULL;
+}
+
+/* The decoder's value for records of an older writer, made when that writer first comes. */
+static int old_value(okno_avro_decoder *d, int writer, avro_value_t *v, okno_avro_error *err)
+{
+    if (d->old_iface == NULL || d->old_writer != writer) {
+        old_value_free(d);
+        avro_value_iface_t *cls = okno__avro_writer_class(writer);
+        if (cls == NULL || avro_generic_value_new(cls, v) != 0) {
+            return fail(err, OKNO_ENOMEM, "cannot make a value of an older schema", "avro-c");
+        }
+        d->old_iface = v->iface;
+        d->old_self = v->self;
+        d->old_writer = writer;
+    }
+    *v = (avro_value_t){d->old_iface, d->old_self};
+    return 0;
+}
+
+/* body has passed okno_avro_validate() under its writer's schema (writer -1: d's topic's
+ * current one): only now may avro-c read it. A body of an older version is read with that
+ * version's schema and resolved into the current struct by name. */
+static int decode_body(okno_avro_decoder *d, int writer, const uint8_t *body, size_t body_bytes,
+                       void *out, okno_avro_error *err)
 {
     const struct okno__avro_tdesc *t = &okno__avro_topics[d->topic];
     avro_value_t v = {d->value_iface, d->value_self};
+    if (writer >= 0) {
+        int rc = old_value(d, writer, &v, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     avro_reader_memory_set_source(d->reader, (const char *)body, (int64_t)body_bytes);
     if (avro_value_read(d->reader, &v) != 0) {
         /* The validator accepted what avro-c refuses (the fuzz target hunts for this). */
         return fail(err, OKNO_EDECODE, avro_strerror(), "avro-c");
     }
     memset(out, 0, t->struct_bytes);
-    return get_record(t, &v, out, err);
+    return get_record(d->topic, &v, out, writer >= 0, err);
 }
 
 int okno_avro_decoder_init(okno_avro_decoder *d, okno_avro_topic topic)
@@ -237,15 +349,16 @@ void okno_avro_decoder_close(okno_avro_decoder *d)
     if (d->reader != NULL) {
         avro_reader_free(d->reader);
     }
+    old_value_free(d);
     memset(d, 0, sizeof(*d));
 }
 
 /* Frame and validation first; then the body, which must be of topic. */
-static int check(okno_avro_topic topic, const uint8_t *buf, size_t len, const uint8_t **body,
-                 size_t *body_bytes, okno_avro_error *err)
+static int check(okno_avro_topic topic, const uint8_t *buf, size_t len, int *writer,
+                 const uint8_t **body, size_t *body_bytes, okno_avro_error *err)
 {
     okno_avro_topic found;
-    int rc = okno_avro_frame_check(buf, len, &found, body, body_bytes, err);
+    int rc = okno__avro_frame_check_writer(buf, len, &found, writer, body, body_bytes, err);
     if (rc == 0 && found != topic) {
         rc =
             fail(err, OKNO_EDECODE, "record belongs to another topic", okno_avro_topic_name(found));
@@ -259,8 +372,9 @@ int okno_avro_decoder_decode(okno_avro_decoder *d, const uint8_t *buf, size_t le
     assert(d != NULL && d->reader != NULL && out != NULL);
     const uint8_t *body;
     size_t body_bytes;
-    int rc = check(d->topic, buf, len, &body, &body_bytes, err);
-    return rc != 0 ? rc : decode_body(d, body, body_bytes, out, err);
+    int writer;
+    int rc = check(d->topic, buf, len, &writer, &body, &body_bytes, err);
+    return rc != 0 ? rc : decode_body(d, writer, body, body_bytes, out, err);
 }
 
 /* The calling thread's decoder of topic (a valid topic), created on first use. */
@@ -283,11 +397,12 @@ int okno_avro_decode(const uint8_t *buf, size_t len, okno_avro_record *out, okno
     const uint8_t *body;
     size_t body_bytes;
     okno_avro_decoder *d;
-    int rc = okno_avro_frame_check(buf, len, &out->topic, &body, &body_bytes, err);
+    int writer;
+    int rc = okno__avro_frame_check_writer(buf, len, &out->topic, &writer, &body, &body_bytes, err);
     if (rc == 0) {
         rc = local_decoder(out->topic, &d, err);
     }
-    return rc != 0 ? rc : decode_body(d, body, body_bytes, &out->as, err);
+    return rc != 0 ? rc : decode_body(d, writer, body, body_bytes, &out->as, err);
 }
 
 int okno_avro_decode_topic(okno_avro_topic topic, const uint8_t *buf, size_t len, void *out,
@@ -296,9 +411,10 @@ int okno_avro_decode_topic(okno_avro_topic topic, const uint8_t *buf, size_t len
     const uint8_t *body;
     size_t body_bytes;
     okno_avro_decoder *d;
-    int rc = check(topic, buf, len, &body, &body_bytes, err);
+    int writer;
+    int rc = check(topic, buf, len, &writer, &body, &body_bytes, err);
     if (rc == 0) {
         rc = local_decoder(topic, &d, err);
     }
-    return rc != 0 ? rc : decode_body(d, body, body_bytes, out, err);
+    return rc != 0 ? rc : decode_body(d, writer, body, body_bytes, out, err);
 }

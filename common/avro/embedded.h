@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 struct okno__avro_embedded {
-    const char *name; /* file name without .avsc, e.g. "Event" */
+    const char *name; /* file name without .avsc, e.g. "Event"; history: "Event/v1" */
     const char *json; /* the file's bytes, NUL-terminated */
     size_t json_bytes;
 };

@@ -91,7 +91,7 @@ static const struct okno__avro_fdesc tr_header[] = {
     FE("action", OKNO__F_ENUM, TR(action), 1, 18, action_sym),
     F("acting_user_id", OKNO__F_LONG, TR(acting_user_id)),
     F("acting_org_id", OKNO__F_LONG, TR(acting_org_id)),
-    F("requested_at", OKNO__F_TS, offsetof(okno_avro_transition, requested_at_ms)),
+    F("requested_at", OKNO__F_TS, TR(requested_at_ms)),
     F("reason", OKNO__F_OPT_STR, TR(reason)),
     F("comment", OKNO__F_OPT_STR, TR(comment)),
 };
@@ -101,6 +101,7 @@ static const struct okno__avro_fdesc tr_submit[] = {
     F("category_id", OKNO__F_OPT_INT, TR(category_id)),
     F("subcategory_id", OKNO__F_OPT_INT, TR(subcategory_id)),
     F("text", OKNO__F_STR, TR(text)),
+    F("applicant_email", OKNO__F_OPT_STR, TR(applicant_email)),
 };
 static const struct okno__avro_fdesc tr_accept[] = {
     F("target_org_id", OKNO__F_LONG, TR(target_org_id)),
@@ -184,6 +185,7 @@ static const struct okno__avro_fdesc ev_header[] = {
     FE("outcome_after", OKNO__F_ENUM, EV(outcome_after), 0, 3, outcome_sym),
     F("reason", OKNO__F_OPT_STR, EV(reason)),
     F("comment", OKNO__F_OPT_STR, EV(comment)),
+    F("requested_at", OKNO__F_OPT_TS, EV(requested_at_ms)),
 };
 static const struct okno__avro_fdesc ev_submitted[] = {
     F("applicant_id", OKNO__F_LONG, EV(applicant_id)),
@@ -193,6 +195,7 @@ static const struct okno__avro_fdesc ev_submitted[] = {
     F("total_days", OKNO__F_INT, EV(total_days)),
     F("answer_deadline", OKNO__F_TS, EV(answer_deadline_ms)),
     F("text", OKNO__F_STR, EV(text)),
+    F("applicant_email", OKNO__F_OPT_STR, EV(applicant_email)),
 };
 static const struct okno__avro_fdesc ev_accepted[] = {
     F("target_org_id", OKNO__F_LONG, EV(target_org_id)),

@@ -17,6 +17,20 @@ static avro_schema_t avro_c_schemas[OKNO_AVRO_TOPIC_COUNT];
 static avro_value_iface_t *avro_c_classes[OKNO_AVRO_TOPIC_COUNT];
 static unsigned generation;
 
+/* The released versions older than the current one (schemas/history/<Name>/vN.avsc, embedded
+ * too), keyed by fingerprint: records they wrote are still in the log and on the topics, and are
+ * read into the current structs by Avro's resolution rules (decode.c). */
+#define OKNO_AVRO_WRITERS_MAX 32
+struct okno__avro_writer {
+    okno_avro_topic topic;
+    int version;
+    okno_avro_schema *model; /* validation of its bodies */
+    avro_schema_t schema;
+    avro_value_iface_t *cls; /* avro-c reads its bodies into values of this class */
+};
+static struct okno__avro_writer writers[OKNO_AVRO_WRITERS_MAX];
+static size_t writers_count;
+
 static const char *const notification_kind_names[OKNO_NOTIFY_COUNT] = {
     "other",
     "message_rejected",
@@ -214,6 +228,115 @@ static int load_avro_c(okno_avro_topic topic, const struct okno__avro_embedded *
     return 0;
 }
 
+/* What decode.c's resolution can do, on top of what okno_avro_schema_compatible() proves: a
+ * field the writer lacks is filled with its default only if that default is null (the C
+ * struct's zero), so every field of the tables the writer lacks must be optional. */
+static const struct okno_avro_node *field_named(const struct okno_avro_node *rec, const char *name)
+{
+    for (size_t i = 0; rec != NULL && rec->kind == OKNO_AVRO_RECORD && i < rec->count; i++) {
+        if (strcmp(rec->fields[i].name, name) == 0) {
+            return rec->fields[i].type;
+        }
+    }
+    return NULL;
+}
+
+static const char *fields_resolvable(const struct okno_avro_node *writer,
+                                     const struct okno__avro_fdesc *fields, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (okno__avro_fkind_on_wire(fields[i].kind) &&
+            !okno__avro_fkind_optional(fields[i].kind) &&
+            field_named(writer, fields[i].name) == NULL) {
+            return fields[i].name;
+        }
+    }
+    return NULL;
+}
+
+static const char *writer_resolvable(const okno_avro_schema *current, const okno_avro_schema *old,
+                                     const struct okno__avro_tdesc *t)
+{
+    const char *bad = fields_resolvable(old->root, t->header, t->header_count);
+    if (bad != NULL || t->payload_count == 0) {
+        return bad;
+    }
+    const struct okno_avro_node *u =
+        field_named(old->root, current->root->fields[t->header_count].name);
+    if (u == NULL || u->kind != OKNO_AVRO_UNION) {
+        return "payload";
+    }
+    for (size_t b = 0; b < u->count && bad == NULL; b++) {
+        for (size_t p = 0; p < t->payload_count; p++) {
+            if (u->branches[b]->kind == OKNO_AVRO_RECORD &&
+                strcmp(u->branches[b]->name, t->payloads[p].name) == 0) {
+                bad =
+                    fields_resolvable(u->branches[b], t->payloads[p].fields, t->payloads[p].count);
+            }
+        }
+    }
+    return bad;
+}
+
+/* One embedded history file of topic: an older writer, unless it is the current schema. */
+static int load_writer(okno_avro_topic topic, const struct okno__avro_embedded *e, int version,
+                       okno_avro_error *err)
+{
+    const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
+    okno_avro_schema *old = NULL;
+    int rc = okno_avro_schema_parse(e->json, e->json_bytes, &old, err);
+    if (rc != 0) {
+        return rc;
+    }
+    if (old->fingerprint == registry[topic]->fingerprint) {
+        okno_avro_schema_free(old);
+        return 0;
+    }
+    char what[OKNO_AVRO_REASON_BYTES / 2];
+    const char *bad = NULL;
+    if (okno_avro_schema_compatible(registry[topic], old, NULL) != 0) {
+        bad = "(not compatible)";
+    } else {
+        bad = writer_resolvable(registry[topic], old, t);
+    }
+    if (bad != NULL || writers_count == OKNO_AVRO_WRITERS_MAX) {
+        snprintf(what, sizeof(what), "v%d cannot be read into the current structs: '%.60s'",
+                 version, bad ? bad : "too many released versions");
+        okno_avro_schema_free(old);
+        return set_reason(err, OKNO_EINVAL, t->schema_name, what);
+    }
+    struct okno__avro_writer *w = &writers[writers_count];
+    *w = (struct okno__avro_writer){.topic = topic, .version = version, .model = old};
+    if (avro_schema_from_json_length(e->json, e->json_bytes, &w->schema) != 0) {
+        w->schema = NULL;
+        okno_avro_schema_free(old);
+        return set_reason(err, OKNO_EINVAL, t->schema_name, avro_strerror());
+    }
+    w->cls = avro_generic_class_from_schema(w->schema);
+    writers_count++; /* freed by okno_avro_close() from here on */
+    return w->cls == NULL ? set_reason(err, OKNO_ENOMEM, t->schema_name, avro_strerror()) : 0;
+}
+
+/* Every released version of topic that is not the current one: "<Name>/v<N>" embedded. */
+static int load_writers(okno_avro_topic topic, okno_avro_error *err)
+{
+    const char *name = okno__avro_topics[topic].schema_name;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < okno__avro_embedded_count; i++) {
+        const struct okno__avro_embedded *e = &okno__avro_embedded[i];
+        int version = 0;
+        if (strncmp(e->name, name, n) != 0 || e->name[n] != '/' ||
+            sscanf(e->name + n, "/v%d", &version) != 1) {
+            continue;
+        }
+        int rc = load_writer(topic, e, version, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int load_topic(okno_avro_topic topic, okno_avro_error *err)
 {
     const struct okno__avro_tdesc *t = &okno__avro_topics[topic];
@@ -227,6 +350,9 @@ static int load_topic(okno_avro_topic topic, okno_avro_error *err)
     }
     if (rc == 0) {
         rc = load_avro_c(topic, e, err);
+    }
+    if (rc == 0) {
+        rc = load_writers(topic, err);
     }
     return rc;
 }
@@ -262,6 +388,37 @@ void okno_avro_close(void)
             avro_c_schemas[topic] = NULL;
         }
     }
+    for (size_t i = 0; i < writers_count; i++) {
+        okno_avro_schema_free(writers[i].model);
+        if (writers[i].cls != NULL) {
+            avro_value_iface_decref(writers[i].cls);
+        }
+        if (writers[i].schema != NULL) {
+            avro_schema_decref(writers[i].schema);
+        }
+    }
+    writers_count = 0;
+}
+
+avro_value_iface_t *okno__avro_writer_class(int writer)
+{
+    return writer >= 0 && (size_t)writer < writers_count ? writers[writer].cls : NULL;
+}
+
+int okno_avro_writer_version(uint64_t fingerprint, okno_avro_topic *topic, int *version)
+{
+    if (okno_avro_topic_find(fingerprint, topic) == 0) {
+        *version = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < writers_count; i++) {
+        if (writers[i].model->fingerprint == fingerprint) {
+            *topic = writers[i].topic;
+            *version = writers[i].version;
+            return 0;
+        }
+    }
+    return OKNO_ENOTFOUND;
 }
 
 avro_value_iface_t *okno__avro_topic_class(okno_avro_topic topic)
@@ -313,8 +470,9 @@ static int frame_refuse(okno_avro_error *err, const char *reason)
     return OKNO_EDECODE;
 }
 
-int okno_avro_frame_check(const uint8_t *buf, size_t len, okno_avro_topic *topic,
-                          const uint8_t **body, size_t *body_bytes, okno_avro_error *err)
+int okno__avro_frame_check_writer(const uint8_t *buf, size_t len, okno_avro_topic *topic,
+                                  int *writer, const uint8_t **body, size_t *body_bytes,
+                                  okno_avro_error *err)
 {
     if (buf == NULL || len < OKNO_AVRO_HEADER_BYTES) {
         return frame_refuse(err, "shorter than the single-object header");
@@ -326,16 +484,35 @@ int okno_avro_frame_check(const uint8_t *buf, size_t len, okno_avro_topic *topic
     for (int i = 0; i < 8; i++) {
         fp |= (uint64_t)buf[2 + i] << (8 * i);
     }
-    if (okno_avro_topic_find(fp, topic) != 0) {
+    const okno_avro_schema *model = NULL;
+    *writer = -1;
+    if (okno_avro_topic_find(fp, topic) == 0) {
+        model = registry[*topic];
+    }
+    for (size_t i = 0; model == NULL && i < writers_count; i++) {
+        if (writers[i].model->fingerprint == fp) {
+            *topic = writers[i].topic;
+            *writer = (int)i;
+            model = writers[i].model;
+        }
+    }
+    if (model == NULL) {
         return frame_refuse(err, "unknown schema fingerprint");
     }
     *body = buf + OKNO_AVRO_HEADER_BYTES;
     *body_bytes = len - OKNO_AVRO_HEADER_BYTES;
-    int rc = okno_avro_validate(registry[*topic], *body, *body_bytes, err);
+    int rc = okno_avro_validate(model, *body, *body_bytes, err);
     if (rc != 0 && err != NULL) {
         err->offset += OKNO_AVRO_HEADER_BYTES;
     }
     return rc;
+}
+
+int okno_avro_frame_check(const uint8_t *buf, size_t len, okno_avro_topic *topic,
+                          const uint8_t **body, size_t *body_bytes, okno_avro_error *err)
+{
+    int writer;
+    return okno__avro_frame_check_writer(buf, len, topic, &writer, body, body_bytes, err);
 }
 
 /* FNV-1a, 64 bits: a second, non-linear hash beside CRC-64 so the id has 128 useful bits. */

@@ -164,6 +164,16 @@ static okno_refusal_code target_org_below(const okno__ctx *c)
     return below ? R : OKNO_REFUSAL_BAD_TARGET_ORG;
 }
 
+/* The platform operator's org moderates but does not answer (SPEC 3.1): it has no coordinator,
+ * so a message accepted or redirected into it would wait there forever. */
+static okno_refusal_code target_not_operator(const okno__ctx *c)
+{
+    if (c->req->target_org_id != c->dir->config.operator_org_id)
+        return R;
+    return c->req->action == OKNO_ACTION_ACCEPT ? OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG
+                                                : OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG;
+}
+
 static okno_refusal_code upstream_room(const okno__ctx *c)
 {
     return c->state->upstream_count < OKNO_UPSTREAM_MAX ? R : OKNO_REFUSAL_UPSTREAM_TOO_DEEP;
@@ -328,6 +338,9 @@ static const okno__check check_category_known = {"category, if given, is a known
 static const okno__check check_category_set = {
     "the category (given, or from submission) is a known category", category_set};
 static const okno__check check_target_org_exists = {"target org exists", target_org_exists};
+static const okno__check check_target_not_operator = {
+    "target org is not the platform operator's org (it moderates, it does not answer)",
+    target_not_operator};
 static const okno__check check_target_org_below = {
     "target org lies below the holding org in the hierarchy", target_org_below};
 static const okno__check check_upstream_room = {
@@ -399,6 +412,7 @@ static okno__when build_submit(const okno__ctx *c, okno_event *ev)
     ev->total_days = total_days_of(c, r->category_id);
     ev->answer_deadline_ms = c->at_ms + okno_sla_total_ms(ev->total_days);
     ev->text = r->text;
+    ev->applicant_email = r->applicant_email;
     return OKNO__WHEN_ALWAYS;
 }
 
@@ -571,12 +585,11 @@ static const okno__guard guards[OKNO_ACTION_COUNT] = {
                             .checks = {&check_category_known},
                             ONE_LEAD(OKNO_STAGE_MODERATION, OKNO__WHERE_OPERATOR),
                             .build = build_submit},
-    [OKNO_ACTION_ACCEPT] = {OKNO_ACTION_ACCEPT, OKNO_EVENT_MESSAGE_ACCEPTED,
-                            STAGE_BIT(OKNO_STAGE_MODERATION), OKNO__WHO_MODERATOR,
-                            .needs = {&need_target_org},
-                            .checks = {&check_target_org_exists, &check_category_set},
-                            ONE_LEAD(OKNO_STAGE_COORDINATION, OKNO__WHERE_TARGET),
-                            .build = build_accept},
+    [OKNO_ACTION_ACCEPT] =
+        {OKNO_ACTION_ACCEPT, OKNO_EVENT_MESSAGE_ACCEPTED, STAGE_BIT(OKNO_STAGE_MODERATION),
+         OKNO__WHO_MODERATOR, .needs = {&need_target_org},
+         .checks = {&check_target_org_exists, &check_target_not_operator, &check_category_set},
+         ONE_LEAD(OKNO_STAGE_COORDINATION, OKNO__WHERE_TARGET), .build = build_accept},
     [OKNO_ACTION_REJECT] = {OKNO_ACTION_REJECT, OKNO_EVENT_MESSAGE_REJECTED,
                             STAGE_BIT(OKNO_STAGE_MODERATION), OKNO__WHO_MODERATOR,
                             .needs = {&need_reason},
@@ -601,7 +614,8 @@ static const okno__guard guards[OKNO_ACTION_COUNT] = {
     [OKNO_ACTION_PROPOSE_REDIRECT] = {OKNO_ACTION_PROPOSE_REDIRECT, OKNO_EVENT_REDIRECT_PROPOSED,
                                       STAGE_BIT(OKNO_STAGE_COORDINATION), OKNO__WHO_COORDINATOR,
                                       .needs = {&need_target_org, &need_approver},
-                                      .checks = {&check_target_org_elsewhere, &check_reviewers},
+                                      .checks = {&check_target_not_operator,
+                                                 &check_target_org_elsewhere, &check_reviewers},
                                       REVIEW_LEADS, .build = build_propose_redirect},
     [OKNO_ACTION_RETURN_UPSTREAM] = {OKNO_ACTION_RETURN_UPSTREAM, OKNO_EVENT_RETURNED_UPSTREAM,
                                      STAGE_BIT(OKNO_STAGE_COORDINATION), OKNO__WHO_COORDINATOR,

@@ -7,44 +7,6 @@
 #include "okno/error.h"
 #include "workflow/guard.h"
 
-static const char *const refusal_texts[OKNO_REFUSAL_COUNT] = {
-    [OKNO_REFUSAL_NONE] = "accepted",
-    [OKNO_REFUSAL_NOT_AUTHORIZED] = "the actor is not the one named for this step",
-    [OKNO_REFUSAL_WRONG_STAGE] = "the action does not apply at this stage",
-    [OKNO_REFUSAL_MISSING_REASON] = "a stated reason is required",
-    [OKNO_REFUSAL_MISSING_TEXT] = "the text is required",
-    [OKNO_REFUSAL_MISSING_APPROVER] = "an approving manager must be named",
-    [OKNO_REFUSAL_BAD_TARGET_ORG] = "the target org is missing, unknown or not allowed here",
-    [OKNO_REFUSAL_NOT_A_MANAGER] = "a named reviewer lacks the manager role in the holding org",
-    [OKNO_REFUSAL_AGREER_DUPLICATE] = "agreers must be distinct",
-    [OKNO_REFUSAL_POSTPONED_DATE_NOT_FUTURE] = "the postponed date must lie in the future",
-    [OKNO_REFUSAL_MESSAGE_CLOSED] = "the message is closed",
-    [OKNO_REFUSAL_UNKNOWN_MESSAGE] = "no such message",
-    [OKNO_REFUSAL_ALREADY_EXISTS] = "a message with this id exists",
-    [OKNO_REFUSAL_NOT_IN_WORK] = "the message must be taken into work first",
-    [OKNO_REFUSAL_ALREADY_IN_WORK] = "the message is already in work",
-    [OKNO_REFUSAL_BAD_TARGET_USER] = "the target user is missing",
-    [OKNO_REFUSAL_NOT_AN_EXECUTOR] = "the target user lacks the executor role in the holding org",
-    [OKNO_REFUSAL_TOO_MANY_AGREERS] = "too many agreers",
-    [OKNO_REFUSAL_DELEGATE_NOT_AUTHORIZED] = "the delegation target lacks the authority",
-    [OKNO_REFUSAL_DELEGATE_INVALID] = "cannot delegate to oneself or to a current agreer",
-    [OKNO_REFUSAL_MISSING_POSTPONED_DATE] = "a postponed answer needs its date",
-    [OKNO_REFUSAL_BAD_ANSWER_TYPE] = "the answer type is missing or unknown",
-    [OKNO_REFUSAL_NO_UPSTREAM] = "the message did not come from an upstream org",
-    [OKNO_REFUSAL_UPSTREAM_TOO_DEEP] = "the forwarding chain is at its maximum",
-    [OKNO_REFUSAL_BAD_CATEGORY] = "the category is unknown or missing",
-    [OKNO_REFUSAL_BAD_REQUEST] = "the request is malformed",
-    [OKNO_REFUSAL_ALREADY_AGREED] = "this agreer has already agreed",
-    [OKNO_REFUSAL_SAME_EXECUTOR] = "the target user is already the executor",
-    [OKNO_REFUSAL_ALREADY_POSTPONED] = "an interim postponed answer was already sent",
-    [OKNO_REFUSAL_TEXT_TOO_LONG] = "a text field is too long",
-    [OKNO_REFUSAL_TEXT_NOT_ALLOWED] = "a redirect decision has no text to edit",
-    [OKNO_REFUSAL_SIGNAL_NOT_DUE] = "the signal is not due yet",
-    [OKNO_REFUSAL_SIGNAL_STALE] = "the signal is for a stage visit or deadline that has passed",
-    [OKNO_REFUSAL_SIGNAL_DUPLICATE] = "the signal was already recorded",
-    [OKNO_REFUSAL_MISSING_APPLICANT] = "the applicant is required",
-};
-
 static bool str_valid(okno_str s, uint32_t max_bytes, okno_refusal_code *code)
 {
     if (s.len > 0 && s.ptr == NULL) {
@@ -62,7 +24,8 @@ static okno_refusal_code texts_valid(const okno_request *req)
 {
     okno_refusal_code code = OKNO_REFUSAL_NONE;
     if (str_valid(req->reason, OKNO_REASON_BYTES_MAX, &code) &&
-        str_valid(req->text, OKNO_TEXT_BYTES_MAX, &code))
+        str_valid(req->text, OKNO_TEXT_BYTES_MAX, &code) &&
+        str_valid(req->applicant_email, OKNO_EMAIL_BYTES_MAX, &code))
         str_valid(req->comment, OKNO_COMMENT_BYTES_MAX, &code);
     return code;
 }
@@ -137,6 +100,7 @@ static void event_build(const okno__guard *g, const okno__ctx *c, okno_event *ev
     ev->stage_before = c->state->stage;
     ev->reason = req->reason;
     ev->comment = req->comment;
+    ev->requested_at_ms = req->requested_at_ms;
     const okno__lead *lead = lead_find(g, g->build(c, ev));
     assert(lead != NULL);
     ev->stage_after = lead->stage == OKNO__STAY ? c->state->stage : (okno_stage)lead->stage;
@@ -149,7 +113,8 @@ static void refuse(okno_step_result *out, okno_refusal_code code, const okno_req
 {
     out->refusal.code = code;
     snprintf(out->refusal.message, sizeof out->refusal.message, "%s refused at stage %s: %s",
-             okno_action_name(req->action), okno_stage_name(state->stage), refusal_texts[code]);
+             okno_action_name(req->action), okno_stage_name(state->stage),
+             okno_refusal_code_info(code)->meaning);
 }
 
 int okno_workflow_step(const okno_message_state *state, const okno_request *req,

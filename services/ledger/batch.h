@@ -31,6 +31,11 @@ void okno__uuid_index_put(okno__uuid_index *x, const okno_uuid *key, uint32_t va
 typedef struct okno_batch_input {
     okno_request req;
     int malformed; /* nonzero: did not decode; reason in `why` */
+    int misrouted; /* nonzero: not on its message's partition; reason in `why` */
+    /* The request id the record carries (zero when it did not decode). A refused record that
+     * did not decode or came on the wrong partition is recorded under an id derived from
+     * where it lies (req.request_id), so its own id stays free for a corrected retry. */
+    okno_uuid client_request_id;
     char why[OKNO_AVRO_REASON_BYTES];
     int64_t received_ms; /* the Kafka record's timestamp */
 } okno_batch_input;

@@ -66,6 +66,7 @@ typedef struct okno_ledger {
     okno_pg_directory directory;
     okno__head_cache cache;
     okno_ledger_partition partitions[OKNO_LEDGER_INPUTS][OKNO_LEDGER_PARTITIONS_MAX];
+    int32_t partition_count[OKNO_LEDGER_INPUTS]; /* from the broker, for the partition check */
     okno_batch batch;
     okno_ledger_metrics metrics;
 } okno_ledger;

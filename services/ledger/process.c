@@ -13,6 +13,7 @@
 #include "okno/error.h"
 #include "okno/log.h"
 #include "okno/stream_head.h"
+#include "okno/uuid.h"
 
 /* Appends retried after dropping request ids the log already holds. */
 #define DUPLICATE_RETRIES_MAX 3
@@ -41,6 +42,7 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
 {
     okno_avro_error err = {0};
     in->malformed = 0;
+    in->misrouted = 0;
     in->received_ms = rd_kafka_message_timestamp(m, NULL);
     okno_ledger_input input = okno_ledger_input_of(l, rd_kafka_topic_name(m->rkt));
     int rc;
@@ -55,12 +57,67 @@ static void decode_one(const okno_ledger *l, const rd_kafka_message_t *m, okno_b
         if (rc == 0)
             okno_avro_sla_signal_request(&s, &in->req);
     }
+    in->client_request_id = rc == 0 ? in->req.request_id : uuid_zero;
     if (rc != 0) {
         in->malformed = 1;
         snprintf(in->why, sizeof in->why, "%s", err.reason[0] ? err.reason : "malformed record");
         memset(&in->req, 0, sizeof in->req);
         in->req.request_id = malformed_request_id(m);
     }
+}
+
+/* An input topic's partition count, from the broker's metadata once, and again when a record
+ * comes from a partition beyond it (partitions were added). */
+static int partition_count(okno_ledger *l, const rd_kafka_message_t *m, int32_t *out)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int32_t *count = &l->partition_count[okno_ledger_input_of(l, topic)];
+    if (*count <= m->partition) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(l->consumer, 0, m->rkt, &md, 10000);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0)
+            *count = md->topics[0].partition_cnt;
+        if (md != NULL)
+            rd_kafka_metadata_destroy(md);
+        if (*count <= m->partition) {
+            okno_log_error("cannot learn a topic's partition count", OKNO_LOG_STR("topic", topic),
+                           OKNO_LOG_STR("reason", rd_kafka_err2str(err)));
+            return OKNO_EKAFKA;
+        }
+    }
+    *out = *count;
+    return OKNO_OK;
+}
+
+/* Every okno producer partitions by murmur2 of the message id's 36-character text, so that a
+ * message's requests and signals share one partition and one order. A record elsewhere (a
+ * client with another partitioner) is refused, not decided out of order; it is recorded under
+ * an id derived from where it lies, so the same request sent again correctly is decided. */
+static int check_partitions(okno_ledger *l, rd_kafka_message_t **records, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        okno_batch_input *in = &l->batch.inputs[i];
+        const rd_kafka_message_t *m = records[i];
+        if (in->malformed)
+            continue;
+        int32_t count;
+        int rc = partition_count(l, m, &count);
+        if (rc != OKNO_OK)
+            return rc;
+        char key[OKNO_UUID_TEXT_BYTES];
+        okno_uuid_format(&in->req.message_id, key);
+        int32_t want = rd_kafka_msg_partitioner_murmur2(m->rkt, key, OKNO_UUID_TEXT_BYTES - 1,
+                                                        count, NULL, NULL);
+        if (want == m->partition)
+            continue;
+        in->misrouted = 1;
+        in->req.request_id = malformed_request_id(m);
+        snprintf(in->why, sizeof in->why,
+                 "partition %d, not %d of %d: key by the message id's text and partition with "
+                 "murmur2 (librdkafka, confluent-kafka: partitioner=murmur2_random)",
+                 (int)m->partition, (int)want, (int)count);
+    }
+    return OKNO_OK;
 }
 
 /* The working head of a message, created from the cache on first touch. */
@@ -142,7 +199,7 @@ static int add_refusal(okno_ledger *l, const rd_kafka_message_t *m, const okno_b
     assert(code != NULL);
     snprintf(b->refusal_messages[i], sizeof b->refusal_messages[i], "%s", message);
     okno_avro_rejection rej = {
-        .request_id = in->malformed ? uuid_zero : in->req.request_id,
+        .request_id = in->client_request_id,
         .message_id = in->req.message_id,
         .acting_user_id = in->req.acting_user_id,
         .acting_org_id = in->req.acting_org_id,
@@ -214,8 +271,12 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     okno__uuid_index_put(&b->seen_requests, &r->request_id, 1);
     if (in->malformed) {
         okno_metrics_counter_inc(&l->metrics.malformed);
-        return add_refusal(l, m, in, "malformed_record", in->why, now_ms);
+        return add_refusal(l, m, in, okno_refusal_code_name(OKNO_REFUSAL_MALFORMED_RECORD), in->why,
+                           now_ms);
     }
+    if (in->misrouted)
+        return add_refusal(l, m, in, okno_refusal_code_name(OKNO_REFUSAL_WRONG_PARTITION), in->why,
+                           now_ms);
     okno_batch_head *h = head_for(l, &r->message_id, m->partition);
     okno_actor actor;
     okno_actor_init(&actor, &l->directory.dir, r->acting_user_id, r->acting_org_id);
@@ -311,7 +372,7 @@ static int load_missing_heads(okno_ledger *l, rd_kafka_message_t **records, size
     for (size_t i = 0; i < n; i++) {
         const okno_batch_input *in = &b->inputs[i];
         int32_t p = records[i]->partition;
-        if (in->malformed || l->partitions[OKNO_LEDGER_TRANSITIONS][p].owned ||
+        if (in->malformed || in->misrouted || l->partitions[OKNO_LEDGER_TRANSITIONS][p].owned ||
             okno__head_cache_get(&l->cache, &in->req.message_id) != NULL)
             continue;
         int rc = okno_ledger_load_heads(l, &in->req.message_id, 1);
@@ -337,7 +398,7 @@ static int reload_heads_of_known(okno_ledger *l, size_t n)
     size_t count = 0;
     for (size_t i = 0; i < n && count < b->skip_count; i++) {
         const okno_batch_input *in = &b->inputs[i];
-        if (!in->malformed &&
+        if (!in->malformed && !in->misrouted &&
             okno__uuid_index_get(&b->skip_requests, &in->req.request_id) != UINT32_MAX)
             ids[count++] = in->req.message_id;
     }
@@ -408,8 +469,10 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     b->skip_count = 0;
     for (size_t i = 0; i < n; i++)
         decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
+    int rc = check_partitions(l, records, n);
     int64_t lookup_started = okno_clock_monotonic_ms();
-    int rc = okno_ledger_mark_known_requests(l, n);
+    if (rc == OKNO_OK)
+        rc = okno_ledger_mark_known_requests(l, n);
     if (rc == OKNO_OK)
         rc = load_missing_heads(l, records, n);
     okno_metrics_histogram_observe(&l->metrics.lookup_ms,

@@ -239,7 +239,7 @@ static okno_uuid message_id(int i)
 
 static void produce(rd_kafka_t *p, int i, okno_action action, int64_t serial)
 {
-    okno_avro_transition t = {.requested_at_ms = okno_clock_now_ms(&sim)};
+    okno_avro_transition t = {.request.requested_at_ms = okno_clock_now_ms(&sim)};
     okno_request *r = &t.request;
     r->message_id = message_id(i);
     r->request_id = message_id(1000000 + i * 2 + (action == OKNO_ACTION_ACCEPT));

@@ -118,6 +118,10 @@ static void text_event(const okno_event *e, int64_t position)
     printf("     %s -> %s, held by org %" PRId64 ", %s (log position %" PRId64 ")\n",
            okno_stage_name(e->stage_before), okno_stage_name(e->stage_after), e->holding_org_after,
            okno_outcome_name(e->outcome_after), position);
+    if (e->requested_at_ms != 0) {
+        iso_time(e->requested_at_ms, t);
+        printf("     requested at %s by the client's clock\n", t);
+    }
     text_details(e);
 }
 
@@ -165,6 +169,8 @@ static json_t *json_event(const okno_event *e, int64_t position, const char *has
     json_object_set_new(o, "interim", json_boolean(e->interim));
     json_object_set_new(o, "postponed_until", json_time(e->postponed_until_ms));
     json_object_set_new(o, "answer_deadline", json_time(e->answer_deadline_ms));
+    json_object_set_new(o, "requested_at", json_time(e->requested_at_ms));
+    json_object_set_new(o, "applicant_email", json_str(e->applicant_email));
     return o;
 }
 

@@ -154,7 +154,8 @@ static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *
     if (rec->malformed) {
         /* Garbage behind a valid marker and fingerprint is the hardest kind: it reaches the
          * body validator. A random prefix of bytes otherwise. */
-        okno_avro_transition t = {.request = rec->req, .requested_at_ms = at_ms};
+        okno_avro_transition t = {.request = rec->req};
+        t.request.requested_at_ms = at_ms;
         t.request.action = OKNO_ACTION_SUBMIT;
         size_t full;
         if (okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, LOAD_RECORD_BYTES_MAX, &full, NULL))
@@ -166,7 +167,8 @@ static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *
         *len = cut + 8;
         return 0;
     }
-    okno_avro_transition t = {.request = rec->req, .requested_at_ms = at_ms};
+    okno_avro_transition t = {.request = rec->req};
+    t.request.requested_at_ms = at_ms;
     okno_avro_error err = {0};
     int rc = okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, LOAD_RECORD_BYTES_MAX, len, &err);
     if (rc != 0)

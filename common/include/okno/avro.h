@@ -77,8 +77,8 @@ typedef enum okno_avro_topic {
 
 /* A record of okno.transitions.v1: a request and when the gateway received it. */
 typedef struct okno_avro_transition {
-    okno_request request; /* action SUBMIT..DELEGATE_APPROVAL; sla_signal travels on okno.sla.v1 */
-    int64_t requested_at_ms; /* Unix ms */
+    okno_request request; /* action SUBMIT..DELEGATE_APPROVAL; sla_signal travels on okno.sla.v1;
+                             requested_at is request.requested_at_ms */
 } okno_avro_transition;
 
 /* A record of okno.rejections.v1. */
@@ -164,10 +164,16 @@ const char *okno_avro_topic_name(okno_avro_topic topic);
 const okno_avro_schema *okno_avro_topic_schema(okno_avro_topic topic);
 /* The topic whose schema has this fingerprint: 0, or OKNO_ENOTFOUND. */
 int okno_avro_topic_find(uint64_t fingerprint, okno_avro_topic *topic);
+/* The topic and released version (schemas/history/<Name>/v<N>.avsc) whose schema has this
+ * fingerprint; version 0 for the current schema. 0, or OKNO_ENOTFOUND. The decoders read every
+ * such version into the current structs (Avro's resolution: fields the writer lacks take their
+ * defaults). */
+int okno_avro_writer_version(uint64_t fingerprint, okno_avro_topic *topic, int *version);
 
-/* Checks a single-object encoded record without decoding it: marker, known fingerprint and a
- * validated body. On success *topic is the record's topic and body/body_bytes its Avro body
- * inside buf. Returns 0 or OKNO_EDECODE with err->reason. */
+/* Checks a single-object encoded record without decoding it: marker, known fingerprint (the
+ * current schema's or an older released version's) and a body validated against it. On success
+ * *topic is the record's topic and body/body_bytes its Avro body inside buf. Returns 0 or
+ * OKNO_EDECODE with err->reason. */
 int okno_avro_frame_check(const uint8_t *buf, size_t len, okno_avro_topic *topic,
                           const uint8_t **body, size_t *body_bytes, okno_avro_error *err);
 
@@ -205,6 +211,11 @@ typedef struct okno_avro_decoder {
     struct avro_value_iface *value_iface; /* avro-c's class of the topic's schema (a reference) */
     void *value_self;                     /* avro-c's generic value, owned */
     struct avro_reader_t_ *reader;        /* avro-c's memory reader, owned */
+    /* A record of an older released version is read into a value of its writer's class, made
+     * on first use and kept until a record of another older version comes (or _close). */
+    int old_writer;
+    struct avro_value_iface *old_iface; /* NULL: none made */
+    void *old_self;
 } okno_avro_decoder;
 
 /* Prepares d for records of topic. Needs okno_avro_init(). Returns 0, OKNO_EINVAL (no such

@@ -23,6 +23,7 @@
 #define OKNO_TEXT_BYTES_MAX       65536 /* answer text and message text, in bytes */
 #define OKNO_REASON_BYTES_MAX     4096  /* stated reason, in bytes */
 #define OKNO_COMMENT_BYTES_MAX    16384 /* executor's or manager's comment, in bytes */
+#define OKNO_EMAIL_BYTES_MAX      254   /* an applicant's e-mail address, in bytes */
 #define OKNO_ORG_DEPTH_MAX        64    /* levels of the org hierarchy walked before giving up */
 #define OKNO_TOTAL_DAYS_MAX       3660  /* largest total processing time of a category, days */
 #define OKNO_APPROACHING_PERMILLE 800   /* default "approaching" share of a stage's time, 1/1000 */
@@ -211,8 +212,13 @@ typedef enum okno_refusal_code {
     OKNO_REFUSAL_SIGNAL_STALE = 32,      /* the signal is for a stage visit or deadline gone */
     OKNO_REFUSAL_SIGNAL_DUPLICATE = 33,  /* the signal was already recorded */
     OKNO_REFUSAL_MISSING_APPLICANT = 34, /* submit without an applicant id */
+    OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG = 35, /* accept naming the platform operator's org */
+    OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG = 36, /* propose_redirect to the operator's org */
+    /* The ledger's own, before the core sees the request: */
+    OKNO_REFUSAL_MALFORMED_RECORD = 37, /* the record does not decode (see the message) */
+    OKNO_REFUSAL_WRONG_PARTITION = 38,  /* not on murmur2(message id text) % partitions */
 } okno_refusal_code;
-#define OKNO_REFUSAL_COUNT 35
+#define OKNO_REFUSAL_COUNT 39
 
 const char *okno_role_name(okno_role role);
 int okno_role_parse(okno_str s, okno_role *out);
@@ -234,6 +240,24 @@ const char *okno_event_type_name(okno_event_type type);
 int okno_event_type_parse(okno_str s, okno_event_type *out);
 const char *okno_refusal_code_name(okno_refusal_code code);
 int okno_refusal_code_parse(okno_str s, okno_refusal_code *out);
+
+/* Whose request a reason code can refuse, so where its text is shown. */
+typedef enum okno_refusal_reach {
+    OKNO_REFUSAL_REACHES_APPLICANT = 0, /* a submission too (portal or intake), and anyone */
+    OKNO_REFUSAL_REACHES_STAFF = 1,     /* only the staff of the orgs and the moderators */
+    OKNO_REFUSAL_REACHES_SYSTEM = 2,    /* only the SLA timer's signals */
+} okno_refusal_reach;
+
+/* A reason code as published (`okno workflow --reasons`, the Rejection schema's doc). */
+typedef struct okno_refusal_info {
+    const char *name; /* stable snake_case code, as in okno.rejections.v1 */
+    okno_refusal_reach reach;
+    const char *meaning; /* one line, English; also the start of the refusal's message */
+    const char *text_ru; /* what the person whose request was refused is shown */
+} okno_refusal_info;
+
+/* The code's entry; NULL when code is out of range. */
+const okno_refusal_info *okno_refusal_code_info(okno_refusal_code code);
 
 /* The event type an SLA signal kind is recorded as, and back (NONE if not a signal). */
 okno_event_type okno_signal_kind_event(okno_signal_kind kind);
@@ -265,7 +289,7 @@ typedef struct okno_authority {
     okno_user_id user_id;
     okno_org_id org_id;
     int32_t category_id;
-    int32_t subcategory_id; /* 0: every subcategory of the category */
+    int32_t subcategory_id; /* 0: every subcategory of the category (okno.authorities too) */
     bool may_agree;
     bool may_approve;
 } okno_authority;
@@ -350,6 +374,9 @@ typedef struct okno_request {
 
     okno_user_id applicant_id; /* submit */
     okno_channel channel;      /* submit */
+    okno_str applicant_email;  /* submit: optional, up to OKNO_EMAIL_BYTES_MAX */
+    int64_t requested_at_ms;   /* the client's time, Unix ms: recorded in the event for audits;
+                                  the ledger's clock (now_ms) decides, never this */
 
     okno_signal_kind signal; /* sla_signal */
     okno_stage signal_stage; /* sla_signal of a stage-time kind: the stage it is about */
@@ -397,6 +424,8 @@ typedef struct okno_event {
     okno_stage signal_stage;      /* stage-time signals: the stage */
     uint32_t signal_visit;        /* stage-time signals: that stage's visit number */
     int64_t signal_due_ms;        /* any signal: when it fell due, Unix ms */
+    int64_t requested_at_ms;      /* the request's requested_at (0 for signals): for audits */
+    okno_str applicant_email;     /* submitted: borrowed from the request */
 } okno_event;
 
 /* ---- the message state ---------------------------------------------------------------- */

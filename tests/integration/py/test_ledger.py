@@ -9,8 +9,6 @@ import subprocess
 import time
 import uuid
 
-import pytest
-
 from harness import OKNO, Scratch, decode, okno, read_topic, schemas_by_fingerprint, wait_until
 
 
@@ -22,13 +20,6 @@ def uuid_text(raw):
 MESSAGES = int(os.environ.get("OKNO_E2E_MESSAGES", "13000"))
 # Records a second while the ledger is being killed: the load lasts about 12 s.
 RATE = 8000
-
-
-@pytest.fixture
-def scratch(request):
-    s = Scratch(request.node.name[:24].lower())
-    yield s
-    s.close()
 
 
 def caught_up(s, group, records):

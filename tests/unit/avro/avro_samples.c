@@ -21,6 +21,7 @@ static void sample_request_action(okno_request *r, okno_action action)
         r->applicant_id = 9001;
         r->category_id = 12;
         r->text = okno_str_c("Во дворе не убран снег / the yard is not cleared");
+        r->applicant_email = okno_str_c("applicant@example.org");
         break;
     case OKNO_ACTION_ACCEPT:
         r->target_org_id = 77;
@@ -76,7 +77,7 @@ void okno_test_sample_transition(okno_avro_transition *t, okno_action action)
     t->request.acting_user_id = 1000 + action;
     t->request.acting_org_id = 77;
     t->request.comment = action % 2 ? okno_str_c("a comment") : (okno_str){0};
-    t->requested_at_ms = INT64_C(1764460800000) + action;
+    t->request.requested_at_ms = INT64_C(1764460800000) + action;
     sample_request_action(&t->request, action);
 }
 
@@ -114,6 +115,9 @@ static void sample_event_type(okno_event *e)
         e->applicant_id = e->type == OKNO_EVENT_MESSAGE_SUBMITTED ? 9001 : 0;
         e->channel = e->type == OKNO_EVENT_MESSAGE_SUBMITTED ? OKNO_CHANNEL_PORTAL : 0;
         e->text = e->type == OKNO_EVENT_MESSAGE_SUBMITTED ? okno_str_c("текст") : (okno_str){0};
+        e->applicant_email = e->type == OKNO_EVENT_MESSAGE_SUBMITTED
+                                 ? okno_str_c("applicant@example.org")
+                                 : (okno_str){0};
         e->target_org_id = e->type == OKNO_EVENT_MESSAGE_ACCEPTED ? 77 : 0;
         e->category_id = 12;
         e->total_days = 30;
@@ -188,6 +192,7 @@ void okno_test_sample_event(okno_event *e, okno_event_type type)
     e->outcome_after = type == OKNO_EVENT_MESSAGE_REJECTED ? OKNO_OUTCOME_REJECTED_BY_MODERATOR
                                                            : OKNO_OUTCOME_OPEN;
     e->comment = type % 3 ? (okno_str){0} : okno_str_c("comment");
+    e->requested_at_ms = type >= OKNO_EVENT_STAGE_TIME_APPROACHING ? 0 : e->at_ms - 250;
     sample_event_type(e);
 }
 
@@ -242,12 +247,14 @@ bool okno_test_transition_equal(const okno_avro_transition *a, const okno_avro_t
     memcpy(&y, b, sizeof(y));
     if (!str_equal(x.request.reason, y.request.reason) ||
         !str_equal(x.request.text, y.request.text) ||
-        !str_equal(x.request.comment, y.request.comment)) {
+        !str_equal(x.request.comment, y.request.comment) ||
+        !str_equal(x.request.applicant_email, y.request.applicant_email)) {
         return false;
     }
     x.request.reason = y.request.reason = (okno_str){0};
     x.request.text = y.request.text = (okno_str){0};
     x.request.comment = y.request.comment = (okno_str){0};
+    x.request.applicant_email = y.request.applicant_email = (okno_str){0};
     return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
@@ -257,11 +264,12 @@ bool okno_test_event_equal(const okno_event *a, const okno_event *b)
     memcpy(&x, a, sizeof(x));
     memcpy(&y, b, sizeof(y));
     if (!str_equal(x.reason, y.reason) || !str_equal(x.text, y.text) ||
-        !str_equal(x.comment, y.comment)) {
+        !str_equal(x.comment, y.comment) || !str_equal(x.applicant_email, y.applicant_email)) {
         return false;
     }
     x.reason = y.reason = (okno_str){0};
     x.text = y.text = (okno_str){0};
     x.comment = y.comment = (okno_str){0};
+    x.applicant_email = y.applicant_email = (okno_str){0};
     return memcmp(&x, &y, sizeof(x)) == 0;
 }

@@ -53,8 +53,9 @@ static void through_the_wire(const okno_request *req, int64_t now_ms, uint8_t *b
         okno_avro_sla_signal_request(&back, out);
         return;
     }
-    okno_avro_transition t = {.requested_at_ms = now_ms}, back;
+    okno_avro_transition t, back;
     memcpy(&t.request, req, sizeof(*req));
+    t.request.requested_at_ms = now_ms;
     if (okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, WIRE_BYTES, &len, &err) != 0) {
         fail_msg("encode %s: %s", okno_action_name(req->action), err.reason);
     }

@@ -135,6 +135,23 @@ static void accept_of_an_unclassified_message_needs_a_category(void **s)
     fx_refused(&m, &r, OKNO_REFUSAL_BAD_CATEGORY);
 }
 
+/* SPEC 3.1: the platform operator's org moderates but does not answer; it has no coordinator,
+ * so a message accepted into it would wait there forever. */
+static void accept_into_the_operator_org_is_refused(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_submit(&m, 90);
+    okno_request r = act(&m, OKNO_ACTION_ACCEPT, FX_MODERATOR);
+    r.target_org_id = FX_OPERATOR;
+    fx_refused(&m, &r, OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG);
+    assert_string_equal(okno_refusal_code_name(OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG),
+                        "accept_into_operator_org");
+    r.target_org_id = FX_DEPT;
+    fx_ok(&m, &r);
+    assert_int_equal(m.state.holding_org_id, FX_DEPT);
+}
+
 static void reject_needs_a_reason_and_closes(void **s)
 {
     (void)s;
@@ -284,6 +301,23 @@ static void redirect_only_to_an_org_neither_holding_nor_below(void **s)
     assert_int_equal(m.state.redirect_org_id, FX_OTHER);
 }
 
+/* SPEC Decisions: propose_redirect may target any org that is neither the holding org, nor
+ * below it, nor the platform operator's org. */
+static void redirect_to_the_operator_org_is_refused(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_coordination(&m, 91, DEPT);
+    okno_request r = act(&m, OKNO_ACTION_PROPOSE_REDIRECT, FX_COORDINATOR(DEPT));
+    r.target_org_id = FX_OPERATOR;
+    r.approver_user_id = FX_MANAGER(DEPT);
+    fx_refused(&m, &r, OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG);
+    assert_string_equal(okno_refusal_code_name(OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG),
+                        "redirect_to_operator_org");
+    r.target_org_id = FX_OTHER;
+    fx_ok(&m, &r);
+}
+
 static void redirect_from_a_subordinate_may_go_up_to_its_parent(void **s)
 {
     (void)s;
@@ -359,6 +393,32 @@ static void draft_answer_requires_type_and_text(void **s)
     r.text = okno_str_c("rules 2.4");
     fx_refused(&m, &r, OKNO_REFUSAL_MISSING_REASON);
     fx_ok(&m, reasoned(&r));
+}
+
+/* SPEC Decisions: a Rejected answer states its reason (the submission rule it cites). */
+static void rejected_answer_states_its_reason(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_execution(&m, 92, DEPT, true);
+    okno_request r = act(&m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT));
+    r.answer_type = OKNO_ANSWER_REJECTED;
+    r.text = okno_str_c("the message breaks rule 2.4");
+    r.approver_user_id = FX_MANAGER(DEPT);
+    fx_refused(&m, &r, OKNO_REFUSAL_MISSING_REASON);
+    r.reason = okno_str_c("rules 2.4: no personal data of others");
+    okno_event e = fx_ok(&m, &r);
+    assert_int_equal(e.answer_type, OKNO_ANSWER_REJECTED);
+    assert_int_equal(e.reason.len, r.reason.len);
+    assert_memory_equal(e.reason.ptr, r.reason.ptr, r.reason.len);
+    /* the other answer types need no reason */
+    fx_msg n;
+    fx_to_execution(&n, 93, DEPT, true);
+    okno_request q = act(&n, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT));
+    q.answer_type = OKNO_ANSWER_NOT_RESOLVED;
+    q.text = okno_str_c("outside our competence");
+    q.approver_user_id = FX_MANAGER(DEPT);
+    fx_ok(&n, &q);
 }
 
 static void postponed_answer_needs_a_future_date(void **s)
@@ -635,6 +695,28 @@ static void postponed_answer_is_interim_and_execution_resumes_until_the_date(voi
     assert_int_equal(m.state.outcome, OKNO_OUTCOME_ANSWERED);
 }
 
+/* SPEC Decision (postponed answers): a message is postponed at most once. */
+static void only_one_interim_answer_per_message(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_review(&m, 94, DEPT, OKNO_ANSWER_POSTPONED, false);
+    int64_t date = m.state.draft_postponed_until_ms;
+    assert_true(fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT).interim);
+    okno_request d = act(&m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT));
+    d.answer_type = OKNO_ANSWER_POSTPONED;
+    d.postponed_until_ms = date - FX_HOUR_MS; /* even a date before the first one */
+    d.text = okno_str_c("again later");
+    d.approver_user_id = FX_MANAGER(DEPT);
+    fx_refused(&m, &d, OKNO_REFUSAL_ALREADY_POSTPONED);
+    d.answer_type = OKNO_ANSWER_NOT_RESOLVED;
+    d.postponed_until_ms = 0;
+    fx_ok(&m, &d);
+    okno_event e = fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
+    assert_false(e.interim);
+    assert_int_equal(m.state.outcome, OKNO_OUTCOME_ANSWERED);
+}
+
 static void postponed_date_passed_before_approval_is_refused(void **s)
 {
     (void)s;
@@ -686,6 +768,27 @@ static void redirect_approved_enters_target_coordination_keeping_deadline(void *
     /* the target org's coordinator now acts; the old one does not */
     fx_deny(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(DEPT), DEPT, OKNO_REFUSAL_NOT_AUTHORIZED);
     fx_do(&m, OKNO_ACTION_TAKE_OVER, FX_COORDINATOR(FX_OTHER), FX_OTHER);
+}
+
+/* SPEC Decisions: only an answer has a text; agreeing or approving a redirect carries none. */
+static void redirect_agreement_and_approval_carry_no_text(void **s)
+{
+    (void)s;
+    fx_msg m;
+    propose_redirect(&m, 95, true);
+    okno_request r = act(&m, OKNO_ACTION_AGREE, FX_AUTH_MANAGER(DEPT));
+    r.text = okno_str_c("an edited redirect");
+    fx_refused(&m, &r, OKNO_REFUSAL_TEXT_NOT_ALLOWED);
+    r.text = (okno_str){0};
+    fx_ok(&m, &r);
+    assert_int_equal(m.state.stage, OKNO_STAGE_APPROVAL);
+    okno_request a = act(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT));
+    a.text = okno_str_c("an edited redirect");
+    fx_refused(&m, &a, OKNO_REFUSAL_TEXT_NOT_ALLOWED);
+    a.text = (okno_str){0};
+    okno_event e = fx_ok(&m, &a);
+    assert_int_equal(e.subject, OKNO_SUBJECT_REDIRECT);
+    assert_int_equal(e.text.len, 0);
 }
 
 static void redirect_restarts_deadline_when_configured(void **s)
@@ -804,6 +907,7 @@ int main(void)
         cmocka_unit_test(moderation_happens_only_in_the_operator_org),
         cmocka_unit_test(accept_names_the_answering_org_and_may_reclassify),
         cmocka_unit_test(accept_of_an_unclassified_message_needs_a_category),
+        cmocka_unit_test(accept_into_the_operator_org_is_refused),
         cmocka_unit_test(reject_needs_a_reason_and_closes),
         cmocka_unit_test(take_over_makes_the_coordinator_the_executor_in_work),
         cmocka_unit_test(assign_executor_requires_the_executor_role_in_the_holding_org),
@@ -812,10 +916,12 @@ int main(void)
         cmocka_unit_test(return_upstream_walks_the_forwarding_chain_back),
         cmocka_unit_test(forward_is_a_new_coordination_visit),
         cmocka_unit_test(redirect_only_to_an_org_neither_holding_nor_below),
+        cmocka_unit_test(redirect_to_the_operator_org_is_refused),
         cmocka_unit_test(redirect_from_a_subordinate_may_go_up_to_its_parent),
         cmocka_unit_test(reviewers_must_be_distinct_managers_of_the_holding_org),
         cmocka_unit_test(draft_answer_requires_take_into_work_first),
         cmocka_unit_test(draft_answer_requires_type_and_text),
+        cmocka_unit_test(rejected_answer_states_its_reason),
         cmocka_unit_test(postponed_answer_needs_a_future_date),
         cmocka_unit_test(return_to_coordination_needs_a_reason_and_clears_the_executor),
         cmocka_unit_test(reassign_names_another_executor_who_must_take_it_into_work),
@@ -830,8 +936,10 @@ int main(void)
         cmocka_unit_test(approval_delegation_needs_subcategory_authority),
         cmocka_unit_test(approver_acts_only_from_the_holding_org),
         cmocka_unit_test(postponed_answer_is_interim_and_execution_resumes_until_the_date),
+        cmocka_unit_test(only_one_interim_answer_per_message),
         cmocka_unit_test(postponed_date_passed_before_approval_is_refused),
         cmocka_unit_test(redirect_approved_enters_target_coordination_keeping_deadline),
+        cmocka_unit_test(redirect_agreement_and_approval_carry_no_text),
         cmocka_unit_test(redirect_restarts_deadline_when_configured),
         cmocka_unit_test(refused_redirect_is_dropped_back_to_coordination),
         cmocka_unit_test(refusal_leaves_state_unchanged_and_says_why),

@@ -253,6 +253,77 @@ static void postponed_date_reached_only_after_an_interim_answer(void **s)
     assert_int_equal(m.state.answer_deadline_ms, date);
 }
 
+/* SPEC Decisions (signals): stage signals belong to a visit, once each; a reassignment to
+ * another executor continues the visit; a new visit whose cumulative time is already past the
+ * threshold raises its signals at once on entry. */
+static void stage_signals_belong_to_a_visit_and_a_reassignment_continues_it(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_execution(&m, 20, DEPT, true);
+    m.now_ms += D(16); /* past 80 % of execution's 19 d 12 h */
+    okno_request a1 = signal_req(&m, OKNO_SIGNAL_STAGE_TIME_APPROACHING);
+    assert_int_equal(a1.signal_visit, 1);
+    fx_ok(&m, &a1);
+    okno_request re = fx_req(&m, OKNO_ACTION_REASSIGN_EXECUTOR, FX_EXECUTOR(DEPT), DEPT);
+    re.target_user_id = FX_EXECUTOR2(DEPT);
+    re.reason = okno_str_c("leave");
+    fx_ok(&m, &re);
+    assert_int_equal(m.state.stage_visits[OKNO_STAGE_EXECUTION], 1);
+    fx_refused(&m, &a1, OKNO_REFUSAL_SIGNAL_DUPLICATE); /* the same visit: raised once */
+    okno_request back = fx_req(&m, OKNO_ACTION_RETURN_TO_COORDINATION, FX_EXECUTOR2(DEPT), DEPT);
+    back.reason = okno_str_c("assigned by mistake");
+    fx_ok(&m, &back);
+    okno_request assign = fx_req(&m, OKNO_ACTION_ASSIGN_EXECUTOR, FX_COORDINATOR(DEPT), DEPT);
+    assign.target_user_id = FX_EXECUTOR(DEPT);
+    fx_ok(&m, &assign);
+    assert_int_equal(m.state.stage_visits[OKNO_STAGE_EXECUTION], 2);
+    fx_refused(&m, &a1, OKNO_REFUSAL_SIGNAL_STALE); /* visit 1 is gone */
+    okno_request a2 = signal_req(&m, OKNO_SIGNAL_STAGE_TIME_APPROACHING);
+    assert_int_equal(a2.signal_visit, 2);
+    fx_ok(&m, &a2); /* due at once: the cumulative time is already past 80 % */
+    fx_refused(&m, &a2, OKNO_REFUSAL_SIGNAL_DUPLICATE);
+}
+
+/* SPEC Decisions (signals): after an interim answer, answer_deadline_approaching falls at 80 %
+ * of the span from the interim answer's approval to the postponed date, and at the date
+ * postponed_date_reached comes beside answer_deadline_expired. */
+static void deadline_signals_after_an_interim_answer_span_from_its_approval(void **s)
+{
+    (void)s;
+    fx_msg m;
+    fx_to_execution(&m, 21, DEPT, true);
+    m.now_ms = FX_T0 + D(25); /* the first answer_deadline_approaching was due at day 24 */
+    okno_request first = signal_req(&m, OKNO_SIGNAL_ANSWER_DEADLINE_APPROACHING);
+    fx_ok(&m, &first);
+    okno_request d = fx_req(&m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(DEPT), DEPT);
+    int64_t date = m.now_ms + D(10);
+    d.answer_type = OKNO_ANSWER_POSTPONED;
+    d.postponed_until_ms = date;
+    d.text = okno_str_c("we will know by then");
+    d.approver_user_id = FX_MANAGER(DEPT);
+    fx_ok(&m, &d);
+    m.now_ms += H(2);
+    int64_t approved_at = m.now_ms;
+    fx_do(&m, OKNO_ACTION_APPROVE, FX_MANAGER(DEPT), DEPT);
+    int64_t due = approved_at + (date - approved_at) / 1000 * 800;
+    assert_int_equal(okno_sla_signal_due_ms(&m.state, OKNO_SIGNAL_ANSWER_DEADLINE_APPROACHING, 800),
+                     due);
+    okno_request a = signal_req(&m, OKNO_SIGNAL_ANSWER_DEADLINE_APPROACHING);
+    okno_request x = signal_req(&m, OKNO_SIGNAL_ANSWER_DEADLINE_EXPIRED);
+    okno_request p = signal_req(&m, OKNO_SIGNAL_POSTPONED_DATE_REACHED);
+    m.now_ms = due - 1;
+    fx_refused(&m, &a, OKNO_REFUSAL_SIGNAL_NOT_DUE);
+    m.now_ms = due;
+    fx_ok(&m, &a); /* raised again: the deadline's signals started over */
+    m.now_ms = date - 1;
+    fx_refused(&m, &x, OKNO_REFUSAL_SIGNAL_NOT_DUE);
+    fx_refused(&m, &p, OKNO_REFUSAL_SIGNAL_NOT_DUE);
+    m.now_ms = date;
+    fx_ok(&m, &p);
+    fx_ok(&m, &x);
+}
+
 static void closed_messages_have_no_signals(void **s)
 {
     (void)s;
@@ -282,6 +353,8 @@ int main(void)
         cmocka_unit_test(signals_come_only_from_the_system_user),
         cmocka_unit_test(answer_deadline_approaching_and_expired),
         cmocka_unit_test(postponed_date_reached_only_after_an_interim_answer),
+        cmocka_unit_test(stage_signals_belong_to_a_visit_and_a_reassignment_continues_it),
+        cmocka_unit_test(deadline_signals_after_an_interim_answer_span_from_its_approval),
         cmocka_unit_test(closed_messages_have_no_signals),
     };
     return cmocka_run_group_tests(tests, fx_setup, NULL);
