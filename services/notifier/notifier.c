@@ -278,6 +278,12 @@ static void format_ts(int64_t ms, char out[64])
 static int keep_texts(okno_proj_entry *e, const okno_message_state *before, const okno_event *ev)
 {
     const okno_message_state *after = &e->m.state;
+    /* The entry's message_text slot holds what the notifier needs of the submission: the
+     * applicant's e-mail address, when they gave one (Submit v2). */
+    if (ev->type == OKNO_EVENT_MESSAGE_SUBMITTED &&
+        okno_proj_entry_set_text(&e->message_text, ev->applicant_email.ptr,
+                                 ev->applicant_email.len) != OKNO_OK)
+        return OKNO_ENOMEM;
     if (after->draft_text_seq == before->draft_text_seq)
         return OKNO_OK;
     if (after->draft_text_seq == ev->seq)
@@ -416,10 +422,13 @@ static int stage_notices(okno_notifier *n, stage_buf *s, const okno_message_stat
             out[i].stage != OKNO_STAGE_NONE && out[i].kind != OKNO_NOTIFY_MESSAGE_REJECTED
                 ? okno_stage_name(out[i].stage)
                 : NULL;
-        if (before->applicant_id == out[i].recipient)
-            stage = NULL; /* the applicant's notices never go stale */
+        const char *email = NULL;
+        if (before->applicant_id == out[i].recipient) {
+            stage = NULL;            /* the applicant's notices never go stale */
+            email = e->message_text; /* given at submission: wins over the directory's */
+        }
         const char *v[] = {nid,     rcpt, cause, okno_notification_kind_name(out[i].kind),
-                           id_text, seq,  stage, NULL,
+                           id_text, seq,  stage, email,
                            subject, body, at};
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
             field(s, &s->notices, &s->notices_len, &s->notices_cap, v[k], k + 1 == 11);

@@ -175,10 +175,11 @@ static const okno_mail_seen *mail_with_id(const okno_mail_seen *m, size_t n, con
     return NULL;
 }
 
-/* The notification for (recipient, cause) must exist with kind, be mailed to the recipient's
- * address on file, and its mail must contain `text`. */
+/* The notification for (recipient, cause) must exist with kind, be mailed to `address` (NULL:
+ * the recipient's address on file), and its mail must contain `text`. */
 static void expect_mailed(const fixture *f, const okno_mail_seen *m, size_t n, int64_t recipient,
-                          const okno_event *ev, const char *kind, const char *text)
+                          const char *address, const okno_event *ev, const char *kind,
+                          const char *text)
 {
     char id[OKNO_UUID_TEXT_BYTES], sql[1024];
     okno_uuid_format(&ev->message_id, id);
@@ -193,7 +194,7 @@ static void expect_mailed(const fixture *f, const okno_mail_seen *m, size_t n, i
         fail_msg("no notification to %" PRId64 " for %s seq %" PRIu64 " (%s)", recipient, id,
                  ev->seq, kind);
     assert_string_equal(PQgetvalue(res, 0, 1), kind);
-    if (PQgetisnull(res, 0, 2)) { /* nobody on file: recorded, not mailed */
+    if (address == NULL && PQgetisnull(res, 0, 2)) { /* nobody on file: recorded, not mailed */
         assert_string_equal(PQgetvalue(res, 0, 3), "no_address");
         PQclear(res);
         return;
@@ -202,7 +203,7 @@ static void expect_mailed(const fixture *f, const okno_mail_seen *m, size_t n, i
     const okno_mail_seen *mail = mail_with_id(m, n, PQgetvalue(res, 0, 0));
     if (mail == NULL)
         fail_msg("no mail for notification %s", PQgetvalue(res, 0, 0));
-    assert_string_equal(mail->rcpt, PQgetvalue(res, 0, 2));
+    assert_string_equal(mail->rcpt, address != NULL ? address : PQgetvalue(res, 0, 2));
     if (strstr(mail->body, text) == NULL)
         fail_msg("mail %s lacks \"%s\":\n%s", mail->message_id, text, mail->body);
     PQclear(res);
@@ -210,12 +211,17 @@ static void expect_mailed(const fixture *f, const okno_mail_seen *m, size_t n, i
 
 typedef struct tally {
     int rejections, answers, interims, redirects, executor_warnings, expired;
+    int to_given_address; /* applicant notices mailed to the address given at submission */
 } tally;
 
 static void check_event(const fixture *f, const okno_mail_seen *m, size_t n,
                         const okno_message_state *before, const okno_event *ev, const char *answer,
-                        tally *t)
+                        const char *given, tally *t)
 {
+    const char *to = given[0] ? given : NULL; /* the applicant's, given at submission */
+    bool applicant =
+        ev->type == OKNO_EVENT_MESSAGE_REJECTED || ev->type == OKNO_EVENT_APPROVAL_GIVEN;
+    t->to_given_address += applicant && to != NULL;
     char reason[OKNO_REASON_BYTES_MAX + 1];
     snprintf(reason, sizeof reason, "%.*s", (int)ev->reason.len,
              ev->reason.ptr ? ev->reason.ptr : "");
@@ -223,21 +229,22 @@ static void check_event(const fixture *f, const okno_mail_seen *m, size_t n,
                         ev->type == OKNO_EVENT_STAGE_TIME_APPROACHING) &&
                        ev->signal_stage == OKNO_STAGE_EXECUTION;
     if (ev->type == OKNO_EVENT_MESSAGE_REJECTED) {
-        expect_mailed(f, m, n, before->applicant_id, ev, "message_rejected", reason);
+        expect_mailed(f, m, n, before->applicant_id, to, ev, "message_rejected", reason);
         t->rejections++;
     } else if (ev->type == OKNO_EVENT_APPROVAL_GIVEN && ev->subject == OKNO_SUBJECT_REDIRECT) {
-        expect_mailed(f, m, n, before->applicant_id, ev, "message_redirected", "перенаправлено");
+        expect_mailed(f, m, n, before->applicant_id, to, ev, "message_redirected",
+                      "перенаправлено");
         t->redirects++;
     } else if (ev->type == OKNO_EVENT_APPROVAL_GIVEN) {
-        expect_mailed(f, m, n, before->applicant_id, ev,
+        expect_mailed(f, m, n, before->applicant_id, to, ev,
                       ev->interim ? "interim_answer_sent" : "answer_sent", answer);
         ev->interim ? t->interims++ : t->answers++;
     } else if (exec_signal) {
-        expect_mailed(f, m, n, before->executor_user_id, ev, okno_event_type_name(ev->type),
+        expect_mailed(f, m, n, before->executor_user_id, NULL, ev, okno_event_type_name(ev->type),
                       ev->type == OKNO_EVENT_STAGE_TIME_EXCEEDED ? "истекло" : "израсходована");
         t->executor_warnings++;
     } else if (ev->type == OKNO_EVENT_ANSWER_DEADLINE_EXPIRED && before->executor_user_id != 0) {
-        expect_mailed(f, m, n, before->executor_user_id, ev, "answer_deadline_expired",
+        expect_mailed(f, m, n, before->executor_user_id, NULL, ev, "answer_deadline_expired",
                       "истёк срок ответа");
         t->expired++;
     }
@@ -253,7 +260,7 @@ static tally check_against_the_log(const fixture *f, const okno_mail_seen *m, si
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     tally t = {0};
     okno_message_state st = {0};
-    static char answer[OKNO_TEXT_BYTES_MAX + 1];
+    static char answer[OKNO_TEXT_BYTES_MAX + 1], given[OKNO_EMAIL_BYTES_MAX + 1];
     for (int i = 0; i < PQntuples(res); i++) {
         okno_event ev;
         okno_avro_error aerr = {0};
@@ -264,6 +271,8 @@ static tally check_against_the_log(const fixture *f, const okno_mail_seen *m, si
         if (ev.seq == 1) {
             st = (okno_message_state){0};
             answer[0] = '\0';
+            snprintf(given, sizeof given, "%.*s", (int)ev.applicant_email.len,
+                     ev.applicant_email.ptr ? ev.applicant_email.ptr : "");
         }
         /* The answer's text: the latest draft, or the edit an agreer or approver made. */
         if ((ev.type == OKNO_EVENT_ANSWER_DRAFTED || ev.type == OKNO_EVENT_AGREEMENT_GIVEN ||
@@ -272,12 +281,14 @@ static tally check_against_the_log(const fixture *f, const okno_mail_seen *m, si
             snprintf(answer, sizeof answer, "%.*s", (int)ev.text.len, ev.text.ptr);
         okno_message_state before = st;
         assert_int_equal(okno_workflow_apply(&st, &ev), 0);
-        check_event(f, m, n, &before, &ev, answer, &t);
+        check_event(f, m, n, &before, &ev, answer, given, &t);
     }
     PQclear(res);
     print_message("checked: %d refusals, %d answers, %d interim answers, %d redirects, "
-                  "%d executor warnings, %d expired deadlines\n",
-                  t.rejections, t.answers, t.interims, t.redirects, t.executor_warnings, t.expired);
+                  "%d executor warnings, %d expired deadlines; %d to an address given at "
+                  "submission\n",
+                  t.rejections, t.answers, t.interims, t.redirects, t.executor_warnings, t.expired,
+                  t.to_given_address);
     return t;
 }
 
@@ -365,6 +376,7 @@ static void notices_reach_the_right_people_with_the_right_text(void **state)
     /* okno load's workload has no redirects nor postponed answers: test_notice covers their texts.
      */
     assert_true(t.rejections > 0 && t.answers > 0 && t.executor_warnings > 0 && t.expired > 0);
+    assert_true(t.to_given_address > 0);
     check_mails_match_rows(f, m, n);
     assert_int_equal(okno_mails_distinct(m, n),
                      count(f, "select count(*) from okno.notifications where mail_state = 'sent'"));
