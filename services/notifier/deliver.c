@@ -29,8 +29,8 @@ static const char RETRY_SQL[] =
     " and mail_state = 'pending'";
 static const char UNPUBLISHED_SQL[] =
     "select notification_id, recipient_user_id, kind, message_id, body,"
-    " (extract(epoch from created_at) * 1000)::int8 from okno.notifications"
-    " where not published and message_id is not null order by created_at limit $1::int4";
+    " (extract(epoch from created_at) * 1000)::int8, cause, subject from okno.notifications"
+    " where not published order by created_at limit $1::int4";
 static const char PUBLISHED_SQL[] =
     "update okno.notifications set published = true where notification_id = any($1::uuid[])";
 
@@ -161,9 +161,16 @@ static int produce_row(okno_notifier *n, const PGresult *res, int i, bool *acked
     okno_uuid_parse(PQgetvalue(res, i, 0), 36, &rec.notification_id);
     rec.recipient_user_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
     okno_notification_kind_parse(okno_str_c(PQgetvalue(res, i, 2)), &rec.kind);
-    okno_uuid_parse(PQgetvalue(res, i, 3), 36, &rec.message_id);
+    bool about_message = !PQgetisnull(res, i, 3);
+    if (about_message)
+        okno_uuid_parse(PQgetvalue(res, i, 3), 36, &rec.message_id);
     rec.text = okno_str_c(PQgetvalue(res, i, 4));
     rec.created_ms = strtoll(PQgetvalue(res, i, 5), NULL, 10);
+    rec.cause = okno_str_c(PQgetvalue(res, i, 6));
+    rec.subject = okno_str_c(PQgetvalue(res, i, 7));
+    /* The key: the message id (its notices stay in order with its events' partition), or the
+     * recipient for a notice about no single message. */
+    const char *key = about_message ? PQgetvalue(res, i, 3) : PQgetvalue(res, i, 1);
     static uint8_t buf[OKNO_NOTICE_BODY_BYTES + 256];
     size_t len;
     okno_avro_error aerr = {0};
@@ -172,7 +179,7 @@ static int produce_row(okno_notifier *n, const PGresult *res, int i, bool *acked
         return OKNO_EINVAL;
     }
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        n->producer, RD_KAFKA_V_TOPIC(n->cfg.topic), RD_KAFKA_V_KEY(PQgetvalue(res, i, 3), 36),
+        n->producer, RD_KAFKA_V_TOPIC(n->cfg.topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(acked), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -344,12 +344,14 @@ static void check_topic(const fixture *f)
             assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_NOTIFICATIONS, msg->payload, msg->len,
                                                     &rec, &aerr),
                              0);
-            char id[OKNO_UUID_TEXT_BYTES], sql[256];
+            char id[OKNO_UUID_TEXT_BYTES], sql[512];
             okno_uuid_format(&rec.notification_id, id);
             snprintf(sql, sizeof sql,
                      "select count(*) from okno.notifications where notification_id = '%s'"
-                     " and recipient_user_id = %" PRId64,
-                     id, (int64_t)rec.recipient_user_id);
+                     " and recipient_user_id = %" PRId64 " and cause = '%.*s'"
+                     " and kind = '%s' and octet_length(subject) = %u",
+                     id, (int64_t)rec.recipient_user_id, (int)rec.cause.len, rec.cause.ptr,
+                     okno_notification_kind_name(rec.kind), (unsigned)rec.subject.len);
             assert_int_equal(count(f, sql), 1);
             seen++;
         }
