@@ -18,20 +18,11 @@ quick=false
 # backlog is rich in SLA signals (a quarter or more of the notices).
 step_ms=120000
 
-record=$(mktemp)
 notifier_pid=
-cleanup() {
-    [ -n "$notifier_pid" ] && kill "$notifier_pid" 2>/dev/null && wait "$notifier_pid" || true
-    if [ -s "$record" ]; then
-        "$root/deploy/local/down" --only "$(sort -u "$record" | tr '\n' ' ')" >&2 || true
-    fi
-    rm -f "$record"
-}
-trap cleanup EXIT
-OKNO_SKIP_BOOTSTRAP=1 OKNO_BUILD=$bdir "$root/deploy/local/up" --no-build --no-services \
-    --record "$record" >&2
-# shellcheck disable=SC1091
-. "$root/.work/cluster.env"
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+bench_at_exit() { [ -z "$notifier_pid" ] || { kill "$notifier_pid" && wait "$notifier_pid"; }; }
+bench_cluster_up
 
 db=okno_bench_notifier_$events
 admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"

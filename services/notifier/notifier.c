@@ -273,22 +273,16 @@ static void format_ts(int64_t ms, char out[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-/* The card's rule for the current answer text (common/projection keeps it the same way): the
- * state names the event carrying the draft's text; take it from that event when it moves. */
+/* Keeps what the notices need beyond the state: the current answer text (the card's rule) and,
+ * in the entry's message_text slot, the applicant's e-mail address given at submission
+ * (Submit v2), when they gave one. */
 static int keep_texts(okno_proj_entry *e, const okno_message_state *before, const okno_event *ev)
 {
-    const okno_message_state *after = &e->m.state;
-    /* The entry's message_text slot holds what the notifier needs of the submission: the
-     * applicant's e-mail address, when they gave one (Submit v2). */
     if (ev->type == OKNO_EVENT_MESSAGE_SUBMITTED &&
         okno_proj_entry_set_text(&e->message_text, ev->applicant_email.ptr,
                                  ev->applicant_email.len) != OKNO_OK)
         return OKNO_ENOMEM;
-    if (after->draft_text_seq == before->draft_text_seq)
-        return OKNO_OK;
-    if (after->draft_text_seq == ev->seq)
-        return okno_proj_entry_set_text(&e->answer_text, ev->text.ptr, ev->text.len);
-    return okno_proj_entry_set_text(&e->answer_text, NULL, 0);
+    return okno_proj_follow_answer_text(&e->answer_text, before, &e->m.state, ev);
 }
 
 static int fold(okno_notifier *n, okno_proj_entry *e, const okno_event *ev, const char *id_text)

@@ -6,7 +6,6 @@
  * before it was mailed says so. Message lives come from okno_loggen (the workload decided by
  * the workflow core, SLA signals included) over the demo directory. */
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,25 +66,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Environment entries for a child; the strings live in a static pool. */
-static const char *env(const char *fmt, const char *value)
-{
-    static char pool[32][2048];
-    static int next;
-    char *s = pool[next++ % 32];
-    snprintf(s, sizeof pool[0], fmt, value);
-    return s;
-}
-
 static pid_t spawn_notifier(fixture *f)
 {
     char url[64];
     snprintf(url, sizeof url, "smtp://127.0.0.1:%d", f->sink.port);
     const char *e[] = {
-        env("OKNO_PG__CONNINFO=%s", f->db.app_conninfo),
-        env("OKNO_KAFKA__BOOTSTRAP__SERVERS=%s", okno_itest_env("OKNO_KAFKA_BOOTSTRAP")),
-        env("OKNO_NOTIFIER__TOPIC=%s", f->topic),
-        env("OKNO_MAIL__URL=%s", url),
+        okno_rm_env("OKNO_PG__CONNINFO=%s", f->db.app_conninfo),
+        okno_rm_env("OKNO_KAFKA__BOOTSTRAP__SERVERS=%s", okno_itest_env("OKNO_KAFKA_BOOTSTRAP")),
+        okno_rm_env("OKNO_NOTIFIER__TOPIC=%s", f->topic),
+        okno_rm_env("OKNO_MAIL__URL=%s", url),
         "OKNO_MAIL__FROM=" FROM,
         "OKNO_MAIL__TIMEOUT=3s",
         "OKNO_MAIL__RETRY_BACKOFF=100ms",
@@ -99,37 +88,20 @@ static pid_t spawn_notifier(fixture *f)
     return f->notifier = okno_rm_spawn("services/notifier/okno-notifier", e);
 }
 
-typedef struct gen_job {
-    okno_loggen_options o;
-    okno_loggen_result r;
-    int rc;
-    volatile int done;
-} gen_job;
-
-static void *generate_thread(void *arg)
-{
-    gen_job *j = arg;
-    j->rc = okno_loggen_run(&j->o, &j->r);
-    j->done = 1;
-    return NULL;
-}
-
-static void job_init(gen_job *j, const fixture *f, int64_t events, uint64_t seed)
+static void job_init(okno_loggen_job *j, const fixture *f, int64_t events, uint64_t seed)
 {
     okno_loggen_options_init(&j->o);
     j->o.conninfo = f->db.admin_conninfo;
     j->o.events = events;
     j->o.seed = seed;
     j->o.batch_events = 500;
-    j->done = 0;
 }
 
 static void generate(const fixture *f, int64_t events, uint64_t seed)
 {
-    gen_job j;
+    okno_loggen_job j;
     job_init(&j, f, events, seed);
-    generate_thread(&j);
-    if (j.rc != 0)
+    if (okno_loggen_run(&j.o, &j.r) != 0)
         fail_msg("loggen: %s", j.r.error);
 }
 
@@ -390,11 +362,10 @@ static void notifications_exactly_once_across_sigkills_during_a_burst(void **sta
 {
     fixture *f = *state;
     okno_smtp_sink_start(&f->sink, 0);
-    gen_job job;
+    okno_loggen_job job;
     job_init(&job, f, 20000, 11);
     job.o.pause_ms = 20; /* a run of seconds, so the kills land while it is written */
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, generate_thread, &job), 0);
+    assert_int_equal(okno_loggen_start(&job), 0);
     unsigned seed = (unsigned)time(NULL);
     print_message("kill intervals seeded with %u\n", seed);
     int kills = 0;
@@ -406,8 +377,7 @@ static void notifications_exactly_once_across_sigkills_during_a_burst(void **sta
         kills++;
         spawn_notifier(f);
     }
-    pthread_join(thread, NULL);
-    if (job.rc != 0)
+    if (okno_loggen_join(&job) != 0)
         fail_msg("loggen: %s", job.r.error);
     wait_done(f);
     stop_notifier(f);
