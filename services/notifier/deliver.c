@@ -34,6 +34,8 @@ static const char UNPUBLISHED_SQL[] =
 static const char PUBLISHED_SQL[] =
     "update okno.notifications set published = true where notification_id = any($1::uuid[])";
 
+#define PURGE_POLLS_MAX 500 /* 10 ms polls for purged records' reports: 5 s at most */
+
 /* Libpq's text for a statement that must succeed; the caller reports. */
 static int run(okno_notifier *n, const char *sql, int count, const char *const *params,
                PGresult **out)
@@ -210,6 +212,9 @@ int okno_notifier_step_publish(okno_notifier *n, size_t *published)
     /* Every record produced has had its report by now, or flush timed out and those not
      * acknowledged stay unpublished (their report, when it comes, writes into acked: purge). */
     rd_kafka_purge(n->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* The purged records' reports (errors) are served before acked is freed. */
+    for (int i = 0; i < PURGE_POLLS_MAX && rd_kafka_outq_len(n->producer) > 0; i++)
+        rd_kafka_poll(n->producer, 10);
     rd_kafka_poll(n->producer, 0);
     size_t cap = (size_t)count * 40 + 3, len = 0;
     char *ids = acked != NULL ? malloc(cap) : NULL;
