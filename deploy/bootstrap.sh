@@ -12,7 +12,7 @@ APT_PACKAGES=(
     librdkafka-dev libpq-dev libavro-dev libuv1-dev libh2o-dev libjansson-dev libinih-dev
     libssl-dev libcmocka-dev clang clang-format libclang-rt-14-dev
     postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven curl
-    libcurl4-openssl-dev python3-aiosmtpd
+    libcurl4-openssl-dev python3-aiosmtpd chromium
 )
 PY_PACKAGES=(fastavro confluent-kafka pytest)
 changed=0

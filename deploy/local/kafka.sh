@@ -38,10 +38,11 @@ okno_kafka_format() {
     d=$(okno_kafka_dir)
     [ -f "$d/data/meta.properties" ] && return 0
     local id
+    # --cluster-id=ID: a base64 id may begin with "-", which the parser would take for an option
     id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
     okno_say "formatting Kafka storage (cluster id $id)"
     "$(okno_java)" -cp "$(cat "$d/classpath.txt")" -Dlog4j.configuration="file:$OKNO_ROOT/deploy/kafka/log4j.properties" \
-        -Dkafka.logs.dir="$d/logs" kafka.tools.StorageTool format -t "$id" -c "$d/server.properties" \
+        -Dkafka.logs.dir="$d/logs" kafka.tools.StorageTool format --cluster-id="$id" -c "$d/server.properties" \
         >"$d/logs/format.log" 2>&1 || okno_die "Kafka storage format failed; see $d/logs/format.log"
 }
 

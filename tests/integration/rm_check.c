@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "rm_check.h"
+#include "okno/avro.h"
+#include "okno/stream_head.h"
 
 /* Differing rows printed per direction on a mismatch. */
 #define DIFF_ROWS_MAX 20
@@ -120,4 +122,50 @@ int okno_rm_stop(pid_t pid, bool kill9)
     kill(pid, kill9 ? SIGKILL : SIGTERM);
     waitpid(pid, &status, 0);
     return status;
+}
+
+void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
+                         uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
+                         const okno_request *req)
+{
+    enum { BODY_BYTES = 64 * 1024 };
+    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
+    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
+    for (uint32_t i = 0; i < res->events_count; i++) {
+        const okno_event *e = &res->events[i];
+        size_t len;
+        okno_avro_error aerr = {0};
+        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
+            fail_msg("encode: %s", aerr.reason);
+        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
+                                      .event_type = okno_event_type_name(e->type),
+                                      .occurred_at_ms = e->at_ms,
+                                      .actor_user = e->actor_user_id,
+                                      .org = e->holding_org_after,
+                                      .body = bodies[i],
+                                      .body_bytes = len};
+        ev[i].message_id = e->message_id;
+        ev[i].request_id = e->request_id;
+    }
+    okno_eventlog_head head = {.prev_seq = (int32_t)prev_seq,
+                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
+                               .state = (const uint8_t *)&res->state,
+                               .state_bytes = sizeof res->state};
+    head.message_id = *id;
+    memcpy(head.prev_hash, hash, OKNO_EVENTLOG_HASH_BYTES);
+    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
+    rq.request_id = req->request_id;
+    rq.message_id = *id;
+    okno_eventlog_batch b = {.events = ev,
+                             .event_count = res->events_count,
+                             .heads = &head,
+                             .head_count = 1,
+                             .requests = &rq,
+                             .request_count = 1};
+    okno_eventlog_tip tip;
+    okno_eventlog_known known;
+    okno_eventlog_result out = {.tips = &tip, .known = &known};
+    if (okno_eventlog_append(conn, &b, &out) != 0)
+        fail_msg("append: %s", out.error);
+    memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
 }

@@ -9,6 +9,8 @@
 #include <libpq-fe.h>
 
 #include "itest.h"
+#include "okno/eventlog.h"
+#include "okno/workflow.h"
 
 /* The read-model tables compared (meta, which differs by design, is not). */
 extern const char *const okno_rm_tables[];
@@ -38,4 +40,10 @@ const char *okno_rm_env(const char *fmt, const char *value);
 /* SIGTERM (or SIGKILL when kill9), then waits; returns the wait status. */
 int okno_rm_stop(pid_t pid, bool kill9);
 
+/* Appends the events of one accepted core step of message `id` to the event log as the ledger
+ * would (stream head, request id, hash chain): prev_seq is the message's last seq before the
+ * step, hash its chain tip, updated. Fails the test on any error. */
+void okno_rm_append_step(PGconn *conn, const okno_uuid *id, uint64_t prev_seq,
+                         uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
+                         const okno_request *req);
 #endif

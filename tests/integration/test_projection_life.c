@@ -26,9 +26,8 @@
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS  (24 * HOUR_MS)
 /* 2026-03-02T06:00:00Z, 09:00 in Moscow: the citizen submits. */
-#define T0         INT64_C(1772431200000)
-#define STEPS_MAX  32
-#define BODY_BYTES (64 * 1024)
+#define T0        INT64_C(1772431200000)
+#define STEPS_MAX 32
 
 /* The orgs: the operator (1), two ministries that are not each other's subordinates. */
 enum { OPERATOR = 1, ORG_A = 1000, ORG_B = 2000, APPLICANT = 5001, MODERATOR = 101 };
@@ -88,45 +87,7 @@ static okno_uuid request_id(void)
 /* Appends the events of one accepted step, as the ledger would. */
 static void append(const okno_step_result *res, const okno_request *req)
 {
-    static uint8_t bodies[OKNO_STEP_EVENTS_MAX][BODY_BYTES];
-    okno_eventlog_event ev[OKNO_STEP_EVENTS_MAX];
-    for (uint32_t i = 0; i < res->events_count; i++) {
-        const okno_event *e = &res->events[i];
-        size_t len;
-        okno_avro_error aerr = {0};
-        if (okno_avro_encode(OKNO_AVRO_EVENTS, e, bodies[i], BODY_BYTES, &len, &aerr) != 0)
-            fail_msg("encode: %s", aerr.reason);
-        ev[i] = (okno_eventlog_event){.seq = (int32_t)e->seq,
-                                      .event_type = okno_event_type_name(e->type),
-                                      .occurred_at_ms = e->at_ms,
-                                      .actor_user = e->actor_user_id,
-                                      .org = e->holding_org_after,
-                                      .body = bodies[i],
-                                      .body_bytes = len};
-        ev[i].message_id = e->message_id;
-        ev[i].request_id = e->request_id;
-    }
-    okno_eventlog_head head = {.prev_seq = (int32_t)L.state.last_seq,
-                               .state_version = OKNO_STREAM_HEAD_STATE_VERSION,
-                               .state = (const uint8_t *)&res->state,
-                               .state_bytes = sizeof res->state};
-    head.message_id = L.id;
-    memcpy(head.prev_hash, L.hash, sizeof L.hash);
-    okno_eventlog_request rq = {.accepted = true, .events = (int32_t)res->events_count};
-    rq.request_id = req->request_id;
-    rq.message_id = L.id;
-    okno_eventlog_batch b = {.events = ev,
-                             .event_count = res->events_count,
-                             .heads = &head,
-                             .head_count = 1,
-                             .requests = &rq,
-                             .request_count = 1};
-    okno_eventlog_tip tip;
-    okno_eventlog_known known;
-    okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(L.conn, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
-    memcpy(L.hash, tip.hash, sizeof L.hash);
+    okno_rm_append_step(L.conn, &L.id, L.state.last_seq, L.hash, res, req);
 }
 
 static void project(void)

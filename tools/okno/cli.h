@@ -2,6 +2,10 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
 #include "okno/error.h" /* OKNO_EXIT_*, the exit codes of every subcommand */
 
 typedef struct okno_cli_command {
@@ -17,6 +21,11 @@ int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
+int okno_cli_report(int argc, char **argv);
+
+/* A timestamp in any of PostgreSQL's timestamptz input forms, read by PostgreSQL on conn, as
+ * Unix ms (rounded down). On failure prints "okno WHAT: ..." and returns -1. */
+int okno_cli_timestamp_ms(PGconn *conn, const char *text, int64_t *ms, const char *what);
 
 /* The value of environment variable name, or fallback when it is unset or empty. */
 const char *okno_cli_env(const char *name, const char *fallback);

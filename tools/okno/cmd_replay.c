@@ -89,16 +89,7 @@ static int parse_as_of(const char *conninfo, const char *text, int64_t *ms)
         fprintf(stderr, "okno replay: %s\n", err);
         return -1;
     }
-    const char *params[1] = {text};
-    PGresult *res =
-        PQexecParams(conn, "select floor(extract(epoch from $1::timestamptz) * 1000)::bigint", 1,
-                     NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
-    if (rc == 0)
-        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    else
-        fprintf(stderr, "okno replay: --as-of: %s", PQresultErrorMessage(res));
-    PQclear(res);
+    int rc = okno_cli_timestamp_ms(conn, text, ms, "replay: --as-of");
     PQfinish(conn);
     return rc;
 }

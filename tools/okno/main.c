@@ -14,8 +14,24 @@ static const okno_cli_command commands[] = {
     {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
+    {"report", "the curator's daily lists and weekly summary for an org tree", okno_cli_report},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+int okno_cli_timestamp_ms(PGconn *conn, const char *text, int64_t *ms, const char *what)
+{
+    const char *params[1] = {text};
+    PGresult *res =
+        PQexecParams(conn, "select floor(extract(epoch from $1::timestamptz) * 1000)::bigint", 1,
+                     NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc == 0)
+        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "okno %s: %s", what, PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
+}
 
 const char *okno_cli_env(const char *name, const char *fallback)
 {

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/run report [--quick]: `okno report weekly` (HTML and CSV) for an org tree with 100,000
+# messages in the week (--quick: 10,000) on the local cluster. Starts the cluster if it is not
+# running (and stops what it started). The log is generated once per size with bench/okno_loggen
+# into a database of its own (okno_bench_report_<messages>) over a demo directory of one ministry
+# (org 1010 and its three regional bodies hold every answered message), its read models built by
+# `okno replay`, and kept for later runs; OKNO_BENCH_REGENERATE=1 makes it anew.
+# The last line is one JSON object with weekly_report_s (goal <= 5) and the load average.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bdir=${OKNO_BENCH_BUILD:-$root/build-bench}
+messages=100000
+quick=false
+[ "${1:-}" = --quick ] && { messages=10000; quick=true; }
+# About 7 events a message (the replay bench: 10 M events, 1.44 M messages). The fake clock
+# starts on Monday 2026-03-02 00:00 Moscow time and advances so that the whole log falls in that
+# ISO week (2026-W10).
+events=$((messages * 7))
+start_ms=1772398800000
+step_ms=$((6 * 86400000 / events))
+week=2026-W10
+org=1010
+
+record=$(mktemp)
+out_dir=$(mktemp -d)
+cleanup() {
+    if [ -s "$record" ]; then
+        "$root/deploy/local/down" --only "$(sort -u "$record" | tr '\n' ' ')" >&2 || true
+    fi
+    rm -rf "$record" "$out_dir"
+}
+trap cleanup EXIT
+OKNO_SKIP_BOOTSTRAP=1 OKNO_BUILD=$bdir "$root/deploy/local/up" --no-build --no-services \
+    --record "$record" >&2
+# shellcheck disable=SC1091
+. "$root/.work/cluster.env"
+
+db=okno_bench_report_$messages
+admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
+okno=$bdir/tools/okno/okno
+psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+built() {
+    psql -X -q -tA "$admin" -c "select events_applied from okno_rm.meta" 2>/dev/null || echo 0
+}
+
+generate() {
+    echo "report bench: generating $events events into $db (done once per size)" >&2
+    psql_admin -c "drop database if exists $db with (force)" -c "create database $db"
+    OKNO_PG_ADMIN_CONNINFO=$admin "$okno" migrate >&2
+    psql -X -q -v ON_ERROR_STOP=1 -v ministries=1 -f "$root/deploy/local/demo_directory.sql" \
+        "$admin" >/dev/null
+    "$bdir/bench/okno_loggen" --pg "$admin" --events "$events" --seed 1 --start-ms "$start_ms" \
+        --step-ms "$step_ms" >&2
+    psql -X -q "$admin" -c "vacuum analyze okno.event_log" >&2
+    "$okno" replay --pg "$admin" >&2
+    psql -X -q "$admin" -c "vacuum analyze" >&2
+}
+
+if [ "${OKNO_BENCH_REGENERATE:-0}" = 1 ] || [ "$(built)" -lt "$events" ]; then
+    generate
+fi
+in_week=$(psql -X -q -tA "$admin" -c "
+    with recursive tree(org_id) as (select $org::bigint
+        union select o.org_id from okno.orgs o join tree t on o.parent_id = t.org_id)
+    select count(distinct v.message_id) from okno_rm.stage_visits v join tree t using (org_id)
+     where v.entered_at < '2026-03-09 00:00+03' and coalesce(v.left_at, 'infinity') >= '2026-03-02 00:00+03'")
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "report bench: $in_week messages of org $org's tree in $week; load average $load" >&2
+t0=$(date +%s.%N)
+"$okno" report weekly --pg "$admin" --org "$org" --week "$week" --html "$out_dir/r.html" \
+    --csv "$out_dir/r.csv"
+t1=$(date +%s.%N)
+seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+answered=$(grep '^total,all,answered,' "$out_dir/r.csv" | cut -d, -f4)
+printf '{"bench":"report","quick":%s,"messages_in_week":%s,"answered":%s,"weekly_report_s":%.3f,"goal_s":5,"load_avg":%s}\n' \
+    "$quick" "$in_week" "$answered" "$seconds" "$load"
