@@ -54,6 +54,20 @@ static const struct okno_config_key notifier_keys[] = {
      .min = 1,
      .max = OKNO_NOTIFIER_PUBLISH_BATCH_MAX,
      .doc = "notifications published per step"},
+    {.name = "notifier.digest",
+     .type = OKNO_CONFIG_BOOL,
+     .default_value = "true",
+     .doc = "mail each org's curators its daily lists once a day"},
+    {.name = "notifier.digest_hour",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "8",
+     .min = 0,
+     .max = 23,
+     .doc = "Moscow hour from which the day's digest is made"},
+    {.name = "notifier.digest_schema",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "okno_rm",
+     .doc = "the read-model schema the daily lists are read from"},
     {.name = "mail.enabled",
      .type = OKNO_CONFIG_BOOL,
      .default_value = "true",
@@ -168,6 +182,9 @@ static int notifier_init(struct okno_service *s)
     cfg.topic = okno_config_get_string(c, "notifier.topic");
     cfg.publish_batch = (int)okno_config_get_int(c, "notifier.publish_batch");
     cfg.mail = okno_config_get_bool(c, "mail.enabled");
+    cfg.digest = okno_config_get_bool(c, "notifier.digest");
+    cfg.digest_hour = (int)okno_config_get_int(c, "notifier.digest_hour");
+    cfg.digest_schema = okno_config_get_string(c, "notifier.digest_schema");
     cfg.mail_cfg = (okno_mail_config){
         .url = okno_config_get_string(c, "mail.url"),
         .from = okno_config_get_string(c, "mail.from"),
@@ -215,15 +232,18 @@ static int step(void *arg, size_t *done)
 {
     (void)arg;
     static char mail_error[OKNO_NOTIFIER_ERROR_BYTES], publish_error[OKNO_NOTIFIER_ERROR_BYTES];
-    size_t read = 0, tried = 0, published = 0;
+    static char digest_error[OKNO_NOTIFIER_ERROR_BYTES];
+    size_t read = 0, tried = 0, published = 0, digests = 0;
     int rc = okno_notifier_step_log(&notifier, &read);
     if (rc != OKNO_OK)
         return rc;
+    int drc = okno_notifier_step_digest(&notifier, now_ms(), &digests);
+    report(drc, "daily digest delayed", digest_error, sizeof digest_error);
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
     int prc = okno_notifier_step_publish(&notifier, &published);
     report(prc, "publishing delayed", publish_error, sizeof publish_error);
-    *done = read + (mrc == OKNO_OK ? tried : 0) + published;
+    *done = read + digests + (mrc == OKNO_OK ? tried : 0) + published;
     return OKNO_OK;
 }
 

@@ -137,6 +137,9 @@ void okno_notifier_config_init(okno_notifier_config *cfg)
         .topic = "okno.notifications.v1",
         .publish_batch = 1000,
         .publish_timeout_ms = 10000,
+        .digest = true,
+        .digest_hour = 8,
+        .digest_schema = "okno_rm",
         .mail_cfg = {.timeout_ms = 10000, .tls_verify = true},
     };
 }
@@ -252,7 +255,7 @@ static int pg_start(okno_notifier *n)
 
 /* The notification's id: a UUIDv8 from SHA-256 of (recipient, cause), so the same notice
  * always has the same id, row, Kafka key and Message-ID. */
-static void notification_id(okno_user_id recipient, const char *cause, okno_uuid *out)
+void okno_notifier_notification_id(okno_user_id recipient, const char *cause, okno_uuid *out)
 {
     char text[OKNO_NOTICE_CAUSE_BYTES + 32];
     int k = snprintf(text, sizeof text, "%" PRId64 "|%s", (int64_t)recipient, cause);
@@ -409,7 +412,7 @@ static int stage_notices(okno_notifier *n, stage_buf *s, const okno_message_stat
         if (okno_notice_text(&out[i], ev, &e->m.state, &ctx, subject, body) != OKNO_OK)
             continue;
         okno_uuid id;
-        notification_id(out[i].recipient, cause, &id);
+        okno_notifier_notification_id(out[i].recipient, cause, &id);
         okno_uuid_format(&id, nid);
         snprintf(rcpt, sizeof rcpt, "%" PRId64, (int64_t)out[i].recipient);
         const char *stage =

@@ -38,6 +38,9 @@ typedef struct okno_notifier_config {
     const char *topic;           /* okno.notifications.v1 */
     int publish_batch;           /* 1..OKNO_NOTIFIER_PUBLISH_BATCH_MAX */
     int64_t publish_timeout_ms;  /* wait for the broker's acknowledgements per step */
+    bool digest;                 /* the curators' daily digest */
+    int digest_hour;             /* Moscow hour from which the day's digest is made, 0..23 */
+    const char *digest_schema;   /* the read models the lists come from: okno_rm */
 } okno_notifier_config;
 
 void okno_notifier_config_init(okno_notifier_config *cfg);
@@ -65,6 +68,7 @@ typedef struct okno_notifier {
     bool mailer_ready;
     int64_t server_retry_at_ms; /* no mail is tried before this (the server was down) */
     int64_t server_backoff_ms;  /* the current wait after a failed connection */
+    int64_t digest_day_done;    /* Moscow day number whose digests this process has made */
     rd_kafka_t *producer;       /* NULL: publishing off */
     okno_notifier_stats stats;
     char error[OKNO_NOTIFIER_ERROR_BYTES];
@@ -88,6 +92,14 @@ int okno_notifier_step_log(okno_notifier *n, size_t *read);
  * A server that cannot be reached stops the step and is not tried again before a back-off
  * doubling from mail_backoff_ms to mail_backoff_max_ms. */
 int okno_notifier_step_mail(okno_notifier *n, int64_t now_ms, size_t *tried);
+
+/* The day's digests, once now_ms is past digest_hour (Moscow) and this process has not made
+ * them yet: for every org with curators, its three daily lists (okno/report.h over
+ * digest_schema) to each curator, cause "digest:<org>:<dd.mm.yyyy>"; *made counts new rows. */
+int okno_notifier_step_digest(okno_notifier *n, int64_t now_ms, size_t *made);
+
+/* The id of the notification (recipient, cause): a UUIDv8 from SHA-256 of the two. */
+void okno_notifier_notification_id(okno_user_id recipient, const char *cause, okno_uuid *out);
 
 /* Publishes up to publish_batch unpublished notifications and marks those Kafka acknowledged. */
 int okno_notifier_step_publish(okno_notifier *n, size_t *published);

@@ -20,7 +20,9 @@
 #include "notify_check.h"
 #include "okno/avro.h"
 #include "okno/kafka.h"
+#include "okno/report.h"
 #include "okno/uuid.h"
+#include "projector.h"
 #include "rm_check.h"
 
 #define FROM "okno@example.org"
@@ -31,6 +33,7 @@ typedef struct fixture {
     okno_smtp_sink sink;
     char topic[96];
     pid_t notifier; /* the running okno-notifier, 0: none (teardown stops it after a failure) */
+    bool digest;    /* the notifier makes the daily digests (from Moscow hour 0) */
 } fixture;
 
 static int setup(void **state)
@@ -84,6 +87,7 @@ static pid_t spawn_notifier(fixture *f)
         "OKNO_NOTIFIER__RETRY_BACKOFF=20ms",
         "OKNO_ADMIN__LISTEN=127.0.0.1:0",
         "OKNO_LOG__LEVEL=warn",
+        f->digest ? "OKNO_NOTIFIER__DIGEST_HOUR=0" : "OKNO_NOTIFIER__DIGEST=false",
         NULL};
     return f->notifier = okno_rm_spawn("services/notifier/okno-notifier", e);
 }
@@ -525,6 +529,92 @@ static void permanently_refused_address_is_recorded_failed_with_the_reply(void *
     okno_mails_free(m, n);
 }
 
+static long long digests(const fixture *f)
+{
+    return count(f, "select count(*) from okno.notifications where kind = 'daily_digest'");
+}
+
+/* Builds okno_rm from the log in-process (the lists come from the read models). */
+static void project(const fixture *f)
+{
+    okno_projector_config cfg;
+    okno_projector_config_init(&cfg);
+    const char *keys[] = {"dbname", NULL}, *values[] = {f->db.app_conninfo, NULL};
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    okno_projector p;
+    assert_int_equal(okno_projector_init(&p, &cfg), 0);
+    size_t applied;
+    do
+        if (okno_projector_step(&p, &applied) != 0)
+            fail_msg("projector: %s", p.error);
+    while (applied > 0);
+    okno_projector_close(&p);
+}
+
+static void curators_get_one_daily_digest_per_org_with_the_three_lists(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    generate(f, 3000, 23);
+    project(f);
+    f->digest = true;
+    spawn_notifier(f);
+    wait_done(f);
+    okno_wait_true(f->conn,
+                   "select (count(*) = (select count(*) from okno.grants"
+                   " where 'curator' = any(roles)))::int from okno.notifications"
+                   " where kind = 'daily_digest'",
+                   60, "a digest for every curator");
+    okno_wait_true(f->conn, MAILED_SQL, 60, "the digests mailed");
+    stop_notifier(f);
+    long long made = digests(f);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    PGresult *res =
+        PQexec(f->conn, "select g.org_id, g.user_id, n.notification_id, n.cause, p.email"
+                        " from okno.grants g join okno.notifications n"
+                        " on n.recipient_user_id = g.user_id and n.kind = 'daily_digest'"
+                        " join okno.people p on p.user_id = g.user_id"
+                        " where 'curator' = any(g.roles) order by 1");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), made);
+    size_t listed = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t org = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        char want[64];
+        snprintf(want, sizeof want, "digest:%" PRId64 ":", org);
+        assert_int_equal(strncmp(PQgetvalue(res, i, 3), want, strlen(want)), 0);
+        const okno_mail_seen *mail = mail_with_id(m, n, PQgetvalue(res, i, 2));
+        assert_non_null(mail);
+        assert_string_equal(mail->rcpt, PQgetvalue(res, i, 4));
+        assert_non_null(strstr(mail->subject, "Ежедневная сводка по срокам"));
+        /* Every message on the org's lists now is in its digest. */
+        okno_report_daily d = {0};
+        char err[OKNO_REPORT_ERROR_BYTES];
+        assert_int_equal(okno_report_daily_query(f->conn, "okno_rm", org,
+                                                 (int64_t)time(NULL) * 1000, &d, err, sizeof err),
+                         0);
+        for (size_t r = 0; r < d.count; r++)
+            if (strstr(mail->body, d.rows[r].message_id) == NULL)
+                fail_msg("the digest of org %" PRId64 " lacks message %s", org,
+                         d.rows[r].message_id);
+        listed += d.count;
+        okno_report_daily_free(&d);
+    }
+    PQclear(res);
+    print_message("%lld digests listing %zu rows\n", made, listed);
+    assert_true(listed > 0);
+    okno_mails_free(m, n);
+
+    /* A restart the same day makes none again. */
+    spawn_notifier(f);
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+    stop_notifier(f);
+    assert_int_equal(digests(f), made);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +629,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             permanently_refused_address_is_recorded_failed_with_the_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(curators_get_one_daily_digest_per_org_with_the_three_lists,
+                                        setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     okno_avro_close();
