@@ -58,12 +58,16 @@ static const struct okno_config_key notifier_keys[] = {
      .type = OKNO_CONFIG_BOOL,
      .default_value = "true",
      .doc = "mail each org's curators its daily lists once a day"},
+    {.name = "notifier.weekly",
+     .type = OKNO_CONFIG_BOOL,
+     .default_value = "true",
+     .doc = "mail each org's head the summary of the week before, once a week"},
     {.name = "notifier.digest_hour",
      .type = OKNO_CONFIG_INT,
      .default_value = "8",
      .min = 0,
      .max = 23,
-     .doc = "Moscow hour from which the day's digest is made"},
+     .doc = "Moscow hour from which the day's digest (and the week's report) is made"},
     {.name = "notifier.digest_schema",
      .type = OKNO_CONFIG_STRING,
      .default_value = "okno_rm",
@@ -184,6 +188,7 @@ static int notifier_init(struct okno_service *s)
     cfg.mail = okno_config_get_bool(c, "mail.enabled");
     cfg.digest = okno_config_get_bool(c, "notifier.digest");
     cfg.digest_hour = (int)okno_config_get_int(c, "notifier.digest_hour");
+    cfg.weekly = okno_config_get_bool(c, "notifier.weekly");
     cfg.digest_schema = okno_config_get_string(c, "notifier.digest_schema");
     cfg.mail_cfg = (okno_mail_config){
         .url = okno_config_get_string(c, "mail.url"),
@@ -237,8 +242,12 @@ static int step(void *arg, size_t *done)
     int rc = okno_notifier_step_log(&notifier, &read);
     if (rc != OKNO_OK)
         return rc;
+    size_t weeklies = 0;
     int drc = okno_notifier_step_digest(&notifier, now_ms(), &digests);
-    report(drc, "daily digest delayed", digest_error, sizeof digest_error);
+    if (drc == OKNO_OK)
+        drc = okno_notifier_step_weekly(&notifier, now_ms(), &weeklies);
+    report(drc, "digest or weekly report delayed", digest_error, sizeof digest_error);
+    digests += weeklies;
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
     int prc = okno_notifier_step_publish(&notifier, &published);

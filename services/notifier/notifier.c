@@ -138,6 +138,7 @@ void okno_notifier_config_init(okno_notifier_config *cfg)
         .publish_batch = 1000,
         .publish_timeout_ms = 10000,
         .digest = true,
+        .weekly = true,
         .digest_hour = 8,
         .digest_schema = "okno_rm",
         .mail_cfg = {.timeout_ms = 10000, .tls_verify = true},

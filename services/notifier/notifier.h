@@ -41,6 +41,7 @@ typedef struct okno_notifier_config {
     bool digest;                 /* the curators' daily digest */
     int digest_hour;             /* Moscow hour from which the day's digest is made, 0..23 */
     const char *digest_schema;   /* the read models the lists come from: okno_rm */
+    bool weekly;                 /* the weekly summary to each org's head (from digest_hour) */
 } okno_notifier_config;
 
 void okno_notifier_config_init(okno_notifier_config *cfg);
@@ -69,6 +70,7 @@ typedef struct okno_notifier {
     int64_t server_retry_at_ms; /* no mail is tried before this (the server was down) */
     int64_t server_backoff_ms;  /* the current wait after a failed connection */
     int64_t digest_day_done;    /* Moscow day number whose digests this process has made */
+    int64_t weekly_day_done;    /* Moscow day number on which it made the weekly reports */
     rd_kafka_t *producer;       /* NULL: publishing off */
     okno_notifier_stats stats;
     char error[OKNO_NOTIFIER_ERROR_BYTES];
@@ -97,6 +99,11 @@ int okno_notifier_step_mail(okno_notifier *n, int64_t now_ms, size_t *tried);
  * them yet: for every org with curators, its three daily lists (okno/report.h over
  * digest_schema) to each curator, cause "digest:<org>:<dd.mm.yyyy>"; *made counts new rows. */
 int okno_notifier_step_digest(okno_notifier *n, int64_t now_ms, size_t *made);
+
+/* The weekly summary of the week before (ISO week, Moscow days) to the head of every org that
+ * has one (okno.orgs.head_user_id), once now_ms is past digest_hour: the report's numbers
+ * (okno_report_weekly_csv) in the body, cause "weekly:<org>:<YYYY-Www>". */
+int okno_notifier_step_weekly(okno_notifier *n, int64_t now_ms, size_t *made);
 
 /* The id of the notification (recipient, cause): a UUIDv8 from SHA-256 of the two. */
 void okno_notifier_notification_id(okno_user_id recipient, const char *cause, okno_uuid *out);

@@ -33,7 +33,7 @@ typedef struct fixture {
     okno_smtp_sink sink;
     char topic[96];
     pid_t notifier; /* the running okno-notifier, 0: none (teardown stops it after a failure) */
-    bool digest;    /* the notifier makes the daily digests (from Moscow hour 0) */
+    bool digest;    /* the notifier makes the digests and weekly reports (from Moscow hour 0) */
 } fixture;
 
 static int setup(void **state)
@@ -88,6 +88,7 @@ static pid_t spawn_notifier(fixture *f)
         "OKNO_ADMIN__LISTEN=127.0.0.1:0",
         "OKNO_LOG__LEVEL=warn",
         f->digest ? "OKNO_NOTIFIER__DIGEST_HOUR=0" : "OKNO_NOTIFIER__DIGEST=false",
+        f->digest ? "OKNO_NOTIFIER__WEEKLY=true" : "OKNO_NOTIFIER__WEEKLY=false",
         NULL};
     return f->notifier = okno_rm_spawn("services/notifier/okno-notifier", e);
 }
@@ -615,6 +616,64 @@ static void curators_get_one_daily_digest_per_org_with_the_three_lists(void **st
     assert_int_equal(digests(f), made);
 }
 
+static void org_heads_get_the_weekly_report_of_the_week_before(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    generate(f, 2000, 29);
+    project(f);
+    f->digest = true;
+    spawn_notifier(f);
+    wait_done(f);
+    okno_wait_true(f->conn,
+                   "select (count(*) = (select count(*) from okno.orgs"
+                   " where head_user_id is not null))::int from okno.notifications"
+                   " where kind = 'weekly_report'",
+                   60, "a weekly report for every org head");
+    okno_wait_true(f->conn, MAILED_SQL, 60, "the reports mailed");
+    stop_notifier(f);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    PGresult *res = PQexec(f->conn, "select o.org_id, n.notification_id, n.cause, p.email"
+                                    " from okno.orgs o join okno.notifications n"
+                                    " on n.recipient_user_id = o.head_user_id"
+                                    " and n.kind = 'weekly_report'"
+                                    " join okno.people p on p.user_id = o.head_user_id");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(PQntuples(res) > 0);
+    /* The week before this one, in Moscow days (day 0 was a Thursday). */
+    int64_t day = ((int64_t)time(NULL) * 1000 + 3 * 3600000) / 86400000;
+    int32_t monday = (int32_t)(day - (day + 3) % 7 - 7);
+    char label[16];
+    okno_report_week_label(monday, label, sizeof label);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int64_t org = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        char cause[64];
+        snprintf(cause, sizeof cause, "weekly:%" PRId64 ":%s", org, label);
+        assert_string_equal(PQgetvalue(res, i, 2), cause);
+        const okno_mail_seen *mail = mail_with_id(m, n, PQgetvalue(res, i, 1));
+        assert_non_null(mail);
+        assert_string_equal(mail->rcpt, PQgetvalue(res, i, 3));
+        assert_non_null(strstr(mail->subject, label));
+        /* Every number of the report, as the report module writes them, is in the mail. */
+        okno_report_weekly w = {0};
+        char err[OKNO_REPORT_ERROR_BYTES], *csv = NULL;
+        size_t len = 0;
+        assert_int_equal(
+            okno_report_weekly_query(f->conn, "okno_rm", org, monday, &w, err, sizeof err), 0);
+        FILE *out = open_memstream(&csv, &len);
+        assert_int_equal(okno_report_weekly_csv(out, &w), 0);
+        fclose(out);
+        okno_report_weekly_free(&w);
+        if (strstr(mail->body, csv) == NULL)
+            fail_msg("the weekly mail of org %" PRId64 " lacks the report's numbers", org);
+        free(csv);
+    }
+    print_message("%d weekly reports for %s\n", PQntuples(res), label);
+    PQclear(res);
+    okno_mails_free(m, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +690,8 @@ int main(void)
             permanently_refused_address_is_recorded_failed_with_the_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(curators_get_one_daily_digest_per_org_with_the_three_lists,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(org_heads_get_the_weekly_report_of_the_week_before, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     okno_avro_close();
