@@ -390,13 +390,14 @@ static char *org_name(okno_notifier *n, okno_org_id org)
 
 /* The notices of one event as staging rows. */
 static int stage_notices(okno_notifier *n, stage_buf *s, const okno_message_state *before,
-                         const okno_event *ev, okno_proj_entry *e, const char *id_text)
+                         const okno_event *ev, okno_proj_entry *e, const char *answer,
+                         const char *id_text)
 {
     okno_notice out[OKNO_NOTICE_RECIPIENTS_MAX];
     size_t count = okno_notice_for_event(before, ev, out);
     if (count == 0)
         return OKNO_OK;
-    okno_notice_context ctx = {.answer_text = e->answer_text};
+    okno_notice_context ctx = {.answer_text = answer};
     char *org = NULL;
     if (out[0].kind == OKNO_NOTIFY_MESSAGE_REDIRECTED) {
         org = org_name(n, ev->target_org_id ? ev->target_org_id : before->redirect_org_id);
@@ -446,8 +447,18 @@ static int apply_rows(okno_notifier *n, const PGresult *rows, stage_buf *s)
         if (rc != OKNO_OK)
             return rc;
         okno_message_state before = e->m.state;
-        if ((rc = fold(n, e, &ev, id)) != OKNO_OK ||
-            (rc = stage_notices(n, s, &before, &ev, e, id)) != OKNO_OK)
+        /* The answer an approval sends: its own edit, else the draft as it stood before it
+         * (an interim answer's approval clears the draft from the state). */
+        char *answer = NULL;
+        if (ev.type == OKNO_EVENT_APPROVAL_GIVEN)
+            answer = ev.text.len > 0 ? strndup(ev.text.ptr, ev.text.len)
+                                     : strdup(e->answer_text != NULL ? e->answer_text : "");
+        if (ev.type == OKNO_EVENT_APPROVAL_GIVEN && answer == NULL)
+            return fail(n, OKNO_ENOMEM, "out of memory");
+        if ((rc = fold(n, e, &ev, id)) == OKNO_OK)
+            rc = stage_notices(n, s, &before, &ev, e, answer, id);
+        free(answer);
+        if (rc != OKNO_OK)
             return rc;
         char note[OKNO_NOTICE_NOTE_BYTES], seq[16];
         if (okno_notice_moved_on(&before, &ev, &e->m.state, note)) {

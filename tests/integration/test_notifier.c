@@ -20,6 +20,7 @@
 #include "notify_check.h"
 #include "okno/avro.h"
 #include "okno/kafka.h"
+#include "okno/pg_directory.h"
 #include "okno/report.h"
 #include "okno/uuid.h"
 #include "projector.h"
@@ -674,6 +675,139 @@ static void org_heads_get_the_weekly_report_of_the_week_before(void **state)
     okno_mails_free(m, n);
 }
 
+/* ---- a scripted life: the applicant's notices in their words --------------------------------- */
+
+typedef struct life {
+    const fixture *f;
+    okno_pg_directory dir;
+    okno_uuid id;
+    okno_message_state state;
+    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
+    uint64_t next_request;
+} life;
+
+#define DAY_MS  INT64_C(86400000)
+#define LIFE_T0 INT64_C(1772431200000) /* 2026-03-02T06:00:00Z, 09:00 in Moscow */
+
+/* Decides req with the core at at_ms (it must be accepted) and appends it as the ledger would. */
+static void life_act(life *l, okno_request req, int64_t at_ms)
+{
+    req.request_id = (okno_uuid){{0x7e, 0x57, 0x11, l->id.bytes[0]}};
+    uint64_t n = ++l->next_request;
+    memcpy(req.request_id.bytes + 8, &n, sizeof n);
+    req.message_id = l->id;
+    okno_actor actor;
+    okno_actor_init(&actor, &l->dir.dir, req.acting_user_id, req.acting_org_id);
+    okno_step_result res;
+    okno_workflow_step(l->state.last_seq ? &l->state : NULL, &req, &actor, &l->dir.dir, at_ms,
+                       &res);
+    if (res.events_count == 0)
+        fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
+    okno_rm_append_step(l->f->conn, &l->id, l->state.last_seq, l->hash, &res, &req);
+    l->state = res.state;
+}
+
+static okno_request by(okno_action action, okno_user_id user, okno_org_id org)
+{
+    return (okno_request){.action = action, .acting_user_id = user, .acting_org_id = org};
+}
+
+static void life_start(life *l, const fixture *f, uint8_t tag, const char *email)
+{
+    *l = (life){.f = f};
+    char err[256];
+    if (okno_pg_directory_load(f->conn, &l->dir, err, sizeof err) != 0)
+        fail_msg("directory: %s", err);
+    l->id.bytes[0] = tag;
+    l->id.bytes[6] = 0x40;
+    l->id.bytes[8] = 0x80;
+    okno_request r = by(OKNO_ACTION_SUBMIT, 1000000001, 0);
+    r.applicant_id = 1000000001;
+    r.channel = OKNO_CHANNEL_PORTAL;
+    r.category_id = 1;
+    r.text = okno_str_c("Не горит фонарь у дома 3");
+    r.applicant_email = okno_str_c(email);
+    life_act(l, r, LIFE_T0);
+}
+
+static const okno_mail_seen *mail_to(const okno_mail_seen *m, size_t n, const char *to,
+                                     const char *subject)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].rcpt, to) == 0 && strcmp(m[i].subject, subject) == 0)
+            return &m[i];
+    fail_msg("no mail \"%s\" to %s", subject, to);
+    return NULL;
+}
+
+static void the_applicant_is_told_of_refusal_redirect_interim_and_final_answer(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    life a, b;
+    life_start(&a, f, 0xa1, "citizen@mail.test");
+    okno_request r = by(OKNO_ACTION_REJECT, 101, 1);
+    r.reason = okno_str_c("Сообщение не содержит сути обращения (п. 4.2 правил)");
+    life_act(&a, r, LIFE_T0 + 3600000);
+    okno_pg_directory_free(&a.dir);
+
+    life_start(&b, f, 0xb2, "citizen@mail.test");
+    r = by(OKNO_ACTION_ACCEPT, 101, 1);
+    r.target_org_id = 1010;
+    r.category_id = 1;
+    life_act(&b, r, LIFE_T0 + 3600000);
+    r = by(OKNO_ACTION_PROPOSE_REDIRECT, 101001, 1010);
+    r.target_org_id = 1020;
+    r.approver_user_id = 101005;
+    life_act(&b, r, LIFE_T0 + 2 * 3600000);
+    life_act(&b, by(OKNO_ACTION_APPROVE, 101005, 1010), LIFE_T0 + 3 * 3600000);
+    r = by(OKNO_ACTION_ASSIGN_EXECUTOR, 102001, 1020);
+    r.target_user_id = 102002;
+    life_act(&b, r, LIFE_T0 + DAY_MS);
+    life_act(&b, by(OKNO_ACTION_TAKE_INTO_WORK, 102002, 1020), LIFE_T0 + DAY_MS + 3600000);
+    r = by(OKNO_ACTION_DRAFT_ANSWER, 102002, 1020);
+    r.answer_type = OKNO_ANSWER_POSTPONED;
+    r.postponed_until_ms = LIFE_T0 + 20 * DAY_MS;
+    r.approver_user_id = 102005;
+    r.text = okno_str_c("Замена фонаря запланирована на март");
+    life_act(&b, r, LIFE_T0 + 2 * DAY_MS);
+    life_act(&b, by(OKNO_ACTION_APPROVE, 102005, 1020), LIFE_T0 + 3 * DAY_MS);
+    r = by(OKNO_ACTION_DRAFT_ANSWER, 102002, 1020);
+    r.answer_type = OKNO_ANSWER_RESOLVED;
+    r.approver_user_id = 102005;
+    r.text = okno_str_c("Фонарь заменён");
+    life_act(&b, r, LIFE_T0 + 10 * DAY_MS);
+    r = by(OKNO_ACTION_APPROVE, 102005, 1020);
+    r.text = okno_str_c("Фонарь у дома 3 заменён 12 марта");
+    life_act(&b, r, LIFE_T0 + 11 * DAY_MS);
+    okno_pg_directory_free(&b.dir);
+
+    spawn_notifier(f);
+    wait_done(f);
+    stop_notifier(f);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    const okno_mail_seen *x =
+        mail_to(m, n, "citizen@mail.test", "Ваше сообщение не принято к рассмотрению");
+    assert_non_null(strstr(x->body, "Здравствуйте, Заявитель 1!"));
+    assert_non_null(
+        strstr(x->body, "Причина: Сообщение не содержит сути обращения (п. 4.2 правил)"));
+    assert_non_null(strstr(x->body, "a1000000-0000-4000-8000-000000000000"));
+    x = mail_to(m, n, "citizen@mail.test", "Ваше сообщение перенаправлено");
+    assert_non_null(
+        strstr(x->body, "в организацию «Ministry 2». Срок ответа: 01.04.2026 09:00 МСК"));
+    x = mail_to(m, n, "citizen@mail.test", "Промежуточный ответ на ваше сообщение");
+    assert_non_null(strstr(x->body, "продлено до 22.03.2026 09:00 МСК"));
+    assert_non_null(strstr(x->body, "Замена фонаря запланирована на март"));
+    x = mail_to(m, n, "citizen@mail.test", "Ответ на ваше сообщение");
+    assert_non_null(strstr(x->body, "Результат рассмотрения: Решено."));
+    assert_non_null(strstr(x->body, "Текст ответа:\nФонарь у дома 3 заменён 12 марта"));
+    assert_int_equal(count(f, "select count(*) from okno.notifications"
+                              " where email = 'citizen@mail.test' and mail_state = 'sent'"),
+                     4);
+    okno_mails_free(m, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +826,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(org_heads_get_the_weekly_report_of_the_week_before, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            the_applicant_is_told_of_refusal_redirect_interim_and_final_answer, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     okno_avro_close();
