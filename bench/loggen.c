@@ -297,3 +297,24 @@ int okno_loggen_run(const okno_loggen_options *o, okno_loggen_result *result)
     free(g.bodies);
     return rc;
 }
+
+static void *loggen_thread(void *arg)
+{
+    okno_loggen_job *job = arg;
+    job->rc = okno_loggen_run(&job->o, &job->r);
+    job->done = 1;
+    return NULL;
+}
+
+int okno_loggen_start(okno_loggen_job *job)
+{
+    job->done = 0;
+    job->rc = 0;
+    return pthread_create(&job->thread, NULL, loggen_thread, job) == 0 ? OKNO_OK : OKNO_ENOMEM;
+}
+
+int okno_loggen_join(okno_loggen_job *job)
+{
+    pthread_join(job->thread, NULL);
+    return job->rc;
+}

@@ -6,6 +6,7 @@
 #ifndef OKNO_LOGGEN_H
 #define OKNO_LOGGEN_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #define OKNO_LOGGEN_ERROR_BYTES 512
@@ -33,5 +34,20 @@ typedef struct okno_loggen_result {
 
 /* Returns 0 or a negative OKNO_E* code with result->error set. */
 int okno_loggen_run(const okno_loggen_options *o, okno_loggen_result *result);
+
+/* A run on a thread of its own, for tests that do something else while the log grows (kill a
+ * reader, ...). Caller-allocated; o is set before okno_loggen_start and not touched after. */
+typedef struct okno_loggen_job {
+    okno_loggen_options o;
+    okno_loggen_result r;
+    int rc;            /* okno_loggen_run's result, once done */
+    volatile int done; /* set when the run ended */
+    pthread_t thread;
+} okno_loggen_job;
+
+/* Starts okno_loggen_run(&job->o, &job->r) on a new thread; 0 or OKNO_ENOMEM. */
+int okno_loggen_start(okno_loggen_job *job);
+/* Waits for the run to end; returns its result (job->rc). */
+int okno_loggen_join(okno_loggen_job *job);
 
 #endif

@@ -16,18 +16,9 @@ jobs=${OKNO_BENCH_REPLAY_JOBS:-2}
 # message lives of a few hours (some SLA signals), so per-day statistics are realistic.
 step_ms=20000
 
-record=$(mktemp)
-cleanup() {
-    if [ -s "$record" ]; then
-        "$root/deploy/local/down" --only "$(sort -u "$record" | tr '\n' ' ')" >&2 || true
-    fi
-    rm -f "$record"
-}
-trap cleanup EXIT
-OKNO_SKIP_BOOTSTRAP=1 OKNO_BUILD=$bdir "$root/deploy/local/up" --no-build --no-services \
-    --record "$record" >&2
-# shellcheck disable=SC1091
-. "$root/.work/cluster.env"
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+bench_cluster_up
 
 db=okno_bench_replay_$events
 admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"

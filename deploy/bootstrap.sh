@@ -14,7 +14,7 @@ APT_PACKAGES=(
     postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven curl
     chromium
     prometheus systemd
-    libjose-dev wrk nghttp2-client libcurl4-openssl-dev
+    libjose-dev wrk nghttp2-client libcurl4-openssl-dev python3-aiosmtpd
 )
 PY_PACKAGES=(fastavro confluent-kafka pytest kubernetes-validate jsonschema openapi-spec-validator)
 changed=0

@@ -314,9 +314,11 @@ static const struct okno__avro_fdesc notification[] = {
     F("notification_id", OKNO__F_UUID, NT(notification_id)),
     F("recipient_user_id", OKNO__F_LONG, NT(recipient_user_id)),
     FE("kind", OKNO__F_ENUM, NT(kind), 0, OKNO_NOTIFY_COUNT, notify_sym),
-    F("message_id", OKNO__F_UUID, NT(message_id)),
+    F("message_id", OKNO__F_OPT_UUID, NT(message_id)),
     F("text", OKNO__F_STR, NT(text)),
     F("created_at", OKNO__F_TS, NT(created_ms)),
+    F("cause", OKNO__F_OPT_STR, NT(cause)),
+    F("subject", OKNO__F_OPT_STR, NT(subject)),
 };
 
 const struct okno__avro_tdesc okno__avro_topics[OKNO_AVRO_TOPIC_COUNT] = {

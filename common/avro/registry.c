@@ -43,6 +43,8 @@ static const char *const notification_kind_names[OKNO_NOTIFY_COUNT] = {
     "answer_deadline_approaching",
     "answer_deadline_expired",
     "postponed_date_reached",
+    "daily_digest",
+    "weekly_report",
 };
 
 const char *okno_notification_kind_name(okno_notification_kind kind)

@@ -285,19 +285,23 @@ static int timeline(okno_proj_batch *b, okno_proj_entry *e, const okno_message_s
     return OKNO_OK;
 }
 
-/* The card keeps the citizen's text and the current answer text: the state only says which
- * event carries the draft's text (draft_text_seq), so take it from that event when it moves. */
-static int texts(okno_proj_entry *e, const okno_message_state *before, const okno_event *ev)
+int okno_proj_follow_answer_text(char **slot, const okno_message_state *before,
+                                 const okno_message_state *after, const okno_event *ev)
 {
-    const okno_message_state *after = &e->m.state;
-    if (ev->type == OKNO_EVENT_MESSAGE_SUBMITTED &&
-        okno_proj_entry_set_text(&e->message_text, ev->text.ptr, ev->text.len) != OKNO_OK)
-        return OKNO_ENOMEM;
     if (after->draft_text_seq == before->draft_text_seq)
         return OKNO_OK;
     if (after->draft_text_seq == ev->seq)
-        return okno_proj_entry_set_text(&e->answer_text, ev->text.ptr, ev->text.len);
-    return okno_proj_entry_set_text(&e->answer_text, NULL, 0);
+        return okno_proj_entry_set_text(slot, ev->text.ptr, ev->text.len);
+    return okno_proj_entry_set_text(slot, NULL, 0);
+}
+
+/* The card keeps the citizen's text and the current answer text. */
+static int texts(okno_proj_entry *e, const okno_message_state *before, const okno_event *ev)
+{
+    if (ev->type == OKNO_EVENT_MESSAGE_SUBMITTED &&
+        okno_proj_entry_set_text(&e->message_text, ev->text.ptr, ev->text.len) != OKNO_OK)
+        return OKNO_ENOMEM;
+    return okno_proj_follow_answer_text(&e->answer_text, before, &e->m.state, ev);
 }
 
 int okno_proj_apply(okno_proj_batch *b, okno_proj_entry *e, const okno_event *ev)

@@ -22,6 +22,29 @@ okno_gateway_env() {
         "OKNO_GATEWAY__READ_CONNINFO=$OKNO_PG_GATEWAY_CONNINFO")
 }
 
+# The local mail sink (deploy/local/mail_sink.py, Debian's python3-aiosmtpd): a real SMTP server
+# that keeps every mail the notifier sends as an .eml file in .work/mail, to open afterwards.
+# Its pid sits beside the services' (run/mail_sink.pid), so okno_services_stop ends it too.
+okno_mail_sink_start() {
+    local run=$OKNO_WORK/run dir=$OKNO_WORK/mail
+    mkdir -p "$run" "$dir" "$OKNO_WORK/log"
+    okno_pid_alive "$run/mail_sink.pid" && return 1
+    rm -f "$dir/port"
+    setsid /usr/bin/python3 "$OKNO_ROOT/deploy/local/mail_sink.py" 0 "$dir" \
+        >>"$OKNO_WORK/log/mail_sink.log" 2>&1 </dev/null &
+    echo $! >"$run/mail_sink.pid"
+    okno_wait 20 "the mail sink to listen" test -s "$dir/port" ||
+        okno_die "the mail sink did not start; see $OKNO_WORK/log/mail_sink.log"
+    cp "$dir/port" "$run/mail_sink.port"
+    okno_say "mail sink on smtp://127.0.0.1:$(cat "$dir/port"), mails kept in $dir"
+}
+
+# The notifier mails through the local sink.
+okno_notifier_env() {
+    local -n _env=$1
+    _env=("OKNO_MAIL__URL=smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port")")
+}
+
 okno_service_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
 okno_service_start() {
@@ -34,6 +57,7 @@ okno_service_start() {
     local args=() extra=()
     [ -f "$conf" ] && args=(--config "$conf")
     [ "$name" = gateway ] && okno_gateway_env extra "$run"
+    [ "$name" = notifier ] && okno_notifier_env extra
     OKNO_ADMIN__LISTEN=127.0.0.1:$port \
         OKNO_KAFKA__BOOTSTRAP__SERVERS=$OKNO_KAFKA_BOOTSTRAP \
         OKNO_PG__CONNINFO=$OKNO_PG_CONNINFO \
@@ -70,6 +94,7 @@ okno_services_clock() {
 okno_services_start() {
     local record=$1 name any=0
     okno_services_clock
+    okno_services_list | grep -qx notifier && okno_mail_sink_start && echo services >>"$record"
     for name in $(okno_services_list); do
         any=1
         okno_service_start "$name" && echo services >>"$record"
@@ -95,6 +120,9 @@ okno_services_stop() {
 
 okno_services_status() {
     local name port ok=0
+    if okno_pid_alive "$OKNO_WORK/run/mail_sink.pid"; then
+        echo "mail sink   up smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port") ($(find "$OKNO_WORK/mail" -name '*.eml' | wc -l) mails in $OKNO_WORK/mail)"
+    fi
     for name in $(okno_services_list); do
         if okno_pid_alive "$OKNO_WORK/run/$name.pid"; then
             port=$(cat "$OKNO_WORK/run/$name.port")

@@ -112,6 +112,15 @@ pid_t okno_rm_spawn(const char *path, const char *const *env)
     return pid;
 }
 
+const char *okno_rm_env(const char *fmt, const char *value)
+{
+    static char pool[32][2048];
+    static int next;
+    char *s = pool[next++ % 32];
+    snprintf(s, sizeof pool[0], fmt, value);
+    return s;
+}
+
 int okno_rm_stop(pid_t pid, bool kill9)
 {
     int status = 0;

@@ -34,6 +34,10 @@ void okno_rm_load_demo_directory(const okno_itest_db *db, int ministries);
  * stdout and stderr go to the test's. */
 pid_t okno_rm_spawn(const char *path, const char *const *env);
 
+/* "NAME=value" for okno_rm_spawn's env from a format with one %s; the strings live in a static
+ * pool of 32, so at most 32 are in use at once. */
+const char *okno_rm_env(const char *fmt, const char *value);
+
 /* SIGTERM (or SIGKILL when kill9), then waits; returns the wait status. */
 int okno_rm_stop(pid_t pid, bool kill9);
 

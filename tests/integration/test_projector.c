@@ -2,7 +2,6 @@
  * projector equals a replay (also after a replay is swapped in under the running projector);
  * SIGKILLs of the projector during a 100,000-event run change nothing; the log's order is by
  * transaction id, not its text. Each test has a scratch database of its own. */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,34 +131,24 @@ static void topics_delete(const topics *t)
     rd_kafka_destroy(rk);
 }
 
-/* Environment entries for a child; the strings live in a static pool. */
-static const char *env(const char *fmt, const char *value)
-{
-    static char pool[32][2048];
-    static int next;
-    char *s = pool[next++ % 32];
-    snprintf(s, sizeof pool[0], fmt, value);
-    return s;
-}
-
 static pid_t spawn_service(const char *name, const topics *t)
 {
     char path[64];
     snprintf(path, sizeof path, "services/%s/okno-%s", name, name);
     const char *common[] = {
-        env("OKNO_PG__CONNINFO=%s", db->app_conninfo),
-        env("OKNO_KAFKA__BOOTSTRAP__SERVERS=%s", okno_itest_env("OKNO_KAFKA_BOOTSTRAP")),
+        okno_rm_env("OKNO_PG__CONNINFO=%s", db->app_conninfo),
+        okno_rm_env("OKNO_KAFKA__BOOTSTRAP__SERVERS=%s", okno_itest_env("OKNO_KAFKA_BOOTSTRAP")),
         "OKNO_ADMIN__LISTEN=127.0.0.1:0"};
     /* Only each service's own keys: the relay's stopgap settings refuse any other section. */
     const char *own[5] = {NULL};
     if (strcmp(name, "ledger") == 0) {
-        own[0] = env("OKNO_LEDGER__TRANSITIONS_TOPIC=%s", t->transitions);
-        own[1] = env("OKNO_LEDGER__SLA_TOPIC=%s", t->sla);
-        own[2] = env("OKNO_LEDGER__GROUP_ID=%s", t->group);
+        own[0] = okno_rm_env("OKNO_LEDGER__TRANSITIONS_TOPIC=%s", t->transitions);
+        own[1] = okno_rm_env("OKNO_LEDGER__SLA_TOPIC=%s", t->sla);
+        own[2] = okno_rm_env("OKNO_LEDGER__GROUP_ID=%s", t->group);
         own[3] = "OKNO_LOG__LEVEL=warn";
     } else if (strcmp(name, "relay") == 0) {
-        own[0] = env("OKNO_RELAY__EVENTS_TOPIC=%s", t->events);
-        own[1] = env("OKNO_RELAY__REJECTIONS_TOPIC=%s", t->rejections);
+        own[0] = okno_rm_env("OKNO_RELAY__EVENTS_TOPIC=%s", t->events);
+        own[1] = okno_rm_env("OKNO_RELAY__REJECTIONS_TOPIC=%s", t->rejections);
     } else {
         own[0] = "OKNO_LOG__LEVEL=warn";
     }
@@ -231,24 +220,9 @@ static void live_run_through_ledger_and_relay_equals_replay(void **state)
 /* ---- SIGKILL -----------------------------------------------------------------------------------
  */
 
-typedef struct gen_job {
-    okno_loggen_options o;
-    okno_loggen_result r;
-    int rc;
-    volatile int done;
-} gen_job;
-
-static void *generate(void *arg)
-{
-    gen_job *j = arg;
-    j->rc = okno_loggen_run(&j->o, &j->r);
-    j->done = 1;
-    return NULL;
-}
-
 static pid_t spawn_projector(void)
 {
-    const char *e[] = {env("OKNO_PG__CONNINFO=%s", db->app_conninfo),
+    const char *e[] = {okno_rm_env("OKNO_PG__CONNINFO=%s", db->app_conninfo),
                        "OKNO_ADMIN__LISTEN=127.0.0.1:0",
                        "OKNO_LOG__LEVEL=error",
                        "OKNO_PROJECTOR__BATCH_EVENTS=700",
@@ -262,16 +236,14 @@ static void killed_projector_gives_what_an_uninterrupted_run_gives(void **state)
 {
     (void)state;
     okno_rm_load_demo_directory(db, 10);
-    gen_job job;
+    okno_loggen_job job;
     okno_loggen_options_init(&job.o);
     job.o.conninfo = db->admin_conninfo;
     job.o.events = KILL_EVENTS;
     job.o.seed = 21;
     job.o.batch_events = 1000;
     job.o.pause_ms = 20; /* a run of several seconds, so the kills land while it is written */
-    job.done = 0;
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, generate, &job), 0);
+    assert_int_equal(okno_loggen_start(&job), 0);
     PGconn *conn = okno_itest_connect(db->admin_conninfo);
     unsigned seed = (unsigned)time(NULL);
     print_message("kill intervals seeded with %u\n", seed);
@@ -283,8 +255,7 @@ static void killed_projector_gives_what_an_uninterrupted_run_gives(void **state)
         kills++;
         p = spawn_projector();
     }
-    pthread_join(thread, NULL);
-    if (job.rc != 0)
+    if (okno_loggen_join(&job) != 0)
         fail_msg("loggen: %s", job.r.error);
     print_message("%d SIGKILLs while %lld events were appended (%lld messages, %lld signals)\n",
                   kills, (long long)job.r.events, (long long)job.r.messages,

@@ -214,6 +214,10 @@ static void materialize(okno_workload *w, slot *s, const step *st, okno_request 
         r->category_id = w->categories[s->number % w->categories_count];
         snprintf(rec->text, sizeof rec->text, "Обращение №%lld: яма на дороге у дома %lld",
                  (long long)s->number, (long long)(s->number % 97 + 1));
+        /* Every third applicant gives an e-mail address at submission (Submit v2); the others
+         * are written to at the address the directory has on file. */
+        snprintf(rec->email, sizeof rec->email, "portal%lld@mail.test", (long long)s->number);
+        r->applicant_email = s->number % 3 == 0 ? okno_str_c(rec->email) : (okno_str){0};
     } else if (st->action == OKNO_ACTION_DRAFT_ANSWER) {
         snprintf(rec->text, sizeof rec->text, "Ответ на обращение №%lld: работы запланированы",
                  (long long)s->number);
@@ -281,6 +285,7 @@ static bool repeat_earlier(okno_workload *w)
     w->rec.req = w->sent[below(w, w->sent_count)];
     w->rec.req.text = (okno_str){0}; /* the original's texts are gone; the id decides */
     w->rec.req.reason = (okno_str){0};
+    w->rec.req.applicant_email = (okno_str){0};
     w->rec.malformed = false;
     w->expect.repeats++;
     return true;

@@ -43,6 +43,7 @@ typedef struct okno_workload_record {
     bool malformed;
     char text[OKNO_WORKLOAD_TEXT_BYTES];   /* owns req.text */
     char reason[OKNO_WORKLOAD_TEXT_BYTES]; /* owns req.reason */
+    char email[OKNO_EMAIL_BYTES_MAX + 1];  /* owns req.applicant_email */
 } okno_workload_record;
 
 typedef struct okno_workload okno_workload;

@@ -120,8 +120,10 @@ typedef enum okno_notification_kind {
     OKNO_NOTIFY_ANSWER_DEADLINE_APPROACHING = 8,
     OKNO_NOTIFY_ANSWER_DEADLINE_EXPIRED = 9,
     OKNO_NOTIFY_POSTPONED_DATE_REACHED = 10,
+    OKNO_NOTIFY_DAILY_DIGEST = 11,  /* the curator's daily lists (v2) */
+    OKNO_NOTIFY_WEEKLY_REPORT = 12, /* the org head's weekly report (v2) */
 } okno_notification_kind;
-#define OKNO_NOTIFY_COUNT 11
+#define OKNO_NOTIFY_COUNT 13
 
 const char *okno_notification_kind_name(okno_notification_kind kind);
 int okno_notification_kind_parse(okno_str s, okno_notification_kind *out);
@@ -131,9 +133,11 @@ typedef struct okno_avro_notification {
     okno_uuid notification_id; /* idempotency key */
     okno_user_id recipient_user_id;
     okno_notification_kind kind;
-    okno_uuid message_id;
+    okno_uuid message_id; /* all zero: about no single message (digests, reports) */
     okno_str text;
     int64_t created_ms; /* Unix ms */
+    okno_str cause;     /* v2: "event:<message id>:<seq>", "digest:<org>:<day>", ...; empty: none */
+    okno_str subject;   /* v2: the subject line; empty: none */
 } okno_avro_notification;
 
 /* Any decoded record, tagged with its topic. */

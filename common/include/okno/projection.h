@@ -93,6 +93,12 @@ void okno_proj_store_each(okno_proj_store *s, void (*fn)(okno_proj_entry *e, voi
 /* Replaces an entry's text with a copy of src (NULL or empty: none). OKNO_ENOMEM. */
 int okno_proj_entry_set_text(char **slot, const char *src, size_t len);
 
+/* The current answer text across ev (before and after: the state around it): the state only
+ * says which event carries the draft's text (draft_text_seq), so *slot takes ev's text when it
+ * is that event and is emptied when the draft goes. The card and the notifier keep it so. */
+int okno_proj_follow_answer_text(char **slot, const okno_message_state *before,
+                                 const okno_message_state *after, const okno_event *ev);
+
 /* One stage visit as a row of stage_visits. */
 typedef struct okno_proj_visit {
     okno_uuid message_id;

@@ -79,6 +79,10 @@ static void copy_by_name(avro_value_t *src, avro_value_t *dst)
     case AVRO_UNION: {
         avro_value_t sb, db;
         assert_int_equal(avro_value_get_current_branch(src, &sb), 0);
+        if (avro_value_get_type(dst) != AVRO_UNION) { /* the older field was its one branch */
+            copy_by_name(&sb, dst);
+            return;
+        }
         const char *name = avro_schema_type_name(avro_value_get_schema(&sb));
         int index = -1;
         if (avro_schema_union_branch_by_name(ds, &index, name) == NULL)
@@ -242,6 +246,65 @@ static void v1_transition_requests_read_as_current_with_new_fields_defaulted(voi
     avro_schema_decref(v1.schema);
 }
 
+/* A v1 notification (always about one message) reads as the current one: its message id set,
+ * no cause nor subject (null, their default). */
+static void v1_notifications_read_as_current_with_new_fields_defaulted(void **state)
+{
+    (void)state;
+    version v1 = version_load("history/Notification/v1.avsc");
+    okno_avro_notification n = {.recipient_user_id = 100002,
+                                .kind = OKNO_NOTIFY_STAGE_TIME_EXCEEDED,
+                                .text = okno_str_c("Превышено время этапа"),
+                                .created_ms = INT64_C(1772431200000),
+                                .cause = okno_str_c("event:x:3"),
+                                .subject = okno_str_c("Тема")};
+    n.notification_id.bytes[0] = 7;
+    n.message_id.bytes[15] = 9;
+    uint8_t cur[BUF_BYTES], old[BUF_BYTES];
+    size_t cur_len;
+    okno_avro_error err = {0};
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_NOTIFICATIONS, &n, cur, sizeof cur, &cur_len, &err),
+                     0);
+    size_t old_len = downgrade("Notification.avsc", &v1, cur, cur_len, old);
+    okno_avro_notification got;
+    if (okno_avro_decode_topic(OKNO_AVRO_NOTIFICATIONS, old, old_len, &got, &err) != 0)
+        fail_msg("notification from v1: %s", err.reason);
+    assert_memory_equal(got.notification_id.bytes, n.notification_id.bytes, 16);
+    assert_memory_equal(got.message_id.bytes, n.message_id.bytes, 16);
+    assert_int_equal(got.kind, n.kind);
+    assert_int_equal(got.recipient_user_id, n.recipient_user_id);
+    assert_int_equal(got.created_ms, n.created_ms);
+    assert_int_equal(got.text.len, n.text.len);
+    assert_int_equal(got.cause.len, 0);
+    assert_int_equal(got.subject.len, 0);
+    avro_schema_decref(v1.schema);
+}
+
+/* A notice about no single message (a digest) has no message id on the wire. */
+static void a_notification_about_no_single_message_round_trips(void **state)
+{
+    (void)state;
+    okno_avro_notification n = {.recipient_user_id = 101008,
+                                .kind = OKNO_NOTIFY_DAILY_DIGEST,
+                                .text = okno_str_c("Списки на 06.12.2026"),
+                                .created_ms = INT64_C(1772431200000),
+                                .cause = okno_str_c("digest:1010:2026-12-06"),
+                                .subject = okno_str_c("Ежедневная сводка")};
+    n.notification_id.bytes[0] = 8;
+    uint8_t buf[BUF_BYTES];
+    size_t len;
+    okno_avro_error err = {0};
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_NOTIFICATIONS, &n, buf, sizeof buf, &len, &err), 0);
+    okno_avro_notification got;
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_NOTIFICATIONS, buf, len, &got, &err), 0);
+    static const okno_uuid zero;
+    assert_memory_equal(got.message_id.bytes, zero.bytes, 16);
+    assert_int_equal(got.kind, OKNO_NOTIFY_DAILY_DIGEST);
+    assert_int_equal(got.cause.len, n.cause.len);
+    assert_memory_equal(got.cause.ptr, n.cause.ptr, n.cause.len);
+    assert_int_equal(got.subject.len, n.subject.len);
+}
+
 /* An old body is validated against its own version before avro-c reads it. */
 static void a_broken_v1_body_is_refused(void **state)
 {
@@ -267,6 +330,8 @@ int main(void)
         cmocka_unit_test(v1_events_read_as_current_with_new_fields_defaulted),
         cmocka_unit_test(v1_transition_requests_read_as_current_with_new_fields_defaulted),
         cmocka_unit_test(a_broken_v1_body_is_refused),
+        cmocka_unit_test(v1_notifications_read_as_current_with_new_fields_defaulted),
+        cmocka_unit_test(a_notification_about_no_single_message_round_trips),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# bench/run notifier [--quick]: okno-notifier turning a backlog of 1,000,000 events (--quick:
+# 100,000) of whole message lives with their SLA signals into notifications, beside PostgreSQL's
+# bare insert of the same rows into a table of the same shape (same indexes and unique
+# constraint) in the same run. Starts the cluster if it is not running (and stops what it
+# started). The log is generated once per size into a database of its own
+# (okno_bench_notifier_<events>) with bench/okno_loggen and kept; OKNO_BENCH_REGENERATE=1 makes
+# it anew. The notifier runs as its process with mail and publishing off (they are paced by the
+# relay and the broker, not by the notifier). The last line is one JSON object with
+# notifications_per_s, bare_insert_rows_per_s and the load average.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bdir=${OKNO_BENCH_BUILD:-$root/build-bench}
+events=1000000
+quick=false
+[ "${1:-}" = --quick ] && { events=100000; quick=true; }
+# A slow fake clock (2 min a request) lets many messages outlive their stage shares, so the
+# backlog is rich in SLA signals (a quarter or more of the notices).
+step_ms=120000
+
+notifier_pid=
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+bench_at_exit() { [ -z "$notifier_pid" ] || { kill "$notifier_pid" && wait "$notifier_pid"; }; }
+bench_cluster_up
+
+db=okno_bench_notifier_$events
+admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
+app="$OKNO_PG_CONNINFO dbname=$db"
+okno=$bdir/tools/okno/okno
+psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+sql() { psql -X -q -tA -v ON_ERROR_STOP=1 "$admin" -c "$1"; }
+logged() { psql -X -q -tA "$admin" -c "select count(*) from okno.event_log" 2>/dev/null || echo 0; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+
+if [ "${OKNO_BENCH_REGENERATE:-0}" = 1 ] || [ "$(logged)" -lt "$events" ]; then
+    echo "notifier bench: generating $events events into $db (done once per size)" >&2
+    psql_admin -c "drop database if exists $db with (force)" -c "create database $db"
+    OKNO_PG_ADMIN_CONNINFO=$admin "$okno" migrate >&2
+    psql -X -q -v ON_ERROR_STOP=1 -v ministries=20 -f "$root/deploy/local/demo_directory.sql" \
+        "$admin" >/dev/null
+    "$bdir/bench/okno_loggen" --pg "$admin" --events "$events" --seed 1 --step-ms $step_ms >&2
+    sql "vacuum analyze okno.event_log"
+fi
+have=$(logged)
+signals=$(sql "select count(*) from okno.event_log where actor_user is null")
+sql "truncate okno.notifications; delete from okno.notifier_cursor; drop table if exists bare;
+     create table bare (like okno.notifications including all)"
+
+caught_up="select coalesce((select (cursor_tx, cursor_position) from okno.notifier_cursor
+    where name = 'default') = (select (tx, position) from okno.event_log
+    order by tx desc, position desc limit 1), false)"
+start=$(now)
+OKNO_PG__CONNINFO=$app OKNO_ADMIN__LISTEN=127.0.0.1:0 OKNO_LOG__LEVEL=warn \
+    OKNO_MAIL__ENABLED=false OKNO_NOTIFIER__PUBLISH=false OKNO_NOTIFIER__IDLE_POLL=10ms \
+    "$bdir/services/notifier/okno-notifier" &
+notifier_pid=$!
+until [ "$(sql "$caught_up")" = t ]; do
+    kill -0 "$notifier_pid" || { echo "notifier bench: okno-notifier exited" >&2; exit 1; }
+    sleep 0.1
+done
+seconds=$(calc "$(now) - $start")
+kill "$notifier_pid"
+wait "$notifier_pid" || true
+notifier_pid=
+
+rows=$(sql "select count(*) from okno.notifications")
+bare_start=$(now)
+sql "insert into bare select * from okno.notifications"
+bare_seconds=$(calc "$(now) - $bare_start")
+sql "drop table bare"
+load=$(cut -d' ' -f1 /proc/loadavg)
+per_s=$(calc "$rows / $seconds")
+events_per_s=$(calc "$have / $seconds")
+bare_per_s=$(calc "$rows / $bare_seconds")
+printf 'notifier bench: %s events (%s SLA signals) -> %s notifications in %.2f s; bare insert %.2f s; load average %s\n' \
+    "$have" "$signals" "$rows" "$seconds" "$bare_seconds" "$load" >&2
+printf '{"bench":"notifier","quick":%s,"events":%s,"sla_signals":%s,"notifications":%s,"seconds":%.3f,"notifications_per_s":%.0f,"events_per_s":%.0f,"bare_insert_seconds":%.3f,"bare_insert_rows_per_s":%.0f,"load_avg":%s}\n' \
+    "$quick" "$have" "$signals" "$rows" "$seconds" "$per_s" "$events_per_s" "$bare_seconds" \
+    "$bare_per_s" "$load"
