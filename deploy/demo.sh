@@ -39,7 +39,7 @@ demo_up() {
     if [ -f "$OKNO_CLUSTER_ENV" ]; then
         okno_say "starting the demo's cluster afresh (the previous demo's data in $OKNO_WORK goes)"
         "$OKNO_ROOT/deploy/local/down" --purge
-        rm -rf "$OKNO_WORK/clock.env" "$OKNO_WORK"/demo-* "$OKNO_WORK/reports"
+        rm -rf "$OKNO_WORK/clock.env" "$OKNO_WORK"/demo-* "$OKNO_WORK/reports" "$OKNO_WORK/mail"
     fi
     "$OKNO_ROOT/deploy/local/up" --no-services
     okno_load_cluster_env
@@ -114,6 +114,51 @@ summary_daily_lists() {
     done
 }
 
+# The mails the notifier delivered to the local sink (deploy/local/mail_sink.py), kept as .eml
+# files; the notifier sends what is due within a few seconds, so wait until nothing is pending.
+summary_mails() {
+    [ -d "$OKNO_WORK/mail" ] || return 0
+    okno_wait 60 "the notifier to mail what is due" bash -c "[ \$(PGPASSWORD=okno_owner psql -X -tA \
+        -h 127.0.0.1 -p $OKNO_PG_PORT -U okno_owner -d okno -c \"select count(*) from okno.notifications
+        where mail_state = 'pending' and next_attempt_at <= now()\") = 0 ]" || true
+    echo "== mails delivered to the local SMTP sink, kept as .eml files to open"
+    /usr/bin/python3 - "$OKNO_WORK/mail" <<'EOF'
+import collections, email, email.policy, pathlib, sys
+folder = pathlib.Path(sys.argv[1])
+mails = sorted(folder.glob("*.eml"))
+kinds = collections.Counter()
+first = {}
+for path in mails:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    kind = str(msg["Subject"]).split(":")[0].split("№")[0].strip()
+    kinds[kind] += 1
+    first.setdefault(kind, path)
+print(f"  {len(mails)} mails in {folder}")
+for kind, n in kinds.most_common():
+    print(f"  {n:6}  {kind}   (e.g. {first[kind].name})")
+EOF
+}
+
+# The weekly summary (SPEC 4.2) of the last whole simulated week for each ministry in play, as the
+# self-contained HTML page and its CSV.
+summary_weekly_report() {
+    "$okno" report --help >/dev/null 2>&1 || return 0
+    echo "== the weekly summary report (okno report weekly), kept to open afterwards"
+    mkdir -p "$OKNO_WORK/reports"
+    local week org out
+    week=$(python3 -c 'import datetime, sys; d = datetime.datetime.fromtimestamp(int(sys.argv[1]) / 1000, datetime.timezone(datetime.timedelta(hours=3))) - datetime.timedelta(days=7); y, w, _ = d.isocalendar(); print(f"{y}-W{w:02d}")' "$(sim_now_ms)")
+    for org in $(sql "select org_id from okno.orgs where parent_id is null and org_id <> 1
+                      order by org_id limit ${OKNO_DEMO_ORGS:-2}"); do
+        out=$OKNO_WORK/reports/weekly-$org-$week
+        if OKNO_PG_CONNINFO=$OKNO_PG_CONNINFO "$okno" report weekly --org "$org" --week "$week" \
+            --html "$out.html" --csv "$out.csv" >/dev/null 2>"$out.err"; then
+            echo "  org $org, week $week: $out.html (and .csv)"
+        else
+            echo "  (okno report weekly --org $org failed; see $out.err)"
+        fi
+    done
+}
+
 summary_people() {
     echo "== what the people did, by their own tally (okno demo's totals)"
     python3 - "$OKNO_WORK/demo-totals.json" <<'EOF'
@@ -137,7 +182,7 @@ summary_audit() {
 summary() {
     local section
     for section in summary_outcomes summary_on_time summary_signals summary_notifications \
-        summary_daily_lists summary_people summary_audit; do
+        summary_mails summary_daily_lists summary_weekly_report summary_people summary_audit; do
         echo
         "$section"
     done

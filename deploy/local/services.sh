@@ -94,8 +94,11 @@ okno_services_clock() {
 okno_services_start() {
     local record=$1 name any=0
     okno_services_clock
-    okno_services_list | grep -qx notifier && okno_mail_sink_start && echo services >>"$record"
-    for name in $(okno_services_list); do
+    local names
+    names=$(okno_services_list)
+    # (no `list | grep -q`: grep's early exit would fail the list's write under pipefail)
+    case " $(echo $names) " in *" notifier "*) okno_mail_sink_start && echo services >>"$record" ;; esac
+    for name in $names; do
         any=1
         okno_service_start "$name" && echo services >>"$record"
     done

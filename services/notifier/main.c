@@ -5,6 +5,7 @@
 
 #include "notifier.h"
 #include "okno/avro.h"
+#include "okno/clock.h"
 #include "okno/config.h"
 #include "okno/error.h"
 #include "okno/kafka.h"
@@ -133,6 +134,7 @@ static const struct okno_config_key notifier_keys[] = {
      .min = 10,
      .max = 86400000,
      .doc = "longest wait between attempts at a mail"},
+    OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
 
@@ -148,6 +150,11 @@ static struct okno_service svc;
 static okno_notifier notifier;
 static const char *pg_keys[OKNO_CONFIG_PG_PARAMS_MAX], *pg_values[OKNO_CONFIG_PG_PARAMS_MAX];
 
+/* The services' shared clock (clock.speed, clock.origin_ms): when digests and weekly reports fall
+ * due, in the same simulated time as the events. */
+static okno_clock services_clock;
+
+/* Wall-clock time: mail retries and back-off are in real seconds whatever the services' clock. */
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -175,6 +182,11 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
 static int notifier_init(struct okno_service *s)
 {
     struct okno_config *c = &s->config;
+    char clock_err[OKNO_NOTIFIER_ERROR_BYTES];
+    if (okno_clock_from_config(c, &services_clock, clock_err, sizeof clock_err) != OKNO_OK) {
+        okno_log_error("bad clock configuration", OKNO_LOG_STR("reason", clock_err));
+        return OKNO_ECONFIG;
+    }
     okno_config_pg_params(c, pg_keys, pg_values);
     okno_notifier_config cfg;
     okno_notifier_config_init(&cfg);
@@ -243,9 +255,10 @@ static int step(void *arg, size_t *done)
     if (rc != OKNO_OK)
         return rc;
     size_t weeklies = 0;
-    int drc = okno_notifier_step_digest(&notifier, now_ms(), &digests);
+    int64_t services_now = okno_clock_now_ms(&services_clock);
+    int drc = okno_notifier_step_digest(&notifier, services_now, &digests);
     if (drc == OKNO_OK)
-        drc = okno_notifier_step_weekly(&notifier, now_ms(), &weeklies);
+        drc = okno_notifier_step_weekly(&notifier, services_now, &weeklies);
     report(drc, "digest or weekly report delayed", digest_error, sizeof digest_error);
     digests += weeklies;
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
