@@ -123,14 +123,16 @@ summary_mails() {
         where mail_state = 'pending' and next_attempt_at <= now()\") = 0 ]" || true
     echo "== mails delivered to the local SMTP sink, kept as .eml files to open"
     /usr/bin/python3 - "$OKNO_WORK/mail" <<'EOF'
-import collections, email, email.policy, pathlib, sys
+import collections, email, email.policy, pathlib, re, sys
 folder = pathlib.Path(sys.argv[1])
 mails = sorted(folder.glob("*.eml"))
 kinds = collections.Counter()
 first = {}
 for path in mails:
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    kind = str(msg["Subject"]).split(":")[0].split("№")[0].strip()
+    # One line per kind of mail: dates, week numbers and what follows a colon (the figures of a
+    # digest, the org of a report) folded away.
+    kind = re.sub(r"\d[\d.W-]*", "…", str(msg["Subject"])).split(":")[0].strip()
     kinds[kind] += 1
     first.setdefault(kind, path)
 print(f"  {len(mails)} mails in {folder}")
