@@ -10,6 +10,7 @@
 #include "okno/error.h"
 #include "okno/kafka.h"
 #include "okno/log.h"
+#include "okno/metrics.h"
 #include "okno/service.h"
 
 static const struct okno_config_key notifier_keys[] = {
@@ -179,9 +180,44 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
     return conf;
 }
 
+/* okno_notifier_*: what the notifier did, for /metrics. */
+static struct {
+    struct okno_metrics_counter events_read; /* log events folded */
+    struct okno_metrics_counter reports;     /* daily digests and weekly reports made */
+    struct okno_metrics_counter mail_tries;  /* mails handed to the relay (sent or refused) */
+    struct okno_metrics_counter mail_delays; /* turns whose mail the relay did not take */
+    struct okno_metrics_counter published;   /* records acknowledged on okno.notifications.v1 */
+} metrics;
+
+static int metrics_init(struct okno_metrics *r)
+{
+    const struct {
+        struct okno_metrics_counter *counter;
+        const char *name, *help;
+    } counters[] = {
+        {&metrics.events_read, "okno_notifier_events_read_total", "Log events folded."},
+        {&metrics.reports, "okno_notifier_reports_total",
+         "Daily digests and weekly reports made (one per recipient)."},
+        {&metrics.mail_tries, "okno_notifier_mail_tries_total",
+         "Mails handed to the relay (accepted or permanently refused)."},
+        {&metrics.mail_delays, "okno_notifier_mail_delays_total",
+         "Turns whose due mail the relay did not take (retried with back-off)."},
+        {&metrics.published, "okno_notifier_published_total",
+         "Notifications acknowledged on okno.notifications.v1."},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        if (okno_metrics_counter_init(r, counters[i].counter, counters[i].name, counters[i].help,
+                                      NULL) != 0)
+            return OKNO_ENOMEM;
+    }
+    return OKNO_OK;
+}
+
 static int notifier_init(struct okno_service *s)
 {
     struct okno_config *c = &s->config;
+    if (metrics_init(&s->metrics) != OKNO_OK)
+        return OKNO_ENOMEM;
     char clock_err[OKNO_NOTIFIER_ERROR_BYTES];
     if (okno_clock_from_config(c, &services_clock, clock_err, sizeof clock_err) != OKNO_OK) {
         okno_log_error("bad clock configuration", OKNO_LOG_STR("reason", clock_err));
@@ -265,6 +301,12 @@ static int step(void *arg, size_t *done)
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
     int prc = okno_notifier_step_publish(&notifier, &published);
     report(prc, "publishing delayed", publish_error, sizeof publish_error);
+    okno_metrics_counter_add(&metrics.events_read, read);
+    okno_metrics_counter_add(&metrics.reports, digests);
+    okno_metrics_counter_add(&metrics.mail_tries, mrc == OKNO_OK ? tried : 0);
+    if (mrc != OKNO_OK)
+        okno_metrics_counter_inc(&metrics.mail_delays);
+    okno_metrics_counter_add(&metrics.published, published);
     *done = read + digests + (mrc == OKNO_OK ? tried : 0) + published;
     return OKNO_OK;
 }

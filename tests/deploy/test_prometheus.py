@@ -19,7 +19,7 @@ import yaml
 from deploy_files import DEPLOY, pending, referenced_metrics, served_metric_names
 from harness import Scratch, free_port, okno, wait_until
 
-STARTED = ("ledger", "relay", "projector", "timer", "gateway")
+STARTED = ("ledger", "relay", "projector", "timer", "gateway", "notifier")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,9 @@ def services():
                                               "timer.events_topic": s.topics["events"],
                                               "timer.sla_topic": s.topics["sla"]})}
         procs["gateway"] = start_gateway(s, keys)
+        # Notifications recorded and published; no mail relay here (mail.enabled false).
+        procs["notifier"] = s.start("notifier", **{"notifier.topic": s.topics["events"] + ".notes",
+                                                   "mail.enabled": "false", "log.level": "warn"})
         expect = s.load("--messages", "200", "--seed", "21")
         # One request without a token: the gateway's 401 counter shows it.
         api = f"http://127.0.0.1:{procs['gateway'].api_port}/my/messages"
@@ -132,6 +135,8 @@ def test_one_metric_of_each_service_shows_the_workload(prom, services):
     wait_until("the timer to track open messages", lambda: query(
         prom, "sum by (job) (okno_timer_records_total)").get("okno-timer", 0) > 0)
     assert "okno-timer" in query(prom, "okno_timer_messages")
+    wait_until("the notifier to read the log", lambda: query(
+        prom, "sum by (job) (okno_notifier_events_read_total)").get("okno-notifier", 0) > 0)
     wait_until("the gateway to count the request without a token", lambda: query(
         prom, "sum by (job) (okno_gateway_auth_refused_total)").get("okno-gateway", 0) >= 1)
 

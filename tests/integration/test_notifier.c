@@ -795,7 +795,7 @@ static void the_applicant_is_told_of_refusal_redirect_interim_and_final_answer(v
     assert_non_null(strstr(x->body, "a1000000-0000-4000-8000-000000000000"));
     x = mail_to(m, n, "citizen@mail.test", "Ваше сообщение перенаправлено");
     assert_non_null(
-        strstr(x->body, "в организацию «Ministry 2». Срок ответа: 01.04.2026 09:00 МСК"));
+        strstr(x->body, "в организацию «Ministry of Energy». Срок ответа: 01.04.2026 09:00 МСК"));
     x = mail_to(m, n, "citizen@mail.test", "Промежуточный ответ на ваше сообщение");
     assert_non_null(strstr(x->body, "продлено до 22.03.2026 09:00 МСК"));
     assert_non_null(strstr(x->body, "Замена фонаря запланирована на март"));
