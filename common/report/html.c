@@ -211,7 +211,8 @@ int okno_report_weekly_html(FILE *out, const okno_report_weekly *w)
           "figcaption{font-weight:bold;margin-bottom:0.3em}\n"
           "svg text{font-family:sans-serif;font-size:11px}\n"
           ".ci{color:#555;font-size:90%}\n"
-          "@page{size:A4;margin:12mm}\n@media print{body{margin:0}table{font-size:10px}h2{break-after:avoid}"
+          "@page{size:A4;margin:12mm}\n@media "
+          "print{body{margin:0}table{font-size:10px}h2{break-after:avoid}"
           "table,figure{break-inside:avoid}a{color:inherit}}\n"
           "</style></head><body>\n",
           out);

@@ -32,5 +32,4 @@ int okno__service_load_config(struct okno_service *svc, const char *path, char *
  * semaphore. Defined in service.c. */
 int okno__service_setup_runtime(struct okno_service *svc);
 
-
 #endif
