@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
+#include "okno/clock.h"
 #include "okno/http.h"
 #include "okno/metrics.h"
 #include "okno/workflow.h"
@@ -82,6 +83,10 @@ struct gateway {
     const char *topic_name;
     okno_uuid id_namespace; /* UUIDv5 namespace of request and message ids */
     int64_t wait_max_ms;
+    /* The services' shared clock (clock.speed, clock.origin_ms): the "now" of time left on a
+     * stage and to the deadline, as the ledger and the timer count it. Tokens are judged by the
+     * wall clock (gw_wall_ms) whatever this one says. */
+    okno_clock services_clock;
     struct okno_http http;
     /* okno_gateway_*: what the gateway did, for /metrics (registered by gw_metrics_init). */
     struct okno_metrics_counter produced;       /* requests acknowledged by Kafka */
@@ -148,6 +153,8 @@ uint32_t gw_action_roles(okno_action action);
 void gw_uuid_v5(const okno_uuid *ns, const void *name, size_t len, okno_uuid *out);
 int gw_uuid_random(okno_uuid *out);
 int64_t gw_wall_ms(void);
+/* Now on the services' clock: what reads compute time left against. */
+int64_t gw_services_ms(const struct gateway *gw);
 
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);

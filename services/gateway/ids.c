@@ -45,3 +45,8 @@ int64_t gw_wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t gw_services_ms(const struct gateway *gw)
+{
+    return okno_clock_now_ms(&gw->services_clock);
+}

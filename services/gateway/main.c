@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "okno/clock.h"
 #include "okno/avro.h"
 #include "okno/config.h"
 #include "okno/error.h"
@@ -103,6 +104,7 @@ static const struct okno_config_key gateway_keys[] = {
      .min = 0,
      .max = 300000,
      .doc = "clock skew allowed on exp and nbf (wall clock)"},
+    OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
 
@@ -208,6 +210,10 @@ static int gateway_init(void)
     const char *ns = okno_config_get_string(c, "gateway.id_namespace");
     if (okno_uuid_parse(ns, strlen(ns), &gw.id_namespace) != 0) {
         okno_log_error("gateway.id_namespace is not a UUID", OKNO_LOG_STR("value", ns));
+        return OKNO_ECONFIG;
+    }
+    if (okno_clock_from_config(c, &gw.services_clock, err, sizeof(err)) != OKNO_OK) {
+        okno_log_error("bad clock configuration", OKNO_LOG_STR("reason", err));
         return OKNO_ECONFIG;
     }
     gw.auth.issuer = okno_config_get_string(c, "auth.issuer");

@@ -88,9 +88,9 @@ static int page(struct read_ctx *r, struct okno_rm_page *p, char *after)
 static int read_card(struct read_ctx *r, json_t **out)
 {
     uint8_t id[16];
-    return message_id(r, id)
-               ? okno_rm_card(r->conn, &r->who, id, gw_wall_ms(), out, r->err, sizeof(r->err))
-               : OKNO_ENOTFOUND;
+    return message_id(r, id) ? okno_rm_card(r->conn, &r->who, id, gw_services_ms(r->gw), out,
+                                            r->err, sizeof(r->err))
+                             : OKNO_ENOTFOUND;
 }
 
 static int read_history(struct read_ctx *r, json_t **out)
@@ -118,8 +118,8 @@ static int read_inbox(struct read_ctx *r, json_t **out)
         rc = OKNO_EINVAL;
     }
     return rc != 0 ? rc
-                   : okno_rm_inbox(r->conn, &r->who, has_role ? role : NULL, &p, gw_wall_ms(), out,
-                                   r->err, sizeof(r->err));
+                   : okno_rm_inbox(r->conn, &r->who, has_role ? role : NULL, &p,
+                                   gw_services_ms(r->gw), out, r->err, sizeof(r->err));
 }
 
 static int read_mine(struct read_ctx *r, json_t **out)

@@ -99,8 +99,8 @@ static bool visible(struct write_ctx *w)
     struct okno_rm_caller who = {w->who.user_id, w->who.org_id, w->who.applicant};
     json_t *card = NULL;
     char err[GW_ERROR_BYTES];
-    int rc =
-        okno_rm_card(rc_conn, &who, w->req.message_id.bytes, gw_wall_ms(), &card, err, sizeof(err));
+    int rc = okno_rm_card(rc_conn, &who, w->req.message_id.bytes, gw_services_ms(w->gw), &card, err,
+                          sizeof(err));
     gw_pool_put(&w->gw->read_pool, rc_conn);
     json_decref(card);
     if (rc == OKNO_ENOTFOUND)

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from gateway_harness import Gateway
+from harness import free_port
 
 APPLICANT, OTHER_APPLICANT = 5001, 5002
 MODERATOR, INTAKE = (101, 1), (104, 1)
@@ -230,6 +231,35 @@ def test_reads_show_inbox_card_history_timeline_and_own_messages(gw):
     assert st == 400
     st, _, b = gw.request("GET", "/inbox?limit=0", user=COORD[0], org=COORD[1])
     assert st == 400
+
+
+def test_time_left_is_counted_on_the_services_clock(gw):
+    """On a sped-up clock (the demo's) a stage's time left is as the ledger and the timer count
+    it, not as the wall clock would: a gateway whose clock runs far ahead sees the stage over."""
+    m = accepted_message(gw)
+    gw.projected(m, *COORD)
+    st, _, card = gw.request("GET", f"/messages/{m}", user=COORD[0], org=COORD[1])
+    assert st == 200 and card["stage_time_left_ms"] > 0
+    port = free_port()
+    read = gw.s.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
+        .replace("password=okno_app", "password=okno_gateway")
+    # Ten real minutes ago at 10,000 times real time: about 69 simulated days ahead now.
+    origin = int(time.time() * 1000) - 600_000
+    fast = gw.s.start("gateway", **{"gateway.listen": f"127.0.0.1:{port}",
+                                    "gateway.transitions_topic": gw.s.topics["transitions"],
+                                    "gateway.read_conninfo": read,
+                                    "auth.jwks_file": str(gw.keys / "jwks.json"),
+                                    "clock.speed": 10000, "clock.origin_ms": origin,
+                                    "log.level": "warn"})
+    normal_port, gw.port = gw.port, port
+    try:
+        st, _, ahead = gw.request("GET", f"/messages/{m}", user=COORD[0], org=COORD[1])
+    finally:
+        gw.port = normal_port
+        fast.terminate()
+        fast.wait(20)
+    assert st == 200 and ahead["stage_time_left_ms"] < 0
+    assert ahead["stage_due_at"] == card["stage_due_at"]
 
 
 def test_lists_page_with_the_cursor_they_return(gw):
