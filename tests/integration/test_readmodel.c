@@ -499,6 +499,28 @@ static void is_null(json_t *o, const char *key)
         fail_msg("\"%s\" is not null", key);
 }
 
+/* A read is one pipeline (begin, caller, query, commit): a query that fails aborts the rest,
+ * the call says why, and the connection comes back idle and usable. */
+static void a_failed_read_leaves_the_connection_idle_and_usable(void **state)
+{
+    (void)state;
+    char err[ERR_BYTES];
+    json_t *c = NULL;
+    const struct okno_rm_caller exec = {D_EXEC, DEP, false};
+    int64_t now = T0 + 4 * HOUR_MS;
+    okno_itest_exec(L.admin, "alter schema okno_rm rename to okno_rm_away");
+    int rc = okno_rm_card(L.gateway, &exec, L.m[M_DEP].id.bytes, now, &c, err, sizeof err);
+    okno_itest_exec(L.admin, "alter schema okno_rm_away rename to okno_rm");
+    assert_int_equal(rc, OKNO_EPG);
+    assert_null(c);
+    assert_non_null(strstr(err, "okno_rm"));
+    assert_int_equal(PQtransactionStatus(L.gateway), PQTRANS_IDLE);
+    assert_int_equal(PQpipelineStatus(L.gateway), PQ_PIPELINE_OFF);
+    assert_int_equal(okno_rm_card(L.gateway, &exec, L.m[M_DEP].id.bytes, now, &c, err, sizeof err),
+                     OKNO_OK);
+    json_decref(c);
+}
+
 static void card_json_field_by_field(void **state)
 {
     (void)state;
@@ -876,6 +898,7 @@ int main(void)
         cmocka_unit_test(visibility_matrix_is_exactly_the_rule),
         cmocka_unit_test(gateway_role_cannot_read_another_orgs_rows),
         cmocka_unit_test(card_json_field_by_field),
+        cmocka_unit_test(a_failed_read_leaves_the_connection_idle_and_usable),
         cmocka_unit_test(history_json_is_the_verified_chain),
         cmocka_unit_test(timeline_json_in_russian),
         cmocka_unit_test(inbox_json_and_pages),
