@@ -44,22 +44,8 @@ PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
     return NULL;
 }
 
-#define BEGIN_SQL "begin isolation level repeatable read read only"
-#define CALLER_SQL                                                                                 \
-    "select set_config('okno.caller_user', $1, true),"                                             \
-    " set_config('okno.caller_org', $2, true),"                                                    \
-    " set_config('okno.caller_applicant', $3, true),"                                              \
-    " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)"
-
-/* The caller's settings as text parameters of CALLER_SQL (empty: no caller, nothing visible). */
-struct caller_params {
-    char user[24], org[24];
-    const char *values[3];
-};
-
-/* Checks who and the connection's state; fills p. 0 or OKNO_EINVAL with the reason. */
-static int caller_params(PGconn *conn, const struct okno_rm_caller *who, struct caller_params *p,
-                         char *errbuf, size_t errbuf_bytes)
+int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
+                   size_t errbuf_bytes)
 {
     assert(conn != NULL);
     if (who != NULL &&
@@ -72,29 +58,24 @@ static int caller_params(PGconn *conn, const struct okno_rm_caller *who, struct 
         snprintf(errbuf, errbuf_bytes, "the connection is busy or inside a transaction");
         return OKNO_EINVAL;
     }
-    p->user[0] = p->org[0] = '\0';
-    if (who != NULL)
-        snprintf(p->user, sizeof p->user, "%" PRId64, who->user_id);
-    if (who != NULL && !who->applicant)
-        snprintf(p->org, sizeof p->org, "%" PRId64, who->org_id);
-    p->values[0] = p->user;
-    p->values[1] = p->org;
-    p->values[2] = who != NULL && who->applicant ? "true" : "false";
-    return OKNO_OK;
-}
-
-int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
-                   size_t errbuf_bytes)
-{
-    struct caller_params p;
-    int rc = caller_params(conn, who, &p, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    PGresult *res = okno__rm_query(conn, "begin", BEGIN_SQL, 0, NULL, false, errbuf, errbuf_bytes);
+    PGresult *res = okno__rm_query(conn, "begin", "begin isolation level repeatable read read only",
+                                   0, NULL, false, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    res = okno__rm_query(conn, "caller", CALLER_SQL, 3, p.values, false, errbuf, errbuf_bytes);
+    char user[24] = "", org[24] = "";
+    if (who != NULL)
+        snprintf(user, sizeof user, "%" PRId64, who->user_id);
+    if (who != NULL && !who->applicant)
+        snprintf(org, sizeof org, "%" PRId64, who->org_id);
+    const char *params[3] = {user, org, who != NULL && who->applicant ? "true" : "false"};
+    res =
+        okno__rm_query(conn, "caller",
+                       "select set_config('okno.caller_user', $1, true),"
+                       " set_config('okno.caller_org', $2, true),"
+                       " set_config('okno.caller_applicant', $3, true),"
+                       " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)",
+                       3, params, false, errbuf, errbuf_bytes);
     if (res == NULL) {
         PQclear(PQexec(conn, "rollback"));
         return OKNO_EPG;
@@ -114,68 +95,26 @@ int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes)
     return rc;
 }
 
-/* One statement's result in a pipeline: the result (NULL on error, reason in errbuf unless one
- * is there already), then the NULL that ends it. */
-static PGresult *pipeline_result(PGconn *conn, const char *what, char *errbuf, size_t errbuf_bytes)
-{
-    PGresult *res = PQgetResult(conn);
-    ExecStatusType st = PQresultStatus(res);
-    if (res != NULL)
-        PQclear(PQgetResult(conn)); /* the NULL after each statement's result */
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return res;
-    if (errbuf[0] == '\0')
-        pg_fail(errbuf, errbuf_bytes, what, st == PGRES_PIPELINE_ABORTED ? NULL : res, conn);
-    PQclear(res);
-    return NULL;
-}
-
-/* begin, the caller's settings, sql and commit sent as one pipeline: one round trip instead of
- * four. A failure anywhere aborts the rest up to the sync; the aborted transaction is then
- * rolled back, so the connection goes back to its pool idle. */
 int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *what, const char *sql,
                  int n, const char *const *params,
                  json_t *(*build)(const PGresult *res, const void *arg), const void *arg,
                  json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     *out = NULL;
-    struct caller_params p;
-    int rc = caller_params(conn, who, &p, errbuf, errbuf_bytes);
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
-    errbuf[0] = '\0';
-    if (PQenterPipelineMode(conn) != 1 ||
-        PQsendQueryParams(conn, BEGIN_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(conn, CALLER_SQL, 3, NULL, p.values, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(conn, "commit", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(conn) != 1) {
-        pg_fail(errbuf, errbuf_bytes, "send", NULL, conn);
-        PQexitPipelineMode(conn);
-        return OKNO_EPG;
-    }
-    PQclear(pipeline_result(conn, "begin", errbuf, errbuf_bytes));
-    PQclear(pipeline_result(conn, "caller", errbuf, errbuf_bytes));
-    PGresult *res = pipeline_result(conn, what, errbuf, errbuf_bytes);
-    PQclear(pipeline_result(conn, "commit", errbuf, errbuf_bytes));
-    PGresult *sync = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
-    bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-    if (!synced || PQexitPipelineMode(conn) != 1) {
-        PQclear(res);
-        if (errbuf[0] == '\0')
-            pg_fail(errbuf, errbuf_bytes, "sync", NULL, conn);
-        return OKNO_EPG;
-    }
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-        PQclear(PQexec(conn, "rollback"));
-    if (res == NULL || errbuf[0] != '\0') {
-        PQclear(res);
-        return OKNO_EPG;
-    }
+    PGresult *res = okno__rm_query(conn, what, sql, n, params, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
     *out = build(res, arg);
     PQclear(res);
-    return *out != NULL ? OKNO_OK : OKNO_ENOMEM;
+    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES])
