@@ -135,6 +135,17 @@ static int metric_register(struct okno_metrics *reg, struct okno_metric *m,
     return rc;
 }
 
+int okno_metrics_counters_init(struct okno_metrics *reg,
+                               const struct okno_metrics_counter_def *defs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        int rc = okno_metrics_counter_init(reg, defs[i].counter, defs[i].name, defs[i].help, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int okno_metrics_counter_init(struct okno_metrics *reg, struct okno_metrics_counter *c,
                               const char *name, const char *help, const char *const labels[])
 {

@@ -110,10 +110,7 @@ int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char
 
 int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
 {
-    const struct {
-        struct okno_metrics_counter *counter;
-        const char *name, *help;
-    } counters[] = {
+    const struct okno_metrics_counter_def counters[] = {
         {&gw->produced, "okno_gateway_requests_produced_total",
          "Transition requests Kafka acknowledged (answered 202)."},
         {&gw->produce_failed, "okno_gateway_produce_failures_total",
@@ -121,11 +118,8 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
         {&gw->refused_auth, "okno_gateway_auth_refused_total",
          "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
     };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
-        if (okno_metrics_counter_init(reg, counters[i].counter, counters[i].name, counters[i].help,
-                                      NULL) != 0)
-            return OKNO_ENOMEM;
-    }
+    if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0)
+        return OKNO_ENOMEM;
     return okno_metrics_histogram_init(reg, &gw->produce_ms, "okno_gateway_produce_ms",
                                        "Time from producing a request to Kafka's acknowledgement,"
                                        " in ms.",

@@ -191,10 +191,7 @@ static struct {
 
 static int metrics_init(struct okno_metrics *r)
 {
-    const struct {
-        struct okno_metrics_counter *counter;
-        const char *name, *help;
-    } counters[] = {
+    const struct okno_metrics_counter_def counters[] = {
         {&metrics.events_read, "okno_notifier_events_read_total", "Log events folded."},
         {&metrics.reports, "okno_notifier_reports_total",
          "Daily digests and weekly reports made (one per recipient)."},
@@ -205,12 +202,9 @@ static int metrics_init(struct okno_metrics *r)
         {&metrics.published, "okno_notifier_published_total",
          "Notifications acknowledged on okno.notifications.v1."},
     };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
-        if (okno_metrics_counter_init(r, counters[i].counter, counters[i].name, counters[i].help,
-                                      NULL) != 0)
-            return OKNO_ENOMEM;
-    }
-    return OKNO_OK;
+    return okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]) == 0
+               ? OKNO_OK
+               : OKNO_ENOMEM;
 }
 
 static int notifier_init(struct okno_service *s)

@@ -61,10 +61,7 @@ static projector_metrics metrics;
 
 static void metrics_init(struct okno_metrics *r)
 {
-    const struct {
-        struct okno_metrics_counter *counter;
-        const char *name, *help;
-    } counters[] = {
+    const struct okno_metrics_counter_def counters[] = {
         {&metrics.events, "okno_projector_events_applied_total",
          "Events applied to the read models."},
         {&metrics.skipped, "okno_projector_events_skipped_total",
@@ -74,8 +71,7 @@ static void metrics_init(struct okno_metrics *r)
         {&metrics.swaps, "okno_projector_swaps_total",
          "Times a replay swapped a new read-model schema in."},
     };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-        okno_metrics_counter_init(r, counters[i].counter, counters[i].name, counters[i].help, NULL);
+    okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]);
     okno_metrics_gauge_init(r, &metrics.event_age_ms, "okno_projector_event_age_ms",
                             "Age of the last event applied when it was applied, in ms.", NULL);
     okno_metrics_histogram_init(r, &metrics.batch_ms, "okno_projector_batch_ms",

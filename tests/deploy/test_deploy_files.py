@@ -162,10 +162,10 @@ def registered_metrics():
         names |= set(re.findall(r'okno_metrics_(?:counter|gauge|histogram)_init\(\s*[^,]+,\s*'
                                 r'[^,]+,\s*"(okno_[a-z0-9_]+)"', text))
         names |= set(re.findall(r'"(okno_service_[a-z_]+)"', text))
-        # Table-driven registration: {&metrics.field, "okno_name", "help"} rows that a loop
-        # passes to okno_metrics_*_init.
-        if re.search(r'okno_metrics_(?:counter|gauge|histogram)_init\(', text):
-            names |= set(re.findall(r'\{\s*&[a-z_.]+,\s*"(okno_[a-z0-9_]+)"', text))
+        # Table-driven registration: {&metrics.field, "okno_name", "help"} rows of a table that
+        # okno_metrics_counters_init registers.
+        if re.search(r'okno_metrics_counters_init\(', text):
+            names |= set(re.findall(r'\{\s*&[a-z_.>-]+,\s*"(okno_[a-z0-9_]+)"', text))
     return names
 
 

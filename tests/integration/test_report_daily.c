@@ -372,14 +372,7 @@ static int setup(void **state)
     for (int i = 0; i < MESSAGES; i++)
         S.m[i].id = (okno_uuid){{0x40, 0x00, 0x00, (uint8_t)(i + 1), 0, 0, 0x40, 0, 0x80}};
     okno_clock_init_manual(&S.clock, T0);
-    static const char *keys[] = {"dbname", NULL}, *values[2];
-    values[0] = S.db.app_conninfo;
-    okno_projector_config cfg;
-    okno_projector_config_init(&cfg);
-    cfg.pg_keywords = keys;
-    cfg.pg_values = values;
-    if (okno_projector_init(&S.proj, &cfg) != 0)
-        fail_msg("projector: %s", S.proj.error);
+    okno_rm_projector_open(&S.proj, &S.db);
     return 0;
 }
 

@@ -75,6 +75,14 @@ void okno_metrics_close(struct okno_metrics *reg);
  * OKNO_ELIMIT (labels too long, too many buckets). */
 int okno_metrics_counter_init(struct okno_metrics *reg, struct okno_metrics_counter *c,
                               const char *name, const char *help, const char *const labels[]);
+/* One row of a service's counter table: where the counter lives, its name and help (borrowed). */
+struct okno_metrics_counter_def {
+    struct okno_metrics_counter *counter;
+    const char *name, *help;
+};
+/* Registers defs[0..count) without labels, in order; the first failure is returned. */
+int okno_metrics_counters_init(struct okno_metrics *reg,
+                               const struct okno_metrics_counter_def *defs, size_t count);
 int okno_metrics_gauge_init(struct okno_metrics *reg, struct okno_metrics_gauge *g,
                             const char *name, const char *help, const char *const labels[]);
 /* `bounds` (copied) are the finite upper bounds, strictly increasing; +Inf is implied. */

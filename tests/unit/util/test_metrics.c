@@ -31,6 +31,35 @@ static void assert_rendered(struct okno_metrics *reg, const char *want)
     free(text);
 }
 
+/* A service's counter table registers in order and stops at the first bad row. */
+static void a_counter_table_registers_in_order_and_stops_at_a_bad_row(void **state)
+{
+    (void)state;
+    struct okno_metrics reg;
+    struct okno_metrics_counter a, b, c;
+    assert_int_equal(okno_metrics_init(&reg), 0);
+    const struct okno_metrics_counter_def good[] = {
+        {&a, "okno_test_a_total", "A."},
+        {&b, "okno_test_b_total", "B."},
+    };
+    assert_int_equal(okno_metrics_counters_init(&reg, good, 2), 0);
+    okno_metrics_counter_inc(&b);
+    char *text = render(&reg);
+    assert_non_null(strstr(text, "okno_test_a_total 0"));
+    assert_non_null(strstr(text, "okno_test_b_total 1"));
+    assert_true(strstr(text, "okno_test_a_total") < strstr(text, "okno_test_b_total"));
+    free(text);
+    const struct okno_metrics_counter_def bad[] = {
+        {&c, "bad name", "Bad."},
+        {&c, "okno_test_c_total", "C."},
+    };
+    assert_int_equal(okno_metrics_counters_init(&reg, bad, 2), OKNO_EINVAL);
+    text = render(&reg);
+    assert_null(strstr(text, "okno_test_c_total"));
+    free(text);
+    okno_metrics_close(&reg);
+}
+
 static void counter_and_gauge_render_with_labels(void **state)
 {
     (void)state;
@@ -209,6 +238,7 @@ static void updates_from_threads_are_not_lost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_counter_table_registers_in_order_and_stops_at_a_bad_row),
         cmocka_unit_test(counter_and_gauge_render_with_labels),
         cmocka_unit_test(histogram_renders_cumulative_buckets_sum_and_count),
         cmocka_unit_test(series_of_one_name_share_one_header),
