@@ -233,6 +233,13 @@ void okno_test_sample_notification(okno_avro_notification *n)
     n->created_ms = INT64_C(1765000000200);
 }
 
+void okno_test_sample_side(okno_test_side_samples *s)
+{
+    okno_test_sample_rejection(&s->rejection);
+    okno_test_sample_sla_signal(&s->sla);
+    okno_test_sample_notification(&s->notification);
+}
+
 static bool str_equal(okno_str a, okno_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);

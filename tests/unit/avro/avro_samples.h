@@ -15,6 +15,14 @@ void okno_test_sample_rejection(okno_avro_rejection *r);
 void okno_test_sample_sla_signal(okno_avro_sla_signal *s);
 void okno_test_sample_notification(okno_avro_notification *n);
 
+/* One sample of each record that is neither a transition nor an event. */
+typedef struct okno_test_side_samples {
+    okno_avro_rejection rejection;
+    okno_avro_sla_signal sla;
+    okno_avro_notification notification;
+} okno_test_side_samples;
+void okno_test_sample_side(okno_test_side_samples *s);
+
 /* Field-by-field equality; okno_str fields compare by content. */
 bool okno_test_transition_equal(const okno_avro_transition *a, const okno_avro_transition *b);
 bool okno_test_event_equal(const okno_event *a, const okno_event *b);
