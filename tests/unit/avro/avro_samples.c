@@ -1,6 +1,8 @@
 /* Sample records of every action and event type (see avro_samples.h). */
 #include "avro_samples.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static okno_uuid uuid_of(uint8_t seed)
@@ -279,4 +281,13 @@ bool okno_test_event_equal(const okno_event *a, const okno_event *b)
     x.comment = y.comment = (okno_str){0};
     x.applicant_email = y.applicant_email = (okno_str){0};
     return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+DIR *okno_test_open_source_dir(const char *sub, char *path, size_t path_bytes)
+{
+    const char *src = getenv("OKNO_SOURCE_DIR");
+    if (src == NULL)
+        return NULL;
+    snprintf(path, path_bytes, "%.400s/%s", src, sub);
+    return opendir(path);
 }
