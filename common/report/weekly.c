@@ -182,25 +182,26 @@ static int index_of(const char *const *names, int n, const char *s)
 
 /* Runs the query the format makes after the org tree's CTE, with the three weekly parameters
  * ($1 the org, $2 and $3 the days or instants the range starts and ends). */
-static PGresult *tree_query(PGconn *conn, const char *const *params, char *err, size_t err_bytes,
-                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbuf,
+                            size_t errbuf_bytes, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static PGresult *tree_query(PGconn *conn, const char *const *params, char *err, size_t err_bytes,
-                            const char *fmt, ...)
+static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbuf,
+                            size_t errbuf_bytes, const char *fmt, ...)
 {
     char sql[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    return okno__report_exec(conn, sql, 3, params, err, err_bytes);
+    return okno__report_exec(conn, sql, 3, params, errbuf, errbuf_bytes);
 }
 
 static int counts_query(PGconn *conn, const char *schema, const char *const *params,
-                        okno_report_weekly *w, char *err, size_t err_bytes)
+                        okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = tree_query(
-        conn, params, err, err_bytes,
+        conn, params, errbuf, errbuf_bytes,
         OKNO__REPORT_TREE_CTE
         " select (s.day - ('1970-01-01'::date + $2::int)) / 7, s.org_id, s.category_id,"
         " s.stage, s.answer_type, " COUNTERS " from \"%s\".stats_daily s"
@@ -231,7 +232,7 @@ static int counts_query(PGconn *conn, const char *schema, const char *const *par
         okno_report_keyed *org =
             keyed(&w->orgs, &w->org_row_count, &org_cap, okno__report_ll(res, i, 1));
         if (cat == NULL || org == NULL)
-            rc = okno__report_fail(err, err_bytes, OKNO_ENOMEM, "out of memory");
+            rc = okno_errorf(errbuf, errbuf_bytes, OKNO_ENOMEM, "out of memory");
         else {
             add(&cat->c, &c);
             add(&org->c, &c);
@@ -242,10 +243,10 @@ static int counts_query(PGconn *conn, const char *schema, const char *const *par
 }
 
 /* Names of the keyed rows from table (orgs or categories). */
-static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t count, char *err,
-                 size_t err_bytes)
+static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t count, char *errbuf,
+                 size_t errbuf_bytes)
 {
-    PGresult *res = okno__report_exec(conn, sql, 0, NULL, err, err_bytes);
+    PGresult *res = okno__report_exec(conn, sql, 0, NULL, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -259,10 +260,10 @@ static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t 
 }
 
 static int times_query(PGconn *conn, const char *schema, const char *const *params,
-                       okno_report_weekly *w, char *err, size_t err_bytes)
+                       okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = tree_query(
-        conn, params, err, err_bytes,
+        conn, params, errbuf, errbuf_bytes,
         OKNO__REPORT_TREE_CTE
         ", v as (select v.stage, v.duration_ms, c.total_days::bigint * 864000 * case v.stage"
         "   when 'moderation' then 5 when 'coordination' then 5 when 'execution' then 65"
@@ -291,14 +292,14 @@ static int times_query(PGconn *conn, const char *schema, const char *const *para
 }
 
 int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, int32_t monday,
-                             okno_report_weekly *out, char *err, size_t err_bytes)
+                             okno_report_weekly *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
     out->org_id = org_id;
-    int rc = okno__report_check_schema(schema, err, err_bytes);
+    int rc = okno__report_check_schema(schema, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = okno__report_org_name(conn, org_id, out->org_name, sizeof out->org_name, err,
-                                   err_bytes);
+        rc = okno__report_org_name(conn, org_id, out->org_name, sizeof out->org_name, errbuf,
+                                   errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     int32_t first = monday - 7 * (OKNO_REPORT_WEEKS - 1);
@@ -312,7 +313,7 @@ int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, i
     snprintf(from, sizeof from, "%d", (int)first);
     snprintf(to, sizeof to, "%d", (int)(monday + 7));
     const char *params[3] = {org, from, to};
-    rc = counts_query(conn, schema, params, out, err, err_bytes);
+    rc = counts_query(conn, schema, params, out, errbuf, errbuf_bytes);
     char from_ms[24], to_ms[24];
     snprintf(from_ms, sizeof from_ms, "%" PRId64,
              (int64_t)monday * OKNO__REPORT_DAY_MS - OKNO__REPORT_MSK_MS);
@@ -320,19 +321,19 @@ int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, i
              (int64_t)(monday + 7) * OKNO__REPORT_DAY_MS - OKNO__REPORT_MSK_MS);
     const char *tparams[3] = {org, from_ms, to_ms};
     if (rc == OKNO_OK)
-        rc = times_query(conn, schema, tparams, out, err, err_bytes);
+        rc = times_query(conn, schema, tparams, out, errbuf, errbuf_bytes);
     finish_keyed(out->categories, &out->category_count);
     finish_keyed(out->orgs, &out->org_row_count);
     if (rc == OKNO_OK)
         rc = names(conn, "select category_id, name from okno.categories", out->categories,
-                   out->category_count, err, err_bytes);
+                   out->category_count, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = names(conn, "select org_id, name from okno.orgs", out->orgs, out->org_row_count, err,
-                   err_bytes);
+        rc = names(conn, "select org_id, name from okno.orgs", out->orgs, out->org_row_count,
+                   errbuf, errbuf_bytes);
     char tree_sql[512];
     snprintf(tree_sql, sizeof tree_sql, OKNO__REPORT_TREE_CTE " select count(*) from tree");
     PGresult *res =
-        rc == OKNO_OK ? okno__report_exec(conn, tree_sql, 1, params, err, err_bytes) : NULL;
+        rc == OKNO_OK ? okno__report_exec(conn, tree_sql, 1, params, errbuf, errbuf_bytes) : NULL;
     if (res != NULL)
         out->org_count = (int32_t)okno__report_ll(res, 0, 0);
     else if (rc == OKNO_OK)
