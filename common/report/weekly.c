@@ -180,6 +180,30 @@ static int index_of(const char *const *names, int n, const char *s)
     return -1;
 }
 
+/* Per week, org, category, stage and answer type of the range: the counters (%s the schema). */
+#define COUNTS_SQL                                                                                 \
+    OKNO__REPORT_TREE_CTE                                                                          \
+    " select (s.day - ('1970-01-01'::date + $2::int)) / 7, s.org_id, s.category_id,"               \
+    " s.stage, s.answer_type, " COUNTERS " from \"%s\".stats_daily s"                              \
+    " join tree t on t.org_id = s.org_id"                                                          \
+    " where s.day >= '1970-01-01'::date + $2::int and s.day < '1970-01-01'::date + $3::int"        \
+    " group by 1, 2, 3, 4, 5"
+
+/* Per stage, over the visits that ended in the range: count, median and 90th percentile of the
+ * time used, median of the time allotted (%s twice: the schema). */
+#define TIMES_SQL                                                                                  \
+    OKNO__REPORT_TREE_CTE                                                                          \
+    ", v as (select v.stage, v.duration_ms, c.total_days::bigint * 864000 * case v.stage"          \
+    "   when 'moderation' then 5 when 'coordination' then 5 when 'execution' then 65"              \
+    "   when 'agreement' then 15 else 10 end as allotted_ms"                                       \
+    " from \"%s\".stage_visits v join tree t on t.org_id = v.org_id"                               \
+    " join \"%s\".card c on c.message_id = v.message_id"                                           \
+    " where v.left_at >= 'epoch'::timestamptz + $2::bigint * interval '1 millisecond'"             \
+    "   and v.left_at < 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"             \
+    " select stage, count(*), percentile_disc(0.5) within group (order by duration_ms),"           \
+    " percentile_disc(0.9) within group (order by duration_ms),"                                   \
+    " percentile_disc(0.5) within group (order by allotted_ms) from v group by stage"
+
 /* Runs the query the format makes after the org tree's CTE, with the three weekly parameters
  * ($1 the org, $2 and $3 the days or instants the range starts and ends). */
 static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbuf,
@@ -200,15 +224,7 @@ static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbu
 static int counts_query(PGconn *conn, const char *schema, const char *const *params,
                         okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = tree_query(
-        conn, params, errbuf, errbuf_bytes,
-        OKNO__REPORT_TREE_CTE
-        " select (s.day - ('1970-01-01'::date + $2::int)) / 7, s.org_id, s.category_id,"
-        " s.stage, s.answer_type, " COUNTERS " from \"%s\".stats_daily s"
-        " join tree t on t.org_id = s.org_id"
-        " where s.day >= '1970-01-01'::date + $2::int and s.day < '1970-01-01'::date + $3::int"
-        " group by 1, 2, 3, 4, 5",
-        schema);
+    PGresult *res = tree_query(conn, params, errbuf, errbuf_bytes, COUNTS_SQL, schema);
     if (res == NULL)
         return OKNO_EPG;
     size_t cat_cap = 0, org_cap = 0;
@@ -262,20 +278,7 @@ static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t 
 static int times_query(PGconn *conn, const char *schema, const char *const *params,
                        okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = tree_query(
-        conn, params, errbuf, errbuf_bytes,
-        OKNO__REPORT_TREE_CTE
-        ", v as (select v.stage, v.duration_ms, c.total_days::bigint * 864000 * case v.stage"
-        "   when 'moderation' then 5 when 'coordination' then 5 when 'execution' then 65"
-        "   when 'agreement' then 15 else 10 end as allotted_ms"
-        " from \"%s\".stage_visits v join tree t on t.org_id = v.org_id"
-        " join \"%s\".card c on c.message_id = v.message_id"
-        " where v.left_at >= 'epoch'::timestamptz + $2::bigint * interval '1 millisecond'"
-        "   and v.left_at < 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"
-        " select stage, count(*), percentile_disc(0.5) within group (order by duration_ms),"
-        " percentile_disc(0.9) within group (order by duration_ms),"
-        " percentile_disc(0.5) within group (order by allotted_ms) from v group by stage",
-        schema, schema);
+    PGresult *res = tree_query(conn, params, errbuf, errbuf_bytes, TIMES_SQL, schema, schema);
     if (res == NULL)
         return OKNO_EPG;
     for (int i = 0; i < PQntuples(res); i++) {
