@@ -331,7 +331,9 @@ static int start(okno_avro_topic topic, size_t cap, struct enc *e, avro_value_t 
 int okno_avro_encode(okno_avro_topic topic, const void *record, uint8_t *buf, size_t cap,
                      size_t *len, okno_avro_error *err)
 {
-    assert(record != NULL && buf != NULL && len != NULL);
+    assert(record != NULL);
+    assert(buf != NULL);
+    assert(len != NULL);
     struct enc e = {NULL, 0, err};
     avro_value_t *v = NULL;
     int rc = start(topic, cap, &e, &v);

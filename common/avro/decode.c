@@ -369,7 +369,9 @@ static int check(okno_avro_topic topic, const uint8_t *buf, size_t len, int *wri
 int okno_avro_decoder_decode(okno_avro_decoder *d, const uint8_t *buf, size_t len, void *out,
                              okno_avro_error *err)
 {
-    assert(d != NULL && d->reader != NULL && out != NULL);
+    assert(d != NULL);
+    assert(d->reader != NULL);
+    assert(out != NULL);
     const uint8_t *body;
     size_t body_bytes;
     int writer;

@@ -36,25 +36,44 @@ static bool col_bool(const PGresult *res, int row, int col)
     return PQgetvalue(res, row, col)[0] == 't';
 }
 
-static void *alloc_rows(int rows, size_t size)
+/* Fills one element of a table's array from row i of res; returns OKNO_OK or an error (with its
+ * text in errbuf). */
+typedef int (*fill_row)(const PGresult *res, int i, void *elem, char *errbuf, size_t errbuf_bytes);
+
+/* Runs sql (columns wide) and fills one element of elem_bytes per row into *rows (calloc'd, the
+ * caller frees it also on failure), *count set to the rows read. */
+static int load_rows(PGconn *conn, const char *sql, int columns, size_t elem_bytes, fill_row fill,
+                     void **rows, uint32_t *count, char *errbuf, size_t errbuf_bytes)
 {
-    return calloc(rows > 0 ? (size_t)rows : 1, size);
+    PGresult *res = query(conn, sql, columns, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    int n = PQntuples(res), rc = OKNO_OK;
+    char *elems = calloc(n > 0 ? (size_t)n : 1, elem_bytes);
+    for (int i = 0; elems != NULL && rc == OKNO_OK && i < n; i++)
+        rc = fill(res, i, elems + (size_t)i * elem_bytes, errbuf, errbuf_bytes);
+    PQclear(res);
+    *rows = elems;
+    *count = (uint32_t)n;
+    return elems == NULL ? OKNO_ENOMEM : rc;
+}
+
+static int fill_org(const PGresult *res, int i, void *elem, char *errbuf, size_t errbuf_bytes)
+{
+    (void)errbuf;
+    (void)errbuf_bytes;
+    *(okno_org *)elem = (okno_org){.org_id = col_i64(res, i, 0), .parent_id = col_i64(res, i, 1)};
+    return OKNO_OK;
 }
 
 static int load_orgs(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = query(conn, "select org_id, parent_id from okno.orgs order by org_id", 2,
-                          errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
-    int n = PQntuples(res);
-    d->orgs = alloc_rows(n, sizeof *d->orgs);
-    for (int i = 0; d->orgs != NULL && i < n; i++)
-        d->orgs[i] = (okno_org){.org_id = col_i64(res, i, 0), .parent_id = col_i64(res, i, 1)};
-    PQclear(res);
+    void *rows = NULL;
+    int rc = load_rows(conn, "select org_id, parent_id from okno.orgs order by org_id", 2,
+                       sizeof *d->orgs, fill_org, &rows, &d->dir.orgs_count, errbuf, errbuf_bytes);
+    d->orgs = rows;
     d->dir.orgs = d->orgs;
-    d->dir.orgs_count = (uint32_t)n;
-    return d->orgs != NULL ? OKNO_OK : OKNO_ENOMEM;
+    return rc;
 }
 
 static int parse_roles(const char *csv, okno_roles *out)
@@ -71,72 +90,77 @@ static int parse_roles(const char *csv, okno_roles *out)
     return OKNO_OK;
 }
 
+static int fill_grant(const PGresult *res, int i, void *elem, char *errbuf, size_t errbuf_bytes)
+{
+    okno_grant *g = elem;
+    *g = (okno_grant){.user_id = col_i64(res, i, 0), .org_id = col_i64(res, i, 1)};
+    int rc = parse_roles(PQgetvalue(res, i, 2), &g->roles);
+    if (rc != OKNO_OK)
+        snprintf(errbuf, errbuf_bytes, "okno.grants: unknown role in '%s'", PQgetvalue(res, i, 2));
+    return rc;
+}
+
 static int load_grants(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = query(conn,
-                          "select user_id, org_id, array_to_string(roles, ',') from okno.grants "
-                          "order by user_id, org_id",
-                          3, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
-    int n = PQntuples(res), rc = OKNO_OK;
-    d->grants = alloc_rows(n, sizeof *d->grants);
-    for (int i = 0; d->grants != NULL && rc == OKNO_OK && i < n; i++) {
-        d->grants[i] = (okno_grant){.user_id = col_i64(res, i, 0), .org_id = col_i64(res, i, 1)};
-        rc = parse_roles(PQgetvalue(res, i, 2), &d->grants[i].roles);
-        if (rc != OKNO_OK)
-            snprintf(errbuf, errbuf_bytes, "okno.grants: unknown role in '%s'",
-                     PQgetvalue(res, i, 2));
-    }
-    PQclear(res);
+    void *rows = NULL;
+    int rc = load_rows(conn,
+                       "select user_id, org_id, array_to_string(roles, ',') from okno.grants "
+                       "order by user_id, org_id",
+                       3, sizeof *d->grants, fill_grant, &rows, &d->dir.grants_count, errbuf,
+                       errbuf_bytes);
+    d->grants = rows;
     d->dir.grants = d->grants;
-    d->dir.grants_count = (uint32_t)n;
-    return d->grants == NULL ? OKNO_ENOMEM : rc;
+    return rc;
+}
+
+static int fill_category(const PGresult *res, int i, void *elem, char *errbuf, size_t errbuf_bytes)
+{
+    (void)errbuf;
+    (void)errbuf_bytes;
+    *(okno_category *)elem = (okno_category){.category_id = (int32_t)col_i64(res, i, 0),
+                                             .total_days = (int32_t)col_i64(res, i, 1)};
+    return OKNO_OK;
 }
 
 static int load_categories(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = query(conn,
-                          "select category_id, total_days from okno.categories "
-                          "order by category_id",
-                          2, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
-    int n = PQntuples(res);
-    d->categories = alloc_rows(n, sizeof *d->categories);
-    for (int i = 0; d->categories != NULL && i < n; i++)
-        d->categories[i] = (okno_category){.category_id = (int32_t)col_i64(res, i, 0),
-                                           .total_days = (int32_t)col_i64(res, i, 1)};
-    PQclear(res);
+    void *rows = NULL;
+    int rc =
+        load_rows(conn, "select category_id, total_days from okno.categories order by category_id",
+                  2, sizeof *d->categories, fill_category, &rows, &d->dir.categories_count, errbuf,
+                  errbuf_bytes);
+    d->categories = rows;
     d->dir.categories = d->categories;
-    d->dir.categories_count = (uint32_t)n;
-    return d->categories != NULL ? OKNO_OK : OKNO_ENOMEM;
+    return rc;
+}
+
+static int fill_authority(const PGresult *res, int i, void *elem, char *errbuf, size_t errbuf_bytes)
+{
+    (void)errbuf;
+    (void)errbuf_bytes;
+    *(okno_authority *)elem = (okno_authority){
+        .user_id = col_i64(res, i, 0),
+        .org_id = col_i64(res, i, 1),
+        .category_id = (int32_t)col_i64(res, i, 2),
+        .subcategory_id = (int32_t)col_i64(res, i, 3),
+        .may_agree = col_bool(res, i, 4),
+        .may_approve = col_bool(res, i, 5),
+    };
+    return OKNO_OK;
 }
 
 static int load_authorities(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = query(conn,
-                          "select user_id, org_id, category_id, subcategory_id, may_agree, "
-                          "may_approve from okno.authorities "
-                          "order by org_id, user_id, category_id, subcategory_id",
-                          6, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
-    int n = PQntuples(res);
-    d->authorities = alloc_rows(n, sizeof *d->authorities);
-    for (int i = 0; d->authorities != NULL && i < n; i++)
-        d->authorities[i] = (okno_authority){
-            .user_id = col_i64(res, i, 0),
-            .org_id = col_i64(res, i, 1),
-            .category_id = (int32_t)col_i64(res, i, 2),
-            .subcategory_id = (int32_t)col_i64(res, i, 3),
-            .may_agree = col_bool(res, i, 4),
-            .may_approve = col_bool(res, i, 5),
-        };
-    PQclear(res);
+    void *rows = NULL;
+    int rc = load_rows(conn,
+                       "select user_id, org_id, category_id, subcategory_id, may_agree, "
+                       "may_approve from okno.authorities "
+                       "order by org_id, user_id, category_id, subcategory_id",
+                       6, sizeof *d->authorities, fill_authority, &rows, &d->dir.authorities_count,
+                       errbuf, errbuf_bytes);
+    d->authorities = rows;
     d->dir.authorities = d->authorities;
-    d->dir.authorities_count = (uint32_t)n;
-    return d->authorities != NULL ? OKNO_OK : OKNO_ENOMEM;
+    return rc;
 }
 
 static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)

@@ -99,14 +99,8 @@ typedef struct statement {
     int param_count;
 } statement;
 
-static int fail(okno_eventlog_result *r, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof r->error, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Writes the text into the result's error (okno/error.h) and returns code. */
+#define fail(r, code, ...) okno_errorf((r)->error, sizeof(r)->error, code, __VA_ARGS__)
 
 static int cmp_slot(const void *a, const void *b)
 {

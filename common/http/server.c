@@ -201,7 +201,8 @@ static void configure_h2o(struct okno__http *s)
 
 int okno_http_init(struct okno_http *srv, const struct okno_http_options *opt)
 {
-    assert(srv != NULL && opt != NULL);
+    assert(srv != NULL);
+    assert(opt != NULL);
     srv->impl = NULL;
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof(addr));
@@ -281,7 +282,8 @@ static void size_thread_pool(int workers)
 int okno_http_start(struct okno_http *srv)
 {
     struct okno__http *s = srv->impl;
-    assert(s != NULL && s->state == HTTP_INITIALISED);
+    assert(s != NULL);
+    assert(s->state == HTTP_INITIALISED);
     /* A client that hangs up mid-response must not kill the process through a write. */
     signal(SIGPIPE, SIG_IGN);
     size_thread_pool(s->opt.workers);

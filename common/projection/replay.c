@@ -73,14 +73,8 @@ void okno_replay_options_init(okno_replay_options *o)
     *o = (okno_replay_options){.schema = "okno_rm", .jobs = 2};
 }
 
-static int fail(replay *rp, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rp->r->error, sizeof rp->r->error, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Writes the text into the replay's error (okno/error.h) and returns code. */
+#define fail(rp, code, ...) okno_errorf((rp)->r->error, sizeof(rp)->r->error, code, __VA_ARGS__)
 
 static double seconds_since(int64_t started_ms)
 {

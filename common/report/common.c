@@ -9,17 +9,7 @@
 
 #include "okno/error.h"
 
-int okno__report_fail(char *err, size_t size, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err != NULL && size > 0)
-        vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-int okno__report_check_schema(const char *schema, char *err, size_t size)
+int okno__report_check_schema(const char *schema, char *errbuf, size_t errbuf_bytes)
 {
     size_t n = schema != NULL ? strlen(schema) : 0;
     bool ok = n >= 7 && n <= 47 && strncmp(schema, "okno_rm", 7) == 0;
@@ -27,40 +17,40 @@ int okno__report_check_schema(const char *schema, char *err, size_t size)
         ok = (schema[i] >= 'a' && schema[i] <= 'z') || (schema[i] >= '0' && schema[i] <= '9') ||
              schema[i] == '_';
     if (!ok)
-        return okno__report_fail(err, size, OKNO_EINVAL,
-                                 "read-model schema name must match okno_rm[a-z0-9_]*");
+        return okno_errorf(errbuf, errbuf_bytes, OKNO_EINVAL,
+                           "read-model schema name must match okno_rm[a-z0-9_]*");
     return OKNO_OK;
 }
 
 PGresult *okno__report_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                            char *err, size_t size)
+                            char *errbuf, size_t errbuf_bytes)
 {
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)
         return res;
-    okno__report_fail(err, size, OKNO_EPG, "%s", PQresultErrorMessage(res));
-    size_t n = err != NULL ? strlen(err) : 0;
-    if (n > 0 && err[n - 1] == '\n')
-        err[n - 1] = '\0';
+    okno_errorf(errbuf, errbuf_bytes, OKNO_EPG, "%s", PQresultErrorMessage(res));
+    size_t n = errbuf != NULL ? strlen(errbuf) : 0;
+    if (n > 0 && errbuf[n - 1] == '\n')
+        errbuf[n - 1] = '\0';
     PQclear(res);
     return NULL;
 }
 
-int okno__report_org_name(PGconn *conn, int64_t org_id, char *name, size_t name_bytes, char *err,
-                          size_t size)
+int okno__report_org_name(PGconn *conn, int64_t org_id, char *name, size_t name_bytes, char *errbuf,
+                          size_t errbuf_bytes)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)org_id);
     const char *params[1] = {id};
     PGresult *res = okno__report_exec(conn, "select name from okno.orgs where org_id = $1", 1,
-                                      params, err, size);
+                                      params, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     int rc = PQntuples(res) == 1 ? OKNO_OK : OKNO_ENOTFOUND;
     if (rc == OKNO_OK)
         snprintf(name, name_bytes, "%s", PQgetvalue(res, 0, 0));
     else
-        okno__report_fail(err, size, rc, "no org %lld in okno.orgs", (long long)org_id);
+        okno_errorf(errbuf, errbuf_bytes, rc, "no org %lld in okno.orgs", (long long)org_id);
     PQclear(res);
     return rc;
 }

@@ -133,15 +133,15 @@ static void classify(okno_report_daily *d, const PGresult *res, int i, int64_t n
 }
 
 int okno_report_daily_query(PGconn *conn, const char *schema, int64_t org_id, int64_t now_ms,
-                            okno_report_daily *out, char *err, size_t err_bytes)
+                            okno_report_daily *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
     out->org_id = org_id;
     out->at_ms = now_ms;
-    int rc = okno__report_check_schema(schema, err, err_bytes);
+    int rc = okno__report_check_schema(schema, errbuf, errbuf_bytes);
     char name[OKNO_REPORT_NAME_BYTES];
     if (rc == OKNO_OK)
-        rc = okno__report_org_name(conn, org_id, name, sizeof name, err, err_bytes);
+        rc = okno__report_org_name(conn, org_id, name, sizeof name, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     out->approaching_permille = approaching_permille(conn);
@@ -150,14 +150,14 @@ int okno_report_daily_query(PGconn *conn, const char *schema, int64_t org_id, in
     char org[24];
     snprintf(org, sizeof org, "%" PRId64, org_id);
     const char *params[1] = {org};
-    PGresult *res = okno__report_exec(conn, sql, 1, params, err, err_bytes);
+    PGresult *res = okno__report_exec(conn, sql, 1, params, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     int n = PQntuples(res);
     out->rows = calloc((size_t)n * 2 + 1, sizeof *out->rows); /* at most two lists a row */
     if (out->rows == NULL) {
         PQclear(res);
-        return okno__report_fail(err, err_bytes, OKNO_ENOMEM, "out of memory");
+        return okno_errorf(errbuf, errbuf_bytes, OKNO_ENOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++)
         classify(out, res, i, now_ms);
@@ -169,7 +169,7 @@ int okno_report_daily_query(PGconn *conn, const char *schema, int64_t org_id, in
 }
 
 int okno_report_daily_at(const char *admin_conninfo, int64_t org_id, int64_t at_ms, int jobs,
-                         okno_report_daily *out, char *err, size_t err_bytes)
+                         okno_report_daily *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
     static atomic_uint calls; /* two calls at once in one process build apart */
@@ -185,17 +185,17 @@ int okno_report_daily_at(const char *admin_conninfo, int64_t org_id, int64_t at_
     okno_replay_result r;
     int rc = okno_replay_run(&o, &r);
     if (rc != OKNO_OK)
-        return okno__report_fail(err, err_bytes, rc, "replay as of %" PRId64 ": %s", at_ms,
-                                 r.error);
+        return okno_errorf(errbuf, errbuf_bytes, rc, "replay as of %" PRId64 ": %s", at_ms,
+                           r.error);
     PGconn *conn = PQconnectdb(admin_conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
-        rc = okno__report_fail(err, err_bytes, OKNO_EPG, "%s", PQerrorMessage(conn));
+        rc = okno_errorf(errbuf, errbuf_bytes, OKNO_EPG, "%s", PQerrorMessage(conn));
     } else {
-        rc = okno_report_daily_query(conn, schema, org_id, at_ms, out, err, err_bytes);
+        rc = okno_report_daily_query(conn, schema, org_id, at_ms, out, errbuf, errbuf_bytes);
         char drop[96];
         snprintf(drop, sizeof drop, "drop schema if exists \"%s\" cascade", schema);
-        PGresult *res = okno__report_exec(conn, drop, 0, NULL, rc == OKNO_OK ? err : NULL,
-                                          rc == OKNO_OK ? err_bytes : 0);
+        PGresult *res = okno__report_exec(conn, drop, 0, NULL, rc == OKNO_OK ? errbuf : NULL,
+                                          rc == OKNO_OK ? errbuf_bytes : 0);
         if (res == NULL && rc == OKNO_OK)
             rc = OKNO_EPG;
         PQclear(res);

@@ -19,14 +19,12 @@
     " select org_id from okno.orgs where org_id = $1::bigint"                                      \
     " union select o.org_id from okno.orgs o join tree t on o.parent_id = t.org_id)"
 
-int okno__report_fail(char *err, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int okno__report_check_schema(const char *schema, char *err, size_t size);
-/* A result with tuples or a command's, else NULL with err set. */
+int okno__report_check_schema(const char *schema, char *errbuf, size_t errbuf_bytes);
+/* A result with tuples or a command's, else NULL with errbuf set. */
 PGresult *okno__report_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                            char *err, size_t size);
-int okno__report_org_name(PGconn *conn, int64_t org_id, char *name, size_t name_bytes, char *err,
-                          size_t size);
+                            char *errbuf, size_t errbuf_bytes);
+int okno__report_org_name(PGconn *conn, int64_t org_id, char *name, size_t name_bytes, char *errbuf,
+                          size_t errbuf_bytes);
 int64_t okno__report_ll(const PGresult *res, int row, int col);
 /* "2026-03-02 09:00" in Moscow time. */
 void okno__report_moscow(int64_t ms, char *buf, size_t size);

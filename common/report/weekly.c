@@ -2,6 +2,7 @@
  * (with the card's total days) for the time per stage. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,19 +180,51 @@ static int index_of(const char *const *names, int n, const char *s)
     return -1;
 }
 
-static int counts_query(PGconn *conn, const char *schema, const char *const *params,
-                        okno_report_weekly *w, char *err, size_t err_bytes)
+/* Per week, org, category, stage and answer type of the range: the counters (%s the schema). */
+#define COUNTS_SQL                                                                                 \
+    OKNO__REPORT_TREE_CTE                                                                          \
+    " select (s.day - ('1970-01-01'::date + $2::int)) / 7, s.org_id, s.category_id,"               \
+    " s.stage, s.answer_type, " COUNTERS " from \"%s\".stats_daily s"                              \
+    " join tree t on t.org_id = s.org_id"                                                          \
+    " where s.day >= '1970-01-01'::date + $2::int and s.day < '1970-01-01'::date + $3::int"        \
+    " group by 1, 2, 3, 4, 5"
+
+/* Per stage, over the visits that ended in the range: count, median and 90th percentile of the
+ * time used, median of the time allotted (%s twice: the schema). */
+#define TIMES_SQL                                                                                  \
+    OKNO__REPORT_TREE_CTE                                                                          \
+    ", v as (select v.stage, v.duration_ms, c.total_days::bigint * 864000 * case v.stage"          \
+    "   when 'moderation' then 5 when 'coordination' then 5 when 'execution' then 65"              \
+    "   when 'agreement' then 15 else 10 end as allotted_ms"                                       \
+    " from \"%s\".stage_visits v join tree t on t.org_id = v.org_id"                               \
+    " join \"%s\".card c on c.message_id = v.message_id"                                           \
+    " where v.left_at >= 'epoch'::timestamptz + $2::bigint * interval '1 millisecond'"             \
+    "   and v.left_at < 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"             \
+    " select stage, count(*), percentile_disc(0.5) within group (order by duration_ms),"           \
+    " percentile_disc(0.9) within group (order by duration_ms),"                                   \
+    " percentile_disc(0.5) within group (order by allotted_ms) from v group by stage"
+
+/* Runs the query the format makes after the org tree's CTE, with the three weekly parameters
+ * ($1 the org, $2 and $3 the days or instants the range starts and ends). */
+static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbuf,
+                            size_t errbuf_bytes, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static PGresult *tree_query(PGconn *conn, const char *const *params, char *errbuf,
+                            size_t errbuf_bytes, const char *fmt, ...)
 {
     char sql[2048];
-    snprintf(sql, sizeof sql,
-             OKNO__REPORT_TREE_CTE
-             " select (s.day - ('1970-01-01'::date + $2::int)) / 7, s.org_id, s.category_id,"
-             " s.stage, s.answer_type, " COUNTERS " from \"%s\".stats_daily s"
-             " join tree t on t.org_id = s.org_id"
-             " where s.day >= '1970-01-01'::date + $2::int and s.day < '1970-01-01'::date + $3::int"
-             " group by 1, 2, 3, 4, 5",
-             schema);
-    PGresult *res = okno__report_exec(conn, sql, 3, params, err, err_bytes);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return okno__report_exec(conn, sql, 3, params, errbuf, errbuf_bytes);
+}
+
+static int counts_query(PGconn *conn, const char *schema, const char *const *params,
+                        okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = tree_query(conn, params, errbuf, errbuf_bytes, COUNTS_SQL, schema);
     if (res == NULL)
         return OKNO_EPG;
     size_t cat_cap = 0, org_cap = 0;
@@ -215,7 +248,7 @@ static int counts_query(PGconn *conn, const char *schema, const char *const *par
         okno_report_keyed *org =
             keyed(&w->orgs, &w->org_row_count, &org_cap, okno__report_ll(res, i, 1));
         if (cat == NULL || org == NULL)
-            rc = okno__report_fail(err, err_bytes, OKNO_ENOMEM, "out of memory");
+            rc = okno_errorf(errbuf, errbuf_bytes, OKNO_ENOMEM, "out of memory");
         else {
             add(&cat->c, &c);
             add(&org->c, &c);
@@ -226,10 +259,10 @@ static int counts_query(PGconn *conn, const char *schema, const char *const *par
 }
 
 /* Names of the keyed rows from table (orgs or categories). */
-static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t count, char *err,
-                 size_t err_bytes)
+static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t count, char *errbuf,
+                 size_t errbuf_bytes)
 {
-    PGresult *res = okno__report_exec(conn, sql, 0, NULL, err, err_bytes);
+    PGresult *res = okno__report_exec(conn, sql, 0, NULL, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -243,23 +276,9 @@ static int names(PGconn *conn, const char *sql, okno_report_keyed *rows, size_t 
 }
 
 static int times_query(PGconn *conn, const char *schema, const char *const *params,
-                       okno_report_weekly *w, char *err, size_t err_bytes)
+                       okno_report_weekly *w, char *errbuf, size_t errbuf_bytes)
 {
-    char sql[2048];
-    snprintf(sql, sizeof sql,
-             OKNO__REPORT_TREE_CTE
-             ", v as (select v.stage, v.duration_ms, c.total_days::bigint * 864000 * case v.stage"
-             "   when 'moderation' then 5 when 'coordination' then 5 when 'execution' then 65"
-             "   when 'agreement' then 15 else 10 end as allotted_ms"
-             " from \"%s\".stage_visits v join tree t on t.org_id = v.org_id"
-             " join \"%s\".card c on c.message_id = v.message_id"
-             " where v.left_at >= 'epoch'::timestamptz + $2::bigint * interval '1 millisecond'"
-             "   and v.left_at < 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"
-             " select stage, count(*), percentile_disc(0.5) within group (order by duration_ms),"
-             " percentile_disc(0.9) within group (order by duration_ms),"
-             " percentile_disc(0.5) within group (order by allotted_ms) from v group by stage",
-             schema, schema);
-    PGresult *res = okno__report_exec(conn, sql, 3, params, err, err_bytes);
+    PGresult *res = tree_query(conn, params, errbuf, errbuf_bytes, TIMES_SQL, schema, schema);
     if (res == NULL)
         return OKNO_EPG;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -276,14 +295,14 @@ static int times_query(PGconn *conn, const char *schema, const char *const *para
 }
 
 int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, int32_t monday,
-                             okno_report_weekly *out, char *err, size_t err_bytes)
+                             okno_report_weekly *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
     out->org_id = org_id;
-    int rc = okno__report_check_schema(schema, err, err_bytes);
+    int rc = okno__report_check_schema(schema, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = okno__report_org_name(conn, org_id, out->org_name, sizeof out->org_name, err,
-                                   err_bytes);
+        rc = okno__report_org_name(conn, org_id, out->org_name, sizeof out->org_name, errbuf,
+                                   errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     int32_t first = monday - 7 * (OKNO_REPORT_WEEKS - 1);
@@ -297,7 +316,7 @@ int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, i
     snprintf(from, sizeof from, "%d", (int)first);
     snprintf(to, sizeof to, "%d", (int)(monday + 7));
     const char *params[3] = {org, from, to};
-    rc = counts_query(conn, schema, params, out, err, err_bytes);
+    rc = counts_query(conn, schema, params, out, errbuf, errbuf_bytes);
     char from_ms[24], to_ms[24];
     snprintf(from_ms, sizeof from_ms, "%" PRId64,
              (int64_t)monday * OKNO__REPORT_DAY_MS - OKNO__REPORT_MSK_MS);
@@ -305,19 +324,19 @@ int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, i
              (int64_t)(monday + 7) * OKNO__REPORT_DAY_MS - OKNO__REPORT_MSK_MS);
     const char *tparams[3] = {org, from_ms, to_ms};
     if (rc == OKNO_OK)
-        rc = times_query(conn, schema, tparams, out, err, err_bytes);
+        rc = times_query(conn, schema, tparams, out, errbuf, errbuf_bytes);
     finish_keyed(out->categories, &out->category_count);
     finish_keyed(out->orgs, &out->org_row_count);
     if (rc == OKNO_OK)
         rc = names(conn, "select category_id, name from okno.categories", out->categories,
-                   out->category_count, err, err_bytes);
+                   out->category_count, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = names(conn, "select org_id, name from okno.orgs", out->orgs, out->org_row_count, err,
-                   err_bytes);
+        rc = names(conn, "select org_id, name from okno.orgs", out->orgs, out->org_row_count,
+                   errbuf, errbuf_bytes);
     char tree_sql[512];
     snprintf(tree_sql, sizeof tree_sql, OKNO__REPORT_TREE_CTE " select count(*) from tree");
     PGresult *res =
-        rc == OKNO_OK ? okno__report_exec(conn, tree_sql, 1, params, err, err_bytes) : NULL;
+        rc == OKNO_OK ? okno__report_exec(conn, tree_sql, 1, params, errbuf, errbuf_bytes) : NULL;
     if (res != NULL)
         out->org_count = (int32_t)okno__report_ll(res, 0, 0);
     else if (rc == OKNO_OK)

@@ -87,7 +87,8 @@ static struct okno_http_limits admin_limits(void)
 
 int okno_admin_http_init(struct okno_admin_http *srv, const struct okno_admin_http_options *opt)
 {
-    assert(srv != NULL && opt != NULL);
+    assert(srv != NULL);
+    assert(opt != NULL);
     srv->impl = NULL;
     struct okno__admin_http *a = calloc(1, sizeof(*a));
     if (a == NULL)

@@ -81,8 +81,8 @@ int64_t okno_clock_wait_ms(const okno_clock *c, int64_t at_ms)
     return okno_clock_real_ms(c, at_ms - now);
 }
 
-int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *err,
-                           size_t err_bytes)
+int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *errbuf,
+                           size_t errbuf_bytes)
 {
     int64_t speed = okno_config_get_int(cfg, "clock.speed");
     int64_t origin = okno_config_get_int(cfg, "clock.origin_ms");
@@ -91,7 +91,7 @@ int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *e
         return OKNO_OK;
     }
     if (origin == 0) {
-        snprintf(err, err_bytes,
+        snprintf(errbuf, errbuf_bytes,
                  "clock.speed %lld needs clock.origin_ms: the Unix ms where simulated time starts "
                  "(the same for every service)",
                  (long long)speed);

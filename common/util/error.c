@@ -1,4 +1,7 @@
-/* Human-readable names for okno's negative error codes. */
+/* Human-readable names for okno's negative error codes, and the one way to write an error's
+ * text (see okno/error.h). */
+#include <stdio.h>
+
 #include "okno/error.h"
 
 const char *okno_strerror(int err)
@@ -32,4 +35,20 @@ const char *okno_strerror(int err)
         return "already recorded";
     }
     return "unknown error";
+}
+
+int okno_verrorf(char *errbuf, size_t errbuf_bytes, int code, const char *fmt, va_list ap)
+{
+    if (errbuf != NULL && errbuf_bytes > 0)
+        vsnprintf(errbuf, errbuf_bytes, fmt, ap);
+    return code;
+}
+
+int okno_errorf(char *errbuf, size_t errbuf_bytes, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    okno_verrorf(errbuf, errbuf_bytes, code, fmt, ap);
+    va_end(ap);
+    return code;
 }

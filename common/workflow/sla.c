@@ -31,7 +31,8 @@ int64_t okno_sla_stage_allotment_ms(int32_t total_days, okno_stage stage)
 int64_t okno_sla_share_ms(int64_t span_ms, int32_t permille)
 {
     assert(span_ms >= 0);
-    assert(permille >= 0 && permille <= OKNO_SLA_PERMILLE);
+    assert(permille >= 0);
+    assert(permille <= OKNO_SLA_PERMILLE);
     /* Split the span so that the product never overflows, whatever its length. */
     return span_ms / OKNO_SLA_PERMILLE * permille +
            span_ms % OKNO_SLA_PERMILLE * permille / OKNO_SLA_PERMILLE;

@@ -1,6 +1,7 @@
 /* Open addressing with linear probing; the table stays at most half full, so probes are short
  * and a miss ends at the first empty slot. Deletion rebuilds, since it only happens per
  * partition on a rebalance. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,10 @@ void okno__head_cache_close(okno__head_cache *c)
 
 static okno__head *probe(const okno__head_cache *c, const okno_uuid *id)
 {
+    /* The probe ends only at an empty slot or the id: the table must have one free. */
+    assert(c->capacity >= 1024);
+    assert((c->capacity & (c->capacity - 1)) == 0);
+    assert(c->count * 2 <= c->capacity);
     uint32_t mask = c->capacity - 1;
     for (uint32_t i = (uint32_t)okno_uuid_hash(id) & mask;; i = (i + 1) & mask) {
         okno__head *s = &c->slots[i];
@@ -57,6 +62,7 @@ static int rebuild(okno__head_cache *c, uint32_t capacity, int32_t drop_partitio
             next.count++;
         }
     }
+    assert(next.count <= c->count);
     okno__head_cache_close(c);
     *c = next;
     return OKNO_OK;
@@ -64,6 +70,7 @@ static int rebuild(okno__head_cache *c, uint32_t capacity, int32_t drop_partitio
 
 int okno__head_cache_put(okno__head_cache *c, const okno__head *head)
 {
+    assert(head->partition >= 0); /* a head belongs to the partition of its message's key */
     if ((c->count + 1) * 2 > c->capacity) {
         if (c->capacity >= HEAD_CACHE_SLOTS_MAX)
             return OKNO_ELIMIT;
@@ -71,6 +78,7 @@ int okno__head_cache_put(okno__head_cache *c, const okno__head *head)
         if (rc != OKNO_OK)
             return rc;
     }
+    assert((c->count + 1) * 2 <= c->capacity);
     okno__head *s = probe(c, &head->state.message_id);
     if (!s->used)
         c->count++;

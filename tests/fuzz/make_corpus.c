@@ -51,15 +51,12 @@ static int valid_seeds(const char *dir)
         snprintf(name, sizeof(name), "valid-event-%s", okno_event_type_name((okno_event_type)e));
         bad |= encode_seed(dir, name, OKNO_AVRO_EVENTS, &ev, buf, &len);
     }
-    okno_avro_rejection rj;
-    okno_avro_sla_signal sl;
-    okno_avro_notification nt;
-    okno_test_sample_rejection(&rj);
-    okno_test_sample_sla_signal(&sl);
-    okno_test_sample_notification(&nt);
-    bad |= encode_seed(dir, "valid-rejection", OKNO_AVRO_REJECTIONS, &rj, buf, &len);
-    bad |= encode_seed(dir, "valid-sla-signal", OKNO_AVRO_SLA, &sl, buf, &len);
-    bad |= encode_seed(dir, "valid-notification", OKNO_AVRO_NOTIFICATIONS, &nt, buf, &len);
+    okno_test_side_samples side;
+    okno_test_sample_side(&side);
+    bad |= encode_seed(dir, "valid-rejection", OKNO_AVRO_REJECTIONS, &side.rejection, buf, &len);
+    bad |= encode_seed(dir, "valid-sla-signal", OKNO_AVRO_SLA, &side.sla, buf, &len);
+    bad |= encode_seed(dir, "valid-notification", OKNO_AVRO_NOTIFICATIONS, &side.notification, buf,
+                       &len);
     return bad;
 }
 

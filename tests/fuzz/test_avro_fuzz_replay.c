@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 
+#include "../unit/avro/avro_samples.h"
 #include "fuzz_entry.h"
 #include "okno/avro.h"
 #include "okno/error.h"
@@ -32,11 +33,8 @@ static uint8_t *read_all(const char *path, size_t *len)
 static void corpus_replays_with_expected_outcomes(void **state)
 {
     (void)state;
-    const char *src = getenv("OKNO_SOURCE_DIR");
-    assert_non_null(src);
     char dir[512];
-    snprintf(dir, sizeof(dir), "%.400s/tests/fuzz/corpus", src);
-    DIR *d = opendir(dir);
+    DIR *d = okno_test_open_source_dir("tests/fuzz/corpus", dir, sizeof dir);
     assert_non_null(d);
     int valid = 0, old = 0, bad = 0;
     struct dirent *ent;

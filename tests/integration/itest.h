@@ -38,6 +38,14 @@ void okno_itest_db_drop(okno_itest_db *db);
  * read it as `okno_itest_db *db = *state`); teardown drops it, also after failures. */
 int okno_itest_db_setup(void **state);
 int okno_itest_db_teardown(void **state);
+/* Defines the group setup name() that runs okno_itest_db_setup and keeps the database in var. */
+#define OKNO_ITEST_DB_SETUP(name, var)                                                             \
+    static int name(void **state)                                                                  \
+    {                                                                                              \
+        okno_itest_db_setup(state);                                                                \
+        var = *state;                                                                              \
+        return 0;                                                                                  \
+    }
 
 /* Connects or fails the test. */
 PGconn *okno_itest_connect(const char *conninfo);

@@ -174,6 +174,20 @@ void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
     memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
 }
 
+void okno_rm_act(PGconn *conn, const okno_directory *dir, okno_rm_msg *m, okno_request req,
+                 int64_t now_ms)
+{
+    req.message_id = m->id;
+    okno_actor actor;
+    okno_actor_init(&actor, dir, req.acting_user_id, req.acting_org_id);
+    okno_step_result res;
+    okno_workflow_step(m->state.last_seq ? &m->state : NULL, &req, &actor, dir, now_ms, &res);
+    if (res.events_count == 0)
+        fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
+    okno_rm_append_step(conn, &m->state, m->hash, &res, &req);
+    m->state = res.state;
+}
+
 void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db)
 {
     /* The projector keeps the arrays (it reconnects with them): one projector at a time. */
@@ -185,6 +199,12 @@ void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db)
     cfg.pg_values = values;
     if (okno_projector_init(p, &cfg) != 0)
         fail_msg("projector: %s", p->error);
+}
+
+void okno_rm_projector_close(okno_projector *p)
+{
+    okno_projector_close(p);
+    okno_avro_close();
 }
 
 void okno_rm_project_all(okno_projector *p)

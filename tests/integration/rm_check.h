@@ -10,6 +10,7 @@
 
 #include "itest.h"
 #include "okno/eventlog.h"
+#include "okno/uuid.h"
 #include "okno/workflow.h"
 #include "projector.h"
 
@@ -48,9 +49,25 @@ void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
                          uint8_t hash[OKNO_EVENTLOG_HASH_BYTES], const okno_step_result *res,
                          const okno_request *req);
 
+/* A message a test drives through the core: its id (and as text), state and chain's last hash
+ * (state.last_seq 0 before it is submitted). */
+typedef struct okno_rm_msg {
+    okno_uuid id;
+    char id_text[OKNO_UUID_TEXT_BYTES];
+    okno_message_state state;
+    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
+} okno_rm_msg;
+
+/* Decides req (its request id set by the caller) on m at now_ms with the core against dir; fails
+ * the test unless it is accepted; appends the step on conn (okno_rm_append_step) and moves m on. */
+void okno_rm_act(PGconn *conn, const okno_directory *dir, okno_rm_msg *m, okno_request req,
+                 int64_t now_ms);
+
 /* An in-process projector on db (kept: db must outlive it), connected as okno_app; one at a
  * time. Fails the test on error. */
 void okno_rm_projector_open(okno_projector *p, const okno_itest_db *db);
+/* Closes p and this thread's Avro decoders (the projector's). */
+void okno_rm_projector_close(okno_projector *p);
 
 /* Steps p until the log holds nothing more for it; fails the test on error. */
 void okno_rm_project_all(okno_projector *p);

@@ -514,12 +514,7 @@ static void checkpoints_cover_the_log_in_order(void **state)
     PQfinish(conn);
 }
 
-static int db_setup(void **state)
-{
-    okno_itest_db_setup(state);
-    db = *state;
-    return 0;
-}
+OKNO_ITEST_DB_SETUP(db_setup, db)
 
 int main(void)
 {

@@ -493,8 +493,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    okno_projector_close(&L.proj);
-    okno_avro_close();
+    okno_rm_projector_close(&L.proj);
     PQfinish(L.conn);
     for (int i = 0; i < L.steps; i++)
         for (int t = 0; t < 5; t++)

@@ -74,12 +74,7 @@ enum { M_MOD, M_MIN, M_DEP, M_SUB, M_SIB, M_OTHER, M_MOVED, MESSAGES };
 static const char *const NAMES[MESSAGES] = {"MOD", "MIN", "DEP", "SUB", "SIB", "OTHER", "MOVED"};
 static const char DEP_TEXT[] = "Не работает уличное освещение";
 
-typedef struct msg {
-    okno_uuid id;
-    char id_text[OKNO_UUID_TEXT_BYTES];
-    okno_message_state state;
-    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
-} msg;
+typedef okno_rm_msg msg;
 
 static struct {
     okno_itest_db db;
@@ -105,15 +100,7 @@ static void act(msg *m, okno_request req, int64_t now_ms)
     uint64_t n = ++L.next_request;
     memcpy(rid.bytes + 8, &n, sizeof n);
     req.request_id = rid;
-    req.message_id = m->id;
-    okno_actor actor;
-    okno_actor_init(&actor, &L.dir, req.acting_user_id, req.acting_org_id);
-    okno_step_result res;
-    okno_workflow_step(m->state.last_seq ? &m->state : NULL, &req, &actor, &L.dir, now_ms, &res);
-    if (res.events_count == 0)
-        fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
-    okno_rm_append_step(L.admin, &m->state, m->hash, &res, &req);
-    m->state = res.state;
+    okno_rm_act(L.admin, &L.dir, m, req, now_ms);
 }
 
 static okno_request by(okno_action action, okno_user_id user, okno_org_id org)
@@ -884,8 +871,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    okno_projector_close(&L.proj);
-    okno_avro_close();
+    okno_rm_projector_close(&L.proj);
     PQfinish(L.gateway);
     PQfinish(L.admin);
     okno_itest_db_drop(&L.db);

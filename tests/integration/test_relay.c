@@ -487,12 +487,7 @@ static void relay_killed_and_restarted_loses_nothing(void **state)
     fixture_close(&f);
 }
 
-static int db_setup(void **state)
-{
-    okno_itest_db_setup(state);
-    db = *state;
-    return 0;
-}
+OKNO_ITEST_DB_SETUP(db_setup, db)
 
 int main(void)
 {

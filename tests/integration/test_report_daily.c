@@ -43,11 +43,7 @@ static const okno_category categories[] = {{1, 30}};
 static const okno_authority authorities[] = {{A1_M5, ORG_A1, 1, 0, true, true},
                                              {A1_M6, ORG_A1, 1, 0, true, true}};
 
-typedef struct msg {
-    okno_uuid id;
-    okno_message_state state;
-    uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
-} msg;
+typedef okno_rm_msg msg;
 
 static struct {
     okno_itest_db db;
@@ -83,18 +79,8 @@ static void project(void)
 static void act(int i, okno_request req, int64_t at_ms)
 {
     okno_clock_set(&S.clock, at_ms);
-    msg *m = &S.m[i];
     req.request_id = request_id();
-    req.message_id = m->id;
-    okno_actor actor;
-    okno_actor_init(&actor, &S.dir, req.acting_user_id, req.acting_org_id);
-    okno_step_result res;
-    okno_workflow_step(m->state.last_seq ? &m->state : NULL, &req, &actor, &S.dir,
-                       okno_clock_now_ms(&S.clock), &res);
-    if (res.events_count == 0)
-        fail_msg("%s refused: %s", okno_action_name(req.action), res.refusal.message);
-    okno_rm_append_step(S.conn, &m->state, m->hash, &res, &req);
-    m->state = res.state;
+    okno_rm_act(S.conn, &S.dir, &S.m[i], req, okno_clock_now_ms(&S.clock));
     project();
 }
 
@@ -379,8 +365,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    okno_projector_close(&S.proj);
-    okno_avro_close();
+    okno_rm_projector_close(&S.proj);
     PQfinish(S.conn);
     for (int i = 0; i < MOMENTS; i++)
         free(S.live[i]);

@@ -69,8 +69,8 @@ int64_t okno_clock_monotonic_ms(void);
     }
 
 /* A clock from clock.speed and clock.origin_ms: the system clock at speed 1, else scaled.
- * OKNO_ECONFIG with a reason in err when speed > 1 and no origin is set. */
-int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *err,
-                           size_t err_bytes);
+ * OKNO_ECONFIG with a reason in errbuf when speed > 1 and no origin is set. */
+int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *errbuf,
+                           size_t errbuf_bytes);
 
 #endif

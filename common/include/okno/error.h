@@ -1,6 +1,26 @@
-/* Error codes shared by every okno module: 0 is success, failures are negative OKNO_E* values. */
+/* Error codes shared by every okno module: 0 is success, failures are negative OKNO_E* values.
+ *
+ * How a failure is reported (the one convention; STYLE.md's "one way to report an error's
+ * text"):
+ *  - The code: a fallible function returns int, 0 or a negative OKNO_E* below; okno_strerror()
+ *    names it. The code is what callers branch on, never the text.
+ *  - The text: one sentence for a log or an operator, written into a buffer the caller owns,
+ *    passed as the last two parameters `char *errbuf, size_t errbuf_bytes` (errbuf may be NULL
+ *    when errbuf_bytes is 0). It is written only on failure, always NUL-terminated, truncated to
+ *    fit; size the buffer with the module's *_ERROR_BYTES (OKNO_PG_ERRBUF_BYTES, ...).
+ *    okno_errorf() writes it and returns the code in one statement.
+ *  - A handle that runs steps in a loop (projector, relay, notifier, replay, config) owns that
+ *    buffer instead: its `char error[..._ERROR_BYTES]` field holds the last failure's text, as
+ *    errbuf would, so the step functions keep short parameter lists.
+ * Two older channels remain until their callers move, and new code does not copy them:
+ * okno_eventlog_result.error (the append's text inside its out-parameter; the ledger and the
+ * benchmarks read it) and okno_avro_error (its `reason`, plus the byte offset where decoding
+ * stopped; every service that encodes or decodes passes one). */
 #ifndef OKNO_ERROR_H
 #define OKNO_ERROR_H
+
+#include <stdarg.h>
+#include <stddef.h>
 
 enum {
     OKNO_OK = 0,
@@ -27,5 +47,14 @@ enum {
 
 /* A static, human-readable name for an OKNO_E* code; never NULL. */
 const char *okno_strerror(int err);
+
+/* Writes the printf-style text into errbuf (nothing when errbuf is NULL or errbuf_bytes is 0)
+ * and returns code, so a failure reads `return okno_errorf(errbuf, errbuf_bytes, OKNO_E..., ...)`.
+ */
+int okno_errorf(char *errbuf, size_t errbuf_bytes, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* As okno_errorf, with the arguments as a va_list. */
+int okno_verrorf(char *errbuf, size_t errbuf_bytes, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -61,15 +61,15 @@ void okno_report_daily_free(okno_report_daily *d);
 
 /* The lists for org_id and its subordinates (okno.orgs.parent_id, recursively) at now_ms, from
  * the read-model schema `schema` (okno_rm, or a historical build). OKNO_OK, OKNO_ENOTFOUND (no
- * such org), OKNO_EINVAL (bad schema name), OKNO_EPG, OKNO_ENOMEM; err says why. */
+ * such org), OKNO_EINVAL (bad schema name), OKNO_EPG, OKNO_ENOMEM; errbuf says why. */
 int okno_report_daily_query(PGconn *conn, const char *schema, int64_t org_id, int64_t now_ms,
-                            okno_report_daily *out, char *err, size_t err_bytes);
+                            okno_report_daily *out, char *errbuf, size_t errbuf_bytes);
 
 /* The lists as they were at at_ms, from the event log: `okno replay --as-of` into a scratch
  * schema (okno_rm_at_<pid>_<n>), the same query, the schema dropped. admin_conninfo: a role that
  * may create schemas (okno replay's). jobs: replay workers (0: 2). */
 int okno_report_daily_at(const char *admin_conninfo, int64_t org_id, int64_t at_ms, int jobs,
-                         okno_report_daily *out, char *err, size_t err_bytes);
+                         okno_report_daily *out, char *errbuf, size_t errbuf_bytes);
 
 /* Writers. Text and CSV times in Moscow time; JSON in Unix ms and ISO 8601 UTC. */
 int okno_report_daily_text(FILE *out, const okno_report_daily *d);
@@ -142,7 +142,7 @@ void okno_report_week_label(int32_t day, char *buf, size_t size);
 /* The summary of the ISO week starting on Moscow day `monday` for org_id and its subordinates,
  * from read-model schema `schema`. Codes as okno_report_daily_query. */
 int okno_report_weekly_query(PGconn *conn, const char *schema, int64_t org_id, int32_t monday,
-                             okno_report_weekly *out, char *err, size_t err_bytes);
+                             okno_report_weekly *out, char *errbuf, size_t errbuf_bytes);
 
 /* A self-contained HTML page (inline SVG charts, no scripts, no external resources). */
 int okno_report_weekly_html(FILE *out, const okno_report_weekly *w);

@@ -135,6 +135,13 @@ class Scratch:
             "relay.rejections_topic": self.topics["rejections"],
         })
 
+    def start_ledger_and_relay(self):
+        """A ledger in group ledger-<tag> and a relay; returns the ledger's group."""
+        group = f"ledger-{self.tag}"
+        self.start_ledger(group)
+        self.start_relay()
+        return group
+
     def load(self, *args):
         """Runs `okno load` into the scratch topics; returns its JSON summary."""
         out = okno("load", "--bootstrap", self.bootstrap, "--pg", self.app_conninfo,

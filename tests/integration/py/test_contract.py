@@ -12,9 +12,7 @@ MODERATOR, OPERATOR_ORG, MINISTRY, APPLICANT = 101, 1, 1010, 77001
 
 def test_request_on_the_wrong_partition_is_refused_and_nothing_else_is_affected(scratch):
     s = scratch
-    group = f"ledger-{s.tag}"
-    s.start_ledger(group)
-    s.start_relay()
+    group = s.start_ledger_and_relay()
     expect = s.load("--messages", "200", "--seed", "16")
     client = Client(s.bootstrap, s.topics["transitions"], s.topics["events"],
                     s.topics["rejections"])

@@ -49,9 +49,7 @@ def log_digest(s):
 
 def test_ledger_appends_100k_mixed_requests_exactly_once(scratch):
     s = scratch
-    group = f"ledger-{s.tag}"
-    s.start_ledger(group)
-    s.start_relay()
+    group = s.start_ledger_and_relay()
     expect = s.load("--messages", str(MESSAGES), "--seed", "4242")
     assert expect["requests"] >= MESSAGES * 7
     wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
@@ -77,9 +75,7 @@ def test_ledger_appends_100k_mixed_requests_exactly_once(scratch):
 
 def test_analytics_consumer_decodes_every_event_with_only_the_schemas(scratch):
     s = scratch
-    group = f"ledger-{s.tag}"
-    s.start_ledger(group)
-    s.start_relay()
+    group = s.start_ledger_and_relay()
     expect = s.load("--messages", "500", "--seed", "7")
     wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
     events = s.scalar("select count(*) from okno.event_log")

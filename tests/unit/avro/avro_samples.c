@@ -1,6 +1,8 @@
 /* Sample records of every action and event type (see avro_samples.h). */
 #include "avro_samples.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static okno_uuid uuid_of(uint8_t seed)
@@ -233,6 +235,13 @@ void okno_test_sample_notification(okno_avro_notification *n)
     n->created_ms = INT64_C(1765000000200);
 }
 
+void okno_test_sample_side(okno_test_side_samples *s)
+{
+    okno_test_sample_rejection(&s->rejection);
+    okno_test_sample_sla_signal(&s->sla);
+    okno_test_sample_notification(&s->notification);
+}
+
 static bool str_equal(okno_str a, okno_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
@@ -272,4 +281,13 @@ bool okno_test_event_equal(const okno_event *a, const okno_event *b)
     x.comment = y.comment = (okno_str){0};
     x.applicant_email = y.applicant_email = (okno_str){0};
     return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+DIR *okno_test_open_source_dir(const char *sub, char *path, size_t path_bytes)
+{
+    const char *src = getenv("OKNO_SOURCE_DIR");
+    if (src == NULL)
+        return NULL;
+    snprintf(path, path_bytes, "%.400s/%s", src, sub);
+    return opendir(path);
 }

@@ -106,36 +106,35 @@ static void every_event_type_round_trips(void **state)
 static void rejection_sla_and_notification_round_trip(void **state)
 {
     (void)state;
-    okno_avro_rejection rj;
-    okno_avro_sla_signal sl;
-    okno_avro_notification nt;
-    okno_test_sample_rejection(&rj);
-    okno_test_sample_sla_signal(&sl);
-    okno_test_sample_notification(&nt);
+    okno_test_side_samples side;
+    okno_test_sample_side(&side);
+    const okno_avro_rejection *rj = &side.rejection;
+    const okno_avro_sla_signal *sl = &side.sla;
+    const okno_avro_notification *nt = &side.notification;
     uint8_t buf[BUF_BYTES];
     size_t len;
     okno_avro_record out;
 
-    assert_int_equal(okno_avro_encode(OKNO_AVRO_REJECTIONS, &rj, buf, sizeof(buf), &len, NULL), 0);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_REJECTIONS, rj, buf, sizeof(buf), &len, NULL), 0);
     assert_int_equal(okno_avro_decode(buf, len, &out, NULL), 0);
     assert_int_equal(out.topic, OKNO_AVRO_REJECTIONS);
-    assert_memory_equal(&out.as.rejection.request_id, &rj.request_id, sizeof(okno_uuid));
-    assert_memory_equal(&out.as.rejection.message_id, &rj.message_id, sizeof(okno_uuid));
-    assert_int_equal(out.as.rejection.source_offset, rj.source_offset);
-    assert_int_equal(out.as.rejection.message.len, rj.message.len);
-    assert_memory_equal(out.as.rejection.message.ptr, rj.message.ptr, rj.message.len);
+    assert_memory_equal(&out.as.rejection.request_id, &rj->request_id, sizeof(okno_uuid));
+    assert_memory_equal(&out.as.rejection.message_id, &rj->message_id, sizeof(okno_uuid));
+    assert_int_equal(out.as.rejection.source_offset, rj->source_offset);
+    assert_int_equal(out.as.rejection.message.len, rj->message.len);
+    assert_memory_equal(out.as.rejection.message.ptr, rj->message.ptr, rj->message.len);
     assert_avro_c_reads(OKNO_AVRO_REJECTIONS, buf, len);
 
-    assert_int_equal(okno_avro_encode(OKNO_AVRO_SLA, &sl, buf, sizeof(buf), &len, NULL), 0);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_SLA, sl, buf, sizeof(buf), &len, NULL), 0);
     assert_int_equal(okno_avro_decode(buf, len, &out, NULL), 0);
-    assert_memory_equal(&out.as.sla_signal, &sl, sizeof(sl));
+    assert_memory_equal(&out.as.sla_signal, sl, sizeof(*sl));
     assert_avro_c_reads(OKNO_AVRO_SLA, buf, len);
 
-    assert_int_equal(okno_avro_encode(OKNO_AVRO_NOTIFICATIONS, &nt, buf, sizeof(buf), &len, NULL),
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_NOTIFICATIONS, nt, buf, sizeof(buf), &len, NULL),
                      0);
     assert_int_equal(okno_avro_decode(buf, len, &out, NULL), 0);
-    assert_int_equal(out.as.notification.kind, nt.kind);
-    assert_int_equal(out.as.notification.text.len, nt.text.len);
+    assert_int_equal(out.as.notification.kind, nt->kind);
+    assert_int_equal(out.as.notification.text.len, nt->text.len);
     assert_avro_c_reads(OKNO_AVRO_NOTIFICATIONS, buf, len);
 }
 

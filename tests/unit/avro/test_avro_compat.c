@@ -12,6 +12,7 @@
 #include <avro.h>
 #include <dirent.h>
 
+#include "avro_samples.h"
 #include "okno/avro.h"
 #include "okno/error.h"
 
@@ -193,11 +194,8 @@ static int check_history(const char *dir, const char *name, const okno_avro_sche
 static void current_schemas_read_every_released_version(void **state)
 {
     (void)state;
-    const char *src = getenv("OKNO_SOURCE_DIR");
-    assert_non_null(src);
-    char dir[400];
-    snprintf(dir, sizeof(dir), "%s/schemas", src);
-    DIR *d = opendir(dir);
+    char dir[420];
+    DIR *d = okno_test_open_source_dir("schemas", dir, sizeof dir);
     assert_non_null(d);
     struct dirent *ent;
     int checked = 0;

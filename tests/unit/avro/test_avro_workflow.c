@@ -119,17 +119,8 @@ static okno_request reasoned(fx_msg *m, okno_action a, okno_user_id user, okno_o
 
 static void draft(fx_msg *m, okno_org_id org, okno_answer_type type, bool with_agreer)
 {
-    okno_request r = fx_req(m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(org), org);
-    r.answer_type = type;
-    r.text = okno_str_c("Починили в понедельник");
-    r.approver_user_id = FX_MANAGER(org);
-    if (with_agreer) {
-        r.agreers[0] = FX_AGREE_MANAGER(org);
-        r.agreers_count = 1;
-    }
-    if (type == OKNO_ANSWER_POSTPONED) {
-        r.postponed_until_ms = m->now_ms + 10 * 24 * FX_HOUR_MS;
-    }
+    okno_request r = fx_draft_req(m, org, type, "Починили в понедельник",
+                                  with_agreer ? FX_AGREE_MANAGER(org) : 0, m->now_ms);
     step(m, &r);
 }
 

@@ -14,15 +14,28 @@
 #include "okno/error.h"
 #include "okno/report.h"
 
-static char *written(int (*fn)(FILE *, const void *), const void *arg)
+/* A memory stream for a writer under test: written(&m, writer(stream(&m), ...)) checks the
+ * writer's result and returns what it wrote (the caller frees it). */
+typedef struct mem {
+    FILE *f;
+    char *buf;
+    size_t size;
+} mem;
+
+static FILE *stream(mem *m)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    assert_non_null(f);
-    assert_int_equal(fn(f, arg), OKNO_OK);
-    fclose(f);
-    return buf;
+    m->buf = NULL;
+    m->size = 0;
+    m->f = open_memstream(&m->buf, &m->size);
+    assert_non_null(m->f);
+    return m->f;
+}
+
+static char *written(mem *m, int rc)
+{
+    assert_int_equal(rc, OKNO_OK);
+    fclose(m->f);
+    return m->buf;
 }
 
 static void iso_weeks_parse_and_label(void **state)
@@ -68,21 +81,6 @@ static void wilson_interval_known_values(void **state)
     assert_true(s.n == 0 && s.share == 0 && s.low == 0 && s.high == 0);
 }
 
-static int daily_csv(FILE *f, const void *d)
-{
-    return okno_report_daily_csv(f, d);
-}
-
-static int daily_json(FILE *f, const void *d)
-{
-    return okno_report_daily_json(f, d);
-}
-
-static int daily_text(FILE *f, const void *d)
-{
-    return okno_report_daily_text(f, d);
-}
-
 static void daily_writers(void **state)
 {
     (void)state;
@@ -120,11 +118,12 @@ static void daily_writers(void **state)
                            .count = 2,
                            .rows = rows,
                            .per_list = {0, 1, 1}};
-    char *csv = written(daily_csv, &d);
+    mem m;
+    char *csv = written(&m, okno_report_daily_csv(stream(&m), &d));
     assert_non_null(strstr(csv, ",1100,\"Dept \"\"A1\"\", north\",agree,manager,110005,"));
     assert_non_null(strstr(csv, ",432000000,388800000,43200000,1772431200000,2026-03-02 09:00\n"));
     free(csv);
-    char *json = written(daily_json, &d);
+    char *json = written(&m, okno_report_daily_json(stream(&m), &d));
     json_error_t jerr;
     json_t *root = json_loads(json, 0, &jerr);
     assert_non_null(root);
@@ -138,22 +137,12 @@ static void daily_writers(void **state)
         json_array_size(json_object_get(json_object_get(root, "lists"), "approaching")), 0);
     json_decref(root);
     free(json);
-    char *text = written(daily_text, &d);
+    char *text = written(&m, okno_report_daily_text(stream(&m), &d));
     assert_non_null(strstr(text, "at 2026-03-02 09:00 MSK"));
     assert_non_null(strstr(text, "b) over the stage time: 1"));
     assert_non_null(strstr(text, "5d 00:00"));          /* used */
     assert_non_null(strstr(text, "coordinator (any)")); /* anyone with the role */
     free(text);
-}
-
-static int weekly_html(FILE *f, const void *w)
-{
-    return okno_report_weekly_html(f, w);
-}
-
-static int weekly_csv(FILE *f, const void *w)
-{
-    return okno_report_weekly_csv(f, w);
 }
 
 static void weekly_writers(void **state)
@@ -172,7 +161,8 @@ static void weekly_writers(void **state)
     w.trend[6].c.answered = 4;
     okno_report_wilson(3, 4, &w.trend[6].on_time);
     w.week = w.trend[OKNO_REPORT_WEEKS - 1];
-    char *html = written(weekly_html, &w);
+    mem m;
+    char *html = written(&m, okno_report_weekly_html(stream(&m), &w));
     assert_non_null(strstr(html, "Ministry &lt;A&gt;"));
     assert_non_null(strstr(html, "&lt;b&gt;A &amp; B&lt;/b&gt;"));
     assert_null(strstr(html, "<script"));
@@ -180,7 +170,7 @@ static void weekly_writers(void **state)
     assert_non_null(strstr(html, "class=\"point\" data-key=\"2026-W09\" data-value=\"0.750000\""));
     assert_null(strstr(html, "data-key=\"2026-W10\" data-value")); /* no point without a sample */
     free(html);
-    char *csv = written(weekly_csv, &w);
+    char *csv = written(&m, okno_report_weekly_csv(stream(&m), &w));
     assert_non_null(strstr(csv, "section,key,metric,value\nreport,all,org_id,1000\n"));
     assert_non_null(strstr(csv, "trend,2026-W09,on_time_share,0.750000\n"));
     assert_non_null(strstr(csv, "total,all,on_time_n,0\n"));

@@ -89,16 +89,8 @@ void sim_to_execution(sim *s, fx_msg *m, okno_org_id org)
 
 void sim_draft(sim *s, fx_msg *m, okno_org_id org, okno_answer_type type, bool with_agreer)
 {
-    okno_request r = fx_req(m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(org), org);
-    r.answer_type = type;
-    r.text = okno_str_c("Fixed on Monday");
-    r.approver_user_id = FX_MANAGER(org);
-    if (with_agreer) {
-        r.agreers[0] = FX_MANAGER(org);
-        r.agreers_count = 1;
-    }
-    if (type == OKNO_ANSWER_POSTPONED)
-        r.postponed_until_ms = okno_clock_now_ms(&s->clock) + 10 * SIM_DAY_MS;
+    okno_request r = fx_draft_req(m, org, type, "Fixed on Monday",
+                                  with_agreer ? FX_MANAGER(org) : 0, okno_clock_now_ms(&s->clock));
     sim_step(s, m, &r);
 }
 

@@ -194,20 +194,28 @@ void fx_to_execution(fx_msg *m, uint64_t id, okno_org_id org, bool in_work)
     fx_do(m, OKNO_ACTION_TAKE_INTO_WORK, FX_EXECUTOR(org), org);
 }
 
+okno_request fx_draft_req(const fx_msg *m, okno_org_id org, okno_answer_type type, const char *text,
+                          okno_user_id agreer, int64_t now_ms)
+{
+    okno_request r = fx_req(m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(org), org);
+    r.answer_type = type;
+    r.text = okno_str_c(text);
+    r.approver_user_id = FX_MANAGER(org);
+    if (agreer != 0) {
+        r.agreers[0] = agreer;
+        r.agreers_count = 1;
+    }
+    if (type == OKNO_ANSWER_POSTPONED)
+        r.postponed_until_ms = now_ms + 10 * 24 * FX_HOUR_MS;
+    return r;
+}
+
 void fx_to_review(fx_msg *m, uint64_t id, okno_org_id org, okno_answer_type type, bool with_agreer)
 {
     fx_to_execution(m, id, org, true);
     m->now_ms += FX_HOUR_MS;
-    okno_request r = fx_req(m, OKNO_ACTION_DRAFT_ANSWER, FX_EXECUTOR(org), org);
-    r.answer_type = type;
-    r.text = okno_str_c("Fixed on Monday");
-    r.approver_user_id = FX_MANAGER(org);
-    if (with_agreer) {
-        r.agreers[0] = FX_MANAGER(org);
-        r.agreers_count = 1;
-    }
-    if (type == OKNO_ANSWER_POSTPONED)
-        r.postponed_until_ms = m->now_ms + 10 * 24 * FX_HOUR_MS;
+    okno_request r =
+        fx_draft_req(m, org, type, "Fixed on Monday", with_agreer ? FX_MANAGER(org) : 0, m->now_ms);
     if (type == OKNO_ANSWER_REJECTED)
         r.reason = okno_str_c("Not a matter for the platform (rules 2.4)");
     fx_ok(m, &r);

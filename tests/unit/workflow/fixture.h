@@ -53,6 +53,11 @@ okno_actor fx_actor(okno_user_id user, okno_org_id org);
 /* A request for action by (user, org) on message m, other fields zero. */
 okno_request fx_req(const fx_msg *m, okno_action action, okno_user_id user, okno_org_id org);
 
+/* The executor's draft of an answer of type with text, FX_MANAGER as approver, agreer (0 for
+ * none) as the one agreer, and for a postponed answer a date 10 days after now_ms. */
+okno_request fx_draft_req(const fx_msg *m, okno_org_id org, okno_answer_type type, const char *text,
+                          okno_user_id agreer, int64_t now_ms);
+
 /* Run one step at m->now_ms; on acceptance the state moves on. Returns the refusal code. */
 okno_refusal_code fx_try(fx_msg *m, const okno_request *req, okno_step_result *out);
 /* As fx_try, but fail the test unless accepted; returns the emitted event. */
