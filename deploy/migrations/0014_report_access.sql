@@ -1,0 +1,49 @@
+-- The curator's reports through the gateway (common/report under the okno_gateway role, see
+-- services/gateway/README.md): what the daily lists and the weekly summary read beyond the four
+-- read-model tables of 0006, under the same caller rule.
+--
+--   okno.orgs, okno.categories       names and the org tree: the directory's public columns only
+--   okno.workflow_settings           approaching_permille (the daily list a's threshold)
+--   <read-model schema>.stats_daily  per-org counters: a row is visible when its org is in the
+--                                    caller's scope (their org, and for a curator or org_admin
+--                                    every org below it), the same scope okno.rm_visible uses
+--
+-- okno.rm_secure is redefined to secure stats_daily as well, so a replay's swapped-in schema gets
+-- the policy too; this migration applies it to okno_rm. Idempotent.
+grant select (org_id, parent_id, name) on okno.orgs to okno_gateway;
+grant select (category_id, name) on okno.categories to okno_gateway;
+grant select (approaching_permille) on okno.workflow_settings to okno_gateway;
+
+create or replace function okno.rm_secure(s text) returns void
+language plpgsql as $$
+declare
+    t text;
+begin
+    perform okno.rm_check_name(s);
+    perform okno.rls_apply(format('%I.card', s)::regclass,
+                           'okno.rm_visible(message_id, holding_org, stage, applicant_id,'
+                           ' (select okno.rm_caller()))');
+    -- An inbox row names its message's holding org and stage (the projector rebuilds a message's
+    -- rows with its card): for staff, the rule applies to them without a card lookup.
+    perform okno.rls_apply(format('%I.inbox', s)::regclass,
+                           'case when ((select okno.rm_caller())).applicant_id is null'
+                           ' then okno.rm_visible(message_id, org_id, stage, null,'
+                           ' (select okno.rm_caller()))'
+                           ' else okno.rm_visible_message(message_id, (select okno.rm_caller()))'
+                           ' end');
+    foreach t in array array['stage_visits', 'applicant_timeline'] loop
+        perform okno.rls_apply(format('%I.%I', s, t)::regclass,
+                               'okno.rm_visible_message(message_id, (select okno.rm_caller()))');
+    end loop;
+    -- Counters carry no message: an org's rows are visible to the orgs whose scope holds it.
+    perform okno.rls_apply(format('%I.stats_daily', s)::regclass,
+                           'org_id operator(pg_catalog.=) any(((select okno.rm_caller())).scope)');
+    execute format('grant usage on schema %I to okno_gateway', s);
+    execute format('grant select on %1$I.card, %1$I.inbox, %1$I.stage_visits,'
+                   ' %1$I.applicant_timeline, %1$I.stats_daily to okno_gateway', s);
+end
+$$;
+
+revoke all on function okno.rm_secure(text) from public;
+
+select okno.rm_secure('okno_rm');
