@@ -1,3 +1,5 @@
+-- The curator's reports through the gateway, and the weekly report's page attached to its mail.
+--
 -- The curator's reports through the gateway (common/report under the okno_gateway role, see
 -- services/gateway/README.md): what the daily lists and the weekly summary read beyond the four
 -- read-model tables of 0006, under the same caller rule.
@@ -47,3 +49,14 @@ $$;
 revoke all on function okno.rm_secure(text) from public;
 
 select okno.rm_secure('okno_rm');
+
+-- The weekly report's mail carries its HTML page as an attachment (services/notifier): kept with
+-- the notification when it is made, so every try of the mail sends the same page. All three
+-- set, or none (a text-only mail).
+alter table okno.notifications add column if not exists attachment_name text;
+alter table okno.notifications add column if not exists attachment_type text;
+alter table okno.notifications add column if not exists attachment text;
+alter table okno.notifications drop constraint if exists notifications_attachment_whole;
+alter table okno.notifications add constraint notifications_attachment_whole
+    check ((attachment_name is null) = (attachment is null)
+           and (attachment_type is null) = (attachment is null));
