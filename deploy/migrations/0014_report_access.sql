@@ -10,43 +10,36 @@
 --                                    caller's scope (their org, and for a curator or org_admin
 --                                    every org below it), the same scope okno.rm_visible uses
 --
--- okno.rm_secure is redefined to secure stats_daily as well, so a replay's swapped-in schema gets
--- the policy too; this migration applies it to okno_rm. Idempotent.
+-- okno.rm_secure (which a replay's swap calls on the schema it swaps in) secures stats_daily as
+-- well, so a swapped-in schema gets the policy too; this migration applies it to okno_rm.
+-- Idempotent.
 grant select (org_id, parent_id, name) on okno.orgs to okno_gateway;
 grant select (category_id, name) on okno.categories to okno_gateway;
 grant select (approaching_permille) on okno.workflow_settings to okno_gateway;
 
-create or replace function okno.rm_secure(s text) returns void
-language plpgsql as $$
-declare
-    t text;
+-- 0006's okno.rm_secure keeps its work under the name rm_secure_messages; rm_secure calls it and
+-- adds the counters.
+do $$
 begin
-    perform okno.rm_check_name(s);
-    perform okno.rls_apply(format('%I.card', s)::regclass,
-                           'okno.rm_visible(message_id, holding_org, stage, applicant_id,'
-                           ' (select okno.rm_caller()))');
-    -- An inbox row names its message's holding org and stage (the projector rebuilds a message's
-    -- rows with its card): for staff, the rule applies to them without a card lookup.
-    perform okno.rls_apply(format('%I.inbox', s)::regclass,
-                           'case when ((select okno.rm_caller())).applicant_id is null'
-                           ' then okno.rm_visible(message_id, org_id, stage, null,'
-                           ' (select okno.rm_caller()))'
-                           ' else okno.rm_visible_message(message_id, (select okno.rm_caller()))'
-                           ' end');
-    foreach t in array array['stage_visits', 'applicant_timeline'] loop
-        perform okno.rls_apply(format('%I.%I', s, t)::regclass,
-                               'okno.rm_visible_message(message_id, (select okno.rm_caller()))');
-    end loop;
-    -- Counters carry no message: an org's rows are visible to the orgs whose scope holds it.
-    perform okno.rls_apply(format('%I.stats_daily', s)::regclass,
-                           'org_id operator(pg_catalog.=) any(((select okno.rm_caller())).scope)');
-    execute format('grant usage on schema %I to okno_gateway', s);
-    execute format('grant select on %1$I.card, %1$I.inbox, %1$I.stage_visits,'
-                   ' %1$I.applicant_timeline, %1$I.stats_daily to okno_gateway', s);
+    if not exists (select from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                    where n.nspname = 'okno' and p.proname = 'rm_secure_messages') then
+        alter function okno.rm_secure(text) rename to rm_secure_messages;
+    end if;
 end
 $$;
 
-revoke all on function okno.rm_secure(text) from public;
+create or replace function okno.rm_secure(s text) returns void
+language plpgsql as $$
+begin
+    perform okno.rm_secure_messages(s);
+    -- Counters carry no message: an org's rows are visible to the orgs whose scope holds it.
+    perform okno.rls_apply(format('%I.stats_daily', s)::regclass,
+                           'org_id operator(pg_catalog.=) any(((select okno.rm_caller())).scope)');
+    execute format('grant select on %I.stats_daily to okno_gateway', s);
+end
+$$;
+
+revoke all on function okno.rm_secure(text), okno.rm_secure_messages(text) from public;
 
 select okno.rm_secure('okno_rm');
 

@@ -288,25 +288,12 @@ static void mail_with_an_attachment_is_multipart_mixed_text_then_file(void **sta
     /* A file name that could break the header is refused. */
     file.filename = "a\"\r\nBcc: x@y.org";
     assert_int_equal(okno_mail_compose(&cfg, &mail, &msg, &len), OKNO_EINVAL);
-}
-
-static void mail_over_the_size_limit_is_refused(void **state)
-{
-    (void)state;
-    okno_mail_config cfg = {.url = "smtp://127.0.0.1:25", .from = "okno@example.org"};
-    size_t big = OKNO_MAIL_BYTES_MAX; /* base64 makes it a third larger */
-    char *data = calloc(big, 1);
-    memset(data, 'x', big);
-    okno_mail_attachment file = {"big.html", "text/html", data, big};
-    okno_mail mail = {.to = "head@example.org",
-                      .subject = "s",
-                      .body = "b",
-                      .message_id = "b@example.org",
-                      .attachment = &file};
-    char *msg;
-    size_t len;
+    /* So is a mail over the size limit (base64 makes the file a third larger). */
+    char *big = malloc(OKNO_MAIL_BYTES_MAX);
+    memset(big, 'x', OKNO_MAIL_BYTES_MAX);
+    file = (okno_mail_attachment){"big.html", "text/html", big, OKNO_MAIL_BYTES_MAX};
     assert_int_equal(okno_mail_compose(&cfg, &mail, &msg, &len), OKNO_EINVAL);
-    free(data);
+    free(big);
 }
 
 static void mail_to_an_unsafe_address_is_refused(void **state)
@@ -338,7 +325,6 @@ int main(void)
         cmocka_unit_test(mail_is_mime_utf8_with_encoded_headers_and_a_stable_message_id),
         cmocka_unit_test(mail_to_an_unsafe_address_is_refused),
         cmocka_unit_test(mail_with_an_attachment_is_multipart_mixed_text_then_file),
-        cmocka_unit_test(mail_over_the_size_limit_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
