@@ -6,8 +6,10 @@
 # started). The log is generated once per size into a database of its own
 # (okno_bench_notifier_<events>) with bench/okno_loggen and kept; OKNO_BENCH_REGENERATE=1 makes
 # it anew. The notifier runs as its process with mail and publishing off (they are paced by the
-# relay and the broker, not by the notifier). The last line is one JSON object with
-# notifications_per_s, bare_insert_rows_per_s and the load average.
+# relay and the broker, not by the notifier), and without the curators' daily digest and the
+# heads' weekly report (once a day and once a week, not per event). The last line is one JSON
+# object with notifications_per_s, bare_insert_rows_per_s, the load average, and the CPU seconds
+# of the notifier and of its PostgreSQL backends (steadier than wall time on a busy machine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bdir=${OKNO_BENCH_BUILD:-$root/build-bench}
@@ -48,19 +50,30 @@ signals=$(sql "select count(*) from okno.event_log where actor_user is null")
 sql "truncate okno.notifications; delete from okno.notifier_cursor; drop table if exists bare;
      create table bare (like okno.notifications including all)"
 
-caught_up="select coalesce((select (cursor_tx, cursor_position) from okno.notifier_cursor
-    where name = 'default') = (select (tx, position) from okno.event_log
-    order by tx desc, position desc limit 1), false)"
+# The backlog's end, read once: polling it would scan the log's index beside the notifier.
+last=$(sql "select tx::text || ',' || position from okno.event_log
+             order by tx desc, position desc limit 1")
+caught_up="select coalesce((select cursor_tx::text || ',' || cursor_position
+    from okno.notifier_cursor where name = 'default') = '$last', false)"
+tck=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$tck" '{ s += ($14 + $15) / t } END { printf "%.2f", s }' "$@" 2>/dev/null; }
 start=$(now)
-OKNO_PG__CONNINFO=$app OKNO_ADMIN__LISTEN=127.0.0.1:0 OKNO_LOG__LEVEL=warn \
-    OKNO_MAIL__ENABLED=false OKNO_NOTIFIER__PUBLISH=false OKNO_NOTIFIER__IDLE_POLL=10ms \
+OKNO_PG__CONNINFO="$app application_name=okno_bench_notifier" OKNO_ADMIN__LISTEN=127.0.0.1:0 \
+    OKNO_LOG__LEVEL=warn OKNO_MAIL__ENABLED=false OKNO_NOTIFIER__PUBLISH=false \
+    OKNO_NOTIFIER__DIGEST=false OKNO_NOTIFIER__WEEKLY=false OKNO_NOTIFIER__IDLE_POLL=10ms \
     "$bdir/services/notifier/okno-notifier" &
 notifier_pid=$!
+backends=
 until [ "$(sql "$caught_up")" = t ]; do
     kill -0 "$notifier_pid" || { echo "notifier bench: okno-notifier exited" >&2; exit 1; }
+    [ -n "$backends" ] || backends=$(sql "select string_agg('/proc/' || pid || '/stat', ' ')
+        from pg_stat_activity where application_name = 'okno_bench_notifier'")
     sleep 0.1
 done
 seconds=$(calc "$(now) - $start")
+notifier_cpu=$(cpu_s "/proc/$notifier_pid/stat")
+# shellcheck disable=SC2086
+backend_cpu=$(cpu_s $backends)
 kill "$notifier_pid"
 wait "$notifier_pid" || true
 notifier_pid=
@@ -74,8 +87,8 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 per_s=$(calc "$rows / $seconds")
 events_per_s=$(calc "$have / $seconds")
 bare_per_s=$(calc "$rows / $bare_seconds")
-printf 'notifier bench: %s events (%s SLA signals) -> %s notifications in %.2f s; bare insert %.2f s; load average %s\n' \
-    "$have" "$signals" "$rows" "$seconds" "$bare_seconds" "$load" >&2
-printf '{"bench":"notifier","quick":%s,"events":%s,"sla_signals":%s,"notifications":%s,"seconds":%.3f,"notifications_per_s":%.0f,"events_per_s":%.0f,"bare_insert_seconds":%.3f,"bare_insert_rows_per_s":%.0f,"load_avg":%s}\n' \
+printf 'notifier bench: %s events (%s SLA signals) -> %s notifications in %.2f s (CPU: notifier %s s, PostgreSQL %s s); bare insert %.2f s; load average %s\n' \
+    "$have" "$signals" "$rows" "$seconds" "$notifier_cpu" "$backend_cpu" "$bare_seconds" "$load" >&2
+printf '{"bench":"notifier","quick":%s,"events":%s,"sla_signals":%s,"notifications":%s,"seconds":%.3f,"notifications_per_s":%.0f,"events_per_s":%.0f,"bare_insert_seconds":%.3f,"bare_insert_rows_per_s":%.0f,"notifier_cpu_s":%s,"pg_backend_cpu_s":%s,"load_avg":%s}\n' \
     "$quick" "$have" "$signals" "$rows" "$seconds" "$per_s" "$events_per_s" "$bare_seconds" \
-    "$bare_per_s" "$load"
+    "$bare_per_s" "$notifier_cpu" "${backend_cpu:-0}" "$load"

@@ -117,6 +117,14 @@ int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *wha
     return rc;
 }
 
+int okno_rm_with_caller(PGconn *conn, const struct okno_rm_caller *who,
+                        int (*fn)(PGconn *conn, void *arg), void *arg, char *errbuf,
+                        size_t errbuf_bytes)
+{
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    return rc != OKNO_OK ? rc : okno__rm_end(conn, fn(conn, arg), errbuf, errbuf_bytes);
+}
+
 void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES])
 {
     time_t s = (time_t)(ms / 1000);

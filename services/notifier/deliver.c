@@ -13,7 +13,8 @@
 
 static const char DUE_SQL[] =
     "select n.notification_id, n.email, coalesce(p.full_name, ''), n.subject, n.body,"
-    " n.moved_on_note, n.attempts, (extract(epoch from n.created_at) * 1000)::int8"
+    " n.moved_on_note, n.attempts, (extract(epoch from n.created_at) * 1000)::int8,"
+    " n.attachment_name, n.attachment_type, n.attachment"
     " from okno.notifications n left join okno.people p on p.user_id = n.recipient_user_id"
     " where n.mail_state = 'pending' and n.next_attempt_at <= to_timestamp($1::int8 / 1000.0)"
     " order by n.next_attempt_at limit $2::int4";
@@ -99,6 +100,10 @@ static bool send_row(okno_notifier *n, const PGresult *due, int i, int64_t now_m
                       .body = body,
                       .message_id = message_id,
                       .date_ms = strtoll(PQgetvalue(due, i, 7), NULL, 10)};
+    okno_mail_attachment file = {PQgetvalue(due, i, 8), PQgetvalue(due, i, 9),
+                                 PQgetvalue(due, i, 10), (size_t)PQgetlength(due, i, 10)};
+    if (!PQgetisnull(due, i, 10))
+        mail.attachment = &file;
     okno_mail_verdict v = okno_mailer_send(&n->mailer, &mail, reply);
     free(body);
     char next[24];

@@ -24,22 +24,29 @@ static const char CURATORS_SQL[] =
     " where 'curator' = any(roles) group by org_id order by org_id";
 static const char DIGEST_SQL[] =
     "insert into okno.notifications (notification_id, recipient_user_id, cause, kind, email,"
-    " subject, body, event_at, mail_state)"
+    " subject, body, event_at, mail_state, attachment_name, attachment_type, attachment)"
     " select $1::uuid, r.id, $3, $7, p.email, $4, $5, to_timestamp($6::int8 / 1000.0),"
-    " case when p.email is null then 'no_address' else 'pending' end"
+    " case when p.email is null then 'no_address' else 'pending' end, $8, $9, $10"
     " from (select $2::int8 as id) r left join okno.people p on p.user_id = r.id"
     " on conflict (recipient_user_id, cause) do nothing";
 
+/* A file kept with the notification and mailed with it (NULL fields: none). */
+typedef struct attachment {
+    const char *name, *type, *data;
+} attachment;
+
 static int record(okno_notifier *n, const char *kind, const char *recipient, const char *cause,
-                  const char *subject, const char *body, int64_t now_ms, size_t *made)
+                  const char *subject, const char *body, const attachment *file, int64_t now_ms,
+                  size_t *made)
 {
     okno_uuid id;
     okno_notifier_notification_id(strtoll(recipient, NULL, 10), cause, &id);
     char nid[OKNO_UUID_TEXT_BYTES], at[24];
     okno_uuid_format(&id, nid);
     snprintf(at, sizeof at, "%" PRId64, now_ms);
-    const char *params[7] = {nid, recipient, cause, subject, body, at, kind};
-    PGresult *res = PQexecParams(n->tail.conn, DIGEST_SQL, 7, NULL, params, NULL, NULL, 0);
+    const char *params[10] = {nid, recipient, cause,      subject,    body,
+                              at,  kind,      file->name, file->type, file->data};
+    PGresult *res = PQexecParams(n->tail.conn, DIGEST_SQL, 10, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         snprintf(n->error, sizeof n->error, "digest: %s", PQresultErrorMessage(res));
         PQclear(res);
@@ -109,7 +116,7 @@ int okno_notifier_step_digest(okno_notifier *n, int64_t now_ms, size_t *made)
         char *curators = strdup(PQgetvalue(orgs, i, 1)), *save = NULL;
         for (char *c = strtok_r(curators, ",", &save); rc == OKNO_OK && c != NULL;
              c = strtok_r(NULL, ",", &save))
-            rc = record(n, "daily_digest", c, cause, subject, body, now_ms, made);
+            rc = record(n, "daily_digest", c, cause, subject, body, &(attachment){0}, now_ms, made);
         free(curators);
         free(body);
     }
@@ -122,9 +129,10 @@ int okno_notifier_step_digest(okno_notifier *n, int64_t now_ms, size_t *made)
 static const char HEADS_SQL[] =
     "select org_id, head_user_id from okno.orgs where head_user_id is not null order by org_id";
 
-/* One org's summary of the week starting on Moscow day monday: its numbers as CSV in the body. */
+/* One org's summary of the week starting on Moscow day monday: its numbers as CSV in the body,
+ * its HTML page (okno_report_weekly_html) in *html, both malloc'd. */
 static int compose_weekly(okno_notifier *n, int64_t org, int32_t monday, const char *label,
-                          char subject[256], char **body)
+                          char subject[256], char **body, char **html)
 {
     okno_report_weekly w = {0};
     char err[OKNO_REPORT_ERROR_BYTES];
@@ -135,20 +143,26 @@ static int compose_weekly(okno_notifier *n, int64_t org, int32_t monday, const c
         return rc;
     }
     snprintf(subject, 256, "Еженедельный отчёт за %s: %.80s", label, w.org_name);
-    size_t len = 0;
-    FILE *f = open_memstream(body, &len);
-    if (f == NULL) {
+    size_t len = 0, html_len = 0;
+    FILE *f = open_memstream(body, &len), *page = open_memstream(html, &html_len);
+    if (f == NULL || page == NULL) {
+        if (f != NULL)
+            fclose(f);
         okno_report_weekly_free(&w);
         return OKNO_ENOMEM;
     }
     fprintf(f,
             "Сводный отчёт организации «%s» и подведомственных (%d) за неделю %s "
             "(п. 4.2 регламента): количество по этапам, типам ответов, категориям и "
-            "организациям, просрочки, время рассмотрения. Все показатели, по строке на "
+            "организациям, просрочки, время рассмотрения; во вложении — страница отчёта с "
+            "графиками (HTML, открывается в браузере и печатается). Все показатели, по строке на "
             "показатель (раздел, ключ, показатель, значение):\n\n",
             w.org_name, w.org_count, label);
     rc = okno_report_weekly_csv(f, &w);
+    if (rc == OKNO_OK)
+        rc = okno_report_weekly_html(page, &w);
     fclose(f);
+    fclose(page);
     okno_report_weekly_free(&w);
     return rc;
 }
@@ -173,13 +187,16 @@ int okno_notifier_step_weekly(okno_notifier *n, int64_t now_ms, size_t *made)
     int rc = OKNO_OK;
     for (int i = 0; rc == OKNO_OK && i < PQntuples(heads); i++) {
         int64_t org = strtoll(PQgetvalue(heads, i, 0), NULL, 10);
-        char subject[256], cause[OKNO_NOTICE_CAUSE_BYTES], *body = NULL;
+        char subject[256], cause[OKNO_NOTICE_CAUSE_BYTES], name[64], *body = NULL, *html = NULL;
         snprintf(cause, sizeof cause, "weekly:%" PRId64 ":%s", org, label);
-        rc = compose_weekly(n, org, monday, label, subject, &body);
+        snprintf(name, sizeof name, "weekly-%" PRId64 "-%s.html", org, label);
+        rc = compose_weekly(n, org, monday, label, subject, &body, &html);
+        attachment page = {name, "text/html; charset=UTF-8", html};
         if (rc == OKNO_OK)
-            rc = record(n, "weekly_report", PQgetvalue(heads, i, 1), cause, subject, body, now_ms,
-                        made);
+            rc = record(n, "weekly_report", PQgetvalue(heads, i, 1), cause, subject, body, &page,
+                        now_ms, made);
         free(body);
+        free(html);
     }
     PQclear(heads);
     if (rc == OKNO_OK)

@@ -20,6 +20,7 @@ typedef struct buf {
     char *p;
     size_t len, cap;
     bool failed;
+    bool too_big; /* it would exceed OKNO_MAIL_BYTES_MAX */
 } buf;
 
 static void put(buf *b, const char *s, size_t n)
@@ -30,7 +31,10 @@ static void put(buf *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *p = cap <= OKNO_MAIL_BYTES_MAX + 1 ? realloc(b->p, cap) : NULL;
+        b->too_big = b->len + n + 1 > OKNO_MAIL_BYTES_MAX + 1;
+        if (cap > OKNO_MAIL_BYTES_MAX + 1)
+            cap = OKNO_MAIL_BYTES_MAX + 1;
+        char *p = !b->too_big ? realloc(b->p, cap) : NULL;
         if (p == NULL) {
             b->failed = true;
             return;
@@ -135,10 +139,60 @@ static bool address_ok(const char *a)
     return true;
 }
 
+/* The multipart boundary: base64 and the headers above it never hold "=_". */
+#define BOUNDARY "=_okno_mixed_part"
+
+static bool filename_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) < 200 && ascii_plain(s) &&
+           strpbrk(s, "\"\\/;") == NULL;
+}
+
+/* The body with CRLF line ends, then base64 (which no SMTP line rule can break). */
+static void put_text_body(buf *b, const char *body, bool *failed)
+{
+    buf crlf = {0};
+    for (const char *p = body; *p; p++) {
+        if (*p == '\n' && (p == body || p[-1] != '\r'))
+            puts_(&crlf, "\r");
+        put(&crlf, p, 1);
+    }
+    put_base64(b, (const unsigned char *)(crlf.p ? crlf.p : ""), crlf.len);
+    puts_(b, "\r\n");
+    *failed = *failed || crlf.failed;
+    b->too_big = b->too_big || crlf.too_big;
+    free(crlf.p);
+}
+
+static const char TEXT_PART[] = "Content-Type: text/plain; charset=UTF-8\r\n"
+                                "Content-Transfer-Encoding: base64\r\n\r\n";
+
+/* multipart/mixed: the text, then the attachment, both base64. */
+static void put_mixed(buf *b, const okno_mail *mail, bool *failed)
+{
+    const okno_mail_attachment *a = mail->attachment;
+    puts_(b, "Content-Type: multipart/mixed; boundary=\"" BOUNDARY "\"\r\n\r\n"
+             "This is a multi-part message in MIME format.\r\n--" BOUNDARY "\r\n");
+    puts_(b, TEXT_PART);
+    put_text_body(b, mail->body, failed);
+    puts_(b, "--" BOUNDARY "\r\nContent-Type: ");
+    puts_(b, a->content_type);
+    puts_(b, ";\r\n name=\"");
+    puts_(b, a->filename);
+    puts_(b, "\"\r\nContent-Disposition: attachment;\r\n filename=\"");
+    puts_(b, a->filename);
+    puts_(b, "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    put_base64(b, (const unsigned char *)a->data, a->len);
+    puts_(b, "\r\n--" BOUNDARY "--\r\n");
+}
+
 int okno_mail_compose(const okno_mail_config *cfg, const okno_mail *mail, char **out, size_t *len)
 {
+    const okno_mail_attachment *a = mail->attachment;
     if (!address_ok(mail->to) || !address_ok(cfg->from) || mail->message_id == NULL ||
-        !ascii_plain(mail->message_id))
+        !ascii_plain(mail->message_id) ||
+        (a != NULL && (!filename_ok(a->filename) || a->content_type == NULL ||
+                       !ascii_plain(a->content_type) || a->data == NULL)))
         return OKNO_EINVAL;
     buf b = {0};
     puts_(&b, "Date: ");
@@ -151,22 +205,18 @@ int okno_mail_compose(const okno_mail_config *cfg, const okno_mail *mail, char *
     put_encoded(&b, mail->subject);
     puts_(&b, "\r\nMessage-ID: <");
     puts_(&b, mail->message_id);
-    puts_(&b, ">\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
-              "Content-Transfer-Encoding: base64\r\n\r\n");
-    /* The body with CRLF line ends, then base64 (which no SMTP line rule can break). */
-    buf crlf = {0};
-    for (const char *p = mail->body; *p; p++) {
-        if (*p == '\n' && (p == mail->body || p[-1] != '\r'))
-            puts_(&crlf, "\r");
-        put(&crlf, p, 1);
+    puts_(&b, ">\r\nMIME-Version: 1.0\r\n");
+    bool failed = false;
+    if (a != NULL) {
+        put_mixed(&b, mail, &failed);
+    } else {
+        puts_(&b, TEXT_PART);
+        put_text_body(&b, mail->body, &failed);
     }
-    put_base64(&b, (const unsigned char *)(crlf.p ? crlf.p : ""), crlf.len);
-    puts_(&b, "\r\n");
-    bool failed = b.failed || crlf.failed;
-    free(crlf.p);
+    failed = failed || b.failed;
     if (failed) {
         free(b.p);
-        return b.len >= OKNO_MAIL_BYTES_MAX ? OKNO_EINVAL : OKNO_ENOMEM;
+        return b.too_big ? OKNO_EINVAL : OKNO_ENOMEM;
     }
     *out = b.p;
     *len = b.len;

@@ -1,7 +1,8 @@
 /* Mail through an SMTP relay with libcurl's SMTP: a MIME message in UTF-8 (RFC 2047 encoded
- * headers, base64 body) with a Message-ID the caller derives from (recipient, cause), and a
- * verdict per mail: sent, try again later (the server is down or refused for now), or refused
- * for good (a 5xx to the recipient or to the message), with the server's reply. */
+ * headers, base64 body; with an attachment, multipart/mixed: the text, then the file) with a
+ * Message-ID the caller derives from (recipient, cause), and a verdict per mail: sent, try again
+ * later (the server is down or refused for now), or refused for good (a 5xx to the recipient or to
+ * the message), with the server's reply. */
 #ifndef OKNO_MAIL_H
 #define OKNO_MAIL_H
 
@@ -9,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OKNO_MAIL_REPLY_BYTES   512          /* the server's last reply line kept, with the NUL */
-#define OKNO_MAIL_ADDRESS_BYTES 255          /* an address, with the NUL (RFC 5321: 254) */
-#define OKNO_MAIL_BYTES_MAX     (512 * 1024) /* one composed message */
+#define OKNO_MAIL_REPLY_BYTES   512 /* the server's last reply line kept, with the NUL */
+#define OKNO_MAIL_ADDRESS_BYTES 255 /* an address, with the NUL (RFC 5321: 254) */
+#define OKNO_MAIL_BYTES_MAX     (8 * 1024 * 1024) /* one composed message */
 
 typedef enum okno_mail_tls {
     OKNO_MAIL_TLS_NONE = 0,     /* plain SMTP (a local relay) */
@@ -32,6 +33,14 @@ typedef struct okno_mail_config {
     const char *helo_domain; /* NULL: libcurl's default */
 } okno_mail_config;
 
+/* A file sent with the text (the weekly report's HTML page). */
+typedef struct okno_mail_attachment {
+    const char *filename;     /* ASCII, no quotes or controls: "weekly-1010-2026-W10.html" */
+    const char *content_type; /* "text/html; charset=UTF-8" */
+    const char *data;
+    size_t len;
+} okno_mail_attachment;
+
 typedef struct okno_mail {
     const char *to;         /* address */
     const char *to_name;    /* display name (UTF-8), NULL: none */
@@ -39,6 +48,7 @@ typedef struct okno_mail {
     const char *body;       /* UTF-8, lines separated by \n */
     const char *message_id; /* without the angle brackets: "<local>@<domain>" inside */
     int64_t date_ms;        /* the Date header, Unix ms */
+    const okno_mail_attachment *attachment; /* NULL: a text/plain mail */
 } okno_mail;
 
 typedef enum okno_mail_verdict {

@@ -47,14 +47,17 @@ static const char INSERT_SQL[] =
     " from notifier_stage s left join okno.people p on p.user_id = s.recipient_user_id"
     " order by s.recipient_user_id, s.cause"
     " on conflict (recipient_user_id, cause) do nothing";
-/* A pending worker's notice says the message moved on (the first move after it). */
+/* A pending worker's notice says the message moved on (the first move after it). One join of
+ * the batch's moves with the pending worker notices of their messages (the partial index
+ * notifications_message), not a scan of the moves per notice. */
 static const char MOVED_SQL[] =
-    "update okno.notifications n set moved_on_note = (select m.note from notifier_moved m"
-    "   where m.message_id = n.message_id and m.seq > n.message_seq order by m.seq limit 1)"
-    " where n.mail_state = 'pending' and n.stage is not null and n.moved_on_note is null"
-    " and n.message_id in (select message_id from notifier_moved)"
-    " and n.message_seq < (select max(m.seq) from notifier_moved m"
-    "   where m.message_id = n.message_id)";
+    "update okno.notifications n set moved_on_note = f.note"
+    " from (select distinct on (p.notification_id) p.notification_id, m.note"
+    "   from notifier_moved m join okno.notifications p on p.message_id = m.message_id"
+    "    and p.message_seq < m.seq"
+    "   where p.mail_state = 'pending' and p.stage is not null and p.moved_on_note is null"
+    "   order by p.notification_id, m.seq) f"
+    " where n.notification_id = f.notification_id";
 static const char COMMIT_SQL[] =
     "update okno.notifier_cursor set cursor_tx = $2::xid8, cursor_position = $3::int8,"
     " events_read = events_read + $4::int8, updated_at = now() where name = $1";
@@ -289,6 +292,33 @@ static int keep_texts(okno_proj_entry *e, const okno_message_state *before, cons
     return okno_proj_follow_answer_text(&e->answer_text, before, &e->m.state, ev);
 }
 
+/* Whether a worker's notice of the message was made since its last move: only then can a move
+ * leave a pending notice to mark moved on, so only then is the move staged (most moves are not,
+ * which spares their rows and the update). Kept in the entry's from_seq, the projector's batch
+ * fence, which the notifier does not use otherwise; rebuilt with the state whenever the entry is
+ * folded from the log's history, so it is exact after a restart or a rewind. */
+#define NOTICE_SINCE_MOVE(e) ((e)->from_seq)
+
+/* A notice of a worker (a row with a stage, which a later move makes stale). */
+static bool worker_notice(const okno_message_state *before, const okno_notice *o)
+{
+    return o->stage != OKNO_STAGE_NONE && o->kind != OKNO_NOTIFY_MESSAGE_REJECTED &&
+           before->applicant_id != o->recipient;
+}
+
+/* The flag across one folded event: a move clears it (its note goes out if it was set), a
+ * worker's notice of the event sets it. Returns whether the move must be staged. */
+static bool track_move(okno_proj_entry *e, const okno_message_state *before, const okno_event *ev,
+                       bool worker, char note[OKNO_NOTICE_NOTE_BYTES])
+{
+    bool staged = NOTICE_SINCE_MOVE(e) && okno_notice_moved_on(before, ev, &e->m.state, note);
+    if (staged)
+        NOTICE_SINCE_MOVE(e) = 0;
+    if (worker)
+        NOTICE_SINCE_MOVE(e) = 1;
+    return staged;
+}
+
 static int fold(okno_notifier *n, okno_proj_entry *e, const okno_event *ev, const char *id_text)
 {
     okno_message_state before = e->m.state;
@@ -334,6 +364,7 @@ static int plan_history(okno_notifier *n, const PGresult *rows, stage_buf *s)
         if (e->m.state.last_seq + 1 == (uint64_t)seq)
             continue;
         memset(&e->m, 0, sizeof e->m);
+        NOTICE_SINCE_MOVE(e) = 0;
         e->m.state.message_id = id; /* the store's key lives in the state */
         okno_proj_entry_set_text(&e->answer_text, NULL, 0);
         if (seq == 1)
@@ -367,8 +398,18 @@ static int load_history(okno_notifier *n, stage_buf *s)
         char id[37];
         rc = decode(n, res, i, &ev, id);
         okno_proj_entry *e = rc == OKNO_OK ? okno_proj_store_find(&n->cache, &ev.message_id) : NULL;
-        if (rc == OKNO_OK)
-            rc = e != NULL ? fold(n, e, &ev, id) : fail(n, OKNO_EINVAL, "history of %s", id);
+        if (rc != OKNO_OK || e == NULL) {
+            rc = rc != OKNO_OK ? rc : fail(n, OKNO_EINVAL, "history of %s", id);
+            break;
+        }
+        okno_message_state before = e->m.state;
+        rc = fold(n, e, &ev, id);
+        okno_notice out[OKNO_NOTICE_RECIPIENTS_MAX];
+        bool worker = false;
+        for (size_t k = 0, count = okno_notice_for_event(&before, &ev, out); k < count; k++)
+            worker = worker || worker_notice(&before, &out[k]);
+        char note[OKNO_NOTICE_NOTE_BYTES];
+        track_move(e, &before, &ev, worker, note);
     }
     PQclear(res);
     return rc;
@@ -391,10 +432,12 @@ static char *org_name(okno_notifier *n, okno_org_id org)
 /* The notices of one event as staging rows. */
 static int stage_notices(okno_notifier *n, stage_buf *s, const okno_message_state *before,
                          const okno_event *ev, okno_proj_entry *e, const char *answer,
-                         const char *id_text)
+                         const char *id_text, bool *worker)
 {
     okno_notice out[OKNO_NOTICE_RECIPIENTS_MAX];
     size_t count = okno_notice_for_event(before, ev, out);
+    for (size_t i = 0; i < count; i++)
+        *worker = *worker || worker_notice(before, &out[i]);
     if (count == 0)
         return OKNO_OK;
     okno_notice_context ctx = {.answer_text = answer};
@@ -417,15 +460,10 @@ static int stage_notices(okno_notifier *n, stage_buf *s, const okno_message_stat
         okno_notifier_notification_id(out[i].recipient, cause, &id);
         okno_uuid_format(&id, nid);
         snprintf(rcpt, sizeof rcpt, "%" PRId64, (int64_t)out[i].recipient);
-        const char *stage =
-            out[i].stage != OKNO_STAGE_NONE && out[i].kind != OKNO_NOTIFY_MESSAGE_REJECTED
-                ? okno_stage_name(out[i].stage)
-                : NULL;
-        const char *email = NULL;
-        if (before->applicant_id == out[i].recipient) {
-            stage = NULL;            /* the applicant's notices never go stale */
-            email = e->message_text; /* given at submission: wins over the directory's */
-        }
+        /* Only a worker's notice has a stage (the applicant's never go stale). */
+        const char *stage = worker_notice(before, &out[i]) ? okno_stage_name(out[i].stage) : NULL;
+        /* The applicant's address given at submission wins over the directory's. */
+        const char *email = before->applicant_id == out[i].recipient ? e->message_text : NULL;
         const char *v[] = {nid,     rcpt, cause, okno_notification_kind_name(out[i].kind),
                            id_text, seq,  stage, email,
                            subject, body, at};
@@ -455,13 +493,14 @@ static int apply_rows(okno_notifier *n, const PGresult *rows, stage_buf *s)
                                      : strdup(e->answer_text != NULL ? e->answer_text : "");
         if (ev.type == OKNO_EVENT_APPROVAL_GIVEN && answer == NULL)
             return fail(n, OKNO_ENOMEM, "out of memory");
+        bool worker = false;
         if ((rc = fold(n, e, &ev, id)) == OKNO_OK)
-            rc = stage_notices(n, s, &before, &ev, e, answer, id);
+            rc = stage_notices(n, s, &before, &ev, e, answer, id, &worker);
         free(answer);
         if (rc != OKNO_OK)
             return rc;
         char note[OKNO_NOTICE_NOTE_BYTES], seq[16];
-        if (okno_notice_moved_on(&before, &ev, &e->m.state, note)) {
+        if (track_move(e, &before, &ev, worker, note)) {
             snprintf(seq, sizeof seq, "%" PRIu64, ev.seq);
             field(s, &s->moved, &s->moved_len, &s->moved_cap, id, false);
             field(s, &s->moved, &s->moved_len, &s->moved_cap, seq, false);

@@ -81,7 +81,7 @@ okno_mail_seen *okno_mails_read(const okno_smtp_sink *s, size_t *count)
     assert_non_null(f);
     size_t cap = 64, n = 0;
     okno_mail_seen *m = malloc(cap * sizeof *m);
-    static char line[1 << 20];
+    static char line[1 << 23]; /* a mail with its attachment, as one JSON line */
     while (fgets(line, sizeof line, f) != NULL) {
         json_error_t err;
         json_t *o = json_loads(line, 0, &err);
@@ -102,6 +102,16 @@ okno_mail_seen *okno_mails_read(const okno_smtp_sink *s, size_t *count)
             .longest_header_line =
                 (int)json_integer_value(json_object_get(o, "longest_header_line")),
         };
+        json_t *files = json_object_get(o, "attachments");
+        json_t *first = json_array_get(files, 0);
+        m[n].attachments = (int)json_array_size(files);
+        if (first != NULL) {
+            m[n].attachment_name = dup_field(first, "filename");
+            m[n].attachment_type = dup_field(first, "content_type");
+            m[n].attachment = dup_field(first, "content");
+            const char *d = json_string_value(json_object_get(first, "disposition"));
+            m[n].attached = d != NULL && strcmp(d, "attachment") == 0;
+        }
         n++;
         json_decref(o);
     }
@@ -121,6 +131,9 @@ void okno_mails_free(okno_mail_seen *m, size_t count)
         free(m[i].content_type);
         free(m[i].charset);
         free(m[i].encoding);
+        free(m[i].attachment_name);
+        free(m[i].attachment_type);
+        free(m[i].attachment);
     }
     free(m);
 }

@@ -26,9 +26,14 @@ typedef struct okno_mail_seen {
     char *rcpt, *message_id, *subject, *body, *from, *content_type, *charset, *encoding;
     bool ascii;
     int longest_header_line;
+    /* The first attachment of a multipart/mixed mail (NULL: none): name, type, decoded text,
+     * and whether its Content-Disposition says attachment. */
+    char *attachment_name, *attachment_type, *attachment;
+    bool attached;
+    int attachments; /* how many */
 } okno_mail_seen;
 
-/* The mails the server accepted so far (malloc'd; free with okno_mails_free). */
+/* The mails the server accepted so far (body: the text part of a multipart mail) (malloc'd; free with okno_mails_free). */
 okno_mail_seen *okno_mails_read(const okno_smtp_sink *s, size_t *count);
 void okno_mails_free(okno_mail_seen *m, size_t count);
 /* Distinct Message-IDs among them. */

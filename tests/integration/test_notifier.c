@@ -656,19 +656,32 @@ static void org_heads_get_the_weekly_report_of_the_week_before(void **state)
         assert_non_null(mail);
         assert_string_equal(mail->rcpt, PQgetvalue(res, i, 3));
         assert_non_null(strstr(mail->subject, label));
-        /* Every number of the report, as the report module writes them, is in the mail. */
+        /* Every number of the report, as the report module writes them, is in the mail's
+         * text, and its page is the one attachment (multipart/mixed). */
         okno_report_weekly w = {0};
-        char err[OKNO_REPORT_ERROR_BYTES], *csv = NULL;
-        size_t len = 0;
+        char err[OKNO_REPORT_ERROR_BYTES], *csv = NULL, *html = NULL, name[64];
+        size_t len = 0, html_len = 0;
         assert_int_equal(
             okno_report_weekly_query(f->conn, "okno_rm", org, monday, &w, err, sizeof err), 0);
-        FILE *out = open_memstream(&csv, &len);
+        FILE *out = open_memstream(&csv, &len), *page = open_memstream(&html, &html_len);
         assert_int_equal(okno_report_weekly_csv(out, &w), 0);
+        assert_int_equal(okno_report_weekly_html(page, &w), 0);
         fclose(out);
+        fclose(page);
         okno_report_weekly_free(&w);
         if (strstr(mail->body, csv) == NULL)
             fail_msg("the weekly mail of org %" PRId64 " lacks the report's numbers", org);
+        assert_string_equal(mail->content_type, "multipart/mixed");
+        assert_string_equal(mail->charset, "utf-8");
+        assert_int_equal(mail->attachments, 1);
+        assert_true(mail->attached);
+        snprintf(name, sizeof name, "weekly-%" PRId64 "-%s.html", org, label);
+        assert_string_equal(mail->attachment_name, name);
+        assert_string_equal(mail->attachment_type, "text/html");
+        if (strcmp(mail->attachment, html) != 0)
+            fail_msg("the weekly mail of org %" PRId64 " does not attach the report's page", org);
         free(csv);
+        free(html);
     }
     print_message("%d weekly reports for %s\n", PQntuples(res), label);
     PQclear(res);

@@ -74,6 +74,14 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
                         const struct okno_rm_page *page, json_t **out, char *errbuf,
                         size_t errbuf_bytes);
 
+/* Runs fn(conn, arg) inside the read-only transaction of `who`, under the same row-level
+ * security as the calls above: for reads another module makes (common/report's lists and
+ * summary, served by the gateway). The transaction commits when fn returns 0 and rolls back
+ * otherwise. 0, fn's code, OKNO_EINVAL (malformed caller, busy connection), OKNO_EPG. */
+int okno_rm_with_caller(PGconn *conn, const struct okno_rm_caller *who,
+                        int (*fn)(PGconn *conn, void *arg), void *arg, char *errbuf,
+                        size_t errbuf_bytes);
+
 /* One event of a history as JSON (the shape of `okno audit --json`'s events and of
  * okno_rm_history's): seq, type, at, actor, stage move, holding org, outcome, log position,
  * hash (hex), reasons, texts, targets, answer fields. NULL only when out of memory. */

@@ -16,14 +16,18 @@ from harness import BUILD, Scratch, free_port, okno, wait_until
 class Gateway:
     """A scratch cluster with the gateway in front of it."""
 
-    def __init__(self, name, **settings):
-        self.s = Scratch(name)
+    def __init__(self, name, scratch=None, **settings):
+        """With `scratch`, the gateway alone in front of a test's own scratch (its read models
+        already built), which the test closes."""
+        self.owned = scratch is None
+        self.s = scratch or Scratch(name)
         self.keys = Path(tempfile.mkdtemp(prefix="okno-gw-keys-"))
         okno("token", "keygen", "--dir", str(self.keys))
-        self.s.sql("insert into okno.grants values (104, 1, array['intake_operator']) "
-                   "on conflict do nothing")
-        self.s.start_ledger()
-        self.s.start("projector", **{"log.level": "warn"})
+        if self.owned:
+            self.s.sql("insert into okno.grants values (104, 1, array['intake_operator']) "
+                       "on conflict do nothing")
+            self.s.start_ledger()
+            self.s.start("projector", **{"log.level": "warn"})
         self.port = free_port()
         read = self.s.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
             .replace("password=okno_app", "password=okno_gateway")
@@ -135,4 +139,8 @@ class Gateway:
         return 0
 
     def close(self):
-        self.s.close()
+        if self.owned:
+            self.s.close()
+        elif self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)

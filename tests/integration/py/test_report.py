@@ -2,8 +2,12 @@
 equals an independent computation that decodes the event log's Avro bodies itself (fastavro and
 schemas/*.avsc, nothing of okno's C code); the CSV parses back to those numbers; the HTML page is
 self-contained, Chromium renders it to a PNG and a PDF, and each chart's bars and points draw the
-report's numbers."""
+report's numbers. The gateway serves the same lists and report, byte for byte, under row-level
+security, to the curators and org admins of the org or an org above it and to nobody else."""
+import csv
 import datetime
+import io
+import json
 import math
 import re
 import shutil
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway_harness import Gateway
 from harness import BUILD, ROOT, Scratch, decode, okno, schemas_by_fingerprint
 
 MSK_MS = 3 * 3600 * 1000
@@ -362,3 +367,116 @@ def test_weekly_bad_week_is_a_clear_error(scratch):
                           "--week", "2026-W10", "--pg", scratch.admin_conninfo],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "no org 77" in out.stderr
+
+
+# Through the gateway: (org reported, user, org they act for). Demo directory: curator O*100+8,
+# org admin O*100+9, executor O*100+2; 1011..1013 are below 1010.
+CURATOR_1010, ADMIN_1012, CURATOR_1012, CURATOR_1020 = 101008, 101209, 101208, 102008
+SERVED = [(1010, CURATOR_1010, 1010), (1012, CURATOR_1010, 1010), (1012, ADMIN_1012, 1012)]
+
+
+@pytest.fixture(scope="module")
+def gateway(scratch):
+    g = Gateway("report", scratch=scratch)
+    yield g
+    g.close()
+
+
+def report_week():
+    return week_label(moscow_day(START_MS) + 7 * 7)
+
+
+@pytest.mark.parametrize("org_id, user, acting", SERVED)
+def test_gateway_serves_the_weekly_report_as_okno_report_writes_it(scratch, gateway, org_id,
+                                                                   user, acting):
+    week = report_week()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        okno("report", "weekly", "--org", str(org_id), "--week", week, "--pg",
+             scratch.admin_conninfo, "--csv", str(tmp / "r.csv"), "--html", str(tmp / "r.html"))
+        for query, ctype, path in (("&format=csv", "text/csv", "r.csv"),
+                                   ("&format=html", "text/html", "r.html"),
+                                   ("", "text/html", "r.html")):
+            st, hdrs, body = gateway.request(
+                "GET", f"/orgs/{org_id}/reports/weekly?week={week}{query}", user=user, org=acting)
+            assert st == 200 and hdrs["content-type"].startswith(ctype), (st, body)
+            assert body == (tmp / path).read_text(), query
+        numbers = parse_csv((tmp / "r.csv").read_text())
+    assert numbers[("total", "all", "answered")] > 0  # the rows RLS lets through are all there
+
+
+def without_now(lists):
+    """The daily lists with every row's times made relative to the moment they are for (used
+    and late grow with it; which rows are listed does not change here: the traffic is months
+    old, every open message long past its stage time and deadline)."""
+    at = lists.pop("at_ms")
+    lists.pop("at")
+    for rows in lists["lists"].values():
+        for row in rows:
+            row["used_ms"] -= at
+            row["late_ms"] -= at
+    return lists
+
+
+@pytest.mark.parametrize("org_id, user, acting", SERVED)
+def test_gateway_serves_the_daily_lists_as_okno_report_prints_them(scratch, gateway, org_id,
+                                                                  user, acting):
+    st, hdrs, served = gateway.request("GET", f"/orgs/{org_id}/lists/daily", user=user,
+                                       org=acting)
+    assert st == 200 and hdrs["content-type"] == "application/json", served
+    printed = json.loads(okno("report", "daily", "--org", str(org_id), "--json", "--pg",
+                              scratch.admin_conninfo))
+    assert without_now(served) == without_now(printed)
+    if org_id == 1010:  # the ministry's tree holds open messages (its regional body may not)
+        assert served["lists"]["expired"] and served["lists"]["exceeded"]
+    st, hdrs, csv_text = gateway.request("GET", f"/orgs/{org_id}/lists/daily?format=csv",
+                                         user=user, org=acting)
+    assert st == 200 and hdrs["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert len(rows) == sum(len(v) for v in served["lists"].values())
+    assert {r["message_id"] for r in rows} == \
+        {r["message_id"] for v in served["lists"].values() for r in v}
+
+
+def test_gateway_reports_beyond_the_callers_scope_are_not_found(gateway):
+    week = report_week()
+
+    def get(path, user, org):
+        return gateway.request("GET", path, user=user, org=org)
+
+    missing = get(f"/orgs/999999/reports/weekly?week={week}", CURATOR_1010, 1010)
+    assert missing[0] == 404
+    for path in (f"/orgs/{{}}/reports/weekly?week={week}", "/orgs/{}/lists/daily"):
+        # An org above, a sibling, another ministry: byte for byte a missing org's answer.
+        for org, user, acting in ((1010, CURATOR_1012, 1012), (1011, CURATOR_1012, 1012),
+                                  (1010, CURATOR_1020, 1020), (1011, ADMIN_1012, 1012)):
+            st, _, body = get(path.format(org), user, acting)
+            assert (st, body) == (404, missing[2]), (path, org, user)
+        # Staff of the org without the curator's or org admin's role; an applicant.
+        st, _, body = get(path.format(1010), 101002, 1010)
+        assert st == 403 and body["error"] == "role_not_allowed"
+        st, _, body = get(path.format(1010), 5001, None)
+        assert (st, body) == (404, missing[2])
+
+
+def test_gateway_role_sees_only_the_scopes_counters(scratch, gateway):
+    """The policy on stats_daily by hand, as the okno_gateway role: a curator of 1012 sees its
+    own org's counters and none of its sibling's or its parent's; no caller sees none."""
+    read = scratch.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
+        .replace("password=okno_app", "password=okno_gateway")
+
+    def count(settings):
+        sql = ("begin; " + "".join(f"select set_config('{k}', '{v}', true); "
+                                   for k, v in settings.items()) +
+               "select string_agg(org_id::text || ':' || n::text, ',' order by org_id) from"
+               " (select org_id, count(*) n from okno_rm.stats_daily"
+               " where org_id in (1010, 1011, 1012) group by org_id) x; commit;")
+        out = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", read, "-c",
+                              sql], check=True, capture_output=True, text=True).stdout
+        return out.split()[-1] if out.split() else ""
+    everything = scratch.sql("select org_id, count(*) from okno_rm.stats_daily"
+                             " where org_id in (1010, 1011, 1012) group by org_id order by 1")
+    assert len(everything) == 3
+    mine = count({"okno.caller_user": CURATOR_1012, "okno.caller_org": 1012})
+    assert mine == f"1012:{dict(everything)['1012']}"
+    assert count({}) in ("", ":")

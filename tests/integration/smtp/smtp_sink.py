@@ -3,8 +3,8 @@
 
 smtp_sink.py PORT OUT.jsonl: listens on 127.0.0.1:PORT (0: a free port), prints the port on its
 first line once it accepts connections, and appends one JSON object per accepted mail to
-OUT.jsonl: the envelope, the decoded headers and body, and facts about the raw message (all
-ASCII, longest line). A recipient whose local part contains "bounce" is refused with a 550.
+OUT.jsonl: the envelope, the decoded headers and body (of a multipart/mixed mail: its text part,
+and its attachments decoded), and facts about the raw message (all ASCII, longest line). A recipient whose local part contains "bounce" is refused with a 550.
 It stops on SIGTERM, or when its stdin closes (the test that started it is gone)."""
 import email
 import email.policy
@@ -35,6 +35,11 @@ class Sink:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         lines = raw.split(b"\r\n")
         header_end = lines.index(b"") if b"" in lines else len(lines)
+        text = msg.get_body(preferencelist=("plain",)) if msg.is_multipart() else msg
+        attachments = [{"filename": a.get_filename(), "content_type": a.get_content_type(),
+                        "charset": a.get_content_charset(), "disposition":
+                        a.get_content_disposition(), "content": a.get_content()}
+                       for a in msg.iter_attachments()] if msg.is_multipart() else []
         record = {
             "rcpt": envelope.rcpt_tos,
             "mail_from": envelope.mail_from,
@@ -45,9 +50,10 @@ class Sink:
             "subject": str(msg["Subject"]),
             "mime_version": msg["MIME-Version"],
             "content_type": msg.get_content_type(),
-            "charset": msg.get_content_charset(),
-            "transfer_encoding": msg["Content-Transfer-Encoding"],
-            "body": msg.get_content().replace("\r\n", "\n"),
+            "charset": text.get_content_charset(),
+            "transfer_encoding": text["Content-Transfer-Encoding"],
+            "body": text.get_content().replace("\r\n", "\n"),
+            "attachments": attachments,
             "ascii": all(b < 128 for b in raw),
             "longest_header_line": max(len(l) for l in lines[:header_end]),
         }

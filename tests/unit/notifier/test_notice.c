@@ -252,6 +252,50 @@ static void mail_is_mime_utf8_with_encoded_headers_and_a_stable_message_id(void 
     free(msg);
 }
 
+static void mail_with_an_attachment_is_multipart_mixed_text_then_file(void **state)
+{
+    (void)state;
+    okno_mail_config cfg = {.url = "smtp://127.0.0.1:25", .from = "okno@example.org"};
+    const char page[] = "<!DOCTYPE html>\n<title>Отчёт</title>\n";
+    okno_mail_attachment file = {"weekly-1010-2026-W10.html", "text/html; charset=UTF-8", page,
+                                 sizeof page - 1};
+    okno_mail mail = {.to = "head@example.org",
+                      .subject = "Отчёт",
+                      .body = "Текст",
+                      .message_id = "w@example.org",
+                      .attachment = &file};
+    char *msg;
+    size_t len;
+    assert_int_equal(okno_mail_compose(&cfg, &mail, &msg, &len), 0);
+    const char *top = strstr(msg, "Content-Type: multipart/mixed; boundary=\"=_okno_mixed_part\"");
+    const char *text =
+        strstr(msg, "--=_okno_mixed_part\r\nContent-Type: text/plain; charset=UTF-8");
+    const char *att = strstr(msg, "--=_okno_mixed_part\r\nContent-Type: text/html; charset=UTF-8;"
+                                  "\r\n name=\"weekly-1010-2026-W10.html\"\r\nContent-Disposition:"
+                                  " attachment;\r\n filename=\"weekly-1010-2026-W10.html\"\r\n"
+                                  "Content-Transfer-Encoding: base64\r\n\r\n");
+    assert_true(top != NULL && text > top && att > text);
+    /* The file's base64 decodes to the page, byte for byte; the closing boundary ends it. */
+    const char *b64 = strstr(att, "\r\n\r\n") + 4,
+               *close = strstr(b64, "\r\n--=_okno_mixed_part--\r\n");
+    assert_non_null(close);
+    unsigned char decoded[256];
+    int n = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)(close - b64));
+    n -= (close[-1] == '=') + (close[-2] == '=');
+    assert_int_equal(n, (int)sizeof page - 1);
+    assert_memory_equal(decoded, page, sizeof page - 1);
+    free(msg);
+    /* A file name that could break the header is refused. */
+    file.filename = "a\"\r\nBcc: x@y.org";
+    assert_int_equal(okno_mail_compose(&cfg, &mail, &msg, &len), OKNO_EINVAL);
+    /* So is a mail over the size limit (base64 makes the file a third larger). */
+    char *big = malloc(OKNO_MAIL_BYTES_MAX);
+    memset(big, 'x', OKNO_MAIL_BYTES_MAX);
+    file = (okno_mail_attachment){"big.html", "text/html", big, OKNO_MAIL_BYTES_MAX};
+    assert_int_equal(okno_mail_compose(&cfg, &mail, &msg, &len), OKNO_EINVAL);
+    free(big);
+}
+
 static void mail_to_an_unsafe_address_is_refused(void **state)
 {
     (void)state;
@@ -280,6 +324,7 @@ int main(void)
         cmocka_unit_test(the_cause_names_the_event),
         cmocka_unit_test(mail_is_mime_utf8_with_encoded_headers_and_a_stable_message_id),
         cmocka_unit_test(mail_to_an_unsafe_address_is_refused),
+        cmocka_unit_test(mail_with_an_attachment_is_multipart_mixed_text_then_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
