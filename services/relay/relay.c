@@ -294,14 +294,12 @@ static int load_cursor(okno_relay *r, okno__relay_stream *s)
     return OKNO_OK;
 }
 
-/* Stores the cursor of the batch's last row, res row `last`. */
-static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *rows, int last)
+/* Writes the relay_cursors row `name`. */
+static int write_cursor(okno_relay *r, const char *name, const char *tx, int64_t position)
 {
-    okno_log_cursor next = s->cursor;
-    okno_log_cursor_set_row(&next, rows, last, 4, 5);
     char pos[24];
-    snprintf(pos, sizeof pos, "%" PRId64, next.position);
-    const char *params[3] = {s->cursor_name, next.tx, pos};
+    snprintf(pos, sizeof pos, "%" PRId64, position);
+    const char *params[3] = {name, tx, pos};
     PGresult *res = query(r, "store cursor",
                           "insert into okno.relay_cursors (stream, tx, position)"
                           " values ($1, $2::xid8, $3::int8) on conflict (stream) do update"
@@ -310,8 +308,18 @@ static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *ro
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    s->cursor = next;
     return OKNO_OK;
+}
+
+/* Stores the cursor of the batch's last row, res row `last`. */
+static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *rows, int last)
+{
+    okno_log_cursor next = s->cursor;
+    okno_log_cursor_set_row(&next, rows, last, 4, 5);
+    int rc = write_cursor(r, s->cursor_name, next.tx, next.position);
+    if (rc == OKNO_OK)
+        s->cursor = next;
+    return rc;
 }
 
 /* The anchor cursor is a relay_cursors row like the streams': its position is the number of the
@@ -511,23 +519,6 @@ static int produce_anchor(okno_relay *r, const PGresult *res, int i)
     return OKNO_OK;
 }
 
-static int store_anchor_cursor(okno_relay *r, int64_t no)
-{
-    char pos[24];
-    snprintf(pos, sizeof pos, "%" PRId64, no);
-    const char *params[2] = {r->anchor_cursor_name, pos};
-    PGresult *res = query(r, "store checkpoint cursor",
-                          "insert into okno.relay_cursors (stream, tx, position)"
-                          " values ($1, '0'::xid8, $2::int8) on conflict (stream) do update"
-                          " set position = excluded.position, updated_at = now()",
-                          2, params, PGRES_COMMAND_OK);
-    if (res == NULL)
-        return OKNO_EPG;
-    PQclear(res);
-    r->anchored_no = no;
-    return OKNO_OK;
-}
-
 /* Signs and publishes the checkpoints after the anchor cursor, waits for every delivery, then
  * moves the cursor. A crash after a checkpoint's commit and before its publication leaves the
  * cursor behind it, so the next leader publishes it; a crash after the publication and before
@@ -561,7 +552,10 @@ static int publish_anchors(okno_relay *r)
     if (rc != 0)
         producer_stop(r);
     if (rc == 0 && n > 0)
-        rc = store_anchor_cursor(r, okno_pgbin_get_i64(PQgetvalue(res, n - 1, 0)));
+        rc = write_cursor(r, r->anchor_cursor_name, "0",
+                          okno_pgbin_get_i64(PQgetvalue(res, n - 1, 0)));
+    if (rc == 0 && n > 0)
+        r->anchored_no = okno_pgbin_get_i64(PQgetvalue(res, n - 1, 0));
     if (rc == 0) {
         r->stats.anchors += (uint64_t)n;
         r->anchors_due = n == OKNO_RELAY_ANCHORS_PER_STEP; /* more may wait */

@@ -340,6 +340,27 @@ static void insider_rewrite_passes_verify_but_anchors_name_the_checkpoint_and_ev
     assert_true(query("select count(*) from okno.log_checkpoints") >= 2);
 }
 
+/* The same insider also moves the relay's checkpoint cursor back, so the relay signs the
+ * recomputed checkpoints too: they land after the genuine ones, which still stand. */
+static void insider_who_makes_the_relay_sign_again_is_still_caught(void **state)
+{
+    (void)state;
+    PGconn *admin = okno_itest_connect(fx.db.admin_conninfo);
+    okno_itest_exec(admin,
+                    "update okno.relay_cursors set position = 0 where stream = 'checkpoints'");
+    PQfinish(admin);
+    okno_relay r;
+    relay_open(&r);
+    relay_drain(&r);
+    okno_relay_close(&r);
+    char out[OUTPUT_BYTES];
+    assert_int_equal(run_verify_anchors(fx.checkpoints, fx.pub, out, sizeof out), 1);
+    assert_non_null(strstr(out, ": checkpoint 2 signed again with other contents; the first one"
+                                " stands"));
+    assert_null(strstr(out, ": checkpoint 1 signed again")); /* its range was not rewritten */
+    assert_non_null(strstr(out, "MISMATCH checkpoint 2 (events 21..40 of the log"));
+}
+
 static void key_path(char *out, size_t size, const char *name)
 {
     snprintf(out, size, "%s/%s", fx.dir, name);
@@ -395,6 +416,7 @@ int main(void)
         cmocka_unit_test(every_checkpoint_is_published_signed_once_also_after_a_crash),
         cmocka_unit_test(altered_or_foreign_signatures_on_the_topic_are_reported),
         cmocka_unit_test(insider_rewrite_passes_verify_but_anchors_name_the_checkpoint_and_event),
+        cmocka_unit_test(insider_who_makes_the_relay_sign_again_is_still_caught),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -203,13 +203,19 @@ static void on_checkpoint_record(anchors *a, const rd_kafka_message_t *m)
         return;
     }
     okno_anchor *slot = &a->by_no[c.checkpoint_no - 1];
-    if (slot->checkpoint_no != 0 && memcmp(slot, &c, sizeof c) != 0)
-        okno_cli_verify_mismatch(a->mismatches,
-                                 "checkpoint %" PRId64 ": two different signed records on %s",
-                                 c.checkpoint_no, a->o->checkpoints_topic);
-    if (slot->checkpoint_no == 0)
-        a->valid++;
-    *slot = c; /* a repeat of the same checkpoint is the same bytes: one */
+    if (slot->checkpoint_no != 0) {
+        /* A repeat of the same checkpoint is the same bytes: one. A different one is the key
+         * signing a rewritten log (someone reset the relay's cursor): the first stands. */
+        if (memcmp(slot, &c, sizeof c) != 0)
+            okno_cli_verify_mismatch(a->mismatches,
+                                     "%s partition %d offset %lld: checkpoint %" PRId64
+                                     " signed again with other contents; the first one stands",
+                                     a->o->checkpoints_topic, (int)m->partition, off,
+                                     c.checkpoint_no);
+        return;
+    }
+    a->valid++;
+    *slot = c;
     if (c.checkpoint_no > a->max_no)
         a->max_no = c.checkpoint_no;
 }

@@ -9,32 +9,13 @@
 # The scenario ends with okno verify --anchors. It runs a cluster of its own (.work/test-sanitized).
 set -euo pipefail
 OKNO_SCRIPT=test_sanitized
-OKNO_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
-export OKNO_WORK=${OKNO_TEST_SANITIZED_WORK:-$OKNO_ROOT/.work/test-sanitized}
-. "$OKNO_ROOT/deploy/lib.sh"
-. "$OKNO_ROOT/deploy/local/services.sh"
-. "$OKNO_ROOT/deploy/local/clock.sh"
-okno=$OKNO_BUILD/tools/okno/okno
+export OKNO_WORK=${OKNO_TEST_SANITIZED_WORK:-$(cd "$(dirname "$0")/../../.." && pwd)/.work/test-sanitized}
+. "$(dirname "$0")/../scratch_cluster.sh"
 reports=$OKNO_WORK/sanitizer
-tmp=$(mktemp -d)
-
-cleanup() {
-    "$OKNO_ROOT/deploy/local/down" >/dev/null 2>&1 || true
-    "$OKNO_ROOT/deploy/local/down" --purge >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 grep -q 'OKNO_SANITIZE:BOOL=ON' "$OKNO_BUILD/CMakeCache.txt" ||
     okno_die "$OKNO_BUILD is not a -DOKNO_SANITIZE=ON build"
-[ -f "$OKNO_CLUSTER_ENV" ] && "$OKNO_ROOT/deploy/local/down" --purge
-rm -rf "$OKNO_WORK/clock.env" "$OKNO_WORK/anchor" "$reports"
-mkdir -p "$reports" "$OKNO_WORK/kafka"
-if [ -s "$OKNO_ROOT/.work/kafka/classpath.txt" ]; then
-    cp "$OKNO_ROOT/.work/kafka/classpath.txt" "$OKNO_WORK/kafka/classpath.txt"
-else
-    "$OKNO_ROOT/deploy/bootstrap.sh"
-fi
+rm -rf "$OKNO_WORK/anchor" "$reports"
+mkdir -p "$reports"
 
 # Every instrumented process (the services and the okno CLI) halts at its first report and
 # writes it to $reports/NAME.PID; libh2o's thread-local chunk cache is a known, documented leak
