@@ -2,6 +2,7 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -20,6 +21,9 @@ int okno_cli_topics(int argc, char **argv);
 int okno_cli_load(int argc, char **argv);
 int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
+
+/* Writes n bytes as 2n lowercase hex digits and a NUL into out. */
+void okno_cli_hex(const uint8_t *p, size_t n, char *out);
 
 /* okno verify's report of one mismatch: printed while fewer than its report maximum were,
  * always counted in *mismatches. */

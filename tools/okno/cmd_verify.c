@@ -46,11 +46,13 @@ typedef struct verify {
     long long mismatches;
 } verify;
 
-static void hex(const uint8_t *p, size_t n, char *out)
+void okno_cli_hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", p[i]);
 }
+
+#define hex okno_cli_hex
 
 void okno_cli_verify_mismatch(long long *mismatches, const char *fmt, ...)
 {

@@ -57,11 +57,7 @@ typedef struct anchors {
     long long compared, db_events, unpublished;
 } anchors;
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
-}
+#define hex okno_cli_hex
 
 static int grow(void **p, int64_t *cap, int64_t want, size_t each)
 {
