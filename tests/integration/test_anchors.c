@@ -66,8 +66,6 @@ static void relay_open(okno_relay *r)
 {
     okno_relay_config cfg;
     okno_relay_config_init(&cfg);
-    fx.pg_keywords[0] = "dbname";
-    fx.pg_values[0] = fx.db.app_conninfo;
     cfg.pg_keywords = fx.pg_keywords;
     cfg.pg_values = fx.pg_values;
     cfg.kafka_conf = bootstrap_only;
@@ -361,6 +359,26 @@ static void insider_who_makes_the_relay_sign_again_is_still_caught(void **state)
     assert_non_null(strstr(out, "MISMATCH checkpoint 2 (events 21..40 of the log"));
 }
 
+/* Signing needs the private key: a relay given a public-only key refuses to start. */
+static void relay_refuses_a_public_key_for_signing(void **state)
+{
+    (void)state;
+    okno_anchor_key pub;
+    char err[512];
+    assert_int_equal(okno_anchor_key_load(&pub, fx.pub, false, err, sizeof err), 0);
+    okno_relay r;
+    okno_relay_config cfg;
+    okno_relay_config_init(&cfg);
+    cfg.pg_keywords = fx.pg_keywords;
+    cfg.pg_values = fx.pg_values;
+    cfg.kafka_conf = bootstrap_only;
+    cfg.anchor_key = &pub;
+    assert_int_equal(okno_relay_init(&r, &cfg), OKNO_ECONFIG);
+    assert_non_null(strstr(r.error, "private key"));
+    okno_relay_close(&r);
+    okno_anchor_key_close(&pub);
+}
+
 static void key_path(char *out, size_t size, const char *name)
 {
     snprintf(out, size, "%s/%s", fx.dir, name);
@@ -370,6 +388,8 @@ static int setup(void **state)
 {
     (void)state;
     okno_itest_db_create(&fx.db, "okno_test_anchors");
+    fx.pg_keywords[0] = "dbname"; /* a whole conninfo, expanded by libpq */
+    fx.pg_values[0] = fx.db.app_conninfo;
     okno_rm_load_demo_directory(&fx.db, 2);
     okno_loggen_options o;
     okno_loggen_options_init(&o);
@@ -413,6 +433,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(relay_refuses_a_public_key_for_signing),
         cmocka_unit_test(every_checkpoint_is_published_signed_once_also_after_a_crash),
         cmocka_unit_test(altered_or_foreign_signatures_on_the_topic_are_reported),
         cmocka_unit_test(insider_rewrite_passes_verify_but_anchors_name_the_checkpoint_and_event),
