@@ -167,7 +167,10 @@ static void finish_keyed(okno_report_keyed *rows, size_t *count)
         if (any(&rows[i].c))
             rows[kept++] = rows[i];
     *count = kept;
-    qsort(rows, kept, sizeof *rows, keyed_cmp);
+    /* rows is NULL when no row was ever added (a week without messages): qsort's array must
+     * not be NULL even for no elements (C17 7.22.5), and UBSan stops there. */
+    if (kept > 1)
+        qsort(rows, kept, sizeof *rows, keyed_cmp);
     for (size_t i = 0; i < kept; i++)
         on_time(&rows[i].c, &rows[i].on_time);
 }

@@ -45,6 +45,12 @@ okno_notifier_env() {
     _env=("OKNO_MAIL__URL=smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port")")
 }
 
+# The relay signs the checkpoints it publishes with the key deploy/local/up made.
+okno_relay_env() {
+    local -n _env=$1
+    _env=("OKNO_RELAY__ANCHOR_KEY=$OKNO_WORK/anchor/checkpoint_signing.pem")
+}
+
 okno_service_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
 okno_service_start() {
@@ -58,6 +64,7 @@ okno_service_start() {
     [ -f "$conf" ] && args=(--config "$conf")
     [ "$name" = gateway ] && okno_gateway_env extra "$run"
     [ "$name" = notifier ] && okno_notifier_env extra
+    [ "$name" = relay ] && okno_relay_env extra
     OKNO_ADMIN__LISTEN=127.0.0.1:$port \
         OKNO_KAFKA__BOOTSTRAP__SERVERS=$OKNO_KAFKA_BOOTSTRAP \
         OKNO_PG__CONNINFO=$OKNO_PG_CONNINFO \

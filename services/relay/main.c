@@ -49,6 +49,15 @@ static const struct okno_config_key relay_keys[] = {
      .min = 0,
      .max = 100000,
      .doc = "events per global checkpoint; 0 writes none"},
+    {.name = "relay.checkpoints_topic",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = OKNO_TOPIC_CHECKPOINTS,
+     .doc = "topic the signed checkpoints go to (one partition, kept forever)"},
+    {.name = "relay.anchor_key",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "",
+     .doc = "PEM file of the Ed25519 private key that signs the published checkpoints (a "
+            "deployment secret, never in PostgreSQL); empty: checkpoints are not published"},
     {.name = NULL},
 };
 
@@ -60,12 +69,13 @@ static const struct okno_service_info info = {
 
 /* What the loop reports, as deltas of okno_relay_stats. */
 typedef struct relay_metrics {
-    struct okno_metrics_counter published, failures, restarts, checkpoints;
+    struct okno_metrics_counter published, failures, restarts, checkpoints, anchors;
     okno_relay_stats seen;
 } relay_metrics;
 
 static struct okno_service svc;
 static okno_relay relay;
+static okno_anchor_key anchor_key;
 static relay_metrics metrics;
 static const char *pg_keywords[OKNO_CONFIG_PG_PARAMS_MAX];
 static const char *pg_values[OKNO_CONFIG_PG_PARAMS_MAX];
@@ -94,6 +104,9 @@ static void metrics_init(relay_metrics *m, struct okno_metrics *reg)
                               "Producers recreated after a fatal error.", NULL);
     okno_metrics_counter_init(reg, &m->checkpoints, "okno_relay_checkpoints_total",
                               "Global checkpoints written.", NULL);
+    okno_metrics_counter_init(
+        reg, &m->anchors, "okno_relay_anchors_total",
+        "Signed checkpoints published to the checkpoints topic and confirmed.", NULL);
 }
 
 static void metrics_update(relay_metrics *m, const okno_relay_stats *now)
@@ -102,7 +115,26 @@ static void metrics_update(relay_metrics *m, const okno_relay_stats *now)
     okno_metrics_counter_add(&m->failures, now->delivery_failures - m->seen.delivery_failures);
     okno_metrics_counter_add(&m->restarts, now->producer_restarts - m->seen.producer_restarts);
     okno_metrics_counter_add(&m->checkpoints, now->checkpoints - m->seen.checkpoints);
+    okno_metrics_counter_add(&m->anchors, now->anchors - m->seen.anchors);
     m->seen = *now;
+}
+
+/* The signing key from the deployment's secrets; without one checkpoints stay in the database
+ * only, which an insider with the owner's rights could rewrite unnoticed: say so at start. */
+static int load_anchor_key(const char *path, okno_relay_config *cfg)
+{
+    if (path[0] == '\0') {
+        okno_log_warn("relay.anchor_key is not set: checkpoints are not signed and published");
+        return OKNO_OK;
+    }
+    char err[512];
+    int rc = okno_anchor_key_load(&anchor_key, path, true, err, sizeof err);
+    if (rc != 0) {
+        okno_log_error("cannot load relay.anchor_key", OKNO_LOG_STR("reason", err));
+        return OKNO_ECONFIG;
+    }
+    cfg->anchor_key = &anchor_key;
+    return OKNO_OK;
 }
 
 static int relay_init(void)
@@ -123,8 +155,12 @@ static int relay_init(void)
     cfg.batch_rows = (int)okno_config_get_int(c, "relay.batch_rows");
     cfg.delivery_timeout_ms = (int)okno_config_get_duration_ms(c, "relay.delivery_timeout");
     cfg.checkpoint_events = okno_config_get_int(c, "relay.checkpoint_events");
+    cfg.checkpoints_topic = okno_config_get_string(c, "relay.checkpoints_topic");
+    int rc = load_anchor_key(okno_config_get_string(c, "relay.anchor_key"), &cfg);
+    if (rc != 0)
+        return rc;
     metrics_init(&metrics, &svc.metrics);
-    int rc = okno_relay_init(&relay, &cfg);
+    rc = okno_relay_init(&relay, &cfg);
     if (rc != 0)
         okno_log_error("bad relay configuration", OKNO_LOG_STR("reason", relay.error));
     return rc;
@@ -150,7 +186,9 @@ static void relay_run(void)
 {
     okno_log_info("relaying", OKNO_LOG_STR("events_topic", relay.cfg.events_topic),
                   OKNO_LOG_STR("rejections_topic", relay.cfg.rejections_topic),
-                  OKNO_LOG_STR("cursor_prefix", relay.cfg.cursor_prefix));
+                  OKNO_LOG_STR("cursor_prefix", relay.cfg.cursor_prefix),
+                  OKNO_LOG_STR("checkpoints_topic",
+                               relay.cfg.anchor_key != NULL ? relay.cfg.checkpoints_topic : ""));
     const okno_service_steps steps = {
         .step = relay_step,
         .error = relay_error,
@@ -164,7 +202,8 @@ static void relay_run(void)
     };
     okno_service_run_steps(&svc, &steps);
     okno_log_info("relay stopping", OKNO_LOG_UINT("records", relay.stats.published),
-                  OKNO_LOG_UINT("checkpoints", relay.stats.checkpoints));
+                  OKNO_LOG_UINT("checkpoints", relay.stats.checkpoints),
+                  OKNO_LOG_UINT("anchors", relay.stats.anchors));
 }
 
 int main(int argc, char **argv)
@@ -179,6 +218,7 @@ int main(int argc, char **argv)
         relay_run();
     }
     okno_relay_close(&relay);
+    okno_anchor_key_close(&anchor_key);
     okno_service_close(&svc);
     return okno_service_exit_code(rc);
 }

@@ -50,6 +50,7 @@ void okno_relay_config_init(okno_relay_config *cfg)
         .batch_rows = OKNO_RELAY_BATCH_ROWS_DEFAULT,
         .delivery_timeout_ms = OKNO_RELAY_DELIVERY_MS_DEFAULT,
         .checkpoint_events = OKNO_RELAY_CHECKPOINT_DEFAULT,
+        .checkpoints_topic = OKNO_TOPIC_CHECKPOINTS,
     };
 }
 
@@ -146,6 +147,9 @@ static int check_config(okno_relay *r)
     if (c->events_topic == NULL || c->events_topic[0] == '\0' || c->rejections_topic == NULL ||
         c->rejections_topic[0] == '\0' || c->cursor_prefix == NULL)
         return fail(r, OKNO_ECONFIG, "relay topics must be named");
+    if (c->anchor_key != NULL && (!c->anchor_key->has_private || c->checkpoints_topic == NULL ||
+                                  c->checkpoints_topic[0] == '\0'))
+        return fail(r, OKNO_ECONFIG, "publishing checkpoints needs a private key and a topic");
     if (c->batch_rows < 1 || c->batch_rows > OKNO_RELAY_BATCH_ROWS_MAX)
         return fail(r, OKNO_ECONFIG, "relay.batch_rows must be 1..%d", OKNO_RELAY_BATCH_ROWS_MAX);
     if (c->delivery_timeout_ms < 1 || c->checkpoint_events < 0)
@@ -178,6 +182,8 @@ int okno_relay_init(okno_relay *r, const okno_relay_config *cfg)
                 "type");
     stream_init(&r->streams[1], cfg->cursor_prefix, "rejections", cfg->rejections_topic,
                 REFUSALS_SQL, "reason_code");
+    snprintf(r->anchor_cursor_name, sizeof r->anchor_cursor_name, "%scheckpoints",
+             cfg->cursor_prefix);
     /* Catch up on checkpoints at the first step. */
     r->events_since_checkpoint = cfg->checkpoint_events;
     return OKNO_OK;
@@ -247,6 +253,7 @@ static void pg_stop(okno_relay *r)
     okno_logtail_stop(&r->tail);
     for (int i = 0; i < OKNO_RELAY_STREAMS; i++)
         r->streams[i].cursor_loaded = false;
+    r->anchor_cursor_loaded = false;
 }
 
 static int pg_failed(okno_relay *r, const char *what, const PGresult *res)
@@ -287,14 +294,12 @@ static int load_cursor(okno_relay *r, okno__relay_stream *s)
     return OKNO_OK;
 }
 
-/* Stores the cursor of the batch's last row, res row `last`. */
-static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *rows, int last)
+/* Writes the relay_cursors row `name`. */
+static int write_cursor(okno_relay *r, const char *name, const char *tx, int64_t position)
 {
-    okno_log_cursor next = s->cursor;
-    okno_log_cursor_set_row(&next, rows, last, 4, 5);
     char pos[24];
-    snprintf(pos, sizeof pos, "%" PRId64, next.position);
-    const char *params[3] = {s->cursor_name, next.tx, pos};
+    snprintf(pos, sizeof pos, "%" PRId64, position);
+    const char *params[3] = {name, tx, pos};
     PGresult *res = query(r, "store cursor",
                           "insert into okno.relay_cursors (stream, tx, position)"
                           " values ($1, $2::xid8, $3::int8) on conflict (stream) do update"
@@ -303,7 +308,35 @@ static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *ro
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    s->cursor = next;
+    return OKNO_OK;
+}
+
+/* Stores the cursor of the batch's last row, res row `last`. */
+static int store_cursor(okno_relay *r, okno__relay_stream *s, const PGresult *rows, int last)
+{
+    okno_log_cursor next = s->cursor;
+    okno_log_cursor_set_row(&next, rows, last, 4, 5);
+    int rc = write_cursor(r, s->cursor_name, next.tx, next.position);
+    if (rc == OKNO_OK)
+        s->cursor = next;
+    return rc;
+}
+
+/* The anchor cursor is a relay_cursors row like the streams': its position is the number of the
+ * last checkpoint whose publication Kafka confirmed (tx unused, 0). Loading it means a new
+ * leader: whatever a crash left unpublished is published at this step. */
+static int load_anchor_cursor(okno_relay *r)
+{
+    const char *params[1] = {r->anchor_cursor_name};
+    PGresult *res = query(r, "load checkpoint cursor",
+                          "select position from okno.relay_cursors where stream = $1", 1, params,
+                          PGRES_TUPLES_OK);
+    if (res == NULL)
+        return OKNO_EPG;
+    r->anchored_no = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    r->anchor_cursor_loaded = true;
+    r->anchors_due = true;
     return OKNO_OK;
 }
 
@@ -325,6 +358,8 @@ static int pg_start(okno_relay *r)
             if (rc != 0)
                 return rc;
         }
+    if (r->cfg.anchor_key != NULL && !r->anchor_cursor_loaded)
+        return load_anchor_cursor(r);
     return OKNO_OK;
 }
 
@@ -422,6 +457,7 @@ static int maybe_checkpoint(okno_relay *r)
         return OKNO_OK;
     int written = 0;
     char err[OKNO_PG_ERRBUF_BYTES];
+    r->anchors_due = true; /* this relay or another writer may have written some */
     int rc = okno_eventlog_checkpoint(r->tail.conn, every, CHECKPOINTS_PER_STEP_MAX, &written, err,
                                       sizeof err);
     if (rc != 0) {
@@ -436,6 +472,98 @@ static int maybe_checkpoint(okno_relay *r)
     return OKNO_OK;
 }
 
+/* The checkpoint of row i (binary columns of ANCHORS_SQL), signed, into rec. */
+static int sign_row(okno_relay *r, const PGresult *res, int i,
+                    uint8_t rec[OKNO_ANCHOR_RECORD_BYTES])
+{
+    okno_anchor a = {
+        .checkpoint_no = okno_pgbin_get_i64(PQgetvalue(res, i, 0)),
+        .through_tx = strtoull(PQgetvalue(res, i, 1), NULL, 10),
+        .through_position = okno_pgbin_get_i64(PQgetvalue(res, i, 2)),
+        .events = okno_pgbin_get_i64(PQgetvalue(res, i, 3)),
+        .total_events = okno_pgbin_get_i64(PQgetvalue(res, i, 4)),
+    };
+    if (PQgetlength(res, i, 5) != OKNO_EVENTLOG_HASH_BYTES)
+        return fail(r, OKNO_EINVAL, "checkpoint %" PRId64 ": digest of %d bytes", a.checkpoint_no,
+                    PQgetlength(res, i, 5));
+    memcpy(a.digest, PQgetvalue(res, i, 5), OKNO_EVENTLOG_HASH_BYTES);
+    if (okno_anchor_sign(r->cfg.anchor_key, &a, rec) != OKNO_OK)
+        return fail(r, OKNO_EINVAL, "cannot sign checkpoint %" PRId64, a.checkpoint_no);
+    return OKNO_OK;
+}
+
+/* Produces the signed checkpoint of row i to partition 0 (one ordered sequence), key = its
+ * number in decimal. The record is copied: rec is the caller's stack. */
+static int produce_anchor(okno_relay *r, const PGresult *res, int i)
+{
+    uint8_t rec[OKNO_ANCHOR_RECORD_BYTES];
+    int rc = sign_row(r, res, i, rec);
+    if (rc != 0)
+        return rc;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, okno_pgbin_get_i64(PQgetvalue(res, i, 0)));
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(r->cfg.checkpoints_topic),
+                                    RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, strlen(key)),
+                                    RD_KAFKA_V_VALUE(rec, sizeof rec),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (stopping(r) || r->fatal)
+            return fail(r, OKNO_ETIMEDOUT, "stopped while the producer queue was full");
+        rd_kafka_poll(r->producer, QUEUE_FULL_WAIT_MS);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return fail(r, OKNO_EKAFKA, "produce to %s: %s", r->cfg.checkpoints_topic,
+                    rd_kafka_err2str(err));
+    r->in_flight++;
+    return OKNO_OK;
+}
+
+/* Signs and publishes the checkpoints after the anchor cursor, waits for every delivery, then
+ * moves the cursor. A crash after a checkpoint's commit and before its publication leaves the
+ * cursor behind it, so the next leader publishes it; a crash after the publication and before
+ * the cursor moved publishes it again, as the same bytes (Ed25519 signatures are
+ * deterministic), which readers take as one. */
+static int publish_anchors(okno_relay *r)
+{
+    if (r->cfg.anchor_key == NULL || !r->anchors_due)
+        return OKNO_OK;
+    char after[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, r->anchored_no);
+    snprintf(limit, sizeof limit, "%d", OKNO_RELAY_ANCHORS_PER_STEP);
+    const char *params[2] = {after, limit};
+    PGresult *res = PQexecParams(r->tail.conn,
+                                 "select checkpoint_no, through_tx::text, through_position, events,"
+                                 " total_events, digest from okno.log_checkpoints"
+                                 " where checkpoint_no > $1::int8 order by checkpoint_no"
+                                 " limit $2::int",
+                                 2, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = pg_failed(r, "unpublished checkpoints", res);
+        PQclear(res);
+        return rc;
+    }
+    int n = PQntuples(res), rc = OKNO_OK;
+    r->failed = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = produce_anchor(r, res, i);
+    if (rc == 0)
+        rc = await_deliveries(r);
+    if (rc != 0)
+        producer_stop(r);
+    if (rc == 0 && n > 0)
+        rc = write_cursor(r, r->anchor_cursor_name, "0",
+                          okno_pgbin_get_i64(PQgetvalue(res, n - 1, 0)));
+    if (rc == 0 && n > 0)
+        r->anchored_no = okno_pgbin_get_i64(PQgetvalue(res, n - 1, 0));
+    if (rc == 0) {
+        r->stats.anchors += (uint64_t)n;
+        r->anchors_due = n == OKNO_RELAY_ANCHORS_PER_STEP; /* more may wait */
+    }
+    PQclear(res);
+    return rc;
+}
+
 int okno_relay_step(okno_relay *r, size_t *published)
 {
     *published = 0;
@@ -447,6 +575,8 @@ int okno_relay_step(okno_relay *r, size_t *published)
         rc = relay_stream(r, &r->streams[i], published);
     if (rc == 0)
         rc = maybe_checkpoint(r);
+    if (rc == 0)
+        rc = publish_anchors(r);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -20,9 +21,31 @@ int okno_cli_topics(int argc, char **argv);
 int okno_cli_load(int argc, char **argv);
 int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
+
+/* Writes n bytes as 2n lowercase hex digits and a NUL into out. */
+void okno_cli_hex(const uint8_t *p, size_t n, char *out);
+
+/* okno verify's report of one mismatch: printed while fewer than its report maximum were,
+ * always counted in *mismatches. */
+void okno_cli_verify_mismatch(long long *mismatches, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* okno verify --anchors (verify_anchors.c); everything borrowed. */
+typedef struct okno_cli_anchor_options {
+    const char *bootstrap;         /* Kafka bootstrap servers */
+    const char *key_file;          /* PEM public (or private) Ed25519 key */
+    const char *checkpoints_topic; /* okno.checkpoints.v1 */
+    const char *events_topic;      /* okno.events.v1 */
+} okno_cli_anchor_options;
+
+/* Checks the signed checkpoints on o->checkpoints_topic and the database (conn, inside verify's
+ * snapshot) against them; counts what disagrees in *mismatches. 0, or -1 after a message when
+ * it could not check. */
+int okno_cli_verify_anchors(PGconn *conn, const okno_cli_anchor_options *o, long long *mismatches);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 int okno_cli_token(int argc, char **argv);
+int okno_cli_anchor(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
 int okno_cli_demo(int argc, char **argv);

@@ -16,33 +16,34 @@ static void topics_usage(FILE *out)
     fprintf(out,
             "usage: okno topics [--bootstrap HOST:PORT] [--partitions N] [--replication N]\n"
             "  defaults: $OKNO_KAFKA_BOOTSTRAP, $OKNO_PARTITIONS or 8, $OKNO_REPLICATION or 1\n"
-            "  okno.events.v1 is set to be kept forever (retention.ms=-1, not compacted)\n");
+            "  okno.events.v1 is set to be kept forever (retention.ms=-1, not compacted);\n"
+            "  okno.checkpoints.v1 (the signed checkpoints, one partition) likewise\n");
 }
 
 /* okno.events.v1 is an event stream for consumers that join late (analytics, a rebuilt
  * warehouse): it is kept forever and never compacted (a compacted topic would keep only a
- * message's last event). The other topics keep the broker's time retention; see
- * docs/operations.md. AlterConfigs replaces the topic's whole dynamic configuration, so these
- * are all the dynamic settings okno.events.v1 has; applying them again changes nothing. */
-static const char *const events_topic_config[][2] = {
+ * message's last event). okno.checkpoints.v1 is the log's anchor outside the database
+ * (`okno verify --anchors`): deleting or compacting it would let a rewrite go unnoticed. The
+ * other topics keep the broker's time retention; see docs/operations.md. AlterConfigs replaces
+ * the topic's whole dynamic configuration, so these are all the dynamic settings the two have;
+ * applying them again changes nothing. */
+static const char *const kept_topic_config[][2] = {
     {"retention.ms", "-1"},
     {"retention.bytes", "-1"},
     {"cleanup.policy", "delete"},
 };
 
-/* Sets events_topic_config on okno.events.v1. conf is taken over. 0 or -1 with err set. */
-static int keep_event_stream(rd_kafka_conf_t *conf, char *err, size_t err_bytes)
+/* Sets kept_topic_config on topic. conf is taken over. 0 or -1 with err set. */
+static int keep_forever(rd_kafka_conf_t *conf, const char *topic, char *err, size_t err_bytes)
 {
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, err_bytes);
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    rd_kafka_ConfigResource_t *res =
-        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, OKNO_TOPIC_EVENTS);
-    for (size_t i = 0; i < sizeof events_topic_config / sizeof events_topic_config[0]; i++)
-        rd_kafka_ConfigResource_set_config(res, events_topic_config[i][0],
-                                           events_topic_config[i][1]);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    for (size_t i = 0; i < sizeof kept_topic_config / sizeof kept_topic_config[0]; i++)
+        rd_kafka_ConfigResource_set_config(res, kept_topic_config[i][0], kept_topic_config[i][1]);
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(opts, TOPICS_TIMEOUT_MS, err, err_bytes);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -60,7 +61,7 @@ static int keep_event_stream(rd_kafka_conf_t *conf, char *err, size_t err_bytes)
         if (n == 1 && rd_kafka_ConfigResource_error(out[0]) == RD_KAFKA_RESP_ERR_NO_ERROR)
             rc = 0;
         else
-            snprintf(err, err_bytes, "cannot set the retention of %s: %s", OKNO_TOPIC_EVENTS,
+            snprintf(err, err_bytes, "cannot set the retention of %s: %s", topic,
                      n == 1 ? rd_kafka_ConfigResource_error_string(out[0]) : "no result");
     }
     if (ev != NULL)
@@ -133,19 +134,27 @@ int okno_cli_topics(int argc, char **argv)
         fprintf(stderr, "okno topics: %s\n", err);
         return OKNO_EXIT_USAGE;
     }
-    int created, existing;
+    int created, existing, ck_created, ck_existing;
+    static const char *const checkpoints[1] = {OKNO_TOPIC_CHECKPOINTS};
+    /* The checkpoints form one sequence: one partition keeps their order. */
     if (okno_kafka_create_topics(conf, okno_kafka_topics, OKNO_TOPIC_COUNT, partitions, replication,
-                                 TOPICS_TIMEOUT_MS, &created, &existing, err, sizeof err) != 0) {
+                                 TOPICS_TIMEOUT_MS, &created, &existing, err, sizeof err) != 0 ||
+        okno_kafka_create_topics(client_conf(bootstrap, err, sizeof err), checkpoints, 1, 1,
+                                 replication, TOPICS_TIMEOUT_MS, &ck_created, &ck_existing, err,
+                                 sizeof err) != 0) {
         fprintf(stderr, "okno topics: %s\n", err);
         return OKNO_EXIT_FAILURE;
     }
-    conf = client_conf(bootstrap, err, sizeof err);
-    if (conf == NULL || keep_event_stream(conf, err, sizeof err) != 0) {
+    if (keep_forever(client_conf(bootstrap, err, sizeof err), OKNO_TOPIC_EVENTS, err, sizeof err) !=
+            0 ||
+        keep_forever(client_conf(bootstrap, err, sizeof err), OKNO_TOPIC_CHECKPOINTS, err,
+                     sizeof err) != 0) {
         fprintf(stderr, "okno topics: %s\n", err);
         return OKNO_EXIT_FAILURE;
     }
     printf("okno topics: %d created, %d already existed (%d partitions, replication %d each "
-           "when created); %s kept forever\n",
-           created, existing, partitions, replication, OKNO_TOPIC_EVENTS);
+           "when created; %s: 1 partition); %s and %s kept forever\n",
+           created + ck_created, existing + ck_existing, partitions, replication,
+           OKNO_TOPIC_CHECKPOINTS, OKNO_TOPIC_EVENTS, OKNO_TOPIC_CHECKPOINTS);
     return OKNO_EXIT_OK;
 }

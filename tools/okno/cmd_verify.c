@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "okno/eventlog.h"
+#include "okno/kafka.h"
 #include "okno/pg.h"
 #include "okno/pgbin.h"
 
@@ -45,16 +46,17 @@ typedef struct verify {
     long long mismatches;
 } verify;
 
-static void hex(const uint8_t *p, size_t n, char *out)
+void okno_cli_hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         sprintf(out + 2 * i, "%02x", p[i]);
 }
 
-static void mismatch(verify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void mismatch(verify *v, const char *fmt, ...)
+#define hex okno_cli_hex
+
+void okno_cli_verify_mismatch(long long *mismatches, const char *fmt, ...)
 {
-    if (v->mismatches++ < VERIFY_REPORT_MAX) {
+    if ((*mismatches)++ < VERIFY_REPORT_MAX) {
         va_list ap;
         va_start(ap, fmt);
         fputs("okno verify: MISMATCH ", stdout);
@@ -63,6 +65,8 @@ static void mismatch(verify *v, const char *fmt, ...)
         va_end(ap);
     }
 }
+
+#define mismatch(v, ...) okno_cli_verify_mismatch(&(v)->mismatches, __VA_ARGS__)
 
 static bool exec_ok(verify *v, const char *sql)
 {
@@ -282,18 +286,26 @@ static bool walk_checkpoints(verify *v)
 
 static void verify_usage(FILE *out)
 {
-    fprintf(out, "usage: okno verify [--pg CONNINFO]\n"
-                 "  --pg  libpq conninfo (default: $OKNO_PG_CONNINFO; reading is enough)\n"
-                 "Walks every message's hash chain, the stream heads and the checkpoints;\n"
-                 "names the first rows that do not match. Exit 0 intact, 1 mismatch or error.\n");
+    fprintf(out,
+            "usage: okno verify [--pg CONNINFO] [--anchors [--anchor-key FILE] [--bootstrap H:P]\n"
+            "                   [--checkpoints-topic T] [--events-topic T]]\n"
+            "  --pg  libpq conninfo (default: $OKNO_PG_CONNINFO; reading is enough)\n"
+            "  --anchors  also check the database against the signed checkpoints the relay\n"
+            "      published to Kafka (default key $OKNO_ANCHOR_PUBLIC_KEY, a PEM Ed25519 public\n"
+            "      key; default bootstrap $OKNO_KAFKA_BOOTSTRAP; topics okno.checkpoints.v1 and\n"
+            "      okno.events.v1)\n"
+            "Walks every message's hash chain, the stream heads and the checkpoints;\n"
+            "names the first rows that do not match. Exit 0 intact, 1 mismatch or error.\n");
 }
 
-static int verify_run(PGconn *conn)
+static int verify_run(PGconn *conn, const okno_cli_anchor_options *anchors)
 {
     verify v = {.conn = conn};
     /* One snapshot for all walks: rows committed meanwhile are not half-seen. */
     bool ok = exec_ok(&v, "begin isolation level repeatable read read only") && walk_chains(&v) &&
               check_heads(&v) && walk_checkpoints(&v);
+    if (ok && anchors != NULL)
+        ok = okno_cli_verify_anchors(conn, anchors, &v.mismatches) == 0;
     if (!ok)
         return OKNO_EXIT_FAILURE;
     if (v.mismatches > 0) {
@@ -311,14 +323,36 @@ static int verify_run(PGconn *conn)
 int okno_cli_verify(int argc, char **argv)
 {
     const char *conninfo = okno_cli_env("OKNO_PG_CONNINFO", NULL);
+    bool with_anchors = false;
+    okno_cli_anchor_options anchors = {
+        .bootstrap = okno_cli_env("OKNO_KAFKA_BOOTSTRAP", NULL),
+        .key_file = okno_cli_env("OKNO_ANCHOR_PUBLIC_KEY", NULL),
+        .checkpoints_topic = OKNO_TOPIC_CHECKPOINTS,
+        .events_topic = OKNO_TOPIC_EVENTS,
+    };
     static const struct option opts[] = {
         {"pg", required_argument, NULL, 'p'},
+        {"anchors", no_argument, NULL, 'a'},
+        {"anchor-key", required_argument, NULL, 'k'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"checkpoints-topic", required_argument, NULL, 'c'},
+        {"events-topic", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         if (c == 'p') {
             conninfo = optarg;
+        } else if (c == 'a') {
+            with_anchors = true;
+        } else if (c == 'k') {
+            anchors.key_file = optarg;
+        } else if (c == 'b') {
+            anchors.bootstrap = optarg;
+        } else if (c == 'c') {
+            anchors.checkpoints_topic = optarg;
+        } else if (c == 'e') {
+            anchors.events_topic = optarg;
         } else {
             verify_usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
@@ -328,13 +362,18 @@ int okno_cli_verify(int argc, char **argv)
         fprintf(stderr, "okno verify: no database given (--pg or $OKNO_PG_CONNINFO)\n");
         return OKNO_EXIT_USAGE;
     }
+    if (with_anchors && (anchors.bootstrap == NULL || anchors.key_file == NULL)) {
+        fprintf(stderr, "okno verify: --anchors needs Kafka (--bootstrap or $OKNO_KAFKA_BOOTSTRAP)"
+                        " and the public key (--anchor-key or $OKNO_ANCHOR_PUBLIC_KEY)\n");
+        return OKNO_EXIT_USAGE;
+    }
     char err[OKNO_PG_ERRBUF_BYTES];
     PGconn *conn;
     if (okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
         fprintf(stderr, "okno verify: %s\n", err);
         return OKNO_EXIT_FAILURE;
     }
-    int rc = verify_run(conn);
+    int rc = verify_run(conn, with_anchors ? &anchors : NULL);
     PQfinish(conn);
     return rc;
 }

@@ -11,7 +11,12 @@ static const okno_cli_command commands[] = {
     {"load", "produce a generated workload of transition requests", okno_cli_load},
     {"workflow", "print the transition table (--table) or the reason codes (--reasons)",
      okno_cli_workflow},
-    {"verify", "check the event log's hash chains, stream heads and checkpoints", okno_cli_verify},
+    {"verify",
+     "check the event log's hash chains, stream heads and checkpoints (--anchors: against the "
+     "signed checkpoints on Kafka)",
+     okno_cli_verify},
+    {"anchor", "make the key pair that signs the published checkpoints (keygen --dir DIR)",
+     okno_cli_anchor},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
     {"token", "make a signing key (keygen) or sign an access token (issue --user U)",

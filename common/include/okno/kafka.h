@@ -15,6 +15,11 @@
 #define OKNO_TOPIC_NOTIFICATIONS "okno.notifications.v1"
 #define OKNO_TOPIC_COUNT         5
 
+/* The signed checkpoints of the event log (common/eventstore/README.md, "Anchored
+ * checkpoints"): one partition, kept forever, never compacted; keyed by checkpoint number, so
+ * not among the message-keyed topics above. */
+#define OKNO_TOPIC_CHECKPOINTS "okno.checkpoints.v1"
+
 /* The okno topic names, in the order above. */
 extern const char *const okno_kafka_topics[OKNO_TOPIC_COUNT];
 

@@ -6,30 +6,8 @@
 # neither the development cluster's data nor its clock are touched.
 set -euo pipefail
 OKNO_SCRIPT=test_demo
-OKNO_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
-export OKNO_WORK=${OKNO_TEST_DEMO_WORK:-$OKNO_ROOT/.work/test-demo}
-. "$OKNO_ROOT/deploy/lib.sh"
-. "$OKNO_ROOT/deploy/local/services.sh"
-. "$OKNO_ROOT/deploy/local/clock.sh"
-okno=$OKNO_BUILD/tools/okno/okno
-tmp=$(mktemp -d)
-
-cleanup() {
-    "$OKNO_ROOT/deploy/local/down" >/dev/null 2>&1 || true
-    "$OKNO_ROOT/deploy/local/down" --purge >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-[ -f "$OKNO_CLUSTER_ENV" ] && "$OKNO_ROOT/deploy/local/down" --purge
-rm -f "$OKNO_WORK/clock.env"
-# The broker's classpath bootstrap.sh resolved for the main working folder (else resolve it).
-mkdir -p "$OKNO_WORK/kafka"
-if [ -s "$OKNO_ROOT/.work/kafka/classpath.txt" ]; then
-    cp "$OKNO_ROOT/.work/kafka/classpath.txt" "$OKNO_WORK/kafka/classpath.txt"
-else
-    "$OKNO_ROOT/deploy/bootstrap.sh"
-fi
+export OKNO_WORK=${OKNO_TEST_DEMO_WORK:-$(cd "$(dirname "$0")/../../.." && pwd)/.work/test-demo}
+. "$(dirname "$0")/../scratch_cluster.sh"
 # up loads deploy/local/demo_directory.sql; the people read the directory from the database.
 OKNO_SKIP_BOOTSTRAP=1 "$OKNO_ROOT/deploy/local/up" --no-build --no-services
 okno_load_cluster_env
