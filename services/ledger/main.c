@@ -31,10 +31,10 @@ static const struct okno_config_key ledger_keys[] = {
      .doc = "records decided and committed in one transaction"},
     {.name = "ledger.batch_linger",
      .type = OKNO_CONFIG_DURATION,
-     .default_value = "5ms",
+     .default_value = "0ms",
      .min = 0,
      .max = 10000,
-     .doc = "longest wait for a batch to fill before committing it"},
+     .doc = "longest wait for more records once none are queued (0: commit what has come)"},
     {.name = "ledger.retry_backoff",
      .type = OKNO_CONFIG_DURATION,
      .default_value = "500ms",
@@ -135,7 +135,10 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
     return rc;
 }
 
-/* Collects up to batch_records_max records, waiting at most batch_linger after the first. */
+/* Collects up to batch_records_max records: waits up to 100 ms for the first, then takes what
+ * librdkafka has queued and waits at most batch_linger for more. With the default linger of 0
+ * a request under light load is decided at once, in a batch of what arrived with it; under
+ * heavy load the records that came in during the previous commit fill the batch anyway. */
 static size_t poll_batch(okno_ledger *l, rd_kafka_message_t **records)
 {
     size_t n = 0;
