@@ -162,3 +162,24 @@ def test_request_id_lookup_probes_the_index_after_starting_on_an_empty_log(scrat
     wait_until("the ledger's table statistics", reported)
     assert s.scalar(f"select coalesce(sum(seq_scan), 0) {stats}") == scans_before
     check_log_matches(s, expect)  # (its counts scan the tables: after the statistics are read)
+
+
+def test_a_request_under_light_load_does_not_wait_for_a_batch_to_fill(scratch):
+    """At 200 records a second the ledger decides what has arrived at once: most batches go
+    from their first record to their processing within a millisecond (with a linger of a few
+    ms, none would)."""
+    import re
+    import urllib.request
+    s = scratch
+    group = f"ledger-{s.tag}"
+    ledger = s.start_ledger(group)
+    expect = s.load("--messages", "50", "--seed", "23", "--rate", "200")
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    with urllib.request.urlopen(f"http://127.0.0.1:{ledger.admin_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    within_1ms = float(re.search(r'^okno_ledger_batch_fill_ms_bucket\{le="1"\} (\S+)$', text,
+                                 re.M).group(1))
+    batches = float(re.search(r"^okno_ledger_batch_fill_ms_count (\S+)$", text, re.M).group(1))
+    assert batches >= 20, "the paced load should have come in many small batches"
+    assert within_1ms >= batches / 2, f"{within_1ms:.0f} of {batches:.0f} batches filled in 1 ms"
+    check_log_matches(s, expect)
