@@ -135,13 +135,22 @@ def pg_intake(source):
         target.close()
 
 
+def quiesce(s):
+    """Before a latency window: a checkpoint, then the kernel's dirty pages written out, so that
+    neither PostgreSQL's checkpoint (the previous phase's DROP DATABASE asks for an immediate
+    one) nor the page cache's writeback of it stalls the broker or the database inside the
+    window."""
+    s.sql("checkpoint")
+    os.sync()
+
+
 def latency(seconds, events_per_s=5000):
     s = Scratch("bench_latency")
     try:
         # The throughput run and the intake floor before this wrote a few hundred MB of WAL: a
         # checkpoint now, so that none falls inside the latency window (its fsyncs stall commits
         # for up to a second and would be counted as the ledger's tail).
-        s.sql("checkpoint")
+        quiesce(s)
         group = f"ledger-{s.tag}"
         ledger = s.start_ledger(group)
         rate = int(events_per_s / EVENTS_PER_RECORD)
@@ -192,6 +201,7 @@ def kafka_floor(seconds, events_per_s=5000):
                     lat.append((time.time() * 1000 - m.timestamp()[1], m.timestamp()[1]))
         rate = int(events_per_s / EVENTS_PER_RECORD)
         messages = int(rate * seconds / 7.7)
+        quiesce(s)
         warm = s.load("--messages", "200", "--seed", "3")
         t = threading.Thread(target=consume)
         t.start()
