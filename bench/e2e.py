@@ -155,12 +155,10 @@ def peer_side(s, events, work):
         converted = convert(s, s.topics["events"], topic, events)
         assert converted == events, f"converted {converted} of {events} events"
         s.sql(TABLE)
-        env = s.env
-        pg_port = [p.split("=")[1] for p in env["OKNO_PG_ADMIN_CONNINFO"].split()
-                   if p.startswith("port=")][0]
+        pg = dict(p.split("=", 1) for p in s.env["OKNO_PG_ADMIN_CONNINFO"].split())
         values = {"BOOTSTRAP": s.bootstrap, "WORK": work, "REST_PORT": free_port(),
-                  "TASKS": PARTITIONS, "TOPIC": topic, "PG_PORT": pg_port, "DB": s.db,
-                  "PG_USER": "okno_owner", "PG_PASSWORD": "okno_owner"}
+                  "TASKS": PARTITIONS, "TOPIC": topic, "PG_PORT": pg["port"], "DB": s.db,
+                  "PG_USER": pg["user"], "PG_PASSWORD": pg["password"]}
         worker, sink = Path(work) / "worker.properties", Path(work) / "jdbc-sink.properties"
         worker.write_text(fill(CONNECT_DIR / "worker.properties", values))
         sink.write_text(fill(CONNECT_DIR / "jdbc-sink.properties", values))
