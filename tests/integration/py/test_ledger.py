@@ -173,10 +173,28 @@ def test_a_request_under_light_load_does_not_wait_for_a_batch_to_fill(scratch):
     s = scratch
     group = f"ledger-{s.tag}"
     ledger = s.start_ledger(group)
+
+    def metrics():
+        url = f"http://127.0.0.1:{ledger.admin_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+
+    def counter(text, name):
+        return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+    def consumed():
+        assert ledger.poll() is None, f"the ledger exited with {ledger.returncode}"
+        return caught_up(s, group, expect["records"])
     expect = s.load("--messages", "50", "--seed", "23", "--rate", "200")
-    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
-    with urllib.request.urlopen(f"http://127.0.0.1:{ledger.admin_port}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    try:
+        wait_until("the ledger to consume every record", consumed)
+    except AssertionError:
+        text = metrics()
+        raise AssertionError(
+            f"the ledger took {counter(text, 'okno_ledger_records_total'):.0f} of "
+            f"{expect['records']} records in {counter(text, 'okno_ledger_batches_total'):.0f} "
+            f"batches; {s.consumed(group)} committed") from None
+    text = metrics()
     within_1ms = float(re.search(r'^okno_ledger_batch_fill_ms_bucket\{le="1"\} (\S+)$', text,
                                  re.M).group(1))
     batches = float(re.search(r"^okno_ledger_batch_fill_ms_count (\S+)$", text, re.M).group(1))
