@@ -55,5 +55,73 @@ echo "$out" >&2
 size=$(psql -X -q -tA "$admin" -c "select pg_size_pretty(sum(pg_total_relation_size(c.oid)))
     from pg_class c where c.relnamespace = 'okno_rm'::regnamespace and c.relkind = 'r'")
 echo "replay bench: read models $size" >&2
-# One JSON object: the replay's own, with the bench's context added.
-echo "$out" | sed -e "s/^{/{\"bench\":\"replay\",\"quick\":$quick,\"jobs\":$jobs,\"load_avg\":$load,/"
+
+# The floor, in the same run: PostgreSQL's bare binary COPY of the very rows the replay wrote,
+# into a fresh schema of the same tables (okno.rm_create: no keys yet, as replay loads them),
+# $jobs connections at once, then the same keys and indexes (okno.rm_index_statements) on
+# $jobs connections with replay's sort memory; synchronous_commit off as for replay's schema.
+# The copy-out is not timed. copy_events_per_s = events / (copy + index seconds).
+floor=okno_rm_floor
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+cleanup_floor() {
+    psql -X -q "$admin" -c "drop schema if exists $floor cascade" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+bench_at_exit() { cleanup_floor; }
+tables=(stage_visits applicant_timeline card stats_daily inbox meta) # largest first
+for t in "${tables[@]}"; do
+    psql -X -q -v ON_ERROR_STOP=1 "$admin" \
+        -c "\\copy (select * from okno_rm.$t) to '$tmp/$t' with (format binary)"
+done
+psql -X -q -v ON_ERROR_STOP=1 "$admin" -c "drop schema if exists $floor cascade" \
+    -c "select okno.rm_create('$floor')" >/dev/null
+# Deals the tables (largest first) to $jobs scripts, each run by one psql at once.
+deal() { # deal PREFIX LINE... : line i goes to script i mod jobs
+    local prefix=$1 i=0 line
+    shift
+    for ((k = 0; k < jobs; k++)); do
+        echo "set synchronous_commit = off; set maintenance_work_mem = '512MB';" \
+            >"$tmp/$prefix.$k.sql"
+    done
+    for line in "$@"; do
+        printf '%s\n' "$line" >>"$tmp/$prefix.$((i % jobs)).sql"
+        i=$((i + 1))
+    done
+}
+run_dealt() { # run_dealt PREFIX: the scripts at once; prints the seconds they took together
+    local prefix=$1 pids=() t0 t1
+    t0=$EPOCHREALTIME
+    for ((k = 0; k < jobs; k++)); do
+        psql -X -q -v ON_ERROR_STOP=1 "$admin" -f "$tmp/$prefix.$k.sql" >/dev/null &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    t1=$EPOCHREALTIME
+    python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1"
+}
+lines=()
+for t in "${tables[@]}"; do lines+=("\\copy $floor.$t from '$tmp/$t' with (format binary)"); done
+deal copy "${lines[@]}"
+mapfile -t lines < <(psql -X -q -tA "$admin" -c "select okno.rm_index_statements('$floor')" |
+    sed 's/$/;/')
+deal index "${lines[@]}"
+copy_s=$(run_dealt copy)
+index_s=$(run_dealt index)
+cleanup_floor
+floor_json=$(python3 -c '
+import json, sys
+events, copy_s, index_s, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])
+floor = events / (copy_s + index_s)
+print(json.dumps({"copy_seconds": round(copy_s, 3), "copy_seconds_index": round(index_s, 3),
+                  "copy_events_per_s": round(floor),
+                  "share_of_copy": round(out["events_per_s"] / floor, 3)}))' "$have" "$copy_s" "$index_s" "$out")
+echo "replay bench: bare COPY floor $floor_json" >&2
+# One JSON object: the replay's own and the floor's, with the bench's context added.
+echo "$out" | python3 -c '
+import json, sys
+obj = {"bench": "replay", "quick": sys.argv[1] == "true", "jobs": int(sys.argv[2]),
+       "load_avg": float(sys.argv[3])}
+obj.update(json.loads(sys.stdin.read()))
+obj.update(json.loads(sys.argv[4]))
+print(json.dumps(obj))' "$quick" "$jobs" "$load" "$floor_json"

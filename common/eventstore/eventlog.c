@@ -48,12 +48,12 @@ static const char HEADS_SQL[] =
     " select okno.eventlog_require((select count(*) from upd) + (select count(*) from ins) = $8,"
     "   'OKF01', 'fence: a stream head is not at the seq this writer expected')";
 
+/* A plain insert: a request id already recorded fails it with a unique violation on a
+ * requests partition's key, which classify() reads as OKNO_EDUPLICATE. (ON CONFLICT DO NOTHING
+ * with a count check said the same with a speculative insertion per row.) */
 static const char REQUESTS_SQL[] =
-    "with ins as (insert into okno.requests (request_id, message_id, accepted, events)"
-    "   select * from unnest($1::uuid[], $2::uuid[], $3::bool[], $4::int4[])"
-    "   on conflict (request_id) do nothing returning 1)"
-    " select okno.eventlog_require((select count(*) from ins) = $5, 'OKD01',"
-    "   'duplicate: request ids of this batch are already recorded')";
+    "insert into okno.requests (request_id, message_id, accepted, events)"
+    " select * from unnest($1::uuid[], $2::uuid[], $3::bool[], $4::int4[])";
 
 /* Ordered by the arrays' ordinality so positions follow the batch order (and so seq order). */
 static const char EVENTS_SQL[] =
@@ -491,7 +491,7 @@ static size_t encode_batch(okno_pgbuf *buf, const encode_ctx *c, statement *st)
     }
     if (b->request_count > 0) {
         st[n] = (statement){.sql = REQUESTS_SQL, .what = "requests"};
-        encode(buf, &st[n++], COLUMNS(REQUEST_COLUMNS), b->request_count, add_request, c, true);
+        encode(buf, &st[n++], COLUMNS(REQUEST_COLUMNS), b->request_count, add_request, c, false);
     }
     if (b->event_count > 0) {
         st[n] = (statement){.sql = EVENTS_SQL, .what = "events"};

@@ -48,6 +48,7 @@ typedef struct okno_ledger_metrics {
     struct okno_metrics_histogram append_ms;  /* of which the PostgreSQL transaction */
     struct okno_metrics_histogram lookup_ms;  /* of which the reads before deciding */
     struct okno_metrics_histogram latency_ms; /* record timestamp to commit */
+    struct okno_metrics_histogram fill_ms;    /* first record of a batch to its processing */
 } okno_ledger_metrics;
 
 typedef struct okno_ledger {

@@ -134,3 +134,66 @@ def test_two_ledgers_that_both_own_every_partition_append_once(scratch):
     wait_until("both ledgers to consume every record",
                lambda: caught_up(s, a, expect["records"]) and caught_up(s, b, expect["records"]))
     check_log_matches(s, expect)
+
+
+def test_request_id_lookup_probes_the_index_after_starting_on_an_empty_log(scratch):
+    """The ledger prepares its request-id lookup when it connects, here to an empty log. As the
+    log grows under it, each batch's lookup must stay one index probe per id: a plan made for
+    the empty tables that scans every partition of okno.requests would cost a batch time in
+    proportion to the whole log."""
+    s = scratch
+    group = f"ledger-{s.tag}"
+    stats = "from pg_stat_user_tables where schemaname = 'okno' and relname like 'requests_p%'"
+    # Sessions report their statistics when they end: the migrations' scans are in by now.
+    scans_before = s.scalar(f"select coalesce(sum(seq_scan), 0) {stats}")
+    ledger = s.start_ledger(group)
+    expect = s.load("--messages", "3000", "--seed", "17", "--repeat-permille", "0")
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    # The ledger's backend reports its table statistics when its session ends.
+    ledger.send_signal(signal.SIGTERM)
+    ledger.wait(20)
+
+    def reported():
+        return s.scalar(f"select coalesce(sum(idx_scan), 0) {stats}") > 0
+    wait_until("the ledger's table statistics", reported)
+    assert s.scalar(f"select coalesce(sum(seq_scan), 0) {stats}") == scans_before
+    check_log_matches(s, expect)  # (its counts scan the tables: after the statistics are read)
+
+
+def test_a_request_under_light_load_does_not_wait_for_a_batch_to_fill(scratch):
+    """At 200 records a second the ledger decides what has arrived at once: most batches go
+    from their first record to their processing within a millisecond (with a linger of a few
+    ms, none would)."""
+    import re
+    import urllib.request
+    s = scratch
+    group = f"ledger-{s.tag}"
+    ledger = s.start_ledger(group)
+
+    def metrics():
+        url = f"http://127.0.0.1:{ledger.admin_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+
+    def counter(text, name):
+        return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+    def consumed():
+        assert ledger.poll() is None, f"the ledger exited with {ledger.returncode}"
+        return caught_up(s, group, expect["records"])
+    expect = s.load("--messages", "50", "--seed", "23", "--rate", "200")
+    try:
+        wait_until("the ledger to consume every record", consumed)
+    except AssertionError:
+        text = metrics()
+        raise AssertionError(
+            f"the ledger took {counter(text, 'okno_ledger_records_total'):.0f} of "
+            f"{expect['records']} records in {counter(text, 'okno_ledger_batches_total'):.0f} "
+            f"batches; {s.consumed(group)} committed") from None
+    text = metrics()
+    within_1ms = float(re.search(r'^okno_ledger_batch_fill_ms_bucket\{le="1"\} (\S+)$', text,
+                                 re.M).group(1))
+    batches = float(re.search(r"^okno_ledger_batch_fill_ms_count (\S+)$", text, re.M).group(1))
+    assert batches >= 20, "the paced load should have come in many small batches"
+    assert within_1ms >= batches / 2, f"{within_1ms:.0f} of {batches:.0f} batches filled in 1 ms"
+    check_log_matches(s, expect)
