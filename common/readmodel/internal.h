@@ -23,8 +23,10 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
 /* Ends it: commit when rc is 0 (returns OKNO_EPG if that fails), else rollback; returns rc. */
 int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes);
 
-/* PQexecParams with text parameters; `binary` asks for binary results. NULL with errbuf set on
- * an error (the result is cleared). */
+/* Runs sql with text parameters as a statement prepared on conn on its first use (sql must have
+ * static storage: its address names the statement); `binary` asks for binary results. NULL with
+ * errbuf set on an error (the result is cleared). A schema swap (okno replay) makes PostgreSQL
+ * analyse and plan a prepared statement again, by name, on its next use. */
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes);
 

@@ -31,6 +31,8 @@ static const char CARD_SQL[] =
     " as read_only"
     " from okno_rm.card c where c.message_id = $1::uuid";
 
+static const char VISIBLE_SQL[] = "select 1 from okno_rm.card c where c.message_id = $1::uuid";
+
 static const char VISITS_SQL[] =
     "select v.visit_no, v.stage, v.stage_visit, v.org_id, v.entered_at, v.entered_by,"
     " v.entered_event, v.assignee, v.left_at, v.left_by, v.left_event, v.duration_ms, v.exceeded"
@@ -134,6 +136,26 @@ int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t m
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     return message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
                         errbuf_bytes);
+}
+
+int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                    char *errbuf, size_t errbuf_bytes)
+{
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_eventlog_uuid_text(message_id, id);
+    const char *params[1] = {id};
+    PGresult *res =
+        okno__rm_query(conn, "visible", VISIBLE_SQL, 1, params, false, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    rc = PQntuples(res) == 1 ? OKNO_OK : OKNO_ENOTFOUND;
+    if (rc == OKNO_ENOTFOUND)
+        snprintf(errbuf, errbuf_bytes, "no such message");
+    PQclear(res);
+    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
 }
 
 int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-events.h>
+
 #include "internal.h"
 #include "okno/error.h"
 #include "okno/readmodel.h"
@@ -32,10 +34,73 @@ static void pg_fail(char *errbuf, size_t errbuf_bytes, const char *what, const P
     snprintf(errbuf, errbuf_bytes, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* The statements prepared on one connection, kept as libpq instance data of an event procedure
+ * (so a reset or closed connection forgets them): each call's SQL is a static string, so its
+ * address names it. */
+#define PREPARED_MAX 32
+
+struct prepared {
+    const char *sql[PREPARED_MAX];
+    int count;
+};
+
+static int prepared_events(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNRESET || id == PGEVT_CONNDESTROY) {
+        const PGconn *conn = id == PGEVT_CONNRESET ? ((PGEventConnReset *)info)->conn
+                                                   : ((PGEventConnDestroy *)info)->conn;
+        struct prepared *p = PQinstanceData(conn, prepared_events);
+        if (id == PGEVT_CONNDESTROY)
+            free(p);
+        else if (p != NULL)
+            p->count = 0;
+    }
+    return 1;
+}
+
+/* The name of sql's prepared statement on conn ("okno_rm_N"), preparing it on first use; false
+ * with errbuf set when it cannot be prepared. */
+static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n, char name[16],
+                          char *errbuf, size_t errbuf_bytes)
+{
+    struct prepared *p = PQinstanceData(conn, prepared_events);
+    if (p == NULL) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL || !PQregisterEventProc(conn, prepared_events, "okno_rm", NULL) ||
+            !PQsetInstanceData(conn, prepared_events, p)) {
+            free(p);
+            snprintf(errbuf, errbuf_bytes, "%s: cannot keep prepared statements", what);
+            return false;
+        }
+    }
+    int i = 0;
+    while (i < p->count && p->sql[i] != sql)
+        i++;
+    snprintf(name, 16, "okno_rm_%d", i);
+    if (i < p->count)
+        return true;
+    if (i == PREPARED_MAX) {
+        snprintf(errbuf, errbuf_bytes, "%s: too many statements to prepare", what);
+        return false;
+    }
+    PGresult *res = PQprepare(conn, name, sql, n, NULL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (ok)
+        p->sql[p->count++] = sql;
+    else
+        pg_fail(errbuf, errbuf_bytes, what, res, conn);
+    PQclear(res);
+    return ok;
+}
+
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, binary ? 1 : 0);
+    char name[16];
+    if (!prepared_name(conn, what, sql, n, name, errbuf, errbuf_bytes))
+        return NULL;
+    PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;

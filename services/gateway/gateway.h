@@ -157,6 +157,8 @@ int64_t gw_wall_ms(void);
 int64_t gw_services_ms(const struct gateway *gw);
 
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
+/* SQL run on each new okno_app connection: settings and the writes' prepared statement. */
+extern const char gw_app_on_connect[];
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_request_status(void *arg, const struct okno_http_request *req,
