@@ -48,9 +48,10 @@ static int parse_listen(const char *listen, struct sockaddr_storage *addr)
     return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) == 0 ? 0 : OKNO_EINVAL;
 }
 
-static void maybe_finish(struct okno__http *srv)
+/* Stopping ends the loop once no connection and no deferred request is left. */
+void okno__http_maybe_finish(struct okno__http *srv)
 {
-    if (srv->stopping && srv->conn_count == 0)
+    if (srv->stopping && srv->conn_count == 0 && srv->deferred == 0)
         uv_stop(&srv->loop);
 }
 
@@ -67,7 +68,7 @@ static void on_conn_closed(uv_handle_t *handle)
         c->next->prev = c->prev;
     srv->conn_count--;
     free(c);
-    maybe_finish(srv);
+    okno__http_maybe_finish(srv);
 }
 
 static void free_handle(uv_handle_t *handle)
@@ -126,7 +127,7 @@ static void on_stop(uv_async_t *async)
     }
     uv_timer_start(&srv->stop_timer, on_stop_timeout, (uint64_t)srv->opt.limits.stop_timeout_ms, 0);
     uv_unref((uv_handle_t *)&srv->stop_timer);
-    maybe_finish(srv);
+    okno__http_maybe_finish(srv);
 }
 
 static void close_any(uv_handle_t *handle, void *arg)
@@ -142,6 +143,11 @@ static void loop_teardown(struct okno__http *srv)
 {
     if (!uv_is_closing((uv_handle_t *)&srv->stop_timer))
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+    /* From now on a resume only frees its request; those already queued are answered here. */
+    pthread_mutex_lock(&srv->resume_mu);
+    srv->loop_closed = true;
+    pthread_mutex_unlock(&srv->resume_mu);
+    okno__http_on_resume(&srv->resume_async);
     h2o_context_dispose(&srv->ctx);
     uv_walk(&srv->loop, close_any, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -219,6 +225,7 @@ int okno_http_init(struct okno_http *srv, const struct okno_http_options *opt)
     atomic_init(&s->port, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->refused, 0);
+    pthread_mutex_init(&s->resume_mu, NULL);
     configure_h2o(s);
     s->state = HTTP_INITIALISED;
     srv->impl = s;
@@ -242,6 +249,8 @@ static int loop_open(struct okno__http *s)
     s->accept_ctx.hosts = s->config.hosts;
     uv_tcp_init(&s->loop, &s->listener);
     uv_async_init(&s->loop, &s->stop_async, on_stop);
+    uv_async_init(&s->loop, &s->resume_async, okno__http_on_resume);
+    s->resume_async.data = s;
     uv_timer_init(&s->loop, &s->stop_timer);
     s->listener.data = s;
     s->stop_async.data = s;
@@ -335,6 +344,7 @@ void okno_http_close(struct okno_http *srv)
         return;
     okno_http_stop(srv);
     h2o_config_dispose(&s->config);
+    pthread_mutex_destroy(&s->resume_mu);
     free(s);
     srv->impl = NULL;
 }

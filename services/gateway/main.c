@@ -266,8 +266,11 @@ static void run(void)
 
 static void gateway_close(void)
 {
-    okno_http_close(&gw.http);
+    /* Deferred writes answer from the producer's delivery reports: the server stops (waiting for
+     * them), the producer flushes (a late report only frees its request), then the server goes. */
+    okno_http_stop(&gw.http);
     gw_producer_stop(&gw);
+    okno_http_close(&gw.http);
     gw_pool_close(&gw.pool);
     gw_pool_close(&gw.read_pool);
     PQfinish(check_conn);

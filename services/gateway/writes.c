@@ -115,30 +115,6 @@ static bool visible(struct write_ctx *w)
     return rc == 0;
 }
 
-static void accepted(struct write_ctx *w)
-{
-    char rid[OKNO_UUID_TEXT_BYTES], mid[OKNO_UUID_TEXT_BYTES], loc[64];
-    okno_uuid_format(&w->req.request_id, rid);
-    okno_uuid_format(&w->req.message_id, mid);
-    snprintf(loc, sizeof(loc), "/requests/%s", rid);
-    okno_http_add_header(w->res, "location", loc);
-    okno_http_respond_json(w->res, 202,
-                           json_pack("{s:s, s:s, s:s, s:s}", "request_id", rid, "message_id", mid,
-                                     "action", okno_action_name(w->req.action), "status",
-                                     "pending"));
-}
-
-static void produce(struct write_ctx *w)
-{
-    char err[GW_ERROR_BYTES];
-    if (gw_produce(w->gw, &w->req, gw_wall_ms(), err, sizeof(err)) != 0) {
-        okno_log_warn("gateway: produce failed", OKNO_LOG_STR("reason", err));
-        okno_http_respond_error(w->res, 503, "unavailable", NULL, "Kafka did not take the request");
-        return;
-    }
-    accepted(w);
-}
-
 static bool role_allows(struct write_ctx *w, okno_action action)
 {
     bool ok = action == OKNO_ACTION_SUBMIT && w->who.applicant
@@ -173,22 +149,27 @@ static bool target(struct write_ctx *w, okno_action action)
     return visible(w);
 }
 
-static void write_request(struct write_ctx *w, okno_action action)
+/* Checks and records the request on the okno_app connection; true when it is to be produced. */
+static bool write_request(struct write_ctx *w, okno_action action)
 {
     if (!gw_authenticate(w->gw, w->conn, w->http, &w->who, w->res) || !role_allows(w, action))
-        return;
+        return false;
     json_t *body = okno_http_json_body(w->http, w->res);
     if (body == NULL)
-        return;
-    if (gw_shape_request(action, &w->who, body, &w->req, w->res) && request_id(w) &&
-        target(w, action)) {
+        return false;
+    bool ok = gw_shape_request(action, &w->who, body, &w->req, w->res) && request_id(w) &&
+              target(w, action);
+    if (ok) {
         body_digest(action, w->http->path, body, w->digest);
-        if (record(w))
-            produce(w);
+        ok = record(w);
     }
+    if (ok) /* the request's strings point into the body: produce before it goes */
+        gw_produce(w->gw, &w->req, gw_wall_ms(), w->res);
     json_decref(body);
+    return ok;
 }
 
+/* The connection goes back to the pool before Kafka acknowledges: gw_produce defers the answer. */
 static void with_connection(struct gateway *gw, const struct okno_http_request *req,
                             struct okno_http_response *res, okno_action action)
 {
