@@ -7,6 +7,7 @@
 #include "http/internal.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,6 +318,12 @@ static int handle(struct okno__http *srv, const struct okno_http_route *route, h
 int okno__http_on_request(h2o_handler_t *self, h2o_req_t *req)
 {
     struct okno__http *srv = ((struct http_handler *)self)->srv;
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len,
+                  H2O_STRLIT(OKNO__HTTP_ERRORDOC_413))) {
+        char text[64];
+        snprintf(text, sizeof(text), "the body is over %zu bytes", srv->opt.limits.body_bytes_max);
+        return refuse(srv, req, 413, "body_too_large", "body", text);
+    }
     if (atomic_load(&srv->in_flight) >= srv->opt.limits.in_flight_max)
         return refuse(srv, req, 503, "overloaded", NULL, "too many requests in flight");
     if (headers_over_limit(srv, req))

@@ -19,6 +19,9 @@ enum http_state {
     HTTP_STOPPED,         /* thread joined, loop closed */
 };
 
+/* Where h2o's own 413 (a body over limits.body_bytes_max) is redirected to become JSON. */
+#define OKNO__HTTP_ERRORDOC_413 "/.okno/errors/413"
+
 /* One accepted connection; the uv_tcp_t comes first so the handle pointer is the struct's. */
 struct http_conn {
     uv_tcp_t tcp;

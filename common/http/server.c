@@ -179,6 +179,11 @@ static void register_handler(struct okno__http *srv)
 {
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv->config, h2o_iovec_init(H2O_STRLIT("default")), PORT_MAX);
+    /* h2o answers an over-long body itself, before any handler, on the host's fallback path: its
+     * errordoc filter there redirects that answer internally to our handler, which gives the
+     * JSON error (h2o keeps the 413 status and closes the connection as before). */
+    h2o_errordoc_t doc = {413, h2o_iovec_init(H2O_STRLIT(OKNO__HTTP_ERRORDOC_413))};
+    h2o_errordoc_register(&host->fallback_path, &doc, 1);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     struct http_handler *handler = (void *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = okno__http_on_request;

@@ -23,9 +23,11 @@
 #define OKNO_HTTP_HEADER_COUNT_CEILING 100 /* h2o's own cap (H2O_MAX_HEADERS); more is a 400 */
 #define OKNO_HTTP_WORKERS_MAX          128 /* libuv's thread pool holds at most 1024 */
 
-/* What one client may hold. Every request over a limit gets a 4xx/503 JSON error, except a
- * body whose Content-Length is over body_bytes_max and more than OKNO_HTTP_HEADER_COUNT_CEILING
- * headers: h2o answers those itself (413 and 400, text) and closes the connection. */
+/* What one client may hold. Every request over a limit gets a 4xx/503 JSON error (a body over
+ * body_bytes_max: h2o's own 413, turned into JSON `field: body` by an internal redirect, and the
+ * connection closed), except more than OKNO_HTTP_HEADER_COUNT_CEILING headers, or a request line
+ * or headers h2o cannot parse: h2o writes its plain-text 400 to the socket and closes the
+ * connection before any request exists. */
 struct okno_http_limits {
     size_t body_bytes_max;   /* request body; 413 */
     size_t header_bytes_max; /* sum of the request's header names and values; 431 */

@@ -1,6 +1,7 @@
 """The live gateway against services/gateway/openapi.yaml: every documented operation exists and
 answers with documented statuses whose bodies validate against the document's schemas, and no
 route answers that the document does not list."""
+import json
 import uuid
 
 import jsonschema
@@ -96,6 +97,17 @@ def exercise(gw):
     r.call("/my/messages", "GET", "/my/messages", user=APPLICANT)
     r.call("/my/messages", "GET", "/my/messages?limit=9999", user=APPLICANT)
     r.call("/my/messages", "GET", "/my/messages")
+    # A body over the limit: h2o's own 413, as a JSON Error, on both POST operations.
+    for template, path in (("/messages", "/messages"), (act, f"/messages/{m}/actions/reject")):
+        big = b'{"text": "' + b"x" * (300 * 1024) + b'"}'
+        out = gw.raw(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (path.encode(), len(big))
+                     + big)
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        hdrs = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+        r.seen.append((template, "post", int(lines[0].split(" ")[1]), hdrs, json.loads(body)))
+        assert r.seen[-1][2] == 413 and r.seen[-1][4]["field"] == "body", out[:300]
     return r.seen
 
 
