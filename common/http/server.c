@@ -175,6 +175,22 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* h2o 2.2.5's errordoc filter frees neither its list nor its URLs when the configuration is
+ * disposed (lib/handler/errordoc.c has no dispose callback); its layout, a filter followed by
+ * the list, is what h2o_errordoc_register allocates, so this frees them. */
+struct errordoc_filter {
+    h2o_filter_t super;
+    H2O_VECTOR(h2o_errordoc_t) errordocs;
+};
+
+static void dispose_errordoc(h2o_filter_t *filter)
+{
+    struct errordoc_filter *f = (struct errordoc_filter *)filter;
+    for (size_t i = 0; i < f->errordocs.size; i++)
+        free(f->errordocs.entries[i].url.base);
+    free(f->errordocs.entries);
+}
+
 static void register_handler(struct okno__http *srv)
 {
     h2o_hostconf_t *host =
@@ -183,7 +199,17 @@ static void register_handler(struct okno__http *srv)
      * errordoc filter there redirects that answer internally to our handler, which gives the
      * JSON error (h2o keeps the 413 status and closes the connection as before). */
     h2o_errordoc_t doc = {413, h2o_iovec_init(H2O_STRLIT(OKNO__HTTP_ERRORDOC_413))};
-    h2o_errordoc_register(&host->fallback_path, &doc, 1);
+    h2o_pathconf_t *fallback = &host->fallback_path;
+    size_t before = fallback->filters.size;
+    h2o_filter_t *first = before > 0 ? fallback->filters.entries[0] : NULL;
+    h2o_errordoc_register(fallback, &doc, 1);
+    /* The new filter: h2o prepends (2.2) or appends; whichever end was not there before. */
+    assert(fallback->filters.size == before + 1);
+    h2o_filter_t *errordoc = fallback->filters.entries[0] != first
+                                 ? fallback->filters.entries[0]
+                                 : fallback->filters.entries[before];
+    assert(errordoc->dispose == NULL);
+    errordoc->dispose = dispose_errordoc;
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     struct http_handler *handler = (void *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = okno__http_on_request;

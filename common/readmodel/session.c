@@ -37,7 +37,8 @@ static void pg_fail(char *errbuf, size_t errbuf_bytes, const char *what, const P
 /* The statements prepared on one connection, kept as libpq instance data of an event procedure
  * (so a reset or closed connection forgets them): each call's SQL is a static string, so its
  * address names it. */
-#define PREPARED_MAX 32
+#define PREPARED_MAX        32
+#define PREPARED_NAME_BYTES 24 /* "okno_rm_" and an int */
 
 struct prepared {
     const char *sql[PREPARED_MAX];
@@ -61,8 +62,8 @@ static int prepared_events(PGEventId id, void *info, void *pass)
 
 /* The name of sql's prepared statement on conn ("okno_rm_N"), preparing it on first use; false
  * with errbuf set when it cannot be prepared. */
-static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n, char name[16],
-                          char *errbuf, size_t errbuf_bytes)
+static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n,
+                          char name[PREPARED_NAME_BYTES], char *errbuf, size_t errbuf_bytes)
 {
     struct prepared *p = PQinstanceData(conn, prepared_events);
     if (p == NULL) {
@@ -77,7 +78,7 @@ static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n
     int i = 0;
     while (i < p->count && p->sql[i] != sql)
         i++;
-    snprintf(name, 16, "okno_rm_%d", i);
+    snprintf(name, PREPARED_NAME_BYTES, "okno_rm_%d", i);
     if (i < p->count)
         return true;
     if (i == PREPARED_MAX) {
@@ -97,7 +98,7 @@ static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes)
 {
-    char name[16];
+    char name[PREPARED_NAME_BYTES];
     if (!prepared_name(conn, what, sql, n, name, errbuf, errbuf_bytes))
         return NULL;
     PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, binary ? 1 : 0);
@@ -187,7 +188,7 @@ static PGresult *pipeline_result(PGconn *conn, const char *what, char *errbuf, s
 static bool send_prepared(PGconn *conn, const struct okno__rm_stmt *s, char *errbuf,
                           size_t errbuf_bytes)
 {
-    char name[16];
+    char name[PREPARED_NAME_BYTES];
     return prepared_name(conn, s->what, s->sql, s->n, name, errbuf, errbuf_bytes) &&
            PQsendQueryPrepared(conn, name, s->n, s->params, NULL, NULL, s->binary ? 1 : 0) == 1;
 }
@@ -204,7 +205,7 @@ int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
     if (rc != OKNO_OK)
         return rc;
     /* Statements are prepared (once per connection) before the pipeline starts. */
-    char name[16];
+    char name[PREPARED_NAME_BYTES];
     const struct okno__rm_stmt begin = {"begin", BEGIN_SQL, 0, NULL, false},
                                caller = {"caller", CALLER_SQL, 3, p.values, false},
                                commit = {"commit", "commit", 0, NULL, false};

@@ -360,6 +360,20 @@ static struct okno_http_deferred *wait_pending(struct deferring *d)
     return p;
 }
 
+struct late_resume {
+    struct okno_http_deferred *pending;
+    int after_ms;
+};
+
+static void *resume_later(void *arg)
+{
+    struct late_resume *l = arg;
+    sleep_ms(l->after_ms);
+    okno_http_respond_json(okno_http_deferred_response(l->pending), 202, NULL);
+    okno_http_resume(l->pending);
+    return NULL;
+}
+
 /* One worker: a deferred request does not hold it, so another blocking request is answered
  * while the first waits; the resume, from another thread, answers the first. */
 static void a_deferred_answer_frees_its_worker(void **state)
@@ -372,7 +386,7 @@ static void a_deferred_answer_frees_its_worker(void **state)
                                     .routes = routes,
                                     .limits = OKNO_HTTP_LIMITS_DEFAULT,
                                     .workers = 1};
-    opt.limits.stop_timeout_ms = 200;
+    opt.limits.stop_timeout_ms = 5000;
     struct okno_http srv;
     assert_int_equal(okno_http_init(&srv, &opt), 0);
     assert_int_equal(okno_http_start(&srv), 0);
@@ -393,12 +407,18 @@ static void a_deferred_answer_frees_its_worker(void **state)
     assert_int_equal(c.status, 202);
     assert_string_equal(c.body, "{\"k\":\"v\"}");
     assert_int_equal(okno_http_in_flight(&srv), 0);
-    /* A request still deferred at stop: the stop waits at most its timeout, and the late resume
-     * only frees it (the sanitizer build would see a leak or a use after free). */
+    /* A request still deferred at stop: the stop waits for its resume (not for its timeout). */
     pthread_create(&t, NULL, deferred_request, &c);
-    p = wait_pending(&d);
+    struct late_resume late = {wait_pending(&d), 100};
+    pthread_t r;
+    pthread_create(&r, NULL, resume_later, &late);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     okno_http_stop(&srv);
-    okno_http_resume(p);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(waited_ms >= 90 && waited_ms < 4000);
+    pthread_join(r, NULL);
     okno_http_close(&srv);
     pthread_join(t, NULL);
 }
