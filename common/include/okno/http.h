@@ -132,8 +132,8 @@ void okno_http_close(struct okno_http *srv);
  * thread, once the response (okno_http_deferred_response) is filled. The handler must not touch
  * its `req` after returning. A client that hung up meanwhile gets nothing; the resume still frees
  * the request. okno_http_stop waits (at most limits.stop_timeout_ms) for deferred requests; a
- * resume after okno_http_stop only frees, and every deferred request must be resumed before
- * okno_http_close. */
+ * resume after okno_http_stop only frees (h2o then still holds that request's connection: the
+ * stop timed out), and every deferred request must be resumed before okno_http_close. */
 struct okno_http_deferred;
 
 /* res must be the response a blocking route's handler was given. */
