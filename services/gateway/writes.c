@@ -149,14 +149,15 @@ static bool target(struct write_ctx *w, okno_action action)
     return visible(w);
 }
 
-/* Checks and records the request on the okno_app connection; true when it is to be produced. */
-static bool write_request(struct write_ctx *w, okno_action action)
+/* Checks and records the request on the okno_app connection, then produces it (gw_produce
+ * defers the answer until Kafka's report); any refusal on the way is answered at once. */
+static void write_request(struct write_ctx *w, okno_action action)
 {
     if (!gw_authenticate(w->gw, w->conn, w->http, &w->who, w->res) || !role_allows(w, action))
-        return false;
+        return;
     json_t *body = okno_http_json_body(w->http, w->res);
     if (body == NULL)
-        return false;
+        return;
     bool ok = gw_shape_request(action, &w->who, body, &w->req, w->res) && request_id(w) &&
               target(w, action);
     if (ok) {
@@ -166,7 +167,6 @@ static bool write_request(struct write_ctx *w, okno_action action)
     if (ok) /* the request's strings point into the body: produce before it goes */
         gw_produce(w->gw, &w->req, gw_wall_ms(), w->res);
     json_decref(body);
-    return ok;
 }
 
 /* The connection goes back to the pool before Kafka acknowledges: gw_produce defers the answer. */
