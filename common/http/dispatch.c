@@ -6,6 +6,8 @@
  * the pointer, so the finished work answers only a request that still exists. */
 #include "http/internal.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,10 @@ struct span {
 
 struct work {
     uv_work_t uv;
+    struct work *next_resumed; /* srv->resumed */
+    bool deferred;             /* the handler called okno_http_defer */
+    bool worked;               /* loop: the handler has returned (after_work ran) */
+    bool resumed;              /* loop: okno_http_resume was called */
     struct okno__http *srv;
     const struct okno_http_route *route;
     h2o_req_t *h2o_req; /* NULL once h2o disposed of it */
@@ -195,18 +201,80 @@ static void run_work(uv_work_t *uv)
     w->route->fn(w->route->arg, &w->req, &w->res);
 }
 
-static void after_work(uv_work_t *uv, int status)
+/* On the loop: answers (if the request still exists) and frees a finished request. */
+static void finish(struct work *w)
 {
-    struct work *w = uv->data;
-    (void)status;
     if (w->h2o_req != NULL) {
         *w->token = NULL;
         send_response(w->h2o_req, &w->res);
     }
     atomic_fetch_sub(&w->srv->in_flight, 1);
+    if (w->deferred) {
+        w->srv->deferred--;
+        okno__http_maybe_finish(w->srv);
+    }
     free(w->res.body);
     free((void *)w->req.headers);
     free(w);
+}
+
+static void after_work(uv_work_t *uv, int status)
+{
+    struct work *w = uv->data;
+    (void)status;
+    w->worked = true;
+    if (w->deferred)
+        w->srv->deferred++;
+    if (!w->deferred || w->resumed)
+        finish(w);
+}
+
+struct okno_http_deferred *okno_http_defer(struct okno_http_response *res)
+{
+    struct work *w = (struct work *)((char *)res - offsetof(struct work, res));
+    w->deferred = true;
+    return (struct okno_http_deferred *)w;
+}
+
+struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred *d)
+{
+    return &((struct work *)d)->res;
+}
+
+void okno_http_resume(struct okno_http_deferred *d)
+{
+    struct work *w = (struct work *)d;
+    struct okno__http *srv = w->srv;
+    pthread_mutex_lock(&srv->resume_mu);
+    bool closed = srv->loop_closed;
+    if (!closed) {
+        w->next_resumed = srv->resumed;
+        srv->resumed = w;
+        uv_async_send(&srv->resume_async);
+    }
+    pthread_mutex_unlock(&srv->resume_mu);
+    if (closed) { /* the loop is gone: nobody to answer */
+        atomic_fetch_sub(&srv->in_flight, 1);
+        free(w->res.body);
+        free((void *)w->req.headers);
+        free(w);
+    }
+}
+
+void okno__http_on_resume(uv_async_t *async)
+{
+    struct okno__http *srv = async->data;
+    pthread_mutex_lock(&srv->resume_mu);
+    struct work *list = srv->resumed;
+    srv->resumed = NULL;
+    pthread_mutex_unlock(&srv->resume_mu);
+    while (list != NULL) {
+        struct work *w = list;
+        list = w->next_resumed;
+        w->resumed = true;
+        if (w->worked)
+            finish(w);
+    }
 }
 
 static int queue_blocking(struct okno__http *srv, const struct okno_http_route *route,
@@ -250,6 +318,12 @@ static int handle(struct okno__http *srv, const struct okno_http_route *route, h
 int okno__http_on_request(h2o_handler_t *self, h2o_req_t *req)
 {
     struct okno__http *srv = ((struct http_handler *)self)->srv;
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len,
+                  H2O_STRLIT(OKNO__HTTP_ERRORDOC_413))) {
+        char text[64];
+        snprintf(text, sizeof(text), "the body is over %zu bytes", srv->opt.limits.body_bytes_max);
+        return refuse(srv, req, 413, "body_too_large", "body", text);
+    }
     if (atomic_load(&srv->in_flight) >= srv->opt.limits.in_flight_max)
         return refuse(srv, req, 503, "overloaded", NULL, "too many requests in flight");
     if (headers_over_limit(srv, req))

@@ -19,6 +19,9 @@ enum http_state {
     HTTP_STOPPED,         /* thread joined, loop closed */
 };
 
+/* Where h2o's own 413 (a body over limits.body_bytes_max) is redirected to become JSON. */
+#define OKNO__HTTP_ERRORDOC_413 "/.okno/errors/413"
+
 /* One accepted connection; the uv_tcp_t comes first so the handle pointer is the struct's. */
 struct http_conn {
     uv_tcp_t tcp;
@@ -51,10 +54,26 @@ struct okno__http {
     uv_timer_t stop_timer;
     pthread_t thread;
 
+    /* Deferred requests resumed by other threads, answered on the loop (resume_async). */
+    pthread_mutex_t resume_mu;
+    struct work *resumed; /* a list through work.next_resumed; resume_mu */
+    bool loop_closed;     /* resume_mu: no loop to answer on; a resume only frees */
+    uv_async_t resume_async;
+    size_t deferred; /* loop thread only: deferred requests not yet answered */
+
     struct http_conn *conns; /* loop thread only */
     size_t conn_count;
     bool stopping;
 };
+
+/* A blocking request's copy and response, on the thread pool and back (dispatch.c). */
+struct work;
+
+/* dispatch.c: on the loop, answers the deferred requests resumed since the last call. */
+void okno__http_on_resume(uv_async_t *async);
+
+/* server.c: while stopping, ends the loop once no connection and no deferred request is left. */
+void okno__http_maybe_finish(struct okno__http *srv);
 
 /* dispatch.c: h2o's on_req for every path. */
 int okno__http_on_request(h2o_handler_t *self, h2o_req_t *req);

@@ -48,9 +48,10 @@ static int parse_listen(const char *listen, struct sockaddr_storage *addr)
     return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) == 0 ? 0 : OKNO_EINVAL;
 }
 
-static void maybe_finish(struct okno__http *srv)
+/* Stopping ends the loop once no connection and no deferred request is left. */
+void okno__http_maybe_finish(struct okno__http *srv)
 {
-    if (srv->stopping && srv->conn_count == 0)
+    if (srv->stopping && srv->conn_count == 0 && srv->deferred == 0)
         uv_stop(&srv->loop);
 }
 
@@ -67,7 +68,7 @@ static void on_conn_closed(uv_handle_t *handle)
         c->next->prev = c->prev;
     srv->conn_count--;
     free(c);
-    maybe_finish(srv);
+    okno__http_maybe_finish(srv);
 }
 
 static void free_handle(uv_handle_t *handle)
@@ -126,7 +127,7 @@ static void on_stop(uv_async_t *async)
     }
     uv_timer_start(&srv->stop_timer, on_stop_timeout, (uint64_t)srv->opt.limits.stop_timeout_ms, 0);
     uv_unref((uv_handle_t *)&srv->stop_timer);
-    maybe_finish(srv);
+    okno__http_maybe_finish(srv);
 }
 
 static void close_any(uv_handle_t *handle, void *arg)
@@ -142,6 +143,11 @@ static void loop_teardown(struct okno__http *srv)
 {
     if (!uv_is_closing((uv_handle_t *)&srv->stop_timer))
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+    /* From now on a resume only frees its request; those already queued are answered here. */
+    pthread_mutex_lock(&srv->resume_mu);
+    srv->loop_closed = true;
+    pthread_mutex_unlock(&srv->resume_mu);
+    okno__http_on_resume(&srv->resume_async);
     h2o_context_dispose(&srv->ctx);
     uv_walk(&srv->loop, close_any, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -169,10 +175,41 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* h2o 2.2.5's errordoc filter frees neither its list nor its URLs when the configuration is
+ * disposed (lib/handler/errordoc.c has no dispose callback); its layout, a filter followed by
+ * the list, is what h2o_errordoc_register allocates, so this frees them. */
+struct errordoc_filter {
+    h2o_filter_t super;
+    H2O_VECTOR(h2o_errordoc_t) errordocs;
+};
+
+static void dispose_errordoc(h2o_filter_t *filter)
+{
+    struct errordoc_filter *f = (struct errordoc_filter *)filter;
+    for (size_t i = 0; i < f->errordocs.size; i++)
+        free(f->errordocs.entries[i].url.base);
+    free(f->errordocs.entries);
+}
+
 static void register_handler(struct okno__http *srv)
 {
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv->config, h2o_iovec_init(H2O_STRLIT("default")), PORT_MAX);
+    /* h2o answers an over-long body itself, before any handler, on the host's fallback path: its
+     * errordoc filter there redirects that answer internally to our handler, which gives the
+     * JSON error (h2o keeps the 413 status and closes the connection as before). */
+    h2o_errordoc_t doc = {413, h2o_iovec_init(H2O_STRLIT(OKNO__HTTP_ERRORDOC_413))};
+    h2o_pathconf_t *fallback = &host->fallback_path;
+    size_t before = fallback->filters.size;
+    h2o_filter_t *first = before > 0 ? fallback->filters.entries[0] : NULL;
+    h2o_errordoc_register(fallback, &doc, 1);
+    /* The new filter: h2o prepends (2.2) or appends; whichever end was not there before. */
+    assert(fallback->filters.size == before + 1);
+    h2o_filter_t *errordoc = fallback->filters.entries[0] != first
+                                 ? fallback->filters.entries[0]
+                                 : fallback->filters.entries[before];
+    assert(errordoc->dispose == NULL);
+    errordoc->dispose = dispose_errordoc;
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     struct http_handler *handler = (void *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = okno__http_on_request;
@@ -220,6 +257,7 @@ int okno_http_init(struct okno_http *srv, const struct okno_http_options *opt)
     atomic_init(&s->port, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->refused, 0);
+    pthread_mutex_init(&s->resume_mu, NULL);
     configure_h2o(s);
     s->state = HTTP_INITIALISED;
     srv->impl = s;
@@ -243,6 +281,8 @@ static int loop_open(struct okno__http *s)
     s->accept_ctx.hosts = s->config.hosts;
     uv_tcp_init(&s->loop, &s->listener);
     uv_async_init(&s->loop, &s->stop_async, on_stop);
+    uv_async_init(&s->loop, &s->resume_async, okno__http_on_resume);
+    s->resume_async.data = s;
     uv_timer_init(&s->loop, &s->stop_timer);
     s->listener.data = s;
     s->stop_async.data = s;
@@ -337,6 +377,7 @@ void okno_http_close(struct okno_http *srv)
         return;
     okno_http_stop(srv);
     h2o_config_dispose(&s->config);
+    pthread_mutex_destroy(&s->resume_mu);
     free(s);
     srv->impl = NULL;
 }

@@ -23,13 +23,36 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
 /* Ends it: commit when rc is 0 (returns OKNO_EPG if that fails), else rollback; returns rc. */
 int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes);
 
-/* PQexecParams with text parameters; `binary` asks for binary results. NULL with errbuf set on
- * an error (the result is cleared). */
+/* Runs sql with text parameters as a statement prepared on conn on its first use (sql must have
+ * static storage: its address names the statement); `binary` asks for binary results. NULL with
+ * errbuf set on an error (the result is cleared). A schema swap (okno replay) makes PostgreSQL
+ * analyse and plan a prepared statement again, by name, on its next use. */
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes);
 
-/* One call of one query: begins the call's transaction (okno__rm_begin), runs sql with its text
- * parameters, builds *out from the result with build(res, arg), ends the transaction. *out is
+/* A statement of a pipelined call: text parameters; `binary` asks for binary results. */
+struct okno__rm_stmt {
+    const char *what; /* named in errors */
+    const char *sql;  /* static storage (it names the prepared statement) */
+    int n;
+    const char *const *params;
+    bool binary;
+};
+
+#define OKNO__RM_PIPELINE_MAX 4
+
+/* One round trip: begin (repeatable read, read only), the caller's settings (as okno__rm_begin),
+ * the statements (at most OKNO__RM_PIPELINE_MAX), commit, sent as one pipeline of prepared
+ * statements. results[i] is statement i's result (the caller clears it) when 0 is returned;
+ * on any failure every result is NULL, errbuf names the first failed statement, and the
+ * connection is left idle (an aborted transaction is rolled back). 0, OKNO_EINVAL (caller,
+ * connection busy), OKNO_EPG. */
+int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
+                      const struct okno__rm_stmt *stmts, int count, PGresult **results,
+                      char *errbuf, size_t errbuf_bytes);
+
+/* One call of one query: the call's transaction with sql in it (okno__rm_pipeline), then *out
+ * built from the result with build(res, arg). *out is
  * NULL unless 0 is returned. */
 int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *what, const char *sql,
                  int n, const char *const *params,

@@ -31,6 +31,8 @@ static const char CARD_SQL[] =
     " as read_only"
     " from okno_rm.card c where c.message_id = $1::uuid";
 
+static const char VISIBLE_SQL[] = "select 1 from okno_rm.card c where c.message_id = $1::uuid";
+
 static const char VISITS_SQL[] =
     "select v.visit_no, v.stage, v.stage_visit, v.org_id, v.entered_at, v.entered_by,"
     " v.entered_event, v.assignee, v.left_at, v.left_by, v.left_event, v.duration_ms, v.exceeded"
@@ -49,13 +51,9 @@ static const char EVENTS_SQL[] =
     "select seq, event_type, body, prev_hash, hash, position from okno.event_log"
     " where message_id = $1::uuid order by seq";
 
-/* rows of sql (one uuid parameter) as an array of objects. */
-static int rows_json(PGconn *conn, const char *what, const char *sql, const char *id, json_t **out,
-                     char *errbuf, size_t errbuf_bytes)
+/* A result's rows as an array of objects. */
+static json_t *rows_json(const PGresult *res)
 {
-    PGresult *res = okno__rm_query(conn, what, sql, 1, &id, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
     json_t *a = json_array();
     for (int i = 0; a != NULL && i < PQntuples(res); i++) {
         json_t *row = okno__rm_row_json(res, i, PQnfields(res));
@@ -64,62 +62,36 @@ static int rows_json(PGconn *conn, const char *what, const char *sql, const char
             a = NULL;
         }
     }
-    PQclear(res);
-    *out = a;
-    return a != NULL ? OKNO_OK : OKNO_ENOMEM;
+    return a;
 }
 
-/* The one row of sql (parameters id, extra) as an object; OKNO_ENOTFOUND without a row. */
-static int row_json(PGconn *conn, const char *what, const char *sql, const char *id,
-                    const char *extra, json_t **out, char *errbuf, size_t errbuf_bytes)
-{
-    const char *params[2] = {id, extra};
-    PGresult *res =
-        okno__rm_query(conn, what, sql, extra != NULL ? 2 : 1, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return OKNO_EPG;
-    int rc = OKNO_ENOTFOUND;
-    if (PQntuples(res) == 1) {
-        *out = okno__rm_row_json(res, 0, PQnfields(res));
-        rc = *out != NULL ? OKNO_OK : OKNO_ENOMEM;
-    } else {
-        snprintf(errbuf, errbuf_bytes, "no such message");
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* The object under `key` of *out gets sql's rows; on failure *out is released. */
-static int attach_rows(PGconn *conn, const char *what, const char *sql, const char *id,
-                       const char *key, json_t **out, char *errbuf, size_t errbuf_bytes)
-{
-    json_t *rows = NULL;
-    int rc = rows_json(conn, what, sql, id, &rows, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK && json_object_set_new(*out, key, rows) != 0)
-        rc = OKNO_ENOMEM;
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
-}
-
-/* A message's object (head_sql, parameters id and extra) with the rows of list_sql under key,
- * in the call's transaction. */
+/* A message's object (head_sql's one row, parameters id and extra) with the rows of list_sql
+ * under key, both in the call's transaction, in one round trip. OKNO_ENOTFOUND without a head
+ * row (the list is then empty too: the same rule hides both). */
 static int message_call(PGconn *conn, const struct okno_rm_caller *who, const uint8_t id_bytes[16],
                         const char *extra, const char *head_sql, const char *list_sql,
                         const char *key, json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     *out = NULL;
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
     char id[OKNO_UUID_TEXT_BYTES];
     okno_eventlog_uuid_text(id_bytes, id);
-    rc = row_json(conn, key, head_sql, id, extra, out, errbuf, errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = attach_rows(conn, key, list_sql, id, key, out, errbuf, errbuf_bytes);
-    rc = okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+    const char *params[2] = {id, extra};
+    const struct okno__rm_stmt stmts[2] = {{key, head_sql, extra != NULL ? 2 : 1, params, false},
+                                           {key, list_sql, 1, params, false}};
+    PGresult *res[2];
+    int rc = okno__rm_pipeline(conn, who, stmts, 2, res, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    rc = OKNO_ENOTFOUND;
+    if (PQntuples(res[0]) == 1) {
+        *out = okno__rm_row_json(res[0], 0, PQnfields(res[0]));
+        json_t *rows = *out != NULL ? rows_json(res[1]) : NULL;
+        rc = rows != NULL && json_object_set_new(*out, key, rows) == 0 ? OKNO_OK : OKNO_ENOMEM;
+    } else {
+        snprintf(errbuf, errbuf_bytes, "no such message");
+    }
+    PQclear(res[0]);
+    PQclear(res[1]);
     if (rc != OKNO_OK) {
         json_decref(*out);
         *out = NULL;
@@ -134,6 +106,24 @@ int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t m
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     return message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
                         errbuf_bytes);
+}
+
+int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                    char *errbuf, size_t errbuf_bytes)
+{
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_eventlog_uuid_text(message_id, id);
+    const char *params[1] = {id};
+    const struct okno__rm_stmt stmt = {"visible", VISIBLE_SQL, 1, params, false};
+    PGresult *res = NULL;
+    int rc = okno__rm_pipeline(conn, who, &stmt, 1, &res, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    rc = PQntuples(res) == 1 ? OKNO_OK : OKNO_ENOTFOUND;
+    if (rc == OKNO_ENOTFOUND)
+        snprintf(errbuf, errbuf_bytes, "no such message");
+    PQclear(res);
+    return rc;
 }
 
 int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],

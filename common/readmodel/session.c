@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-events.h>
+
 #include "internal.h"
 #include "okno/error.h"
 #include "okno/readmodel.h"
@@ -32,10 +34,74 @@ static void pg_fail(char *errbuf, size_t errbuf_bytes, const char *what, const P
     snprintf(errbuf, errbuf_bytes, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* The statements prepared on one connection, kept as libpq instance data of an event procedure
+ * (so a reset or closed connection forgets them): each call's SQL is a static string, so its
+ * address names it. */
+#define PREPARED_MAX        32
+#define PREPARED_NAME_BYTES 24 /* "okno_rm_" and an int */
+
+struct prepared {
+    const char *sql[PREPARED_MAX];
+    int count;
+};
+
+static int prepared_events(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNRESET || id == PGEVT_CONNDESTROY) {
+        const PGconn *conn = id == PGEVT_CONNRESET ? ((PGEventConnReset *)info)->conn
+                                                   : ((PGEventConnDestroy *)info)->conn;
+        struct prepared *p = PQinstanceData(conn, prepared_events);
+        if (id == PGEVT_CONNDESTROY)
+            free(p);
+        else if (p != NULL)
+            p->count = 0;
+    }
+    return 1;
+}
+
+/* The name of sql's prepared statement on conn ("okno_rm_N"), preparing it on first use; false
+ * with errbuf set when it cannot be prepared. */
+static bool prepared_name(PGconn *conn, const char *what, const char *sql, int n,
+                          char name[PREPARED_NAME_BYTES], char *errbuf, size_t errbuf_bytes)
+{
+    struct prepared *p = PQinstanceData(conn, prepared_events);
+    if (p == NULL) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL || !PQregisterEventProc(conn, prepared_events, "okno_rm", NULL) ||
+            !PQsetInstanceData(conn, prepared_events, p)) {
+            free(p);
+            snprintf(errbuf, errbuf_bytes, "%s: cannot keep prepared statements", what);
+            return false;
+        }
+    }
+    int i = 0;
+    while (i < p->count && p->sql[i] != sql)
+        i++;
+    snprintf(name, PREPARED_NAME_BYTES, "okno_rm_%d", i);
+    if (i < p->count)
+        return true;
+    if (i == PREPARED_MAX) {
+        snprintf(errbuf, errbuf_bytes, "%s: too many statements to prepare", what);
+        return false;
+    }
+    PGresult *res = PQprepare(conn, name, sql, n, NULL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (ok)
+        p->sql[p->count++] = sql;
+    else
+        pg_fail(errbuf, errbuf_bytes, what, res, conn);
+    PQclear(res);
+    return ok;
+}
+
 PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
                          const char *const *params, bool binary, char *errbuf, size_t errbuf_bytes)
 {
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, binary ? 1 : 0);
+    char name[PREPARED_NAME_BYTES];
+    if (!prepared_name(conn, what, sql, n, name, errbuf, errbuf_bytes))
+        return NULL;
+    PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, binary ? 1 : 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;
@@ -44,8 +110,22 @@ PGresult *okno__rm_query(PGconn *conn, const char *what, const char *sql, int n,
     return NULL;
 }
 
-int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
-                   size_t errbuf_bytes)
+static const char BEGIN_SQL[] = "begin isolation level repeatable read read only";
+static const char CALLER_SQL[] =
+    "select set_config('okno.caller_user', $1, true),"
+    " set_config('okno.caller_org', $2, true),"
+    " set_config('okno.caller_applicant', $3, true),"
+    " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)";
+
+/* The caller's settings as text parameters of CALLER_SQL (empty: no caller, nothing visible). */
+struct caller_params {
+    char user[24], org[24];
+    const char *values[3];
+};
+
+/* Checks who and the connection's state; fills p. 0 or OKNO_EINVAL with the reason. */
+static int caller_params(PGconn *conn, const struct okno_rm_caller *who, struct caller_params *p,
+                         char *errbuf, size_t errbuf_bytes)
 {
     assert(conn != NULL);
     if (who != NULL &&
@@ -58,30 +138,124 @@ int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
         snprintf(errbuf, errbuf_bytes, "the connection is busy or inside a transaction");
         return OKNO_EINVAL;
     }
-    PGresult *res = okno__rm_query(conn, "begin", "begin isolation level repeatable read read only",
-                                   0, NULL, false, errbuf, errbuf_bytes);
+    p->user[0] = p->org[0] = '\0';
+    if (who != NULL)
+        snprintf(p->user, sizeof p->user, "%" PRId64, who->user_id);
+    if (who != NULL && !who->applicant)
+        snprintf(p->org, sizeof p->org, "%" PRId64, who->org_id);
+    p->values[0] = p->user;
+    p->values[1] = p->org;
+    p->values[2] = who != NULL && who->applicant ? "true" : "false";
+    return OKNO_OK;
+}
+
+int okno__rm_begin(PGconn *conn, const struct okno_rm_caller *who, char *errbuf,
+                   size_t errbuf_bytes)
+{
+    struct caller_params p;
+    int rc = caller_params(conn, who, &p, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    PGresult *res = okno__rm_query(conn, "begin", BEGIN_SQL, 0, NULL, false, errbuf, errbuf_bytes);
     if (res == NULL)
         return OKNO_EPG;
     PQclear(res);
-    char user[24] = "", org[24] = "";
-    if (who != NULL)
-        snprintf(user, sizeof user, "%" PRId64, who->user_id);
-    if (who != NULL && !who->applicant)
-        snprintf(org, sizeof org, "%" PRId64, who->org_id);
-    const char *params[3] = {user, org, who != NULL && who->applicant ? "true" : "false"};
-    res =
-        okno__rm_query(conn, "caller",
-                       "select set_config('okno.caller_user', $1, true),"
-                       " set_config('okno.caller_org', $2, true),"
-                       " set_config('okno.caller_applicant', $3, true),"
-                       " set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)",
-                       3, params, false, errbuf, errbuf_bytes);
+    res = okno__rm_query(conn, "caller", CALLER_SQL, 3, p.values, false, errbuf, errbuf_bytes);
     if (res == NULL) {
         PQclear(PQexec(conn, "rollback"));
         return OKNO_EPG;
     }
     PQclear(res);
     return OKNO_OK;
+}
+
+/* One statement's result in a pipeline: the result (NULL on error, the first reason kept in
+ * errbuf), then the NULL that ends it. */
+static PGresult *pipeline_result(PGconn *conn, const char *what, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = PQgetResult(conn);
+    ExecStatusType st = PQresultStatus(res);
+    if (res != NULL)
+        PQclear(PQgetResult(conn)); /* the NULL after each statement's result */
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    if (errbuf[0] == '\0')
+        pg_fail(errbuf, errbuf_bytes, what, st == PGRES_PIPELINE_ABORTED ? NULL : res, conn);
+    PQclear(res);
+    return NULL;
+}
+
+static bool send_prepared(PGconn *conn, const struct okno__rm_stmt *s, char *errbuf,
+                          size_t errbuf_bytes)
+{
+    char name[PREPARED_NAME_BYTES];
+    return prepared_name(conn, s->what, s->sql, s->n, name, errbuf, errbuf_bytes) &&
+           PQsendQueryPrepared(conn, name, s->n, s->params, NULL, NULL, s->binary ? 1 : 0) == 1;
+}
+
+int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
+                      const struct okno__rm_stmt *stmts, int count, PGresult **results,
+                      char *errbuf, size_t errbuf_bytes)
+{
+    assert(count <= OKNO__RM_PIPELINE_MAX);
+    for (int i = 0; i < count; i++)
+        results[i] = NULL;
+    struct caller_params p;
+    int rc = caller_params(conn, who, &p, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    /* Statements are prepared (once per connection) before the pipeline starts. */
+    char name[PREPARED_NAME_BYTES];
+    const struct okno__rm_stmt begin = {"begin", BEGIN_SQL, 0, NULL, false},
+                               caller = {"caller", CALLER_SQL, 3, p.values, false},
+                               commit = {"commit", "commit", 0, NULL, false};
+    errbuf[0] = '\0';
+    bool sent = prepared_name(conn, "begin", BEGIN_SQL, 0, name, errbuf, errbuf_bytes) &&
+                prepared_name(conn, "caller", CALLER_SQL, 3, name, errbuf, errbuf_bytes) &&
+                prepared_name(conn, "commit", commit.sql, 0, name, errbuf, errbuf_bytes);
+    for (int i = 0; sent && i < count; i++)
+        sent = prepared_name(conn, stmts[i].what, stmts[i].sql, stmts[i].n, name, errbuf,
+                             errbuf_bytes);
+    if (!sent)
+        return OKNO_EPG;
+    sent = PQenterPipelineMode(conn) == 1 && send_prepared(conn, &begin, errbuf, errbuf_bytes) &&
+           send_prepared(conn, &caller, errbuf, errbuf_bytes);
+    for (int i = 0; sent && i < count; i++)
+        sent = send_prepared(conn, &stmts[i], errbuf, errbuf_bytes);
+    sent = sent && send_prepared(conn, &commit, errbuf, errbuf_bytes) && PQpipelineSync(conn) == 1;
+    if (!sent) {
+        if (errbuf[0] == '\0')
+            pg_fail(errbuf, errbuf_bytes, "send", NULL, conn);
+        PQexitPipelineMode(conn);
+        return OKNO_EPG;
+    }
+    PQclear(pipeline_result(conn, "begin", errbuf, errbuf_bytes));
+    PQclear(pipeline_result(conn, "caller", errbuf, errbuf_bytes));
+    for (int i = 0; i < count; i++)
+        results[i] = pipeline_result(conn, stmts[i].what, errbuf, errbuf_bytes);
+    PQclear(pipeline_result(conn, "commit", errbuf, errbuf_bytes));
+    PGresult *sync = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
+    bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced || PQexitPipelineMode(conn) != 1) {
+        if (errbuf[0] == '\0')
+            pg_fail(errbuf, errbuf_bytes, "sync", NULL, conn);
+        rc = OKNO_EPG;
+    }
+    /* A failure aborted the rest up to the sync: the transaction is left to roll back, so the
+     * connection goes back to its pool idle. */
+    if (PQtransactionStatus(conn) == PQTRANS_INERROR ||
+        PQtransactionStatus(conn) == PQTRANS_INTRANS)
+        PQclear(PQexec(conn, "rollback"));
+    if (errbuf[0] != '\0')
+        rc = OKNO_EPG;
+    if (rc != OKNO_OK) {
+        for (int i = 0; i < count; i++) {
+            PQclear(results[i]);
+            results[i] = NULL;
+        }
+    }
+    return rc;
 }
 
 int okno__rm_end(PGconn *conn, int rc, char *errbuf, size_t errbuf_bytes)
@@ -101,20 +275,14 @@ int okno__rm_run(PGconn *conn, const struct okno_rm_caller *who, const char *wha
                  json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     *out = NULL;
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    const struct okno__rm_stmt stmt = {what, sql, n, params, false};
+    PGresult *res = NULL;
+    int rc = okno__rm_pipeline(conn, who, &stmt, 1, &res, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
-    PGresult *res = okno__rm_query(conn, what, sql, n, params, false, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
     *out = build(res, arg);
     PQclear(res);
-    rc = okno__rm_end(conn, *out != NULL ? OKNO_OK : OKNO_ENOMEM, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    return *out != NULL ? OKNO_OK : OKNO_ENOMEM;
 }
 
 int okno_rm_with_caller(PGconn *conn, const struct okno_rm_caller *who,

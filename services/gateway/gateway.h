@@ -108,9 +108,12 @@ void gw_pool_close(struct gw_pool *p);
 
 /* ---- produce.c ---- */
 int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size_t err_bytes);
-/* Produces one request and waits for Kafka's acknowledgement (acks=all). 0 or OKNO_EKAFKA. */
-int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char *err,
-               size_t err_bytes);
+/* Produces one request from a blocking handler and defers its answer: Kafka's acknowledgement
+ * (acks=all) answers 202 (gw_respond_accepted), its failure 503, both from the poller thread. A
+ * request that cannot be encoded or queued is answered at once. */
+void gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms,
+                struct okno_http_response *res);
+void gw_respond_accepted(struct okno_http_response *res, const okno_request *req);
 bool gw_kafka_reachable(struct gateway *gw, int timeout_ms);
 void gw_producer_stop(struct gateway *gw);
 
@@ -157,6 +160,8 @@ int64_t gw_wall_ms(void);
 int64_t gw_services_ms(const struct gateway *gw);
 
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
+/* SQL run on each new okno_app connection: settings and the writes' prepared statement. */
+extern const char gw_app_on_connect[];
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_request_status(void *arg, const struct okno_http_request *req,

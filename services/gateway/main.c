@@ -178,11 +178,7 @@ static int pools_init(struct okno_config *c)
         snprintf(read_conninfo, sizeof(read_conninfo), "%s", rc);
     read_values[0] = read_conninfo;
     gw_pool_init(&gw.pool, workers, pg_keywords, pg_values);
-    /* The gateway's only writes are its idempotency records; the durable request is the Kafka
-     * record. Losing the last few in a crash lets a retry with a changed body be recorded
-     * instead of refused with 422, but under the same request id, which the ledger applies
-     * once; not waiting for the WAL flush saves a disk sync per write. */
-    gw.pool.on_connect = "set synchronous_commit = off";
+    gw.pool.on_connect = gw_app_on_connect;
     return gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
 }
 
@@ -272,8 +268,11 @@ static void run(void)
 
 static void gateway_close(void)
 {
-    okno_http_close(&gw.http);
+    /* Deferred writes answer from the producer's delivery reports: the server stops (waiting for
+     * them), the producer flushes (a late report only frees its request), then the server goes. */
+    okno_http_stop(&gw.http);
     gw_producer_stop(&gw);
+    okno_http_close(&gw.http);
     gw_pool_close(&gw.pool);
     gw_pool_close(&gw.read_pool);
     PQfinish(check_conn);

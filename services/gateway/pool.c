@@ -60,8 +60,16 @@ PGconn *gw_pool_get(struct gw_pool *p)
         PQfinish(c);
         c = NULL;
     }
-    if (c != NULL && p->on_connect != NULL)
-        PQclear(PQexec(c, p->on_connect));
+    if (c != NULL && p->on_connect != NULL) {
+        PGresult *r = PQexec(c, p->on_connect);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            okno_log_warn("gateway: a new connection's setup failed",
+                          OKNO_LOG_STR("reason", PQresultErrorMessage(r)));
+            PQfinish(c);
+            c = NULL;
+        }
+        PQclear(r);
+    }
     p->conns[slot] = c;
     if (c == NULL)
         give_slot(p, slot);

@@ -1,7 +1,9 @@
 /* The producer to okno.transitions.v1: key = the message id's 36-char text, murmur2_random
- * partitioner, idempotent, acks=all (as okno load and the relay). A handler waits for its own
- * delivery report, which a poller thread serves, so a 202 means Kafka has the request. */
+ * partitioner, idempotent, acks=all (as okno load and the relay). A write's HTTP answer is
+ * deferred until its delivery report, which the poller thread serves, so a 202 means Kafka has
+ * the request, while no worker thread or database connection waits for it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,23 +16,51 @@
 
 #define POLL_MS 100
 
-struct delivery {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    rd_kafka_resp_err_t err;
+/* A request waiting for Kafka's acknowledgement: its deferred HTTP answer. */
+struct pending {
+    struct gateway *gw;
+    struct okno_http_deferred *answer;
+    okno_request req; /* ids and action only: its strings point into the gone request */
+    int64_t started_ms;
 };
 
+/* The 202 of a write Kafka has: the ids, the action and where to ask for the decision. */
+void gw_respond_accepted(struct okno_http_response *res, const okno_request *req)
+{
+    char rid[OKNO_UUID_TEXT_BYTES], mid[OKNO_UUID_TEXT_BYTES], loc[64];
+    okno_uuid_format(&req->request_id, rid);
+    okno_uuid_format(&req->message_id, mid);
+    snprintf(loc, sizeof(loc), "/requests/%s", rid);
+    okno_http_add_header(res, "location", loc);
+    okno_http_respond_json(res, 202,
+                           json_pack("{s:s, s:s, s:s, s:s}", "request_id", rid, "message_id", mid,
+                                     "action", okno_action_name(req->action), "status", "pending"));
+}
+
+static void answer(struct pending *p, rd_kafka_resp_err_t err)
+{
+    struct gateway *gw = p->gw;
+    struct okno_http_response *res = okno_http_deferred_response(p->answer);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        okno_metrics_counter_inc(&gw->produced);
+        okno_metrics_histogram_observe(&gw->produce_ms,
+                                       (double)(okno_clock_monotonic_ms() - p->started_ms));
+        gw_respond_accepted(res, &p->req);
+    } else {
+        okno_metrics_counter_inc(&gw->produce_failed);
+        okno_log_warn("gateway: produce failed", OKNO_LOG_STR("reason", rd_kafka_err2str(err)));
+        okno_http_respond_error(res, 503, "unavailable", NULL, "Kafka did not take the request");
+    }
+    okno_http_resume(p->answer);
+    free(p);
+}
+
+/* On the poller thread: Kafka's verdict on one request answers its client. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    struct delivery *d = msg->_private;
-    pthread_mutex_lock(&d->mu);
-    d->err = msg->err;
-    d->done = true;
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
+    answer(msg->_private, msg->err);
 }
 
 static void *poller(void *arg)
@@ -68,17 +98,8 @@ int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size
     return 0;
 }
 
-static int wait_delivery(struct delivery *d)
-{
-    pthread_mutex_lock(&d->mu);
-    while (!d->done) /* librdkafka reports every message within message.timeout.ms */
-        pthread_cond_wait(&d->cv, &d->mu);
-    pthread_mutex_unlock(&d->mu);
-    return d->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : OKNO_EKAFKA;
-}
-
-int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char *err,
-               size_t err_bytes)
+void gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms,
+                struct okno_http_response *res)
 {
     uint8_t buf[GW_RECORD_BYTES_MAX];
     size_t len = 0;
@@ -86,26 +107,28 @@ int gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms, char
     okno_avro_transition t = {.request = *req};
     t.request.requested_at_ms = now_ms; /* when the gateway received it */
     if (okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, sizeof(buf), &len, &aerr) != 0) {
-        snprintf(err, err_bytes, "cannot encode the request: %s", aerr.reason);
-        return OKNO_EINVAL;
+        okno_http_respond_error(res, 400, "bad_field", "body", "cannot encode the request: %s",
+                                aerr.reason);
+        return;
     }
+    struct pending *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        okno_http_respond_error(res, 503, "overloaded", NULL, "out of memory");
+        return;
+    }
+    *p = (struct pending){
+        .gw = gw, .answer = okno_http_defer(res), .started_ms = okno_clock_monotonic_ms()};
+    p->req.request_id = req->request_id;
+    p->req.message_id = req->message_id;
+    p->req.action = req->action;
     char key[OKNO_UUID_TEXT_BYTES];
     okno_uuid_format(&req->message_id, key);
-    struct delivery d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     rd_kafka_resp_err_t e =
         rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->topic), RD_KAFKA_V_KEY(key, 36),
                           RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
-    int64_t started = okno_clock_monotonic_ms();
-    int rc = e == RD_KAFKA_RESP_ERR_NO_ERROR ? wait_delivery(&d) : OKNO_EKAFKA;
-    if (rc != 0) {
-        snprintf(err, err_bytes, "Kafka: %s", rd_kafka_err2str(e != 0 ? e : d.err));
-        okno_metrics_counter_inc(&gw->produce_failed);
-        return rc;
-    }
-    okno_metrics_counter_inc(&gw->produced);
-    okno_metrics_histogram_observe(&gw->produce_ms, (double)(okno_clock_monotonic_ms() - started));
-    return 0;
+                          RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) /* no delivery report will come */
+        answer(p, e);
 }
 
 int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)

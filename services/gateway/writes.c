@@ -60,6 +60,20 @@ static bool request_id(struct write_ctx *w)
     return true;
 }
 
+/* The gateway's only writes are its idempotency records; the durable request is the Kafka
+ * record. Losing the last few in a crash lets a retry with a changed body be recorded instead of
+ * refused with 422, but under the same request id, which the ledger applies once; not waiting
+ * for the WAL flush saves a disk sync per write. The record is a statement prepared once per
+ * connection: true when the request id is new, or known with the same digest and message. */
+#define GW_RECORD_STATEMENT "gw_record"
+const char gw_app_on_connect[] =
+    "set synchronous_commit = off;"
+    " prepare " GW_RECORD_STATEMENT " (uuid, bigint, uuid, bytea) as"
+    " with ins as (insert into okno.gateway_requests (request_id, user_id, message_id,"
+    " body_sha256) values ($1, $2, $3, $4) on conflict (request_id) do nothing returning 1)"
+    " select (select count(*) from ins) = 1 or exists (select 1 from okno.gateway_requests"
+    " where request_id = $1 and body_sha256 = $4 and message_id = $3)";
+
 /* Records the request id and digest; a known id with another digest is a 422. */
 static bool record(struct write_ctx *w)
 {
@@ -69,13 +83,7 @@ static bool record(struct write_ctx *w)
     snprintf(user, sizeof(user), "%lld", (long long)w->who.user_id);
     const char *params[] = {rid, user, mid, (const char *)w->digest};
     const int lengths[] = {0, 0, 0, DIGEST_BYTES}, formats[] = {0, 0, 0, 1};
-    PGresult *r = PQexecParams(
-        w->conn,
-        "with ins as (insert into okno.gateway_requests (request_id, user_id, message_id, "
-        "body_sha256) values ($1, $2, $3, $4) on conflict (request_id) do nothing returning 1) "
-        "select (select count(*) from ins) = 1 or exists (select 1 from okno.gateway_requests "
-        "where request_id = $1 and body_sha256 = $4 and message_id = $3)",
-        4, NULL, params, lengths, formats, 0);
+    PGresult *r = PQexecPrepared(w->conn, GW_RECORD_STATEMENT, 4, params, lengths, formats, 0);
     bool db_ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     bool same = db_ok && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
@@ -97,41 +105,14 @@ static bool visible(struct write_ctx *w)
         return false;
     }
     struct okno_rm_caller who = {w->who.user_id, w->who.org_id, w->who.applicant};
-    json_t *card = NULL;
     char err[GW_ERROR_BYTES];
-    int rc = okno_rm_card(rc_conn, &who, w->req.message_id.bytes, gw_services_ms(w->gw), &card, err,
-                          sizeof(err));
+    int rc = okno_rm_visible(rc_conn, &who, w->req.message_id.bytes, err, sizeof(err));
     gw_pool_put(&w->gw->read_pool, rc_conn);
-    json_decref(card);
     if (rc == OKNO_ENOTFOUND)
         okno_http_respond_error(w->res, 404, "not_found", "id", "no such message");
     else if (rc != 0)
         okno_http_respond_error(w->res, 503, "unavailable", NULL, "cannot read the message");
     return rc == 0;
-}
-
-static void accepted(struct write_ctx *w)
-{
-    char rid[OKNO_UUID_TEXT_BYTES], mid[OKNO_UUID_TEXT_BYTES], loc[64];
-    okno_uuid_format(&w->req.request_id, rid);
-    okno_uuid_format(&w->req.message_id, mid);
-    snprintf(loc, sizeof(loc), "/requests/%s", rid);
-    okno_http_add_header(w->res, "location", loc);
-    okno_http_respond_json(w->res, 202,
-                           json_pack("{s:s, s:s, s:s, s:s}", "request_id", rid, "message_id", mid,
-                                     "action", okno_action_name(w->req.action), "status",
-                                     "pending"));
-}
-
-static void produce(struct write_ctx *w)
-{
-    char err[GW_ERROR_BYTES];
-    if (gw_produce(w->gw, &w->req, gw_wall_ms(), err, sizeof(err)) != 0) {
-        okno_log_warn("gateway: produce failed", OKNO_LOG_STR("reason", err));
-        okno_http_respond_error(w->res, 503, "unavailable", NULL, "Kafka did not take the request");
-        return;
-    }
-    accepted(w);
 }
 
 static bool role_allows(struct write_ctx *w, okno_action action)
@@ -168,6 +149,8 @@ static bool target(struct write_ctx *w, okno_action action)
     return visible(w);
 }
 
+/* Checks and records the request on the okno_app connection, then produces it (gw_produce
+ * defers the answer until Kafka's report); any refusal on the way is answered at once. */
 static void write_request(struct write_ctx *w, okno_action action)
 {
     if (!gw_authenticate(w->gw, w->conn, w->http, &w->who, w->res) || !role_allows(w, action))
@@ -175,15 +158,18 @@ static void write_request(struct write_ctx *w, okno_action action)
     json_t *body = okno_http_json_body(w->http, w->res);
     if (body == NULL)
         return;
-    if (gw_shape_request(action, &w->who, body, &w->req, w->res) && request_id(w) &&
-        target(w, action)) {
+    bool ok = gw_shape_request(action, &w->who, body, &w->req, w->res) && request_id(w) &&
+              target(w, action);
+    if (ok) {
         body_digest(action, w->http->path, body, w->digest);
-        if (record(w))
-            produce(w);
+        ok = record(w);
     }
+    if (ok) /* the request's strings point into the body: produce before it goes */
+        gw_produce(w->gw, &w->req, gw_wall_ms(), w->res);
     json_decref(body);
 }
 
+/* The connection goes back to the pool before Kafka acknowledges: gw_produce defers the answer. */
 static void with_connection(struct gateway *gw, const struct okno_http_request *req,
                             struct okno_http_response *res, okno_action action)
 {

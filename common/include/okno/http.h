@@ -23,9 +23,11 @@
 #define OKNO_HTTP_HEADER_COUNT_CEILING 100 /* h2o's own cap (H2O_MAX_HEADERS); more is a 400 */
 #define OKNO_HTTP_WORKERS_MAX          128 /* libuv's thread pool holds at most 1024 */
 
-/* What one client may hold. Every request over a limit gets a 4xx/503 JSON error, except a
- * body whose Content-Length is over body_bytes_max and more than OKNO_HTTP_HEADER_COUNT_CEILING
- * headers: h2o answers those itself (413 and 400, text) and closes the connection. */
+/* What one client may hold. Every request over a limit gets a 4xx/503 JSON error (a body over
+ * body_bytes_max: h2o's own 413, turned into JSON `field: body` by an internal redirect, and the
+ * connection closed), except more than OKNO_HTTP_HEADER_COUNT_CEILING headers, or a request line
+ * or headers h2o cannot parse: h2o writes its plain-text 400 to the socket and closes the
+ * connection before any request exists. */
 struct okno_http_limits {
     size_t body_bytes_max;   /* request body; 413 */
     size_t header_bytes_max; /* sum of the request's header names and values; 431 */
@@ -121,6 +123,23 @@ void okno_http_stop(struct okno_http *srv);
 
 /* Stops if needed and frees everything. */
 void okno_http_close(struct okno_http *srv);
+
+/* ---- answering later (blocking routes) ---- */
+
+/* A blocking route's handler that waits for another thread's event (a Kafka acknowledgement)
+ * need not hold its worker thread: it calls okno_http_defer(res) and returns; the request stays
+ * in flight (it counts against limits.in_flight_max) until okno_http_resume is called, from any
+ * thread, once the response (okno_http_deferred_response) is filled. The handler must not touch
+ * its `req` after returning. A client that hung up meanwhile gets nothing; the resume still frees
+ * the request. okno_http_stop waits (at most limits.stop_timeout_ms) for deferred requests; a
+ * resume after okno_http_stop only frees (h2o then still holds that request's connection: the
+ * stop timed out), and every deferred request must be resumed before okno_http_close. */
+struct okno_http_deferred;
+
+/* res must be the response a blocking route's handler was given. */
+struct okno_http_deferred *okno_http_defer(struct okno_http_response *res);
+struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred *d);
+void okno_http_resume(struct okno_http_deferred *d);
 
 /* ---- building responses (any thread) ---- */
 

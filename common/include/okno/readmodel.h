@@ -54,6 +54,12 @@ int okno_rm_inbox(PGconn *conn, const struct okno_rm_caller *who, const char *ro
 int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                  int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes);
 
+/* Whether the caller may see the message (the card's rule, under row-level security), without
+ * reading it: what a write checks before it is produced. 0 (visible), OKNO_ENOTFOUND (missing or
+ * not visible: indistinguishable), OKNO_EPG. */
+int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
+                    char *errbuf, size_t errbuf_bytes);
+
 /* The message's full history as `okno audit` shows it (who, when, which org, reasons, texts),
  * its hash chain verified while reading: {"events": [...], "chain_verified": true}. A chain
  * that does not verify is OKNO_EDECODE with the first bad seq in errbuf. Bodies decode through

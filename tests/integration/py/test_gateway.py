@@ -372,10 +372,11 @@ def test_hostile_http_is_refused_and_others_still_served(gw):
     big = b"x" * (10 * 1024 * 1024)
     out = gw.raw(b"POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
                  b"Connection: close\r\n\r\n" % len(big) + big)
-    assert out.startswith(b"HTTP/1.1 413")
+    assert out.startswith(b"HTTP/1.1 413") and b'"field":"body"' in out, out[:300]
+    # More than h2o's 100 headers: its plain-text 400, before any request exists.
     headers = b"".join(b"X-H%d: %d\r\n" % (i, i) for i in range(1000))
     out = gw.raw(b"GET /my/messages HTTP/1.1\r\nHost: x\r\n" + headers + b"Connection: close\r\n\r\n")
-    assert out.split(b" ")[1] in (b"400", b"431")
+    assert out.startswith(b"HTTP/1.1 400"), out[:300]
     out = gw.raw(b"GET /my/messages HTTP/1.1\r\nHost: x\r\n" +
                  b"".join(b"X-H%d: %d\r\n" % (i, i) for i in range(80)) +
                  b"Connection: close\r\n\r\n")

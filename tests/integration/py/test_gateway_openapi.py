@@ -1,6 +1,7 @@
 """The live gateway against services/gateway/openapi.yaml: every documented operation exists and
 answers with documented statuses whose bodies validate against the document's schemas, and no
 route answers that the document does not list."""
+import json
 import uuid
 
 import jsonschema
@@ -114,6 +115,17 @@ def exercise(gw):
            org=CURATOR[1])
     r.call(weekly, "GET", "/orgs/1010/reports/weekly?week=2026-W10", user=COORD[0], org=COORD[1])
     r.call(weekly, "GET", "/orgs/1010/reports/weekly?week=2026-W10", user=APPLICANT)
+    # A body over the limit: h2o's own 413, as a JSON Error, on both POST operations.
+    for template, path in (("/messages", "/messages"), (act, f"/messages/{m}/actions/reject")):
+        big = b'{"text": "' + b"x" * (300 * 1024) + b'"}'
+        out = gw.raw(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (path.encode(), len(big))
+                     + big)
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        hdrs = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+        r.seen.append((template, "post", int(lines[0].split(" ")[1]), hdrs, json.loads(body)))
+        assert r.seen[-1][2] == 413 and r.seen[-1][4]["field"] == "body", out[:300]
     return r.seen
 
 
