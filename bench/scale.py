@@ -17,8 +17,6 @@ replication 3, min.insync.replicas=2, producers with acks=all).
    broker back in every ISR.
 --quick: smaller backlogs and shorter paced runs. Last line: one JSON object."""
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,10 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "py"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from confluent_kafka import Consumer  # noqa: E402
-from confluent_kafka.admin import AdminClient  # noqa: E402
-from harness import OKNO, LocalCluster, Scratch, decode, schemas_by_fingerprint, \
-    wait_until  # noqa: E402
+from harness import OKNO, LocalCluster, Scratch, distinct_events, wait_until  # noqa: E402
 from ledger import EVENTS_PER_RECORD, histogram, metrics, quantile  # noqa: E402
 
 PARTITIONS = 24
@@ -94,22 +89,6 @@ def instances(k, messages, seconds, events_per_s=2000):
         s.close()
 
 
-def relayed(bootstrap, topic, events, timeout_s=300):
-    """Distinct (message, seq) on topic, read from the beginning until all `events` came."""
-    schemas = schemas_by_fingerprint()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{os.getpid()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    seen, deadline = set(), time.monotonic() + timeout_s
-    while len(seen) < events and time.monotonic() < deadline:
-        for rec in consumer.consume(1000, 0.5):
-            if rec.error() is None:
-                _, ev = decode(rec.value(), schemas)
-                seen.add((ev["message_id"], ev["seq"]))
-    consumer.close()
-    return len(seen)
-
-
 def broker_killed(cluster, messages, rate):
     s = Scratch("bench_scale_kill", partitions=PARTITIONS, replication=3)
     try:
@@ -117,15 +96,10 @@ def broker_killed(cluster, messages, rate):
         for _ in range(2):
             s.start_ledger(group)
         s.start_relay()
-        admin = AdminClient({"bootstrap.servers": s.bootstrap})
-        victim = admin.list_topics(timeout=30).topics[s.topics["transitions"]].partitions[0].leader
-        pidfile = cluster.work / "kafka-3" / f"node{victim}" / "broker.pid"
-        loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg",
-                                   s.app_conninfo, "--topic", s.topics["transitions"],
-                                   "--messages", str(messages), "--seed", "15", "--rate",
-                                   str(rate)], stdout=subprocess.PIPE, text=True)
+        victim = s.requests_leader()
+        loader = s.load_started("--messages", str(messages), "--seed", "15", "--rate", str(rate))
         time.sleep(3)
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        cluster.kill_broker(victim)
         killed = time.monotonic()
         time.sleep(5)
         cluster.up()  # restarts the dead broker
@@ -137,7 +111,7 @@ def broker_killed(cluster, messages, rate):
                    lambda: s.consumed(group) == expect["records"], timeout_s=600)
         ok = exact(s, expect)
         events = expect["expected_events"]
-        on_topic = relayed(s.bootstrap, s.topics["events"], events)
+        on_topic = distinct_events(s.bootstrap, s.topics["events"], events, timeout_s=300)
         return {"broker": victim, "restarted_after_s": round(restarted_after_s, 1),
                 "load_acknowledged": acknowledged, "events": events,
                 "events_on_topic": on_topic, "lost": events - on_topic,

@@ -12,14 +12,12 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupState
+from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from harness import OKNO, ROOT, WAIT_S, LocalCluster, Scratch, decode, ready, \
-    schemas_by_fingerprint, wait_until
+from harness import OKNO, ROOT, WAIT_S, LocalCluster, Scratch, distinct_events, ready, wait_until
 from test_ledger import check_log_matches
 
 TAKEOVER_S = 10
@@ -78,22 +76,6 @@ def group_members(admin, group):
         return None
     parts = sorted((p.topic, p.partition) for m in d.members for p in m.assignment.topic_partitions)
     return len(d.members), parts
-
-
-def relayed(bootstrap, topic, events):
-    """Distinct (message, seq) on topic, read from the beginning until all `events` came."""
-    schemas = schemas_by_fingerprint()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    seen, deadline = set(), time.monotonic() + WAIT_S
-    while len(seen) < events and time.monotonic() < deadline:
-        for rec in consumer.consume(1000, 0.5):
-            if rec.error() is None:
-                _, ev = decode(rec.value(), schemas)
-                seen.add((ev["message_id"], ev["seq"]))
-    consumer.close()
-    return len(seen)
 
 
 def test_status_lists_two_instances_of_every_service(cluster):
@@ -160,7 +142,7 @@ def test_one_instance_of_each_killed_under_load_loses_and_repeats_nothing(cluste
     events = expect["expected_events"]
 
     # Relayed: every event on okno.events.v1 (a batch re-published after the kill may repeat).
-    assert relayed(m.bootstrap, "okno.events.v1", events) == events
+    assert distinct_events(m.bootstrap, "okno.events.v1", events) == events
     # Projected once: the read models applied each event once and every card is at its last seq.
     wait_until("the projector to apply every event",
                lambda: m.scalar("select events_applied from okno_rm.meta") >= events)
