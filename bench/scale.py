@@ -48,6 +48,11 @@ def exact(s, expect):
     return ok
 
 
+def ms(q):
+    """A quantile for the JSON: null when it lies beyond the histogram's last bucket."""
+    return None if q is None or q == float("inf") else round(q, 1)
+
+
 def summed(ledgers):
     """The instances' latency histograms added up."""
     parts = [histogram(metrics(p.admin_port), "okno_ledger_latency_ms") for p in ledgers]
@@ -83,8 +88,8 @@ def instances(k, messages, seconds, events_per_s=2000):
         return {"events": expect["expected_events"], "drain_s": round(drain_s, 2),
                 "events_per_s": round(expect["expected_events"] / drain_s),
                 "offered_events_per_s": round(paced["expected_events"] / elapsed),
-                "p50_ms": round(quantile(before, after, 0.50), 1),
-                "p99_ms": round(quantile(before, after, 0.99), 1), "exact": ok}
+                "p50_ms": ms(quantile(before, after, 0.50)),
+                "p99_ms": ms(quantile(before, after, 0.99)), "exact": ok}
     finally:
         s.close()
 
@@ -112,7 +117,7 @@ def broker_killed(cluster, messages, rate):
         ok = exact(s, expect)
         events = expect["expected_events"]
         on_topic = distinct_events(s.bootstrap, s.topics["events"], events, timeout_s=300)
-        return {"broker": victim, "restarted_after_s": round(restarted_after_s, 1),
+        return {"broker": victim, "restart_done_after_s": round(restarted_after_s, 1),
                 "load_acknowledged": acknowledged, "events": events,
                 "events_on_topic": on_topic, "lost": events - on_topic,
                 "exact": ok and acknowledged and on_topic == events}
