@@ -83,11 +83,15 @@ static int partition_count(okno_timer *t)
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e =
         rd_kafka_metadata(t->consumer, 0, t->events_rkt, &md, OKNO_TIMER_KAFKA_TIMEOUT_MS);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0)
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt != 1)
+        e = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    else if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = md->topics[0].err;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         t->partition_count = md->topics[0].partition_cnt;
     else
         okno_log_warn("cannot read the events topic's partition count",
-                      OKNO_LOG_STR("reason", rd_kafka_err2str(e ? e : md->topics[0].err)));
+                      OKNO_LOG_STR("reason", rd_kafka_err2str(e)));
     if (md != NULL)
         rd_kafka_metadata_destroy(md);
     return e == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_count > 0 ? OKNO_OK : OKNO_EKAFKA;
