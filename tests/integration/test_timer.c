@@ -540,11 +540,12 @@ static void sla_records(long long *records, long long *late, long long *repeated
     rd_kafka_destroy(c);
 }
 
+/* The run's processes: file-wide, so that teardown stops them also after a failed assertion. */
+static proc relay, ledger, timers[2];
+
 /* Runs the scenario with the ledger and the relay, then audits the log and the SLA topic. */
-static void run_and_audit(proc *timers, scenario sc, run *r, audit *a, long long *late,
-                          long long *rebuilds)
+static void run_and_audit(scenario sc, run *r, audit *a, long long *late, long long *rebuilds)
 {
-    static proc relay, ledger;
     start(&relay, "relay");
     start(&ledger, "ledger");
     start(&timers[0], "timer");
@@ -591,11 +592,10 @@ typedef struct outcome {
 
 static outcome one_run(scenario sc)
 {
-    static proc timers[2];
     run r = {0};
     audit a = {0};
     outcome o = {0};
-    run_and_audit(timers, sc, &r, &a, &o.late, &o.rebuilds);
+    run_and_audit(sc, &r, &a, &o.late, &o.rebuilds);
     o.due_in_window = a.due_in_window;
     return o;
 }
@@ -642,6 +642,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    stop(&timers[1], SIGKILL);
+    stop(&timers[0], SIGKILL);
+    stop(&ledger, SIGKILL);
+    stop(&relay, SIGKILL);
     topics_delete();
     okno_avro_close();
     return okno_itest_db_teardown(state);
