@@ -1,6 +1,7 @@
 /* The step runner of the service runtime: the loop-with-back-off of services such as the relay
  * and the projector, with heartbeat, readiness and each new trouble logged once. */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,10 @@
 
 /* Longest failure text compared to the previous one, in bytes. */
 #define LAST_ERROR_BYTES 512
+
+/* How often a standby tries the leader lock again: no back-off, so it takes over within about
+ * this long once the leader's connection ends (its own back-off may reach 30 s). */
+#define STANDBY_POLL_MS 1000
 
 /* Logs a failure unless its text is the one logged last. */
 static void report(const okno_service_steps *st, int rc, char last[LAST_ERROR_BYTES])
@@ -34,6 +39,7 @@ void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *
     assert(steps->backoff_ms_max >= steps->backoff_ms_min);
     int64_t backoff_ms = steps->backoff_ms_min;
     char last_error[LAST_ERROR_BYTES] = "";
+    bool standing_by = false;
     while (!okno_service_stopping(svc)) {
         okno_service_heartbeat(svc);
         size_t done = 0;
@@ -44,6 +50,9 @@ void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *
         /* A standby (another instance holds the lock) is healthy and ready. */
         okno_service_set_ready(svc, rc == OKNO_OK || rc == OKNO_ECONFLICT, steps->failing_reason);
         if (rc == OKNO_OK) {
+            if (standing_by)
+                okno_log_info("took the lead");
+            standing_by = false;
             backoff_ms = steps->backoff_ms_min;
             last_error[0] = '\0';
             if (done == 0)
@@ -53,6 +62,11 @@ void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *
         if (okno_service_stopping(svc))
             break; /* the failure is the stop's doing (a wait cut short) */
         report(steps, rc, last_error);
+        if (rc == OKNO_ECONFLICT) {
+            standing_by = true;
+            okno_service_wait(svc, STANDBY_POLL_MS);
+            continue;
+        }
         okno_service_wait(svc, backoff_ms);
         backoff_ms =
             backoff_ms * 2 < steps->backoff_ms_max ? backoff_ms * 2 : steps->backoff_ms_max;

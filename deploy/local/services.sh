@@ -1,6 +1,10 @@
 # Starting, stopping and checking okno's services on the local cluster. Sourced by up/down/status.
 # A service is any executable build/services/NAME/okno-NAME; its configuration is
 # deploy/local/config/NAME.ini, with the cluster's addresses passed as OKNO_* overrides.
+# With `up --instances N` every service runs N times: instance 1 is NAME (run/NAME.pid,
+# log/NAME.log), instance k > 1 is NAME-k. Ledgers and timers share their consumer group;
+# relays, projectors and notifiers are hot standbys behind their leader lock; gateways each
+# listen on a port of their own (run/gateway-k.http_port).
 
 okno_services_list() {
     local f
@@ -11,13 +15,27 @@ okno_services_list() {
 
 okno_service_bin() { echo "$OKNO_BUILD/services/$1/okno-$1"; }
 
+# The instance count (up --instances N), kept in cluster.env like the broker count.
+okno_services_instances() { echo "${OKNO_INSTANCES:-1}"; }
+
+okno_services_select_instances() {
+    local n=$1
+    case $n in [1-9]) ;; *) okno_die "--instances takes 1 to 9, got '$n'" ;; esac
+    sed -i '/^OKNO_INSTANCES=/d' "$OKNO_CLUSTER_ENV"
+    echo "OKNO_INSTANCES=$n" >>"$OKNO_CLUSTER_ENV"
+    export OKNO_INSTANCES=$n
+}
+
+# The run name of instance k of a service: NAME for the first, NAME-k for the others.
+okno_service_instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+
 # The gateway's public port (kept in run/gateway.http_port), its JWKS (deploy/local/up makes
 # the key pair in .work/auth) and its read-only database role.
 okno_gateway_env() {
     local -n _env=$1
     local http_port
     http_port=$(okno_free_port)
-    echo "$http_port" >"$2/gateway.http_port"
+    echo "$http_port" >"$2/$3.http_port"
     _env=(OKNO_GATEWAY__LISTEN=127.0.0.1:$http_port OKNO_AUTH__JWKS_FILE=$OKNO_WORK/auth/jwks.json
         "OKNO_GATEWAY__READ_CONNINFO=$OKNO_PG_GATEWAY_CONNINFO")
 }
@@ -53,22 +71,24 @@ okno_relay_env() {
 
 okno_service_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
+# okno_service_start SERVICE [INSTANCE]: starts instance INSTANCE (default 1) of SERVICE.
 okno_service_start() {
-    local name=$1 run=$OKNO_WORK/run log=$OKNO_WORK/log
+    local service=$1 name run=$OKNO_WORK/run log=$OKNO_WORK/log
+    name=$(okno_service_instance_name "$service" "${2:-1}")
     mkdir -p "$run" "$log"
     okno_pid_alive "$run/$name.pid" && return 1
     local port conf
     port=$(okno_free_port)
-    conf=$OKNO_ROOT/deploy/local/config/$name.ini
+    conf=$OKNO_ROOT/deploy/local/config/$service.ini
     local args=() extra=()
     [ -f "$conf" ] && args=(--config "$conf")
-    [ "$name" = gateway ] && okno_gateway_env extra "$run"
-    [ "$name" = notifier ] && okno_notifier_env extra
-    [ "$name" = relay ] && okno_relay_env extra
+    [ "$service" = gateway ] && okno_gateway_env extra "$run" "$name"
+    [ "$service" = notifier ] && okno_notifier_env extra
+    [ "$service" = relay ] && okno_relay_env extra
     OKNO_ADMIN__LISTEN=127.0.0.1:$port \
         OKNO_KAFKA__BOOTSTRAP__SERVERS=$OKNO_KAFKA_BOOTSTRAP \
         OKNO_PG__CONNINFO=$OKNO_PG_CONNINFO \
-        env ${extra[@]+"${extra[@]}"} setsid "$(okno_service_bin "$name")" "${args[@]}" >>"$log/$name.log" 2>&1 </dev/null &
+        env ${extra[@]+"${extra[@]}"} setsid "$(okno_service_bin "$service")" "${args[@]}" >>"$log/$name.log" 2>&1 </dev/null &
     echo $! >"$run/$name.pid"
     echo "$port" >"$run/$name.port"
     local deadline=$((SECONDS + ${OKNO_SERVICE_START_TIMEOUT_S:-30}))
@@ -105,47 +125,66 @@ okno_services_start() {
     names=$(okno_services_list)
     # (no `list | grep -q`: grep's early exit would fail the list's write under pipefail)
     case " $(echo $names) " in *" notifier "*) okno_mail_sink_start && echo services >>"$record" ;; esac
+    local k
     for name in $names; do
         any=1
-        okno_service_start "$name" && echo services >>"$record"
+        for k in $(seq 1 "$(okno_services_instances)"); do
+            okno_service_start "$name" "$k" && echo services >>"$record"
+        done
     done
     [ $any = 1 ] || okno_say "no services are built yet"
+    # Fewer instances than before: the extra ones stop.
+    local f n
+    for f in "$OKNO_WORK"/run/*-[0-9].pid; do
+        [ -f "$f" ] || continue
+        n=$(basename "$f" .pid)
+        [ "${n##*-}" -gt "$(okno_services_instances)" ] && okno_service_stop "$n"
+    done
     return 0
 }
 
+# Stops the process whose pid is in run/NAME.pid (a service instance or the mail sink).
+okno_service_stop() {
+    local name=$1 f=$OKNO_WORK/run/$1.pid pid
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        okno_wait 20 "service $name to stop" bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+        okno_say "service $name stopped"
+    fi
+    rm -f "$f" "$OKNO_WORK/run/$name.port" "$OKNO_WORK/run/$name.http_port"
+}
+
 okno_services_stop() {
-    local f name pid
+    local f
     for f in "$OKNO_WORK"/run/*.pid; do
-        [ -f "$f" ] || continue
-        name=$(basename "$f" .pid)
-        pid=$(cat "$f")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            okno_wait 20 "service $name to stop" bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
-            okno_say "service $name stopped"
-        fi
-        rm -f "$f" "$OKNO_WORK/run/$name.port" "$OKNO_WORK/run/$name.http_port"
+        [ -f "$f" ] && okno_service_stop "$(basename "$f" .pid)"
     done
+    return 0
 }
 
 okno_services_status() {
-    local name port ok=0
+    local service name port k ok=0
     if okno_pid_alive "$OKNO_WORK/run/mail_sink.pid"; then
         echo "mail sink   up smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port") ($(find "$OKNO_WORK/mail" -name '*.eml' | wc -l) mails in $OKNO_WORK/mail)"
     fi
-    for name in $(okno_services_list); do
-        if okno_pid_alive "$OKNO_WORK/run/$name.pid"; then
-            port=$(cat "$OKNO_WORK/run/$name.port")
-            if okno_service_ready "$port"; then
-                echo "$(printf '%-11s' "$name") ready http://127.0.0.1:$port"
+    for service in $(okno_services_list); do
+        for k in $(seq 1 "$(okno_services_instances)"); do
+            name=$(okno_service_instance_name "$service" "$k")
+            if okno_pid_alive "$OKNO_WORK/run/$name.pid"; then
+                port=$(cat "$OKNO_WORK/run/$name.port")
+                if okno_service_ready "$port"; then
+                    echo "$(printf '%-11s' "$name") ready http://127.0.0.1:$port"
+                else
+                    echo "$(printf '%-11s' "$name") up, not ready http://127.0.0.1:$port/readyz"
+                    ok=1
+                fi
             else
-                echo "$(printf '%-11s' "$name") up, not ready http://127.0.0.1:$port/readyz"
+                echo "$(printf '%-11s' "$name") down"
                 ok=1
             fi
-        else
-            echo "$(printf '%-11s' "$name") down"
-            ok=1
-        fi
+        done
     done
     return $ok
 }

@@ -103,11 +103,19 @@ static const char *const consumer_props[][2] = {
     {"enable.partition.eof", "false"},
 };
 
+/* Defaults the configuration may change (kafka.consumer.*): a ledger that died is replaced
+ * after 10 s rather than librdkafka's 45 s, since its partitions' requests wait meanwhile. */
+static const char *const consumer_defaults[][2] = {
+    {"session.timeout.ms", "10000"},
+};
+
 static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
     const okno_kafka_consumer_options o = {
         .config = &l->svc->config,
         .group_id = l->group_id,
+        .defaults = consumer_defaults,
+        .defaults_count = sizeof consumer_defaults / sizeof consumer_defaults[0],
         .fixed = consumer_props,
         .fixed_count = sizeof consumer_props / sizeof consumer_props[0],
         .rebalance_cb = rebalance_cb,

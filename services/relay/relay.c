@@ -363,27 +363,15 @@ static int pg_start(okno_relay *r)
     return OKNO_OK;
 }
 
-/* Produces row i: key = message id as text, value = the stored body as is (not copied: the
- * result outlives every delivery report), headers seq (events) and type or reason code. */
+/* Produces row i as okno publishes a log row (okno/kafka.h): the value is the stored body, not
+ * copied, since the result outlives every delivery report. */
 static rd_kafka_resp_err_t produce_row(okno_relay *r, const okno__relay_stream *s,
                                        const PGresult *res, int i)
 {
-    char key[37], seq[16];
-    okno_eventlog_uuid_text((const uint8_t *)PQgetvalue(res, i, 0), key);
-    int32_t seq_value = okno_pgbin_get_i32(PQgetvalue(res, i, 1));
-    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    if (seq_value > 0) {
-        snprintf(seq, sizeof seq, "%" PRId32, seq_value);
-        rd_kafka_header_add(h, "seq", -1, seq, -1);
-    }
-    rd_kafka_header_add(h, s->label_header, -1, PQgetvalue(res, i, 2), PQgetlength(res, i, 2));
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(s->topic), RD_KAFKA_V_KEY(key, 36),
-                          RD_KAFKA_V_VALUE(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3)),
-                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_headers_destroy(h); /* owned by the message only when produced */
-    return err;
+    return okno_kafka_produce_log_row(r->producer, s->topic, (const uint8_t *)PQgetvalue(res, i, 0),
+                                      okno_pgbin_get_i32(PQgetvalue(res, i, 1)), s->label_header,
+                                      PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2),
+                                      PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3), NULL);
 }
 
 static bool stopping(const okno_relay *r)

@@ -1,9 +1,10 @@
 /* The timer's Kafka consumer: a member of its own group on okno.events.v1 whose positions are
- * never committed. On each assignment it reads the partitions' high watermarks, then rebuilds
- * the book from the stream-head snapshots in PostgreSQL, then starts each partition at its
- * watermark: every event below it was committed before the snapshot was taken, and every event
- * at or above it is folded or recognised by its seq (README.md has the argument). The queue is
- * drained from the libuv loop through a pipe librdkafka writes to. */
+ * never committed. The group rebalances cooperatively: partitions revoked take only their own
+ * messages out of the book; for partitions gained it reads their high watermarks, then loads
+ * their stream-head snapshots from PostgreSQL, then starts each at its watermark: every event below
+ * it was committed before the snapshot was taken, and every event at or above it is folded or
+ * recognised by its seq (README.md has the argument). The queue is drained from the libuv loop
+ * through a pipe librdkafka writes to. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -41,24 +42,105 @@ static int watermarks(okno_timer *t, rd_kafka_topic_partition_list_t *parts)
     return OKNO_OK;
 }
 
+/* The partition of okno.events.v1 a message's records lie on: the producers' murmur2 of the
+ * message id's text (okno/kafka.h, the partitioning rule). */
+static int32_t partition_of(const okno_timer *t, const okno_uuid *id)
+{
+    char key[OKNO_UUID_TEXT_BYTES];
+    okno_uuid_format(id, key);
+    return rd_kafka_msg_partitioner_murmur2(t->events_rkt, key, OKNO_UUID_TEXT_BYTES - 1,
+                                            t->partition_count, NULL, NULL);
+}
+
+typedef struct partition_set {
+    const okno_timer *t;
+    bool in[OKNO_TIMER_PARTITIONS_MAX];
+} partition_set;
+
+static bool in_set(void *arg, const okno_uuid *id)
+{
+    const partition_set *set = arg;
+    int32_t p = partition_of(set->t, id);
+    return p >= 0 && p < OKNO_TIMER_PARTITIONS_MAX && set->in[p];
+}
+
+/* Takes the messages of these partitions out of the book with their deadlines. */
+static uint32_t drop_partitions(okno_timer *t, const rd_kafka_topic_partition_list_t *parts)
+{
+    static partition_set set; /* 1 KiB; one loop thread */
+    memset(&set, 0, sizeof set);
+    set.t = t;
+    bool any = false;
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition >= 0 && parts->elems[i].partition < OKNO_TIMER_PARTITIONS_MAX)
+            any = set.in[parts->elems[i].partition] = true;
+    return any && t->partition_count > 0 ? okno_tracker_forget_if(&t->tracker, in_set, &set) : 0;
+}
+
+/* okno.events.v1's partition count, which a message's partition follows. */
+static int partition_count(okno_timer *t)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e =
+        rd_kafka_metadata(t->consumer, 0, t->events_rkt, &md, OKNO_TIMER_KAFKA_TIMEOUT_MS);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt != 1)
+        e = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    else if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = md->topics[0].err;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        t->partition_count = md->topics[0].partition_cnt;
+    else
+        okno_log_warn("cannot read the events topic's partition count",
+                      OKNO_LOG_STR("reason", rd_kafka_err2str(e)));
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_count > 0 ? OKNO_OK : OKNO_EKAFKA;
+}
+
+/* Adds the heads of the gained partitions to the book (which holds none of theirs). */
 static int rebuild_once(okno_timer *t, rd_kafka_topic_partition_list_t *parts, uint64_t *loaded)
 {
-    int rc = watermarks(t, parts);
+    int rc = partition_count(t);
+    if (rc == OKNO_OK)
+        rc = watermarks(t, parts);
     if (rc != OKNO_OK)
         return rc;
     if (PQstatus(t->pg) != CONNECTION_OK && okno_timer_pg_connect(t) != OKNO_OK)
         return OKNO_EPG;
-    okno_tracker_clear(&t->tracker);
-    t->assigned_count = 0;
-    for (int i = 0; i < parts->cnt && i < OKNO_TIMER_PARTITIONS_MAX; i++)
-        t->assigned[t->assigned_count++] = parts->elems[i].partition;
-    return okno_timer_load_heads(t, t->assigned, t->assigned_count, loaded);
+    int32_t gained[OKNO_TIMER_PARTITIONS_MAX];
+    int n = 0;
+    for (int i = 0; i < parts->cnt && n < OKNO_TIMER_PARTITIONS_MAX; i++)
+        gained[n++] = parts->elems[i].partition;
+    rc = okno_timer_load_heads(t, gained, n, loaded);
+    if (rc != OKNO_OK)
+        drop_partitions(t, parts); /* what a failed COPY loaded goes; the retry loads it all */
+    return rc;
 }
 
-/* Rebuilds the book for an assignment, retrying while PostgreSQL or the broker is away:
- * consuming without the snapshot would miss every deadline already armed. */
+static void owned_set(okno_timer *t, const rd_kafka_topic_partition_list_t *parts, bool owned)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        if (p >= 0 && p < OKNO_TIMER_PARTITIONS_MAX && t->owned[p] != owned) {
+            t->owned[p] = owned;
+            t->owned_count += owned ? 1 : -1;
+        }
+    }
+    okno_metrics_gauge_set(&t->metrics.partitions, t->owned_count);
+}
+
+/* Partitions gained (cooperative rebalancing hands over only what moves): their deadlines are
+ * rebuilt from PostgreSQL, retrying while PostgreSQL or the broker is away (consuming without
+ * the snapshot would miss every deadline already armed); the book's other messages keep
+ * theirs, and their deadlines keep firing once the rebuild is done. */
 static void on_assign(okno_timer *t, rd_kafka_topic_partition_list_t *parts)
 {
+    if (parts->cnt == 0) {
+        rd_kafka_error_t *err = rd_kafka_incremental_assign(t->consumer, parts);
+        if (err != NULL)
+            rd_kafka_error_destroy(err);
+        return;
+    }
     okno_service_set_ready(t->svc, false, "rebuilding deadlines from PostgreSQL");
     int64_t started = monotonic_ms();
     uint64_t loaded = 0;
@@ -68,17 +150,41 @@ static void on_assign(okno_timer *t, rd_kafka_topic_partition_list_t *parts)
         okno_service_wait(t->svc, t->retry_backoff_ms);
     }
     int64_t took = monotonic_ms() - started;
+    owned_set(t, parts, true);
     okno_metrics_counter_inc(&t->metrics.rebuilds);
     okno_metrics_gauge_set(&t->metrics.rebuild_ms, took);
-    okno_log_info(
-        "deadlines rebuilt", OKNO_LOG_INT("partitions", parts->cnt), OKNO_LOG_UINT("heads", loaded),
-        OKNO_LOG_UINT("messages", okno_tracker_messages(&t->tracker)),
-        OKNO_LOG_UINT("deadlines", okno_tracker_deadlines(&t->tracker)), OKNO_LOG_INT("ms", took));
-    rd_kafka_resp_err_t e = rd_kafka_assign(t->consumer, parts);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        okno_log_error("assign failed", OKNO_LOG_STR("reason", rd_kafka_err2str(e)));
+    okno_log_info("deadlines rebuilt", OKNO_LOG_INT("partitions", parts->cnt),
+                  OKNO_LOG_INT("owned", t->owned_count), OKNO_LOG_UINT("heads", loaded),
+                  OKNO_LOG_UINT("messages", okno_tracker_messages(&t->tracker)),
+                  OKNO_LOG_UINT("deadlines", okno_tracker_deadlines(&t->tracker)),
+                  OKNO_LOG_INT("ms", took));
+    rd_kafka_error_t *err = rd_kafka_incremental_assign(t->consumer, parts);
+    if (err != NULL) {
+        okno_log_error("assign failed", OKNO_LOG_STR("reason", rd_kafka_error_string(err)));
+        rd_kafka_error_destroy(err);
+    }
     t->tracker_ready = true;
     okno_service_set_ready(t->svc, true, NULL);
+    okno_timer_schedule(t);
+}
+
+/* Partitions revoked or lost: only their messages leave the book. */
+static void on_revoke(okno_timer *t, rd_kafka_topic_partition_list_t *parts)
+{
+    uint32_t dropped = drop_partitions(t, parts);
+    owned_set(t, parts, false);
+    rd_kafka_error_t *err = rd_kafka_incremental_unassign(t->consumer, parts);
+    if (err != NULL) {
+        okno_log_error("unassign failed", OKNO_LOG_STR("reason", rd_kafka_error_string(err)));
+        rd_kafka_error_destroy(err);
+    }
+    if (t->owned_count == 0) {
+        t->tracker_ready = false;
+        okno_service_set_ready(t->svc, false, "waiting for partitions");
+    }
+    okno_log_info("partitions revoked", OKNO_LOG_INT("partitions", parts->cnt),
+                  OKNO_LOG_INT("owned", t->owned_count), OKNO_LOG_UINT("messages_dropped", dropped),
+                  OKNO_LOG_UINT("messages", okno_tracker_messages(&t->tracker)));
     okno_timer_schedule(t);
 }
 
@@ -87,17 +193,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     (void)rk;
     okno_timer *t = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         on_assign(t, parts);
-        return;
-    }
-    /* Revoked or lost: the book is only good for the partitions it was built for. */
-    okno_tracker_clear(&t->tracker);
-    t->tracker_ready = false;
-    t->assigned_count = 0;
-    rd_kafka_assign(t->consumer, NULL);
-    okno_service_set_ready(t->svc, false, "waiting for partitions");
-    okno_log_info("partitions revoked", OKNO_LOG_INT("partitions", parts->cnt));
+    else
+        on_revoke(t, parts);
 }
 
 static void record_log(const rd_kafka_message_t *m, const char *what, const char *reason)
@@ -162,6 +261,8 @@ static void handle(okno_timer *t, rd_kafka_message_t *m)
         okno_log_warn("consumer error", OKNO_LOG_STR("reason", rd_kafka_message_errstr(m)));
         return;
     }
+    if (m->partition < 0 || m->partition >= OKNO_TIMER_PARTITIONS_MAX || !t->owned[m->partition])
+        return; /* fetched before its partition was revoked: its new owner folds it */
     okno_timer_outcome o = fold_record(t, m);
     okno_metrics_counter_inc(&t->metrics.records[o]);
 }
@@ -197,8 +298,9 @@ void okno_timer_on_consumer(uv_poll_t *handle_, int status, int events)
 static const char *const consumer_props[][2] = {
     {"enable.auto.commit", "false"}, /* positions come from the watermarks, not Kafka */
     {"enable.auto.offset.store", "false"},
-    {"auto.offset.reset", "error"},             /* a position is always set explicitly */
-    {"partition.assignment.strategy", "range"}, /* eager: a rebalance rebuilds everything */
+    {"auto.offset.reset", "error"}, /* a position is always set explicitly */
+    /* incremental: a rebalance moves only some partitions, and only they are dropped or rebuilt */
+    {"partition.assignment.strategy", "cooperative-sticky"},
     {"isolation.level", "read_committed"},
     {"enable.partition.eof", "false"},
     {"queued.max.messages.kbytes", "16384"}, /* prefetch: 16 MiB, not 64, of the memory budget */
@@ -250,7 +352,9 @@ int okno_timer_consumer_open(okno_timer *t)
     if (rc == OKNO_OK) {
         t->consumer = okno_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
         conf = NULL; /* taken over */
-        rc = t->consumer ? subscribe(t, err, sizeof err) : OKNO_EKAFKA;
+        if (t->consumer != NULL)
+            t->events_rkt = rd_kafka_topic_new(t->consumer, t->events_topic, NULL);
+        rc = t->events_rkt ? subscribe(t, err, sizeof err) : OKNO_EKAFKA;
     }
     if (conf != NULL)
         rd_kafka_conf_destroy(conf);
@@ -265,6 +369,9 @@ void okno_timer_consumer_close(okno_timer *t)
     if (t->consumer == NULL)
         return;
     rd_kafka_consumer_close(t->consumer);
+    if (t->events_rkt != NULL)
+        rd_kafka_topic_destroy(t->events_rkt);
+    t->events_rkt = NULL;
     rd_kafka_destroy(t->consumer);
     t->consumer = NULL;
 }

@@ -78,6 +78,7 @@ static int book_load(okno_timer *t, const okno_message_state *state, bool fresh)
 
 typedef struct copy_state {
     bool header_done;
+    bool fresh; /* the book was empty: no head can be in it yet */
     uint64_t loaded;
     okno_uuid *refold; /* heads to fold from the log after the COPY */
     size_t refold_count;
@@ -127,7 +128,7 @@ static int copy_row(okno_timer *t, copy_state *c, const uint8_t *p, size_t n)
         return OKNO_OK;
     }
     c->loaded++;
-    return book_load(t, &state, true);
+    return book_load(t, &state, c->fresh);
 }
 
 static int copy_query(okno_timer *t, const int32_t *partitions, int n)
@@ -177,14 +178,15 @@ static int copy_rows(okno_timer *t, copy_state *c)
 
 int okno_timer_load_heads(okno_timer *t, const int32_t *partitions, int n, uint64_t *loaded)
 {
-    copy_state c = {.refold = malloc(REFOLD_MAX * sizeof(okno_uuid))};
+    copy_state c = {.refold = malloc(REFOLD_MAX * sizeof(okno_uuid)),
+                    .fresh = okno_tracker_messages(&t->tracker) == 0};
     int rc = c.refold ? copy_query(t, partitions, n) : OKNO_ENOMEM;
     if (rc == OKNO_OK)
         rc = copy_rows(t, &c);
     for (size_t i = 0; rc == OKNO_OK && i < c.refold_count; i++) {
         static okno_message_state state;
         if (okno_stream_head_fold(t->pg, &c.refold[i], &state) == OKNO_OK)
-            rc = book_load(t, &state, true);
+            rc = book_load(t, &state, false);
         c.loaded++;
     }
     if (c.refold_count == REFOLD_MAX)

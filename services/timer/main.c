@@ -97,7 +97,10 @@ static void metrics_init(okno_timer *t)
     okno_metrics_counter_init(r, &m->consumer_errors, "okno_timer_consumer_errors_total",
                               "Errors the Kafka consumer reported.", NULL);
     okno_metrics_counter_init(r, &m->rebuilds, "okno_timer_rebuilds_total",
-                              "Rebuilds of the deadlines from PostgreSQL.", NULL);
+                              "Rebuilds of the deadlines of gained partitions from PostgreSQL.",
+                              NULL);
+    okno_metrics_gauge_init(r, &m->partitions, "okno_timer_partitions",
+                            "Partitions of the events topic this instance owns.", NULL);
     okno_metrics_gauge_init(r, &m->messages, "okno_timer_messages", "Open messages tracked.", NULL);
     okno_metrics_gauge_init(r, &m->deadlines, "okno_timer_deadlines", "Armed deadlines.", NULL);
     okno_metrics_gauge_init(r, &m->book_bytes, "okno_timer_book_bytes",

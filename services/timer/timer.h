@@ -50,6 +50,7 @@ typedef struct okno_timer_metrics {
     struct okno_metrics_gauge deadlines;       /* armed deadlines */
     struct okno_metrics_gauge book_bytes;      /* the book's memory */
     struct okno_metrics_gauge rebuild_ms;      /* duration of the last rebuild */
+    struct okno_metrics_gauge partitions;      /* partitions owned */
     struct okno_metrics_histogram lateness_ms; /* emission after due, real ms */
 } okno_timer_metrics;
 
@@ -71,10 +72,12 @@ typedef struct okno_timer {
     bool tracker_ready;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
-    int consumer_pipe[2]; /* librdkafka writes a byte when the consumer queue fills */
-    int producer_pipe[2]; /* ... and when delivery reports wait */
-    int32_t assigned[OKNO_TIMER_PARTITIONS_MAX];
-    int assigned_count;
+    int consumer_pipe[2];         /* librdkafka writes a byte when the consumer queue fills */
+    int producer_pipe[2];         /* ... and when delivery reports wait */
+    rd_kafka_topic_t *events_rkt; /* for the partitioner: which partition a message is on */
+    int32_t partition_count;      /* okno.events.v1's */
+    bool owned[OKNO_TIMER_PARTITIONS_MAX]; /* partitions assigned to this instance */
+    int owned_count;
 
     uv_loop_t loop;
     bool loop_open; /* loop initialised: close it */

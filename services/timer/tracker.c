@@ -327,6 +327,22 @@ bool okno_tracker_forget(okno_tracker *t, const okno_uuid *id)
     return true;
 }
 
+uint32_t okno_tracker_forget_if(okno_tracker *t, bool (*drop)(void *arg, const okno_uuid *id),
+                                void *arg)
+{
+    uint32_t dropped = 0;
+    /* Slots never move, and a removed record is marked free (stage none), so a walk over the
+     * slots sees each message once while the index shifts under the removals. */
+    for (uint32_t slot = 0; slot < t->slots_used; slot++) {
+        okno_tracker_rec *r = okno__book_rec(t, slot);
+        if (r->stage != OKNO_STAGE_NONE && drop(arg, &r->id)) {
+            okno__book_remove(t, slot);
+            dropped++;
+        }
+    }
+    return dropped;
+}
+
 /* ---- emitting ------------------------------------------------------------------------------ */
 
 static bool is_stage_kind(okno_signal_kind kind)

@@ -110,6 +110,10 @@ int okno_tracker_load(okno_tracker *t, const okno_message_state *s);
 int okno_tracker_insert(okno_tracker *t, const okno_message_state *s);
 /* Takes a message out of the book; false if it was not there. */
 bool okno_tracker_forget(okno_tracker *t, const okno_uuid *id);
+/* Takes out every message for which drop(arg, id) is true (those of the partitions a rebalance
+ * took away), with their deadlines; the others keep theirs. Returns how many left. O(slots). */
+uint32_t okno_tracker_forget_if(okno_tracker *t, bool (*drop)(void *arg, const okno_uuid *id),
+                                void *arg);
 
 /* Emits, through emit, every signal due at or before now_ms, at most max_signals of them,
  * earliest deadline first; each message is re-armed for its next signal. *emitted counts the

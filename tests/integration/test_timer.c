@@ -5,7 +5,10 @@
  * restarted seconds later. Then the event log is audited message by message with the real core:
  * every signal that fell due while the message stayed where it was is recorded exactly once
  * (those that fell due while the timer was down, once it was back), and the ledger never
- * refused a signal as early or as a duplicate. */
+ * refused a signal as early or as a duplicate. A second run hands partitions over: a second timer
+ * joins the first one's group mid-run and leaves it later; the cooperative rebalances move only
+ * the partitions that change owner (the first timer rebuilds nothing when it loses some), and
+ * the same audit finds every signal exactly once. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -36,7 +39,12 @@
 #define SETTLE_S       5              /* real seconds for signals in flight to land afterwards */
 #define MARGIN_MS      (3000 * SPEED) /* clock ms a due signal may take to be recorded */
 #define READY_WAIT_S   60
+#define JOIN_AT_S      12 /* the handover run: a second timer joins ... */
+#define LEAVE_AT_S     30 /* ... and leaves (SIGTERM) */
+#define HANDOVER_RUN_S 60
 #define PARTITIONS     4
+#define STR(x)         #x
+#define XSTR(x)        STR(x)
 
 static okno_itest_db *db;
 static char topics[4][128]; /* transitions, sla, events, rejections */
@@ -298,9 +306,26 @@ static void bad_records_counted_and_logged(const proc *timer)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
+/* Clock times; a window is a stretch when signals may wait (a dead timer, a rebalance). */
 typedef struct run {
-    int64_t killed_ms, back_ms, end_ms; /* clock time: kill, restarted timer ready, end */
+    int64_t end_ms;
+    int64_t from_ms[2], to_ms[2]; /* the windows: killed .. restarted and ready; joined or left
+                                     .. partitions settled */
+    int windows;
 } run;
+
+typedef enum scenario { KILL_AND_RESTART, JOIN_AND_LEAVE } scenario;
+
+static void window_open(run *r)
+{
+    r->from_ms[r->windows] = okno_clock_now_ms(&sim);
+    r->to_ms[r->windows] = INT64_MAX;
+}
+
+static void window_close(run *r)
+{
+    r->to_ms[r->windows++] = okno_clock_now_ms(&sim);
+}
 
 static double since(double t0)
 {
@@ -308,17 +333,19 @@ static double since(double t0)
 }
 
 /* Submits SITTING messages evenly over SUBMIT_S seconds, accepts some 4..10 s after their
- * submission, and kills and restarts the timer on the way. */
-static void traffic(proc *timer, run *r)
+ * submission, and on the way either kills and restarts timers[0], or starts timers[1] in the
+ * same group and stops it again. */
+static void traffic(proc *timers, run *r, scenario sc)
 {
     rd_kafka_t *p = producer_new();
     static double accept_at[SITTING];
     double t0 = okno_itest_now_ms();
-    int submitted = 0;
-    bool killed = false, restarted = false, bad = false;
-    while (since(t0) < RUN_S) {
+    int submitted = 0, step = 0;
+    bool bad = false;
+    double run_s = sc == KILL_AND_RESTART ? RUN_S : HANDOVER_RUN_S;
+    while (since(t0) < run_s) {
         double now = since(t0);
-        if (!bad && now >= KILL_AT_S / 2) {
+        if (!bad && now >= KILL_AT_S / 2 && sc == KILL_AND_RESTART) {
             produce_bad_records(p);
             bad = true;
         }
@@ -331,19 +358,39 @@ static void traffic(proc *timer, run *r)
                 produce(p, i, OKNO_ACTION_ACCEPT, 0);
                 accept_at[i] = 1e9;
             }
-        if (!killed && now >= KILL_AT_S) {
-            bad_records_counted_and_logged(timer);
-            stop(timer, SIGKILL);
-            r->killed_ms = okno_clock_now_ms(&sim);
-            killed = true;
-        }
-        if (killed && !restarted && now >= KILL_AT_S + DOWN_S) {
-            start(timer, "timer");
-            r->back_ms = okno_clock_now_ms(&sim);
-            restarted = true;
+        if (sc == KILL_AND_RESTART) {
+            if (step == 0 && now >= KILL_AT_S) {
+                bad_records_counted_and_logged(&timers[0]);
+                stop(&timers[0], SIGKILL);
+                window_open(r);
+                step++;
+            } else if (step == 1 && now >= KILL_AT_S + DOWN_S) {
+                start(&timers[0], "timer");
+                window_close(r);
+                step++;
+            }
+        } else {
+            long long owned = step % 2 == 1 ? metric(timers[0].port, "\nokno_timer_partitions") : 0;
+            if (step == 0 && now >= JOIN_AT_S) {
+                window_open(r);
+                start(&timers[1], "timer");
+                step++;
+            } else if (step == 1 && owned == PARTITIONS / 2 &&
+                       metric(timers[1].port, "\nokno_timer_partitions") == PARTITIONS / 2) {
+                window_close(r); /* the partitions moved, and their new owner rebuilt them */
+                step++;
+            } else if (step == 2 && now >= LEAVE_AT_S) {
+                window_open(r);
+                stop(&timers[1], SIGTERM);
+                step++;
+            } else if (step == 3 && owned == PARTITIONS) {
+                window_close(r);
+                step++;
+            }
         }
         rd_kafka_poll(p, 50);
     }
+    assert_int_equal(step, sc == KILL_AND_RESTART ? 2 : 4);
     r->end_ms = okno_clock_now_ms(&sim);
     assert_int_equal(rd_kafka_flush(p, 30000), 0);
     rd_kafka_destroy(p);
@@ -353,7 +400,7 @@ static void traffic(proc *timer, run *r)
 
 typedef struct audit {
     int32_t permille;
-    int64_t signals, missed, duplicates, messages, due_while_down;
+    int64_t signals, missed, duplicates, messages, due_in_window;
 } audit;
 
 static bool stage_kind(okno_signal_kind k)
@@ -361,13 +408,22 @@ static bool stage_kind(okno_signal_kind k)
     return k == OKNO_SIGNAL_STAGE_TIME_APPROACHING || k == OKNO_SIGNAL_STAGE_TIME_EXCEEDED;
 }
 
-/* When the signal could first be emitted: its due time, or the restart if it fell due while
- * the timer was down (or just before: it may have been lost in flight). */
+/* When the signal could first be emitted: its due time, or the end of a window if it fell due
+ * in it (or just before: it may have been lost in flight). */
 static int64_t emittable_ms(const run *r, int64_t due)
 {
-    if (due >= r->killed_ms - MARGIN_MS && due <= r->back_ms)
-        return r->back_ms;
+    for (int w = 0; w < r->windows; w++)
+        if (due >= r->from_ms[w] - MARGIN_MS && due <= r->to_ms[w])
+            return r->to_ms[w];
     return due;
+}
+
+static bool in_window(const run *r, int64_t due)
+{
+    for (int w = 0; w < r->windows; w++)
+        if (due >= r->from_ms[w] && due <= r->to_ms[w])
+            return true;
+    return false;
 }
 
 /* Every signal due in state s that the message did not leave before `until` must have come. */
@@ -378,7 +434,7 @@ static void check_due(audit *a, const run *r, const okno_message_state *s, int64
         int64_t due = okno_sla_signal_due_ms(s, (okno_signal_kind)k, a->permille);
         if (due == OKNO_SLA_NEVER_MS || emittable_ms(r, due) + MARGIN_MS >= until)
             continue;
-        a->due_while_down += due >= r->killed_ms && due <= r->back_ms;
+        a->due_in_window += in_window(r, due);
         if (a->missed++ < 5)
             print_message("missed: %s %s due %lld, message moved on at %lld (seq %llu)\n", id,
                           okno_signal_kind_name((okno_signal_kind)k), (long long)due,
@@ -396,7 +452,7 @@ static void audit_event(audit *a, const run *r, okno_message_state *s, const okn
         a->signals++;
         unsigned bits = stage_kind(kind) ? s->stage_signals : s->deadline_signals;
         a->duplicates += (bits >> kind) & 1u; /* the core would refuse: a broken log */
-        a->due_while_down += ev->signal_due_ms >= r->killed_ms && ev->signal_due_ms <= r->back_ms;
+        a->due_in_window += in_window(r, ev->signal_due_ms);
     }
     if (okno_workflow_apply(s, ev) != OKNO_OK)
         fail_msg("message %s: event %llu does not fold", id, (unsigned long long)ev->seq);
@@ -484,44 +540,84 @@ static void sla_records(long long *records, long long *late, long long *repeated
     rd_kafka_destroy(c);
 }
 
-static void a_timer_killed_mid_run_loses_no_signal_and_repeats_none(void **state)
+/* The run's processes: file-wide, so that teardown stops them also after a failed assertion. */
+static proc relay, ledger, timers[2];
+
+/* Runs the scenario with the ledger and the relay, then audits the log and the SLA topic. */
+static void run_and_audit(scenario sc, run *r, audit *a, long long *late, long long *rebuilds)
 {
-    (void)state;
-    static proc relay, ledger, timer;
     start(&relay, "relay");
     start(&ledger, "ledger");
-    start(&timer, "timer");
+    start(&timers[0], "timer");
     pid_t load = load_start();
-    run r = {0};
-    traffic(&timer, &r);
+    traffic(timers, r, sc);
     waitpid(load, NULL, 0);
     sleep(SETTLE_S);
-    stop(&timer, SIGTERM);
+    *rebuilds = metric(timers[0].port, "\nokno_timer_rebuilds_total");
+    stop(&timers[0], SIGTERM);
     sleep(2); /* the last signals through the ledger and the relay */
     stop(&ledger, SIGTERM);
     stop(&relay, SIGTERM);
-    audit a = {0};
-    audit_log(&a, &r);
-    long long records, late, repeated;
-    sla_records(&records, &late, &repeated);
+    audit_log(a, r);
+    long long records, repeated;
+    sla_records(&records, late, &repeated);
     long long stale = refusals("signal_stale"), early = refusals("signal_not_due"),
               twice = refusals("signal_duplicate");
-    print_message("the timer was down %.1f s (killed, restarted after %d s, rejoined its group, "
-                  "rebuilt)\n",
-                  (double)(r.back_ms - r.killed_ms) / SPEED / 1000.0, DOWN_S);
-    print_message("%lld messages, %lld signal events (%lld due while the timer was down), "
+    for (int w = 0; w < r->windows; w++)
+        print_message(
+            "window %d: %.1f s (%s)\n", w, (double)(r->to_ms[w] - r->from_ms[w]) / SPEED / 1000.0,
+            sc == KILL_AND_RESTART
+                ? "killed, restarted after " XSTR(DOWN_S) " s, rejoined its group, rebuilt"
+            : w == 0 ? "a second timer joined; partitions moved and were rebuilt"
+                     : "the second timer left; its partitions moved back");
+    print_message("%lld messages, %lld signal events (%lld due in the windows), "
                   "%lld missed, %lld duplicates; SLA records %lld (%lld late, %lld re-sent with "
                   "the same id); refused: %lld stale, %lld not due, %lld duplicate\n",
-                  (long long)a.messages, (long long)a.signals, (long long)a.due_while_down,
-                  (long long)a.missed, (long long)a.duplicates, records, late, repeated, stale,
+                  (long long)a->messages, (long long)a->signals, (long long)a->due_in_window,
+                  (long long)a->missed, (long long)a->duplicates, records, *late, repeated, stale,
                   early, twice);
-    assert_int_equal(a.missed, 0);
-    assert_int_equal(a.duplicates, 0);
+    assert_int_equal(a->missed, 0);
+    assert_int_equal(a->duplicates, 0);
     assert_int_equal(early, 0);
     assert_int_equal(twice, 0);
-    assert_true(a.signals > SITTING * 2);
-    assert_true(a.due_while_down > 100); /* the kill really happened among deadlines */
-    assert_true(late > 0);
+    assert_true(a->signals > SITTING * 2);
+}
+
+/* What a run's assertions look at. */
+typedef struct outcome {
+    int64_t due_in_window; /* signals due while a window was open */
+    long long late;        /* SLA records marked late */
+    long long rebuilds;    /* the first timer's, at the end */
+} outcome;
+
+static outcome one_run(scenario sc)
+{
+    run r = {0};
+    audit a = {0};
+    outcome o = {0};
+    run_and_audit(sc, &r, &a, &o.late, &o.rebuilds);
+    o.due_in_window = a.due_in_window;
+    return o;
+}
+
+static void a_timer_killed_mid_run_loses_no_signal_and_repeats_none(void **state)
+{
+    (void)state;
+    outcome o = one_run(KILL_AND_RESTART);
+    assert_int_equal(o.rebuilds, 1);
+    assert_true(o.due_in_window > 100); /* the kill really happened among deadlines */
+    assert_true(o.late > 0);
+}
+
+/* A second timer joins the group and leaves it while deadlines fire: each signal once. The
+ * first timer rebuilds only when it gains partitions (its start and the other's leaving), not
+ * when it loses half of them to the newcomer. */
+static void timers_joining_and_leaving_hand_partitions_over_with_each_signal_once(void **state)
+{
+    (void)state;
+    outcome o = one_run(JOIN_AND_LEAVE);
+    assert_int_equal(o.rebuilds, 2);  /* at its start and when the other left; not at the join */
+    assert_true(o.due_in_window > 0); /* the rebalances really happened among deadlines */
 }
 
 static int setup(void **state)
@@ -546,6 +642,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    stop(&timers[1], SIGKILL);
+    stop(&timers[0], SIGKILL);
+    stop(&ledger, SIGKILL);
+    stop(&relay, SIGKILL);
     topics_delete();
     okno_avro_close();
     return okno_itest_db_teardown(state);
@@ -554,7 +654,10 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_timer_killed_mid_run_loses_no_signal_and_repeats_none),
+        cmocka_unit_test_setup_teardown(a_timer_killed_mid_run_loses_no_signal_and_repeats_none,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            timers_joining_and_leaving_hand_partitions_over_with_each_signal_once, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

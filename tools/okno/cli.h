@@ -49,6 +49,7 @@ int okno_cli_anchor(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
 int okno_cli_demo(int argc, char **argv);
+int okno_cli_republish(int argc, char **argv);
 /* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
 int okno_cli_load_via_gateway(int argc, char **argv);
 

@@ -18,6 +18,8 @@ static const okno_cli_command commands[] = {
     {"anchor", "make the key pair that signs the published checkpoints (keygen --dir DIR)",
      okno_cli_anchor},
     {"replay", "rebuild the read models from the event log and swap them in", okno_cli_replay},
+    {"republish", "publish the event log again from a position or time, as okno.events.v1 has it",
+     okno_cli_republish},
     {"audit", "print one message's history and verify its hash chain", okno_cli_audit},
     {"token", "make a signing key (keygen) or sign an access token (issue --user U)",
      okno_cli_token},

@@ -71,6 +71,17 @@ int okno_kafka_producer_conf(rd_kafka_conf_t *conf, struct okno_config *cfg,
 rd_kafka_t *okno_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errbuf,
                            size_t errbuf_bytes);
 
+/* Produces one row of the event log (or of okno.refusals) the way okno publishes it: key = the
+ * message id's 36-character text, value = the stored body as it is (not copied: it must outlive
+ * the delivery report), headers `seq` (only when seq > 0) and label_header = label (the event
+ * type, or the refusal's reason code). The relay and `okno republish` both produce with it, so
+ * a republished record has the original's bytes, key and headers. */
+rd_kafka_resp_err_t okno_kafka_produce_log_row(rd_kafka_t *producer, const char *topic,
+                                               const uint8_t id[16], int32_t seq,
+                                               const char *label_header, const char *label,
+                                               size_t label_bytes, const void *body,
+                                               size_t body_bytes, void *msg_opaque);
+
 /* Creates each named topic that does not exist yet with `partitions` partitions and the given
  * replication factor; existing topics are left alone and counted in *existing. conf is taken
  * over (freed) in every case. Waits at most timeout_ms for the controller. */

@@ -148,6 +148,19 @@ class Scratch:
                    "--topic", self.topics["transitions"], *args)
         return json.loads(out.strip().splitlines()[-1])
 
+    def load_started(self, *args):
+        """Starts `okno load` into the scratch topics in the background (stdout piped: its last
+        line is the JSON summary); returns the process."""
+        return subprocess.Popen([str(OKNO), "load", "--bootstrap", self.bootstrap, "--pg",
+                                 self.app_conninfo, "--topic", self.topics["transitions"], *args],
+                                stdout=subprocess.PIPE, text=True)
+
+    def requests_leader(self):
+        """The broker leading partition 0 of the requests topic: killing it moves leadership
+        under load."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return admin.list_topics(timeout=30).topics[self.topics["transitions"]].partitions[0].leader
+
     def consumed(self, group):
         """Records of the transitions topic the ledger group has committed, per PostgreSQL."""
         return self.scalar("select coalesce(sum(next_offset), 0) from okno.consumer_offsets "
@@ -200,6 +213,23 @@ def decode(value, schemas):
     return name, schemaless_reader(io.BytesIO(value[10:]), schema)
 
 
+def distinct_events(bootstrap, topic, events, timeout_s=WAIT_S):
+    """How many distinct (message, seq) events topic holds, read from the beginning until all
+    `events` came (a relay may publish a batch twice after a crash) or the time is up."""
+    schemas = schemas_by_fingerprint()
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    seen, deadline = set(), time.monotonic() + timeout_s
+    while len(seen) < events and time.monotonic() < deadline:
+        for rec in consumer.consume(1000, 0.5):
+            if rec.error() is None:
+                _, ev = decode(rec.value(), schemas)
+                seen.add((ev["message_id"], ev["seq"]))
+    consumer.close()
+    return len(seen)
+
+
 def read_topic(bootstrap, topic, expect, timeout_s=WAIT_S):
     """Reads every record of topic from the beginning until `expect` records have come."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
@@ -245,6 +275,11 @@ class LocalCluster:
 
     def up(self, *args):
         self.run("up", "--no-services", "--no-build", *args)
+
+    def kill_broker(self, node):
+        """SIGKILLs broker `node` of a three-broker cluster (`up` starts it again)."""
+        pidfile = self.work / "kafka-3" / f"node{node}" / "broker.pid"
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
     def _stop(self):
         down = str(ROOT / "deploy" / "local" / "down")

@@ -5,17 +5,14 @@ and min.insync.replicas=2; a broker SIGKILLed during `okno load` loses no acknow
 the event log holds exactly what the load predicted, and okno.events.v1 every event of it.
 Everything the test started is stopped (and its data deleted), also when it fails."""
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from harness import OKNO, ROOT, WAIT_S, LocalCluster, Scratch, cluster_env, decode, read_topic, \
-    schemas_by_fingerprint, wait_until
+from harness import ROOT, WAIT_S, LocalCluster, Scratch, cluster_env, distinct_events, wait_until
 from test_ledger import caught_up, check_log_matches
 
 TOPICS = ("okno.transitions.v1", "okno.events.v1", "okno.rejections.v1", "okno.sla.v1",
@@ -72,16 +69,11 @@ def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
         s.start_ledger(group)
         s.start_relay()
         admin = AdminClient({"bootstrap.servers": s.bootstrap})
-        # The broker leading partition 0 of the requests, so leadership must move under load.
-        victim = admin.list_topics(timeout=30).topics[s.topics["transitions"]].partitions[0].leader
-        pidfile = cluster.work / "kafka-3" / f"node{victim}" / "broker.pid"
-        loader = subprocess.Popen([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg",
-                                   s.app_conninfo, "--topic", s.topics["transitions"],
-                                   "--messages", "3000", "--seed", "15", "--rate", "2500"],
-                                  stdout=subprocess.PIPE, text=True)
+        victim = s.requests_leader()  # so leadership must move under load
+        loader = s.load_started("--messages", "3000", "--seed", "15", "--rate", "2500")
         time.sleep(3)
         assert loader.poll() is None, "the load ended before the broker was killed"
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        cluster.kill_broker(victim)
         out, _ = loader.communicate(timeout=4 * WAIT_S)
         assert loader.returncode == 0, "okno load failed with a broker down (acks=all, min ISR 2)"
         expect = json.loads(out.strip().splitlines()[-1])
@@ -92,12 +84,7 @@ def test_a_broker_killed_during_load_loses_no_acknowledged_event(cluster):
         events = expect["expected_events"]
         wait_until("the relay to publish every event",
                    lambda: s.scalar("select count(*) from okno.event_log") == events)
-        schemas = schemas_by_fingerprint()
-        seen = set()
-        for m in read_topic(s.bootstrap, s.topics["events"], events):
-            _, ev = decode(m.value(), schemas)
-            seen.add((ev["message_id"], ev["seq"]))
-        assert len(seen) == events
+        assert distinct_events(s.bootstrap, s.topics["events"], events) == events
         # `up` again starts the dead broker; it catches up and rejoins every ISR.
         wait_until("the dead broker to leave the ISRs",
                    lambda: under_replicated(admin, s.topics.values()), timeout_s=60)

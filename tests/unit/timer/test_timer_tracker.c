@@ -12,6 +12,7 @@
 
 #include "okno/error.h"
 #include "okno/sla.h"
+#include "okno/uuid.h"
 #include "sim.h"
 #include "timer.h"
 
@@ -173,6 +174,60 @@ static void a_message_that_closes_gets_no_more_signals(void **state)
     sim_close(&S);
 }
 
+static bool odd_id(void *arg, const okno_uuid *id)
+{
+    (void)arg;
+    return id->bytes[0] & 1u;
+}
+
+/* Partitions revoked take only their messages out (okno_tracker_forget_if); the others keep
+ * their deadlines and still signal at their minute, the ones taken out never again. */
+static void forgetting_some_messages_keeps_the_others_deadlines(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    static fx_msg m[N];
+    int64_t due[N];
+    uint32_t odd = 0;
+    sim_init(&S, FX_T0);
+    for (int i = 0; i < N; i++) {
+        sim_add(&S, &m[i], 100 + (uint64_t)i);
+        enter(&S, &m[i], OKNO_STAGE_MODERATION, FX_CATEGORY_30);
+    }
+    for (int i = 0; i < N; i++) {
+        due[i] = okno_tracker_due_ms(&S.tracker, &m[i].id);
+        odd += odd_id(NULL, &m[i].id);
+    }
+    assert_int_equal(odd, N / 2);
+    assert_int_equal(okno_tracker_forget_if(&S.tracker, odd_id, NULL), odd);
+    assert_int_equal(okno_tracker_messages(&S.tracker), N - odd);
+    assert_int_equal(okno_tracker_deadlines(&S.tracker), N - odd);
+    assert_true(okno_tracker_check(&S.tracker));
+    for (int i = 0; i < N; i++)
+        if (odd_id(NULL, &m[i].id)) {
+            assert_int_equal(okno_tracker_seq(&S.tracker, &m[i].id), 0);
+            assert_int_equal(okno_tracker_due_ms(&S.tracker, &m[i].id), OKNO_DEADLINES_NEVER);
+        } else {
+            assert_int_equal(okno_tracker_due_ms(&S.tracker, &m[i].id), due[i]);
+        }
+    assert_int_equal(okno_tracker_forget_if(&S.tracker, odd_id, NULL), 0);
+    size_t before = S.signals;
+    sim_advance(&S, D(40));
+    bool next_came[N] = {false};
+    for (size_t g = before; g < S.signals; g++)
+        for (int i = 0; i < N; i++)
+            if (okno_uuid_equal(&S.log[g].s.message_id, &m[i].id)) {
+                assert_false(odd_id(NULL, &m[i].id));
+                if (S.log[g].s.due_ms == due[i]) {
+                    due_at(&S.log[g], due[i]);
+                    next_came[i] = true;
+                }
+            }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(next_came[i], !odd_id(NULL, &m[i].id));
+    sim_close(&S);
+}
+
 static void moving_on_cancels_stage_signals_and_schedules_the_next_stage(void **state)
 {
     (void)state;
@@ -329,6 +384,7 @@ int main(void)
         cmocka_unit_test(postponed_answer_moves_the_answer_deadline),
         cmocka_unit_test(a_message_that_closes_gets_no_more_signals),
         cmocka_unit_test(moving_on_cancels_stage_signals_and_schedules_the_next_stage),
+        cmocka_unit_test(forgetting_some_messages_keeps_the_others_deadlines),
         cmocka_unit_test(a_restart_signals_at_once_and_late_what_fell_due_while_down),
         cmocka_unit_test(an_emitted_signal_waits_for_its_event_and_a_failed_one_goes_again),
         cmocka_unit_test(a_full_producer_queue_leaves_the_signal_due),

@@ -206,13 +206,43 @@ static void step_runner_backs_off_after_failures_and_idles_when_idle(void **stat
     assert_true(s.started_ms[2] - s.started_ms[1] >= 60);
     assert_true(s.started_ms[3] - s.started_ms[2] >= 60);
     assert_true(s.started_ms[4] - s.started_ms[3] < 150);
-    /* Nothing done: the idle wait; a standby waits the back-off, reset by the success. */
+    /* Nothing done: the idle wait; a standby waits its poll (below). */
     assert_true(s.started_ms[5] - s.started_ms[4] >= 200);
-    assert_true(s.started_ms[6] - s.started_ms[5] >= 40);
+    assert_true(s.started_ms[6] - s.started_ms[5] >= 1000);
     /* Ready after a success or a standby, not after a failure. */
     assert_false(s.ready_before[1]);
     assert_true(s.ready_before[4]);
     assert_true(s.ready_before[6]);
+    okno_service_close(&svc);
+}
+
+/* A standby does not back off: with a back-off of 5 to 30 s (the projector's maximum), it still
+ * tries the leader lock every second, so it takes over within about a second of the leader's
+ * end; and it is ready all along. */
+static void standby_polls_the_leader_lock_every_second(void **state)
+{
+    (void)state;
+    assert_int_equal(init_with("[admin]\nenabled = false\n[log]\nlevel = error\n", NULL), 0);
+    scripted_steps s = {
+        .rc = {OKNO_ECONFLICT, OKNO_ECONFLICT, OKNO_ECONFLICT, OKNO_OK},
+        .done = {0, 0, 0, 1},
+        .count = 4,
+    };
+    const okno_service_steps steps = {.step = scripted_step,
+                                      .error = scripted_error,
+                                      .arg = &s,
+                                      .idle_ms = 200,
+                                      .backoff_ms_min = 5000,
+                                      .backoff_ms_max = 30000,
+                                      .failing_reason = "failing",
+                                      .failed_message = "step failed"};
+    okno_service_run_steps(&svc, &steps);
+    assert_int_equal(s.at, 4);
+    for (int i = 1; i < 4; i++) {
+        assert_true(s.started_ms[i] - s.started_ms[i - 1] >= 1000);
+        assert_true(s.started_ms[i] - s.started_ms[i - 1] < 2000);
+        assert_true(s.ready_before[i]);
+    }
     okno_service_close(&svc);
 }
 
@@ -473,6 +503,7 @@ int main(void)
         cmocka_unit_test(bad_config_fails_init_with_config_error),
         cmocka_unit_test(help_and_version_exit_zero),
         cmocka_unit_test(readiness_and_stop_in_process),
+        cmocka_unit_test(standby_polls_the_leader_lock_every_second),
         cmocka_unit_test(sigterm_requests_a_stop),
         cmocka_unit_test(stop_wakes_a_registered_uv_loop),
         cmocka_unit_test(liveness_fails_only_after_beats_stop),
