@@ -2,6 +2,7 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -22,6 +23,8 @@ int okno_cli_workflow(int argc, char **argv);
 int okno_cli_verify(int argc, char **argv);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
+/* okno audit --org ORG: the org's directory history on conn (cmd_audit_org.c). */
+int okno_cli_audit_org(PGconn *conn, int64_t org_id, bool json);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);

@@ -183,22 +183,48 @@ static int audit_run(PGconn *conn, const okno_uuid *id, const char *id_text, boo
 static void audit_usage(FILE *out)
 {
     fprintf(out, "usage: okno audit MESSAGE_ID [--json] [--pg CONNINFO]\n"
+                 "       okno audit --org ORG [--json] [--pg CONNINFO]\n"
                  "  Prints the message's history from the event log and verifies its hash chain\n"
                  "  as it goes. Exit 0 when intact, 1 on a mismatch (or no such message).\n"
+                 "  --org  the org's directory history instead (who changed what, before and\n"
+                 "         after), verifying the directory history's whole chain\n"
                  "  --pg  libpq conninfo (default: $OKNO_PG_CONNINFO; reading is enough)\n");
+}
+
+static int audit_org(const char *conninfo, int64_t org, bool json, bool no_operands)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn;
+    if (!no_operands) {
+        audit_usage(stderr);
+        return OKNO_EXIT_USAGE;
+    }
+    if (conninfo == NULL || okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
+        fprintf(stderr, "okno audit: %s\n",
+                conninfo == NULL ? "no database given (--pg or $OKNO_PG_CONNINFO)" : err);
+        return OKNO_EXIT_FAILURE;
+    }
+    int rc = okno_cli_audit_org(conn, org, json);
+    PQfinish(conn);
+    return rc;
 }
 
 int okno_cli_audit(int argc, char **argv)
 {
     const char *conninfo = okno_cli_env("OKNO_PG_CONNINFO", NULL);
     bool json = false;
+    int64_t org = 0;
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"org", required_argument, NULL, 'o'},
                                          {"pg", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         if (c == 'j') {
             json = true;
+        } else if (c == 'o') {
+            if (okno_cli_parse_i64(optarg, 1, INT64_MAX, &org) != 0)
+                return OKNO_EXIT_USAGE;
         } else if (c == 'p') {
             conninfo = optarg;
         } else {
@@ -206,6 +232,8 @@ int okno_cli_audit(int argc, char **argv)
             return c == 'h' ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
         }
     }
+    if (org != 0)
+        return audit_org(conninfo, org, json, optind == argc);
     okno_uuid id;
     if (optind != argc - 1 || okno_uuid_parse(argv[optind], strlen(argv[optind]), &id) != 0) {
         audit_usage(stderr);
