@@ -192,3 +192,303 @@ create trigger append_only_truncate before truncate on okno.directory_history
 
 revoke all on okno.directory_history, okno.directory_head from public;
 grant select on okno.directory_history, okno.directory_head to okno_app;
+
+-- ---- Changing the directory: the one implementation (issue 17) -----------------------------
+-- okno.dir_change(actor_user, actor_org, op, args) is called by common/eventstore/
+-- directory_admin.c for the gateway's admin endpoints and `okno directory` alike. It checks that
+-- the actor administers what they touch, validates, changes the tables (the triggers above
+-- record it, with the actor and the reason), and returns the result as JSON. Refusals raise:
+--   OKP01  403  the actor holds no org_admin role in the org they act for
+--   OKN01  404  the org, user or authority is not in the actor's scope (or does not exist)
+--   OKV01  400  invalid input; the field is in the error's COLUMN
+--   OKS01  409  the change would strand open messages; DETAIL lists their ids (comma-separated)
+-- The range of categories' total days is configured here:
+alter table okno.workflow_settings
+    add column if not exists total_days_min int not null default 1
+        check (total_days_min between 1 and 3660),
+    add column if not exists total_days_max int not null default 3660
+        check (total_days_max between 1 and 3660);
+
+create or replace function okno.dir_fail(code text, field text, msg text, detail text default '')
+returns void language plpgsql as $$
+begin
+    raise exception using errcode = code, message = msg, column = coalesce(field, ''),
+        detail = detail;
+end
+$$;
+
+-- A whole number >= min_value in args->field (or null when absent and not required).
+create or replace function okno.dir_id(args jsonb, field text, required boolean default true,
+                                       min_value bigint default 1)
+returns bigint language plpgsql immutable as $$
+declare
+    v jsonb := args -> field;
+begin
+    if v is null or jsonb_typeof(v) = 'null' then
+        if required then
+            perform okno.dir_fail('OKV01', field, field || ' is required');
+        end if;
+        return null;
+    end if;
+    if jsonb_typeof(v) <> 'number' or v::text !~ '^[0-9]{1,18}$' or v::text::bigint < min_value then
+        perform okno.dir_fail('OKV01', field, format('%s must be a whole number >= %s', field,
+                                                     min_value));
+    end if;
+    return v::text::bigint;
+end
+$$;
+
+create or replace function okno.dir_bool(args jsonb, field text, dflt boolean)
+returns boolean language plpgsql immutable as $$
+begin
+    if args -> field is null then
+        return dflt;
+    end if;
+    if jsonb_typeof(args -> field) <> 'boolean' then
+        perform okno.dir_fail('OKV01', field, field || ' must be true or false');
+    end if;
+    return (args ->> field)::boolean;
+end
+$$;
+
+create or replace function okno.dir_text(args jsonb, field text, max_bytes int)
+returns text language plpgsql immutable as $$
+begin
+    if jsonb_typeof(args -> field) is distinct from 'string'
+       or octet_length(args ->> field) not between 1 and max_bytes
+       or btrim(args ->> field) = '' then
+        perform okno.dir_fail('OKV01', field, format('%s must be a text of 1..%s bytes', field,
+                                                     max_bytes));
+    end if;
+    return args ->> field;
+end
+$$;
+
+-- Open messages held by org that removing `lost` roles (or one authority, when category is not
+-- null) from usr would strand: its last coordinator, their named executor, agreer or approver.
+-- Read from the read model okno_rm.card (closed_at null: open).
+create or replace function okno.dir_stranded(org bigint, usr bigint, lost text[],
+                                             category int default null, sub int default 0)
+returns text language sql stable as $$
+    select string_agg(m::text, ',') from (
+        select c.message_id as m from okno_rm.card c
+         where c.holding_org = org and c.closed_at is null
+           and (category is null or (c.category_id = category
+                                     and (sub = 0 or c.subcategory_id = sub)))
+           and (('executor' = any(lost) and c.executor = usr)
+                or ('manager' = any(lost) and (c.approver = usr or usr = any(c.agreers)))
+                or ('coordinator' = any(lost) and category is null
+                    and not exists (select 1 from okno.grants g where g.org_id = org
+                                       and g.user_id <> usr and 'coordinator' = any(g.roles))))
+         order by c.message_id limit 50) s
+$$;
+
+-- Refuses a stranding change unless args says force: true with a reason.
+create or replace function okno.dir_strand_check(args jsonb, field text, stranded text)
+returns void language plpgsql as $$
+begin
+    if stranded is null then
+        return;
+    end if;
+    if not okno.dir_bool(args, 'force', false) then
+        perform okno.dir_fail('OKS01', field,
+            'the change would strand open messages (' || stranded || '); force it with a reason',
+            stranded);
+    end if;
+    if coalesce(btrim(args ->> 'reason'), '') = '' then
+        perform okno.dir_fail('OKV01', 'reason', 'a forced change needs a reason');
+    end if;
+end
+$$;
+
+create or replace function okno.dir_org_json(org bigint) returns jsonb language sql stable as $$
+    select jsonb_build_object(
+        'org_id', o.org_id, 'parent_id', o.parent_id, 'name', o.name,
+        'head_user_id', o.head_user_id,
+        'suborgs', coalesce((select jsonb_agg(jsonb_build_object('org_id', c.org_id, 'name', c.name)
+                                              order by c.org_id)
+                               from okno.orgs c where c.parent_id = o.org_id), '[]'),
+        'users', coalesce((select jsonb_agg(jsonb_build_object('user_id', g.user_id,
+                                                               'roles', to_jsonb(g.roles))
+                                            order by g.user_id)
+                             from okno.grants g where g.org_id = o.org_id), '[]'),
+        'authorities', coalesce((select jsonb_agg(jsonb_build_object(
+                                     'user_id', a.user_id, 'category_id', a.category_id,
+                                     'subcategory_id', a.subcategory_id, 'may_agree', a.may_agree,
+                                     'may_approve', a.may_approve)
+                                     order by a.user_id, a.category_id, a.subcategory_id)
+                                   from okno.authorities a where a.org_id = o.org_id), '[]'))
+      from okno.orgs o where o.org_id = org
+$$;
+
+create or replace function okno.dir_change(actor_user bigint, actor_org bigint, op text,
+                                           args jsonb)
+returns jsonb language plpgsql security definer set search_path = pg_catalog, okno as $$
+declare
+    canonical constant text[] := array['moderator', 'coordinator', 'executor', 'manager',
+                                       'curator', 'org_admin', 'intake_operator'];
+    platform boolean;
+    scope    bigint[];
+    org      bigint;
+    parent   bigint;
+    usr      bigint;
+    cat      int;
+    sub      int;
+    old_roles text[];
+    new_roles text[];
+    bad      text;
+    s        record;
+    result   jsonb := '{}';
+begin
+    if jsonb_typeof(args) is distinct from 'object' then
+        perform okno.dir_fail('OKV01', 'body', 'the body must be a JSON object');
+    end if;
+    -- Directory changes are serialized: what is validated here still holds at commit.
+    perform 1 from okno.directory_head for update;
+    perform set_config('okno.actor_user', actor_user::text, true),
+            set_config('okno.actor_org', actor_org::text, true),
+            set_config('okno.change_reason', coalesce(args ->> 'reason', ''), true);
+    select w.* into s from okno.workflow_settings w;
+    if not exists (select 1 from okno.grants g where g.user_id = actor_user
+                      and g.org_id = actor_org and 'org_admin' = any(g.roles)) then
+        perform okno.dir_fail('OKP01', null, 'the org_admin role in the org acted for is needed');
+    end if;
+    platform := actor_org = s.operator_org_id;
+    scope := case when platform then null else okno.rm_org_tree(actor_org) end;
+
+    if op in ('show_org', 'put_org', 'put_user', 'remove_user', 'put_authority',
+              'remove_authority') then
+        org := okno.dir_id(args, 'org_id');
+        if op <> 'put_org' and (not exists (select 1 from okno.orgs where org_id = org)
+                                or not (platform or org = any(scope))) then
+            perform okno.dir_fail('OKN01', 'org_id', format('org %s not found', org));
+        end if;
+    end if;
+
+    if op = 'show_org' then
+        null;
+    elsif op = 'put_org' then
+        parent := okno.dir_id(args, 'parent_id', false);
+        if exists (select 1 from okno.orgs where org_id = org)
+           and not (platform or org = any(scope)) then
+            perform okno.dir_fail('OKN01', 'org_id', format('org %s not found', org));
+        end if;
+        if parent is null and not platform then
+            perform okno.dir_fail('OKN01', 'parent_id',
+                'only the platform operator''s admins manage the top of the hierarchy');
+        end if;
+        if parent is not null and (not exists (select 1 from okno.orgs where org_id = parent)
+                                   or not (platform or parent = any(scope))) then
+            perform okno.dir_fail('OKN01', 'parent_id', format('org %s not found', parent));
+        end if;
+        if parent is not null and parent = any(okno.rm_org_tree(org)) then
+            perform okno.dir_fail('OKV01', 'parent_id',
+                format('org %s is %s itself or below it: the hierarchy would have a cycle',
+                       parent, org));
+        end if;
+        insert into okno.orgs (org_id, parent_id, name)
+            values (org, parent, okno.dir_text(args, 'name', 512))
+            on conflict (org_id) do update set parent_id = excluded.parent_id,
+                                               name = excluded.name;
+    elsif op in ('put_user', 'remove_user') then
+        usr := okno.dir_id(args, 'user_id');
+        select g.roles into old_roles from okno.grants g where g.user_id = usr and g.org_id = org;
+        if op = 'put_user' then
+            if jsonb_typeof(args -> 'roles') is distinct from 'array'
+               or jsonb_array_length(args -> 'roles') = 0 then
+                perform okno.dir_fail('OKV01', 'roles',
+                    'roles must be a non-empty list of: ' || array_to_string(canonical, ', '));
+            end if;
+            select r into bad from jsonb_array_elements(args -> 'roles') r
+             where jsonb_typeof(r) <> 'string' or not (r #>> '{}') = any(canonical) limit 1;
+            if bad is not null then
+                perform okno.dir_fail('OKV01', 'roles', format('unknown role %s; roles are: %s',
+                                      bad, array_to_string(canonical, ', ')));
+            end if;
+            select array_agg(distinct r order by r) into new_roles
+              from jsonb_array_elements_text(args -> 'roles') r;
+        elsif old_roles is null then
+            perform okno.dir_fail('OKN01', 'user_id',
+                                  format('user %s holds no role in org %s', usr, org));
+        end if;
+        perform okno.dir_strand_check(args, case when op = 'put_user' then 'roles' else 'user_id' end,
+            okno.dir_stranded(org, usr, array(select unnest(old_roles)
+                                              except select unnest(new_roles))));
+        if new_roles is null or not 'manager' = any(new_roles) then
+            delete from okno.authorities a where a.org_id = org and a.user_id = usr;
+        end if;
+        if op = 'put_user' then
+            insert into okno.grants (user_id, org_id, roles) values (usr, org, new_roles)
+                on conflict (user_id, org_id) do update set roles = excluded.roles;
+        else
+            delete from okno.grants g where g.user_id = usr and g.org_id = org;
+        end if;
+    elsif op in ('put_authority', 'remove_authority') then
+        usr := okno.dir_id(args, 'user_id');
+        cat := okno.dir_id(args, 'category_id');
+        sub := coalesce(okno.dir_id(args, 'subcategory_id', false, 0), 0);
+        if op = 'put_authority' then
+            if not exists (select 1 from okno.grants g where g.user_id = usr and g.org_id = org
+                              and 'manager' = any(g.roles)) then
+                perform okno.dir_fail('OKV01', 'user_id',
+                    format('user %s is not a manager of org %s: authority is for managers', usr,
+                           org));
+            end if;
+            if not exists (select 1 from okno.categories c where c.category_id = cat) then
+                perform okno.dir_fail('OKV01', 'category_id', format('no category %s', cat));
+            end if;
+            if not (okno.dir_bool(args, 'may_agree', false)
+                    or okno.dir_bool(args, 'may_approve', false)) then
+                perform okno.dir_fail('OKV01', 'may_agree',
+                    'an authority grants may_agree, may_approve or both');
+            end if;
+            insert into okno.authorities (user_id, org_id, category_id, subcategory_id, may_agree,
+                                          may_approve)
+                values (usr, org, cat, sub, okno.dir_bool(args, 'may_agree', false),
+                        okno.dir_bool(args, 'may_approve', false))
+                on conflict (org_id, user_id, category_id, subcategory_id) do update
+                    set may_agree = excluded.may_agree, may_approve = excluded.may_approve;
+        else
+            if not exists (select 1 from okno.authorities a where a.org_id = org
+                              and a.user_id = usr and a.category_id = cat
+                              and a.subcategory_id = sub) then
+                perform okno.dir_fail('OKN01', 'category_id', format(
+                    'user %s has no authority for category %s/%s in org %s', usr, cat, sub, org));
+            end if;
+            perform okno.dir_strand_check(args, 'category_id',
+                okno.dir_stranded(org, usr, array['manager'], cat, sub));
+            delete from okno.authorities a where a.org_id = org and a.user_id = usr
+                and a.category_id = cat and a.subcategory_id = sub;
+        end if;
+    elsif op = 'put_category' then
+        cat := okno.dir_id(args, 'category_id');
+        if not platform then
+            perform okno.dir_fail('OKN01', 'category_id',
+                'only the platform operator''s admins manage categories');
+        end if;
+        if jsonb_typeof(args -> 'total_days') is distinct from 'number'
+           or (args ->> 'total_days') !~ '^[0-9]{1,9}$'
+           or (args ->> 'total_days')::int not between s.total_days_min and s.total_days_max then
+            perform okno.dir_fail('OKV01', 'total_days', format(
+                'total_days must be a whole number of days in %s..%s', s.total_days_min,
+                s.total_days_max));
+        end if;
+        insert into okno.categories (category_id, total_days, name)
+            values (cat, (args ->> 'total_days')::int, okno.dir_text(args, 'name', 512))
+            on conflict (category_id) do update set total_days = excluded.total_days,
+                                                    name = excluded.name;
+        result := (select jsonb_build_object('category', to_jsonb(c)) from okno.categories c
+                    where c.category_id = cat);
+    else
+        perform okno.dir_fail('OKV01', 'op', format('unknown directory operation %s', op));
+    end if;
+    if org is not null and exists (select 1 from okno.orgs where org_id = org) then
+        result := result || jsonb_build_object('org', okno.dir_org_json(org));
+    end if;
+    return result || jsonb_build_object('directory_version',
+                                        (select version from okno.directory_head));
+end
+$$;
+
+revoke all on function okno.dir_change(bigint, bigint, text, jsonb) from public;
+grant execute on function okno.dir_change(bigint, bigint, text, jsonb) to okno_app;

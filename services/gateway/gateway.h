@@ -162,5 +162,7 @@ void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_
 void gw_request_status(void *arg, const struct okno_http_request *req,
                        struct okno_http_response *res);
 extern const struct okno_http_route gw_read_routes[];
+/* ---- directory.c: the org directory's admin endpoints (/directory/...) ---- */
+extern const struct okno_http_route gw_directory_routes[];
 
 #endif

@@ -15,7 +15,7 @@
 
 #define CHECK_EVERY_MS 1000
 #define KAFKA_CHECK_MS 1000
-#define ROUTES_MAX     12
+#define ROUTES_MAX     24
 
 static const struct okno_config_key gateway_keys[] = {
     {.name = "gateway.listen",
@@ -132,6 +132,10 @@ static void build_routes(void)
         (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
     routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
     for (const struct okno_http_route *r = gw_read_routes; r->method != NULL; r++) {
+        routes[n] = *r;
+        routes[n++].arg = &gw;
+    }
+    for (const struct okno_http_route *r = gw_directory_routes; r->method != NULL; r++) {
         routes[n] = *r;
         routes[n++].arg = &gw;
     }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libpq-fe.h>
 
@@ -28,6 +29,10 @@ int okno_cli_audit_org(PGconn *conn, int64_t org_id, bool json);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
+/* okno directory show|org|user|...: admin changes through okno/directory_admin.h
+ * (cmd_directory_admin.c); argv[1] is the subcommand. */
+int okno_cli_directory_admin(int argc, char **argv);
+int okno_cli_directory_admin_usage(FILE *out);
 int okno_cli_demo(int argc, char **argv);
 /* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
 int okno_cli_load_via_gateway(int argc, char **argv);

@@ -96,7 +96,39 @@ def exercise(gw):
     r.call("/my/messages", "GET", "/my/messages", user=APPLICANT)
     r.call("/my/messages", "GET", "/my/messages?limit=9999", user=APPLICANT)
     r.call("/my/messages", "GET", "/my/messages")
+    exercise_directory(r)
     return r.seen
+
+
+def exercise_directory(r):
+    """The directory's admin endpoints, done and refused (tests/.../test_gateway_directory.py
+    checks what they do)."""
+    op, admin = (109, 1), (101009, 1010)
+    org, user = "/directory/orgs/{org}", "/directory/orgs/{org}/users/{user}"
+    auth = "/directory/orgs/{org}/users/{user}/authorities/{category}/{subcategory}"
+    cat = "/directory/categories/{category}"
+    a = {"user": admin[0], "org": admin[1]}
+    r.call(org, "GET", "/directory/orgs/1011", **a)
+    r.call(org, "GET", "/directory/orgs/1020", **a)
+    r.call(org, "GET", "/directory/orgs/x", **a)
+    r.call(org, "GET", "/directory/orgs/1011")
+    r.call(org, "GET", "/directory/orgs/1011", user=COORD[0], org=COORD[1])
+    r.call(org, "PUT", "/directory/orgs/1019901", body={"parent_id": 1011, "name": "Office"}, **a)
+    r.call(org, "PUT", "/directory/orgs/1010", body={"parent_id": 1011, "name": "Loop"}, **a)
+    r.call(user, "PUT", "/directory/orgs/1011/users/777", body={"roles": ["executor"]}, **a)
+    r.call(user, "PUT", "/directory/orgs/1011/users/777", body={"roles": ["boss"]}, **a)
+    r.call(user, "DELETE", "/directory/orgs/1011/users/777", **a)
+    r.call(user, "DELETE", "/directory/orgs/1011/users/777", **a)
+    r.call(auth, "PUT", "/directory/orgs/1011/users/101105/authorities/1/2",
+           body={"may_agree": True}, **a)
+    r.call(auth, "PUT", "/directory/orgs/1011/users/101102/authorities/1/2",
+           body={"may_agree": True}, **a)
+    r.call(auth, "DELETE", "/directory/orgs/1011/users/101105/authorities/1/2", **a)
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 20},
+           user=op[0], org=op[1])
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 0},
+           user=op[0], org=op[1])
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 20}, **a)
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -123,7 +155,9 @@ def test_every_answer_is_documented_and_matches_its_schema(gw):
 
 
 def concrete(template):
-    return template.replace("{id}", str(uuid.uuid4())).replace("{action}", "accept")
+    return template.replace("{id}", str(uuid.uuid4())).replace("{action}", "accept") \
+        .replace("{org}", "1").replace("{user}", "2").replace("{category}", "3") \
+        .replace("{subcategory}", "0")
 
 
 def test_no_route_answers_that_the_document_does_not_list(gw):
