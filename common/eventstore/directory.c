@@ -162,6 +162,16 @@ static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_
     return rc;
 }
 
+static int load_version(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = query(conn, "select version from okno.directory_head", 1, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    d->version = PQntuples(res) == 1 ? col_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return OKNO_OK;
+}
+
 int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
@@ -172,6 +182,8 @@ int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, s
         rc = OKNO_EPG;
     }
     PQclear(begin);
+    if (rc == OKNO_OK)
+        rc = load_version(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
         rc = load_settings(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)

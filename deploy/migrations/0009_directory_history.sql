@@ -190,6 +190,24 @@ drop trigger if exists append_only_truncate on okno.directory_history;
 create trigger append_only_truncate before truncate on okno.directory_history
     for each statement execute function okno.refuse_change();
 
+-- The ledger's directory fence (common/eventstore/eventlog.c): a batch decided under directory
+-- version v commits only if v is still current, and holds the head row's share lock to its
+-- commit so that no directory change commits in between (a change waits for the batch; a batch
+-- that waited for a change finds the new version and is refused: OKF02). Security definer: a
+-- row lock needs more than the SELECT okno_app has on the head.
+create or replace function okno.directory_fence(decided_under bigint) returns boolean
+language plpgsql security definer set search_path = pg_catalog, okno as $$
+begin
+    perform okno.eventlog_require(
+        (select d.version from okno.directory_head d for share) = decided_under, 'OKF02',
+        format('fence: the org directory changed since the batch was decided (version %s)',
+               decided_under));
+    return true;
+end
+$$;
+revoke all on function okno.directory_fence(bigint) from public;
+grant execute on function okno.directory_fence(bigint) to okno_app;
+
 revoke all on okno.directory_history, okno.directory_head from public;
 grant select on okno.directory_history, okno.directory_head to okno_app;
 

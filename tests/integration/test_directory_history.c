@@ -2,7 +2,8 @@
  * against a database of its own: every change to the directory tables is recorded in its own
  * transaction with who, from which org, before and after; a rolled-back change leaves nothing;
  * the history is append-only; `okno audit --org` prints an org's history and verifies the chain;
- * a row edited behind the triggers' back is named by `okno audit --org` and `okno verify`. */
+ * a batch of the event log decided under an older directory version does not commit; a row
+ * edited behind the triggers' back is named by `okno audit --org` and `okno verify`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 
 #include "itest.h"
 #include "okno/directory_history.h"
+#include "okno/error.h"
+#include "okno/eventlog.h"
 #include "okno/pg.h"
 
 #define OUTPUT_BYTES 16384
@@ -135,6 +138,41 @@ static void audit_org_prints_history_and_verifies(void **state)
     assert_non_null(strstr(out, "directory history intact: 8 changes, directory version 8"));
 }
 
+/* One event of a new message, decided under directory version `version`. */
+static int append_under(int64_t version, char *error, size_t error_bytes)
+{
+    okno_eventlog_head head = {.prev_seq = 0, .kafka_partition = 0};
+    okno_eventlog_event event = {
+        .seq = 1, .event_type = "t", .body = (const uint8_t *)"b", .body_bytes = 1};
+    head.message_id.bytes[0] = 0xd1;
+    head.message_id.bytes[15] = (uint8_t)version;
+    event.message_id = head.message_id;
+    okno_eventlog_tip tips[1] = {0};
+    okno_eventlog_batch b = {.events = &event,
+                             .event_count = 1,
+                             .heads = &head,
+                             .head_count = 1,
+                             .directory_version = version};
+    okno_eventlog_result r = {.tips = tips};
+    PGconn *app = okno_itest_connect(db->app_conninfo);
+    int rc = okno_eventlog_append(app, &b, &r);
+    snprintf(error, error_bytes, "%s", r.error);
+    PQfinish(app);
+    return rc;
+}
+
+static void batch_decided_under_an_old_directory_does_not_commit(void **state)
+{
+    (void)state;
+    char error[512];
+    long long now = count("select version from okno.directory_head");
+    assert_int_equal(append_under(now - 1, error, sizeof error), OKNO_ECONFLICT);
+    assert_non_null(strstr(error, "the org directory changed since the batch was decided"));
+    assert_int_equal(count("select count(*) from okno.event_log"), 0);
+    assert_int_equal(append_under(now, error, sizeof error), 0);
+    assert_int_equal(count("select count(*) from okno.event_log"), 1);
+}
+
 /* As the superuser with triggers off: the attack on one history row. */
 static void tamper(const char *sql)
 {
@@ -183,6 +221,7 @@ int main(void)
         cmocka_unit_test(rolled_back_change_leaves_no_history),
         cmocka_unit_test(history_is_append_only),
         cmocka_unit_test(audit_org_prints_history_and_verifies),
+        cmocka_unit_test(batch_decided_under_an_old_directory_does_not_commit),
         cmocka_unit_test(chain_catches_an_edited_row),
     };
     return cmocka_run_group_tests(tests, db_setup, okno_itest_db_teardown);

@@ -100,6 +100,10 @@ typedef struct okno_eventlog_batch {
     size_t refusal_count;
     const okno_eventlog_offset *offsets;
     size_t offset_count;
+    /* The org directory's version the batch was decided under (okno.directory_head): the batch
+     * commits only if it is still current, holding the head row's share lock to the commit so
+     * no directory change commits in between (OKNO_ECONFLICT otherwise). 0: not checked. */
+    int64_t directory_version;
 } okno_eventlog_batch;
 
 /* A head after the batch: what the caller's cache holds next. */

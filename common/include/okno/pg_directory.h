@@ -18,6 +18,7 @@ typedef struct okno_pg_directory {
     okno_grant *grants;
     okno_category *categories;
     okno_authority *authorities;
+    int64_t version; /* okno.directory_head's version in the same snapshot (the history's) */
 } okno_pg_directory;
 
 /* Reads the whole directory in one repeatable-read snapshot, checks it with

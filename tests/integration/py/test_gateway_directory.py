@@ -179,3 +179,48 @@ def test_okno_directory_makes_the_same_changes_under_the_same_rules(gw):
     row = gw.s.sql("select actor_user || ' ' || actor_org || ' ' || reason from "
                    f"okno.directory_history where version = {before + 1}")[0][0]
     assert row == "101109 1011 by the CLI"
+
+
+def test_a_change_takes_effect_for_the_next_decision_and_audit_names_the_grants(gw):
+    """103011 coordinates in 1030 (coordinator and executor there): it assigns an executor on
+    m1 under the directory as it stands; the operator's admin then takes its coordinator role;
+    its very next assignment, on m2, is refused (the ledger applies the change as it commits, and
+    a batch decided under an older version would not commit), while 103001's is accepted under
+    the new version. okno audit shows each step's directory version and the actor's grant in it,
+    and okno audit --org shows the change."""
+    m1, m2 = gw.submit(text="Первое"), gw.submit(text="Второе")
+    for m in (m1, m2):
+        gw.act(m, "accept", *MODERATOR, body={"target_org_id": 1030})
+    gw.act(m1, "assign_executor", 103011, 1030, {"target_user_id": 103002})
+    old = version(gw)
+    st, _, b = call(gw, OPERATOR_ADMIN, "PUT", "/directory/orgs/1030/users/103011",
+                    {"roles": ["executor"], "reason": "no longer coordinates"})
+    assert st == 200 and b["directory_version"] > old, b
+    new = b["directory_version"]
+    # The gateway's grant cache (a few seconds) still lets it through: the ledger judges it.
+    st, _, b = gw.request("POST", f"/messages/{m2}/actions/assign_executor",
+                          {"target_user_id": 103002}, user=103011, org=1030)
+    if st == 202:
+        verdict = gw.decided(b["request_id"], 103011, 1030)
+        assert verdict["status"] == "refused", verdict
+        assert verdict["refusal"]["code"] == "not_authorized", verdict
+    else:  # the cache had expired: the gateway saw the change first
+        assert st == 403, (st, b)
+    gw.act(m2, "assign_executor", 103001, 1030, {"target_user_id": 103003})
+
+    def steps(m):
+        doc = json.loads(okno("audit", m, "--json", "--pg", gw.s.app_conninfo))
+        assert doc["chain"]["intact"]
+        return {e["type"]: e for e in doc["events"]}
+
+    assigned = steps(m1)["executor_assigned"]
+    assert assigned["directory_version"] == old, assigned
+    assert json.loads(assigned["grant"]["roles"]) == ["coordinator", "executor"], assigned
+    assigned = steps(m2)["executor_assigned"]
+    assert assigned["directory_version"] == new, assigned
+    assert json.loads(assigned["grant"]["roles"]) == ["coordinator"], assigned
+    text = okno("audit", m1, "--pg", gw.s.app_conninfo)
+    assert f"decided under directory version {old}: the actor's roles in the org " \
+           '["coordinator", "executor"]' in text, text
+    org = okno("audit", "--org", "1030", "--pg", gw.s.app_conninfo)
+    assert f"v{new}" in org and "reason: no longer coordinates" in org, org
