@@ -31,8 +31,8 @@ static json_t *split_ids(const char *csv)
     return a;
 }
 
-int okno_diradmin_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, const char *op,
-                        const json_t *args, okno_diradmin_result *out)
+static int call(PGconn *conn, const char *sql, int64_t actor_user, int64_t actor_org,
+                const char *op, const json_t *args, okno_diradmin_result *out)
 {
     memset(out, 0, sizeof *out);
     char user[24], org[24];
@@ -40,8 +40,7 @@ int okno_diradmin_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, con
     snprintf(org, sizeof org, "%" PRId64, actor_org);
     char *json = json_dumps(args, JSON_COMPACT);
     const char *params[4] = {user, org, op, json != NULL ? json : "null"};
-    PGresult *res = PQexecParams(conn, "select okno.dir_change($1::int8, $2::int8, $3, $4::jsonb)",
-                                 4, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, sql, 4, NULL, params, NULL, NULL, 0);
     free(json);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         out->status = 200;
@@ -62,6 +61,20 @@ int okno_diradmin_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, con
     }
     PQclear(res);
     return out->status;
+}
+
+int okno_diradmin_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, const char *op,
+                        const json_t *args, okno_diradmin_result *out)
+{
+    return call(conn, "select okno.dir_change($1::int8, $2::int8, $3, $4::jsonb)", actor_user,
+                actor_org, op, args, out);
+}
+
+int okno_fault_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, const char *op,
+                     const json_t *args, okno_diradmin_result *out)
+{
+    return call(conn, "select okno.fault_call($1::int8, $2::int8, $3, $4::jsonb)", actor_user,
+                actor_org, op, args, out);
 }
 
 void okno_diradmin_result_free(okno_diradmin_result *r)

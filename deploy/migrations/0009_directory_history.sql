@@ -510,3 +510,79 @@ $$;
 
 revoke all on function okno.dir_change(bigint, bigint, text, jsonb) from public;
 grant execute on function okno.dir_change(bigint, bigint, text, jsonb) to okno_app;
+
+-- ---- Fault requests (SPEC V) -------------------------------------------------------------------
+-- A fault goes to the platform operator's situation center with the five fields SPEC names,
+-- each validated (the field named in the error, OKV01). Recorded here; listed for the platform
+-- operator's staff. Mailing them is the notifier's (not done yet: see services/gateway/README.md).
+create table if not exists okno.fault_requests (
+    fault_id     bigint generated always as identity primary key,
+    submitted_at timestamptz not null default now(),
+    user_id      bigint      not null, -- who sent it (the token's subject)
+    acting_org   bigint,               -- the org they acted for (null: an applicant)
+    full_name    text        not null,
+    position     text        not null,
+    email        text        not null,
+    organization text        not null,
+    description  text        not null
+);
+
+-- op 'submit_fault' (args: the five fields) or 'list_faults' (args: optional limit, after).
+create or replace function okno.fault_call(actor_user bigint, actor_org bigint, op text,
+                                           args jsonb)
+returns jsonb language plpgsql security definer set search_path = pg_catalog, okno as $$
+declare
+    f        okno.fault_requests;
+    operator bigint := (select w.operator_org_id from okno.workflow_settings w);
+    lim      int;
+begin
+    if jsonb_typeof(args) is distinct from 'object' then
+        perform okno.dir_fail('OKV01', 'body', 'the body must be a JSON object');
+    end if;
+    if op = 'submit_fault' then
+        f.full_name := okno.dir_text(args, 'full_name', 512);
+        f.position := okno.dir_text(args, 'position', 512);
+        f.email := okno.dir_text(args, 'email', 254);
+        if f.email !~ '^[^@[:space:]<>,;"]+@[^@[:space:]<>,;"]+\.[^@[:space:]<>,;".]+$' then
+            perform okno.dir_fail('OKV01', 'email', 'email is not an e-mail address');
+        end if;
+        if exists (select 1 from okno.people p where p.user_id = actor_user
+                      and p.email is not null and lower(p.email) <> lower(f.email)) then
+            perform okno.dir_fail('OKV01', 'email',
+                'email must be the address registered in the platform for the sender');
+        end if;
+        f.organization := okno.dir_text(args, 'organization', 512);
+        if not exists (select 1 from okno.orgs o
+                        where lower(o.name) = lower(btrim(f.organization))) then
+            perform okno.dir_fail('OKV01', 'organization',
+                'organization must be the name of an organization in the directory');
+        end if;
+        f.description := okno.dir_text(args, 'description', 20000);
+        insert into okno.fault_requests (user_id, acting_org, full_name, position, email,
+                                         organization, description)
+            values (actor_user, nullif(actor_org, 0), f.full_name, f.position, f.email,
+                    btrim(f.organization), f.description)
+            returning * into f;
+        return to_jsonb(f);
+    elsif op = 'list_faults' then
+        if actor_org is distinct from operator or not exists (
+               select 1 from okno.grants g where g.user_id = actor_user and g.org_id = operator) then
+            perform okno.dir_fail('OKP01', null,
+                'fault requests are listed for the platform operator''s staff');
+        end if;
+        lim := coalesce(okno.dir_id(args, 'limit', false), 100);
+        return jsonb_build_object('faults', coalesce((
+            select jsonb_agg(to_jsonb(x) order by x.fault_id desc)
+              from (select * from okno.fault_requests r
+                     where r.fault_id < coalesce(okno.dir_id(args, 'before', false),
+                                                 9223372036854775807)
+                     order by r.fault_id desc limit least(lim, 500)) x), '[]'));
+    end if;
+    perform okno.dir_fail('OKV01', 'op', format('unknown fault operation %s', op));
+    return null;
+end
+$$;
+revoke all on okno.fault_requests from public;
+grant select on okno.fault_requests to okno_app;
+revoke all on function okno.fault_call(bigint, bigint, text, jsonb) from public;
+grant execute on function okno.fault_call(bigint, bigint, text, jsonb) to okno_app;

@@ -3,7 +3,8 @@
  * their X-Org-Id: an org admin manages their org and the orgs below it (anything else is a 404,
  * nothing seen and nothing changed); the platform operator's admins manage the top of the
  * hierarchy and the categories. Every change lands in the directory's history with the caller and
- * the body's "reason". */
+ * the body's "reason". Fault requests (SPEC V) come in and are listed here too: POST /faults,
+ * GET /faults. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,23 +12,27 @@
 
 #include "gateway.h"
 #include "okno/directory_admin.h"
+#include "okno/error.h"
 
 /* What each route does, and the path parameters it takes, in order, as JSON fields. */
 struct dir_route {
     const char *op;
     const char *params[4];
-    bool body; /* a JSON object body is expected (else an empty body is {}) */
+    bool body;  /* a JSON object body is expected (else an empty body is {}) */
+    bool fault; /* okno_fault_apply (anyone signed in), else okno_diradmin_apply (staff) */
 };
 
-static const struct dir_route show_org = {"show_org", {"org_id"}, false};
-static const struct dir_route put_org = {"put_org", {"org_id"}, true};
-static const struct dir_route put_user = {"put_user", {"org_id", "user_id"}, true};
-static const struct dir_route remove_user = {"remove_user", {"org_id", "user_id"}, false};
+static const struct dir_route show_org = {"show_org", {"org_id"}, false, false};
+static const struct dir_route put_org = {"put_org", {"org_id"}, true, false};
+static const struct dir_route put_user = {"put_user", {"org_id", "user_id"}, true, false};
+static const struct dir_route remove_user = {"remove_user", {"org_id", "user_id"}, false, false};
 static const struct dir_route put_authority = {
-    "put_authority", {"org_id", "user_id", "category_id", "subcategory_id"}, true};
+    "put_authority", {"org_id", "user_id", "category_id", "subcategory_id"}, true, false};
 static const struct dir_route remove_authority = {
-    "remove_authority", {"org_id", "user_id", "category_id", "subcategory_id"}, false};
-static const struct dir_route put_category = {"put_category", {"category_id"}, true};
+    "remove_authority", {"org_id", "user_id", "category_id", "subcategory_id"}, false, false};
+static const struct dir_route put_category = {"put_category", {"category_id"}, true, false};
+static const struct dir_route submit_fault = {"submit_fault", {NULL}, true, true};
+static const struct dir_route list_faults = {"list_faults", {NULL}, false, true};
 
 /* A path parameter as a whole number >= 0 into args[field]; false with res filled (400). */
 static bool path_number(const char *text, const char *field, json_t *args,
@@ -40,6 +45,22 @@ static bool path_number(const char *text, const char *field, json_t *args,
         return false;
     }
     json_object_set_new(args, field, json_integer(v));
+    return true;
+}
+
+/* GET /faults' query: limit and before, as whole numbers (okno.fault_call validates them). */
+static bool fault_query(const struct okno_http_request *req, json_t *args,
+                        struct okno_http_response *res)
+{
+    static const char *const names[] = {"limit", "before"};
+    for (size_t i = 0; i < 2; i++) {
+        char value[24];
+        int rc = okno_http_query(req, names[i], value, sizeof value);
+        if (rc == OKNO_ENOTFOUND)
+            continue;
+        if (rc != 0 || !path_number(value, names[i], args, res))
+            return false;
+    }
     return true;
 }
 
@@ -84,13 +105,17 @@ static void run(void *arg, const struct okno_http_request *req, struct okno_http
     struct gw_caller who;
     if (!gw_authenticate(gw, NULL, req, &who, res))
         return;
-    if (who.applicant) {
+    if (who.applicant && !route->fault) {
         okno_http_respond_error(res, 403, "forbidden", NULL, "applicants have no directory access");
         return;
     }
     json_t *args = route->body || req->body_len > 0 ? okno_http_json_body(req, res) : json_object();
     if (args == NULL)
         return;
+    if (route == &list_faults && !fault_query(req, args, res)) {
+        json_decref(args);
+        return;
+    }
     for (int i = 0; i < 4 && route->params[i] != NULL; i++)
         if (!path_number(req->params[i], route->params[i], args, res)) {
             json_decref(args);
@@ -103,7 +128,10 @@ static void run(void *arg, const struct okno_http_request *req, struct okno_http
         return;
     }
     okno_diradmin_result r;
-    okno_diradmin_apply(conn, who.user_id, who.org_id, route->op, args, &r);
+    if (route->fault)
+        okno_fault_apply(conn, who.user_id, who.org_id, route->op, args, &r);
+    else
+        okno_diradmin_apply(conn, who.user_id, who.org_id, route->op, args, &r);
     gw_pool_put(&gw->pool, conn);
     json_decref(args);
     respond(&r, res);
@@ -123,6 +151,8 @@ DIR_HANDLER(gw_dir_remove_user, remove_user)
 DIR_HANDLER(gw_dir_put_authority, put_authority)
 DIR_HANDLER(gw_dir_remove_authority, remove_authority)
 DIR_HANDLER(gw_dir_put_category, put_category)
+DIR_HANDLER(gw_submit_fault, submit_fault)
+DIR_HANDLER(gw_list_faults, list_faults)
 
 #define AUTHORITY_PATH "/directory/orgs/{org}/users/{user}/authorities/{category}/{subcategory}"
 
@@ -134,5 +164,7 @@ const struct okno_http_route gw_directory_routes[] = {
     {"PUT", AUTHORITY_PATH, gw_dir_put_authority, NULL, true},
     {"DELETE", AUTHORITY_PATH, gw_dir_remove_authority, NULL, true},
     {"PUT", "/directory/categories/{category}", gw_dir_put_category, NULL, true},
+    {"POST", "/faults", gw_submit_fault, NULL, true},
+    {"GET", "/faults", gw_list_faults, NULL, true},
     {NULL, NULL, NULL, NULL, false},
 };

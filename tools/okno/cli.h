@@ -33,6 +33,8 @@ int okno_cli_directory(int argc, char **argv);
  * (cmd_directory_admin.c); argv[1] is the subcommand. */
 int okno_cli_directory_admin(int argc, char **argv);
 int okno_cli_directory_admin_usage(FILE *out);
+/* okno fault submit|list: fault requests (SPEC V), in cmd_directory_admin.c. */
+int okno_cli_fault(int argc, char **argv);
 int okno_cli_demo(int argc, char **argv);
 /* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */
 int okno_cli_load_via_gateway(int argc, char **argv);

@@ -70,8 +70,8 @@ static int report(const okno_diradmin_result *r)
         fputc('\n', stdout);
         return OKNO_EXIT_OK;
     }
-    fprintf(stderr, "okno directory: refused (%d)%s%s: %s\n", r->status,
-            r->field[0] ? " field " : "", r->field, r->error);
+    fprintf(stderr, "okno: refused (%d)%s%s: %s\n", r->status, r->field[0] ? " field " : "",
+            r->field, r->error);
     for (size_t i = 0; i < json_array_size(r->messages); i++)
         fprintf(stderr, "  open message %s\n", json_string_value(json_array_get(r->messages, i)));
     return OKNO_EXIT_FAILURE;
@@ -160,6 +160,82 @@ int okno_cli_directory_admin(int argc, char **argv)
     }
     okno_diradmin_result r;
     okno_diradmin_apply(conn, as, for_org, commands[k].op, args, &r);
+    int rc = report(&r);
+    okno_diradmin_result_free(&r);
+    PQfinish(conn);
+    json_decref(args);
+    return rc;
+}
+
+/* `okno fault submit|list`: fault requests (SPEC V) through okno/directory_admin.h, as the
+ * gateway's POST and GET /faults. */
+static int fault_usage(void)
+{
+    fprintf(stderr,
+            "usage: okno fault submit --full-name N --position P --email E --organization O\n"
+            "                         --description D --as USER [--for ORG] [--pg CONNINFO]\n"
+            "       okno fault list --as USER --for ORG [--limit N] [--pg CONNINFO]\n"
+            "  submit records a fault request for the platform operator's situation center\n"
+            "  (each field validated; a refusal names it, exit 1); list prints the newest\n"
+            "  (the platform operator's staff only) as JSON.\n");
+    return OKNO_EXIT_USAGE;
+}
+
+int okno_cli_fault(int argc, char **argv)
+{
+    static const struct option opts[] = {{"as", required_argument, NULL, 'a'},
+                                         {"for", required_argument, NULL, 'f'},
+                                         {"pg", required_argument, NULL, 'p'},
+                                         {"full-name", required_argument, NULL, 'N'},
+                                         {"position", required_argument, NULL, 'P'},
+                                         {"email", required_argument, NULL, 'E'},
+                                         {"organization", required_argument, NULL, 'O'},
+                                         {"description", required_argument, NULL, 'D'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {NULL, 0, NULL, 0}};
+    if (argc < 2 || (strcmp(argv[1], "submit") != 0 && strcmp(argv[1], "list") != 0))
+        return fault_usage();
+    bool submit = strcmp(argv[1], "submit") == 0;
+    json_t *args = json_object();
+    int64_t as = 0, for_org = 0, n;
+    const char *conninfo = okno_cli_env("OKNO_PG_CONNINFO", NULL);
+    optind = 1;
+    for (int c; (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1;) {
+        const char *field = c == 'N'   ? "full_name"
+                            : c == 'P' ? "position"
+                            : c == 'E' ? "email"
+                            : c == 'O' ? "organization"
+                            : c == 'D' ? "description"
+                                       : NULL;
+        if (field != NULL) {
+            json_object_set_new(args, field, json_string(optarg));
+        } else if (c == 'p') {
+            conninfo = optarg;
+        } else if ((c == 'a' || c == 'f' || c == 'l') &&
+                   okno_cli_parse_i64(optarg, 1, INT64_MAX, &n) == 0) {
+            if (c == 'l')
+                json_object_set_new(args, "limit", json_integer(n));
+            else
+                *(c == 'a' ? &as : &for_org) = n;
+        } else {
+            json_decref(args);
+            return fault_usage();
+        }
+    }
+    if (optind != argc - 1 || as == 0 || (!submit && for_org == 0)) {
+        json_decref(args);
+        return fault_usage();
+    }
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn;
+    if (conninfo == NULL || okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
+        fprintf(stderr, "okno fault: %s\n",
+                conninfo == NULL ? "no database given (--pg or $OKNO_PG_CONNINFO)" : err);
+        json_decref(args);
+        return OKNO_EXIT_FAILURE;
+    }
+    okno_diradmin_result r;
+    okno_fault_apply(conn, as, for_org, submit ? "submit_fault" : "list_faults", args, &r);
     int rc = report(&r);
     okno_diradmin_result_free(&r);
     PQfinish(conn);

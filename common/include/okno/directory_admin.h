@@ -39,4 +39,12 @@ int okno_diradmin_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, con
 
 void okno_diradmin_result_free(okno_diradmin_result *r);
 
+/* Fault requests (SPEC V), through okno.fault_call with the same result and refusals:
+ *   submit_fault  full_name, position, email (as registered for the sender), organization (an
+ *                 org's name in the directory), description: 200 the stored request
+ *   list_faults   [limit], [before] (a fault_id): 200 {faults: [...]}, newest first; the
+ *                 platform operator's staff only (403) */
+int okno_fault_apply(PGconn *conn, int64_t actor_user, int64_t actor_org, const char *op,
+                     const json_t *args, okno_diradmin_result *out);
+
 #endif

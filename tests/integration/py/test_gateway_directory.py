@@ -224,3 +224,58 @@ def test_a_change_takes_effect_for_the_next_decision_and_audit_names_the_grants(
            '["coordinator", "executor"]' in text, text
     org = okno("audit", "--org", "1030", "--pg", gw.s.app_conninfo)
     assert f"v{new}" in org and "reason: no longer coordinates" in org, org
+
+
+FAULT = {"full_name": "Петров Пётр", "position": "ведущий специалист",
+         "email": "petrov@example.org", "organization": "Ministry of Transport",
+         "description": "Кнопка «Согласовать» не отвечает с 10:00"}
+
+
+def faults(gw):
+    return int(gw.s.scalar("select count(*) from okno.fault_requests"))
+
+
+def test_bad_fault_requests_are_refused_naming_the_field(gw):
+    gw.s.sql("insert into okno.people (user_id, full_name, email) values "
+             "(101009, 'Петров Пётр', 'petrov@example.org') on conflict (user_id) do update "
+             "set email = excluded.email")
+    before = faults(gw)
+    for field in ("full_name", "position", "email", "organization", "description"):
+        body = {k: v for k, v in FAULT.items() if k != field}
+        st, _, b = call(gw, MINISTRY_ADMIN, "POST", "/faults", body)
+        assert st == 400 and b["field"] == field, (field, st, b)
+        st, _, b = call(gw, MINISTRY_ADMIN, "POST", "/faults", {**FAULT, field: "  "})
+        assert st == 400 and b["field"] == field, (field, st, b)
+    for field, value, words in (("email", "not-an-address", "not an e-mail"),
+                                ("email", "someone@example.org", "registered"),
+                                ("organization", "Ministry of Nothing", "directory"),
+                                ("full_name", 5, "text")):
+        st, _, b = call(gw, MINISTRY_ADMIN, "POST", "/faults", {**FAULT, field: value})
+        assert st == 400 and b["field"] == field and words in b["message"], (field, st, b)
+    assert faults(gw) == before
+
+
+def test_fault_requests_are_recorded_and_listed_for_the_operator(gw):
+    st, _, b = call(gw, MINISTRY_ADMIN, "POST", "/faults", FAULT)
+    assert st == 200 and b["fault_id"] >= 1 and b["acting_org"] == 1010, b
+    out = subprocess.run([str(OKNO), "fault", "submit", "--full-name", "Сидоров С.",
+                          "--position", "оператор", "--email", "sid@example.org",
+                          "--organization", "platform operator", "--description", "нет входа",
+                          "--as", "4242", "--pg", gw.s.app_conninfo], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)["fault_id"]
+    st, _, page = call(gw, MODERATOR, "GET", "/faults?limit=2")
+    assert st == 200 and [f["fault_id"] for f in page["faults"]] == [cli, b["fault_id"]], page
+    assert page["faults"][1]["description"] == FAULT["description"]
+    # Only the platform operator's staff see them.
+    st, _, b = call(gw, MINISTRY_ADMIN, "GET", "/faults")
+    assert st == 403, b
+    out = subprocess.run([str(OKNO), "fault", "list", "--as", "101009", "--for", "1010",
+                          "--pg", gw.s.app_conninfo], capture_output=True, text=True)
+    assert out.returncode == 1 and "refused (403)" in out.stderr, out.stderr
+    out = subprocess.run([str(OKNO), "fault", "submit", "--full-name", "X", "--position", "Y",
+                          "--email", "x@example.org", "--organization", "Ministry of Transport",
+                          "--description", "", "--as", "4242", "--pg", gw.s.app_conninfo],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "field description" in out.stderr, out.stderr

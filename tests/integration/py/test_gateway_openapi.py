@@ -129,6 +129,14 @@ def exercise_directory(r):
     r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 0},
            user=op[0], org=op[1])
     r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 20}, **a)
+    fault = {"full_name": "Иванов Иван", "position": "инженер", "email": "u101009@example.org",
+             "organization": "Ministry of Transport", "description": "не открывается карточка"}
+    r.call("/faults", "POST", "/faults", body=fault, **a)
+    r.call("/faults", "POST", "/faults", body={**fault, "email": "nope"}, **a)
+    r.call("/faults", "POST", "/faults", body=fault)
+    r.call("/faults", "GET", "/faults?limit=5", user=op[0], org=op[1])
+    r.call("/faults", "GET", "/faults?limit=x", user=op[0], org=op[1])
+    r.call("/faults", "GET", "/faults", **a)
 
 
 def test_the_document_is_valid_openapi_3_1():
