@@ -139,7 +139,8 @@ static int load_authorities(PGconn *conn, okno_pg_directory *d, char *errbuf, si
     return d->authorities != NULL ? OKNO_OK : OKNO_ENOMEM;
 }
 
-static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
+int okno_pg_directory_load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf,
+                                    size_t errbuf_bytes)
 {
     PGresult *res = query(conn,
                           "select operator_org_id, approaching_permille, default_total_days, "
@@ -185,7 +186,7 @@ int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, s
     if (rc == OKNO_OK)
         rc = load_version(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
-        rc = load_settings(conn, out, errbuf, errbuf_bytes);
+        rc = okno_pg_directory_load_settings(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
         rc = load_orgs(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)

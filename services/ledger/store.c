@@ -192,13 +192,25 @@ static bool directory_changed(okno_ledger *l)
     return newer;
 }
 
+/* Changes after the loaded version applied as deltas; past this many, a whole load is cheaper. */
+#define DIRECTORY_DELTA_ROWS_MAX 10000
+
 int okno_ledger_refresh_directory(okno_ledger *l, bool force)
 {
     int64_t now = okno_clock_monotonic_ms();
-    if (!force && !directory_changed(l) && now - l->directory_loaded_ms < l->directory_refresh_ms)
+    bool due = force || now - l->directory_loaded_ms >= l->directory_refresh_ms;
+    if (!due && !directory_changed(l))
         return OKNO_OK;
-    okno_pg_directory next;
     char err[OKNO_PG_ERRBUF_BYTES] = "";
+    if (!due) {
+        /* A notified change: apply the history's rows after the loaded version. */
+        if (okno_pg_directory_apply(l->pg, &l->directory, DIRECTORY_DELTA_ROWS_MAX, err,
+                                    sizeof err) == OKNO_OK)
+            return OKNO_OK;
+        okno_log_warn("directory changes not applied as deltas; loading it whole",
+                      OKNO_LOG_STR("reason", err));
+    }
+    okno_pg_directory next;
     int rc = okno_pg_directory_load(l->pg, &next, err, sizeof err);
     if (rc != OKNO_OK) {
         okno_pg_directory_free(&next);

@@ -13,6 +13,7 @@
 #include "okno/directory_history.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
+#include "okno/pg_directory.h"
 #include "okno/pg.h"
 
 #define OUTPUT_BYTES 16384
@@ -173,6 +174,61 @@ static void batch_decided_under_an_old_directory_does_not_commit(void **state)
     assert_int_equal(count("select count(*) from okno.event_log"), 1);
 }
 
+static void load(okno_pg_directory *d)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *app = okno_itest_connect(db->app_conninfo);
+    if (okno_pg_directory_load(app, d, err, sizeof err) != 0)
+        fail_msg("load: %s", err);
+    PQfinish(app);
+}
+
+#define SAME_ARRAY(a, b, field, count)                                                             \
+    do {                                                                                           \
+        assert_int_equal((a)->dir.count, (b)->dir.count);                                          \
+        assert_memory_equal((a)->field, (b)->field, (a)->dir.count * sizeof *(a)->field);          \
+    } while (0)
+
+/* The ledger's deltas: a loaded directory brought forward by the history's rows equals a
+ * directory loaded whole at the new version, for every kind of change. */
+static void history_applied_as_deltas_equals_a_whole_load(void **state)
+{
+    (void)state;
+    okno_pg_directory d, stale, fresh;
+    load(&d);
+    load(&stale);
+    change("insert into okno.orgs (org_id, parent_id, name) values (4, 3, 'Town'), (5, 2, 'B')");
+    change("update okno.orgs set parent_id = 2 where org_id = 4");
+    change("insert into okno.grants values (40, 4, '{executor,manager}'), (41, 5, '{curator}')");
+    change("update okno.grants set roles = '{coordinator}' where user_id = 31");
+    change("delete from okno.grants where user_id = 41");
+    change("update okno.grants set org_id = 5 where user_id = 40"); /* a key moved */
+    change("insert into okno.categories values (7, 12, 'Parks'), (8, 5, 'Snow')");
+    change("update okno.categories set total_days = 20 where category_id = 7");
+    change("insert into okno.authorities values (40, 5, 7, 0, true, true),"
+           " (40, 5, 8, 2, true, false)");
+    change("delete from okno.authorities where category_id = 8");
+    change("update okno.workflow_settings set approaching_permille = 700");
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *app = okno_itest_connect(db->app_conninfo);
+    assert_int_equal(okno_pg_directory_apply(app, &stale, 3, err, sizeof err), OKNO_ELIMIT);
+    if (okno_pg_directory_apply(app, &d, 1000, err, sizeof err) != 0)
+        fail_msg("apply: %s", err);
+    PQfinish(app);
+    load(&fresh);
+    assert_int_equal(d.version, fresh.version);
+    assert_true(d.version > stale.version);
+    SAME_ARRAY(&d, &fresh, orgs, orgs_count);
+    SAME_ARRAY(&d, &fresh, grants, grants_count);
+    SAME_ARRAY(&d, &fresh, categories, categories_count);
+    SAME_ARRAY(&d, &fresh, authorities, authorities_count);
+    assert_int_equal(d.dir.config.approaching_permille, 700);
+    assert_int_equal(okno_directory_roles(&d.dir, 40, 5), OKNO_ROLE_EXECUTOR | OKNO_ROLE_MANAGER);
+    okno_pg_directory_free(&d);
+    okno_pg_directory_free(&stale);
+    okno_pg_directory_free(&fresh);
+}
+
 /* As the superuser with triggers off: the attack on one history row. */
 static void tamper(const char *sql)
 {
@@ -223,6 +279,7 @@ int main(void)
         cmocka_unit_test(audit_org_prints_history_and_verifies),
         cmocka_unit_test(batch_decided_under_an_old_directory_does_not_commit),
         cmocka_unit_test(chain_catches_an_edited_row),
+        cmocka_unit_test(history_applied_as_deltas_equals_a_whole_load),
     };
     return cmocka_run_group_tests(tests, db_setup, okno_itest_db_teardown);
 }
