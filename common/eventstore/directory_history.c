@@ -23,12 +23,6 @@ typedef struct walk_state {
     uint8_t prev[OKNO_EVENTLOG_HASH_BYTES];
 } walk_state;
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 static void say(okno_dirhist_walk *w, int64_t version, const char *what)
 {
     w->mismatches++;
@@ -65,16 +59,16 @@ static void check_row(walk_state *s, const PGresult *res, int i)
         say(w, version, what);
     }
     if (memcmp(prev, s->prev, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        hex(s->prev, OKNO_EVENTLOG_HASH_BYTES, want);
-        hex(prev, OKNO_EVENTLOG_HASH_BYTES, got);
+        okno_eventlog_hex(s->prev, OKNO_EVENTLOG_HASH_BYTES, want);
+        okno_eventlog_hex(prev, OKNO_EVENTLOG_HASH_BYTES, got);
         snprintf(what, sizeof what, "prev_hash expected %s, stored %s", want, got);
         say(w, version, what);
     }
     uint8_t computed[OKNO_EVENTLOG_HASH_BYTES];
     okno_eventlog_hash(prev, body, body_bytes, computed);
     if (memcmp(computed, stored, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        hex(computed, OKNO_EVENTLOG_HASH_BYTES, want);
-        hex(stored, OKNO_EVENTLOG_HASH_BYTES, got);
+        okno_eventlog_hex(computed, OKNO_EVENTLOG_HASH_BYTES, want);
+        okno_eventlog_hex(stored, OKNO_EVENTLOG_HASH_BYTES, got);
         snprintf(what, sizeof what, "hash of prev_hash || body is %s, stored %s", want, got);
         say(w, version, what);
     }
@@ -85,7 +79,7 @@ static void check_row(walk_state *s, const PGresult *res, int i)
                  op);
         say(w, version, what);
     }
-    hex(stored, OKNO_EVENTLOG_HASH_BYTES, got);
+    okno_eventlog_hex(stored, OKNO_EVENTLOG_HASH_BYTES, got);
     if (w->visit != NULL && (w->org_id == 0 || w->org_id == org)) {
         w->visited++;
         w->visit(w->ctx, &(okno_dirhist_row){.version = version,

@@ -232,10 +232,7 @@ static void history_applied_as_deltas_equals_a_whole_load(void **state)
 /* As the superuser with triggers off: the attack on one history row. */
 static void tamper(const char *sql)
 {
-    PGconn *admin = okno_itest_connect(db->admin_conninfo);
-    okno_itest_exec(admin, "set session_replication_role = replica");
-    okno_itest_exec(admin, sql);
-    PQfinish(admin);
+    okno_itest_tamper(db->admin_conninfo, sql);
 }
 
 static void chain_catches_an_edited_row(void **state)
