@@ -107,8 +107,17 @@ static double append_all(PGconn *conn, workload *w, int rounds, double *max_ms)
     *max_ms = 0;
     for (int round = 0; round < rounds; round++) {
         fill_batch(w, round);
-        okno_eventlog_batch b = {w->events,    BATCH_EVENTS, w->heads, BATCH_EVENTS, w->requests,
-                                 BATCH_EVENTS, NULL,         0,        &w->offset,   1};
+        okno_eventlog_batch b = {w->events,
+                                 BATCH_EVENTS,
+                                 w->heads,
+                                 BATCH_EVENTS,
+                                 w->requests,
+                                 BATCH_EVENTS,
+                                 NULL,
+                                 0,
+                                 &w->offset,
+                                 1,
+                                 0};
         okno_eventlog_result r = {.tips = w->tips, .known = w->known};
         double t0 = now_ms();
         if (okno_eventlog_append(conn, &b, &r) != 0)

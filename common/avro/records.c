@@ -186,6 +186,7 @@ static const struct okno__avro_fdesc ev_header[] = {
     F("reason", OKNO__F_OPT_STR, EV(reason)),
     F("comment", OKNO__F_OPT_STR, EV(comment)),
     F("requested_at", OKNO__F_OPT_TS, EV(requested_at_ms)),
+    F("directory_version", OKNO__F_OPT_LONG, EV(directory_version)),
 };
 static const struct okno__avro_fdesc ev_submitted[] = {
     F("applicant_id", OKNO__F_LONG, EV(applicant_id)),

@@ -163,7 +163,8 @@ static int load_authorities(PGconn *conn, okno_pg_directory *d, char *errbuf, si
     return rc;
 }
 
-static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
+int okno_pg_directory_load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf,
+                                    size_t errbuf_bytes)
 {
     PGresult *res = query(conn,
                           "select operator_org_id, approaching_permille, default_total_days, "
@@ -186,6 +187,16 @@ static int load_settings(PGconn *conn, okno_pg_directory *d, char *errbuf, size_
     return rc;
 }
 
+static int load_version(PGconn *conn, okno_pg_directory *d, char *errbuf, size_t errbuf_bytes)
+{
+    PGresult *res = query(conn, "select version from okno.directory_head", 1, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return OKNO_EPG;
+    d->version = PQntuples(res) == 1 ? col_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return OKNO_OK;
+}
+
 int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, size_t errbuf_bytes)
 {
     memset(out, 0, sizeof *out);
@@ -197,7 +208,9 @@ int okno_pg_directory_load(PGconn *conn, okno_pg_directory *out, char *errbuf, s
     }
     PQclear(begin);
     if (rc == OKNO_OK)
-        rc = load_settings(conn, out, errbuf, errbuf_bytes);
+        rc = load_version(conn, out, errbuf, errbuf_bytes);
+    if (rc == OKNO_OK)
+        rc = okno_pg_directory_load_settings(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)
         rc = load_orgs(conn, out, errbuf, errbuf_bytes);
     if (rc == OKNO_OK)

@@ -11,12 +11,14 @@
 #include "okno/pgbin.h"
 
 /* Statements of one append: begin, offsets, heads, requests, events, refusals, commit. */
-#define APPEND_STATEMENTS_MAX 7
+#define APPEND_STATEMENTS_MAX 8
 #define STATEMENT_PARAMS_MAX  10
 
 /* The fences and the duplicate check run before the events are inserted, so a zombie's or a
  * repeated batch's failure costs the server the least work. The statements raise custom
  * SQLSTATEs (okno.eventlog_require, 0002_event_log.sql) so one failure aborts the pipeline. */
+/* The directory fence: the head row shared until the commit, its version the batch's. */
+static const char DIRECTORY_SQL[] = "select okno.directory_fence($1::int8)";
 static const char OFFSETS_SQL[] =
     "with i as (select * from unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int8[])"
     "   as t(group_id, topic, partition, expected, next_offset)),"
@@ -481,6 +483,11 @@ static size_t encode_batch(okno_pgbuf *buf, const encode_ctx *c, statement *st)
     const okno_eventlog_batch *b = c->batch;
     size_t n = 0;
     st[n++] = (statement){.sql = "begin", .what = "begin"};
+    if (b->directory_version > 0) {
+        st[n] = (statement){.sql = DIRECTORY_SQL, .what = "directory version"};
+        okno_pgbin_i64(buf, b->directory_version, &st[n].params[0]);
+        st[n++].param_count = 1;
+    }
     if (b->offset_count > 0) {
         st[n] = (statement){.sql = OFFSETS_SQL, .what = "consumer offsets"};
         encode(buf, &st[n++], COLUMNS(OFFSET_COLUMNS), b->offset_count, add_offset, c, true);
@@ -521,8 +528,8 @@ static int classify(const PGresult *res, PGconn *conn, const char *what, okno_ev
         (strncmp(constraint, "requests", 8) == 0 || strncmp(constraint, "refusals", 8) == 0))
         return OKNO_EDUPLICATE;
     /* 23505: a zombie's seq already taken; 40001/40P01: two writers of one head collided. */
-    if (strcmp(state, "OKF01") == 0 || strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 ||
-        strcmp(state, "40P01") == 0)
+    if (strcmp(state, "OKF01") == 0 || strcmp(state, "OKF02") == 0 || strcmp(state, "23505") == 0 ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return OKNO_ECONFLICT;
     return OKNO_EPG;
 }

@@ -31,6 +31,12 @@ void okno_eventlog_hash(const uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES], const
     EVP_MD_CTX_free(ctx);
 }
 
+void okno_eventlog_hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
 void okno_eventlog_uuid_text(const uint8_t id[OKNO_EVENTLOG_ID_BYTES], char out[37])
 {
     okno_uuid u;

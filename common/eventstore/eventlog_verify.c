@@ -13,12 +13,6 @@
 
 #define HASH_HEX_BYTES (2 * OKNO_EVENTLOG_HASH_BYTES + 1)
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 static void mismatch(okno_eventlog_chain *c, int32_t seq, const char *what)
 {
     c->mismatches++;
@@ -43,16 +37,16 @@ bool okno_eventlog_chain_step(okno_eventlog_chain *c, const okno_eventlog_row *r
         mismatch(c, row->seq, what);
     }
     if (memcmp(row->prev_hash, c->prev, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        hex(c->prev, OKNO_EVENTLOG_HASH_BYTES, want);
-        hex(row->prev_hash, OKNO_EVENTLOG_HASH_BYTES, got);
+        okno_eventlog_hex(c->prev, OKNO_EVENTLOG_HASH_BYTES, want);
+        okno_eventlog_hex(row->prev_hash, OKNO_EVENTLOG_HASH_BYTES, got);
         snprintf(what, sizeof what, "prev_hash is %s, the previous event's hash is %s", got, want);
         mismatch(c, row->seq, what);
     }
     uint8_t hash[OKNO_EVENTLOG_HASH_BYTES];
     okno_eventlog_hash(row->prev_hash, row->body, row->body_bytes, hash);
     if (memcmp(hash, row->hash, OKNO_EVENTLOG_HASH_BYTES) != 0) {
-        hex(hash, OKNO_EVENTLOG_HASH_BYTES, want);
-        hex(row->hash, OKNO_EVENTLOG_HASH_BYTES, got);
+        okno_eventlog_hex(hash, OKNO_EVENTLOG_HASH_BYTES, want);
+        okno_eventlog_hex(row->hash, OKNO_EVENTLOG_HASH_BYTES, got);
         snprintf(what, sizeof what, "stored hash %s, SHA-256(prev_hash || body) is %s", got, want);
         mismatch(c, row->seq, what);
     }

@@ -170,4 +170,7 @@ extern const struct okno_http_route gw_read_routes[];
 /* ---- reports.c: the daily lists and the weekly summary ---- */
 extern const struct okno_http_route gw_report_routes[];
 
+/* ---- directory.c: the org directory's admin endpoints (/directory/...) ---- */
+extern const struct okno_http_route gw_directory_routes[];
+
 #endif

@@ -15,7 +15,7 @@
 
 #define CHECK_EVERY_MS 1000
 #define KAFKA_CHECK_MS 1000
-#define ROUTES_MAX     16
+#define ROUTES_MAX     32
 
 static const struct okno_config_key gateway_keys[] = {
     {.name = "gateway.listen",
@@ -131,7 +131,8 @@ static void build_routes(void)
     routes[n++] =
         (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
     routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
-    const struct okno_http_route *tables[] = {gw_read_routes, gw_report_routes};
+    const struct okno_http_route *tables[] = {gw_read_routes, gw_report_routes,
+                                                gw_directory_routes};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const struct okno_http_route *r = tables[t]; r->method != NULL; r++) {
             routes[n] = *r;

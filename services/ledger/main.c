@@ -43,10 +43,11 @@ static const struct okno_config_key ledger_keys[] = {
      .doc = "pause before retrying after PostgreSQL failed"},
     {.name = "ledger.directory_refresh",
      .type = OKNO_CONFIG_DURATION,
-     .default_value = "10s",
+     .default_value = "300s",
      .min = 100,
      .max = 3600000,
-     .doc = "how often the org directory is reloaded"},
+     .doc = "how often the org directory is reloaded whole even when no change was notified "
+            "(changes are applied as they commit: their triggers notify okno_directory)"},
     OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
@@ -181,6 +182,7 @@ static void resync_batch(okno_ledger *l, rd_kafka_message_t **records, size_t n)
 {
     okno_service_set_ready(l->svc, false, "recovering from a failed batch");
     okno_service_wait(l->svc, l->retry_backoff_ms);
+    okno_ledger_refresh_directory(l, true); /* the batch may have been fenced by a change */
     for (size_t i = 0; i < n; i++) {
         okno_ledger_input in = okno_ledger_input_of(l, rd_kafka_topic_name(records[i]->rkt));
         bool done = false;

@@ -289,6 +289,8 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     if (res.events_count == 0)
         return add_refusal(l, m, in, okno_refusal_code_name(res.refusal.code), res.refusal.message,
                            now_ms);
+    for (uint32_t k = 0; k < res.events_count; k++)
+        res.events[k].directory_version = l->directory.version; /* decided under it */
     add_request(b, r, true, res.events_count);
     return add_events(b, h, &res);
 }
@@ -419,6 +421,7 @@ static int build(okno_ledger *l, rd_kafka_message_t **records, size_t n, int64_t
     }
     collect_offsets(l, records, n);
     finish_batch(b);
+    b->batch.directory_version = l->directory.version; /* the fence: still current at commit */
     return OKNO_OK;
 }
 

@@ -43,7 +43,10 @@ int okno_ledger_pg_connect(okno_ledger *l)
         okno_log_error("cannot connect to PostgreSQL", OKNO_LOG_STR("reason", err));
         return rc;
     }
-    PGresult *res = PQprepare(l->pg, KNOWN_REQUESTS_STMT, KNOWN_REQUESTS_SQL, 1, NULL);
+    /* Directory changes notify their new version as they commit (0009_directory_history). */
+    PGresult *res = PQexec(l->pg, "listen okno_directory");
+    PQclear(res);
+    res = PQprepare(l->pg, KNOWN_REQUESTS_STMT, KNOWN_REQUESTS_SQL, 1, NULL);
     rc = PQresultStatus(res) == PGRES_COMMAND_OK ? OKNO_OK : OKNO_EPG;
     if (rc != OKNO_OK)
         okno_log_error("cannot prepare the ledger's statements",
@@ -183,13 +186,36 @@ int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
     return rc;
 }
 
+/* A newer directory version notified on channel okno_directory since the last look? */
+static bool directory_changed(okno_ledger *l)
+{
+    bool newer = false;
+    if (PQconsumeInput(l->pg) != 1)
+        return false;
+    for (PGnotify *n; (n = PQnotifies(l->pg)) != NULL; PQfreemem(n))
+        newer = newer || strtoll(n->extra, NULL, 10) > l->directory.version;
+    return newer;
+}
+
+/* Changes after the loaded version applied as deltas; past this many, a whole load is cheaper. */
+#define DIRECTORY_DELTA_ROWS_MAX 10000
+
 int okno_ledger_refresh_directory(okno_ledger *l, bool force)
 {
     int64_t now = okno_clock_monotonic_ms();
-    if (!force && now - l->directory_loaded_ms < l->directory_refresh_ms)
+    bool due = force || now - l->directory_loaded_ms >= l->directory_refresh_ms;
+    if (!due && !directory_changed(l))
         return OKNO_OK;
-    okno_pg_directory next;
     char err[OKNO_PG_ERRBUF_BYTES] = "";
+    if (!due) {
+        /* A notified change: apply the history's rows after the loaded version. */
+        if (okno_pg_directory_apply(l->pg, &l->directory, DIRECTORY_DELTA_ROWS_MAX, err,
+                                    sizeof err) == OKNO_OK)
+            return OKNO_OK;
+        okno_log_warn("directory changes not applied as deltas; loading it whole",
+                      OKNO_LOG_STR("reason", err));
+    }
+    okno_pg_directory next;
     int rc = okno_pg_directory_load(l->pg, &next, err, sizeof err);
     if (rc != OKNO_OK) {
         okno_pg_directory_free(&next);

@@ -47,8 +47,10 @@ static void corpus_replays_with_expected_outcomes(void **state)
         size_t len;
         uint8_t *buf = read_all(path, &len);
         int rc = okno_fuzz_decode_one(buf, len);
-        if (strncmp(ent->d_name, "valid-v1-", 9) == 0) {
-            /* Kept from before v2: records of an older released version decode too. */
+        if (strncmp(ent->d_name, "valid-v1-", 9) == 0 ||
+            strncmp(ent->d_name, "valid-v2-", 9) == 0) {
+            /* Kept from before v2 (v3 for events): records of an older released version decode
+             * too. */
             if (rc != 0) {
                 fail_msg("%s (an older version's record) does not decode", ent->d_name);
             }

@@ -175,3 +175,11 @@ void okno_itest_insert_event(PGconn *conn, const char *message_id, const char *b
              tx != NULL ? tx_value : "", with_head ? "true" : "false");
     okno_itest_exec(conn, sql);
 }
+
+void okno_itest_tamper(const char *conninfo, const char *sql)
+{
+    PGconn *admin = okno_itest_connect(conninfo);
+    okno_itest_exec(admin, "set session_replication_role = replica");
+    okno_itest_exec(admin, sql);
+    PQfinish(admin);
+}

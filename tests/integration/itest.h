@@ -63,6 +63,10 @@ long long okno_itest_query_ll(PGconn *conn, const char *sql);
 void okno_itest_insert_event(PGconn *conn, const char *message_id, const char *body, const char *tx,
                              bool with_head);
 
+/* Runs sql on the database of conninfo as that (super)user with triggers off
+ * (session_replication_role = replica): a test's attack behind the append-only triggers. */
+void okno_itest_tamper(const char *conninfo, const char *sql);
+
 /* A librdkafka conf with the local cluster's bootstrap.servers; the caller owns it. */
 rd_kafka_conf_t *okno_itest_kafka_conf(void);
 

@@ -65,10 +65,7 @@ static int run_verify(char *out, size_t size)
 /* As the superuser with triggers off (session_replication_role = replica): the attack. */
 static void tamper(const char *sql)
 {
-    PGconn *admin = okno_itest_connect(db->admin_conninfo);
-    okno_itest_exec(admin, "set session_replication_role = replica");
-    okno_itest_exec(admin, sql);
-    PQfinish(admin);
+    okno_itest_tamper(db->admin_conninfo, sql);
 }
 
 static void intact_log_verifies_with_counts(void **state)

@@ -2,8 +2,10 @@
 #ifndef OKNO_CLI_H
 #define OKNO_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libpq-fe.h>
 
@@ -44,10 +46,18 @@ typedef struct okno_cli_anchor_options {
 int okno_cli_verify_anchors(PGconn *conn, const okno_cli_anchor_options *o, long long *mismatches);
 int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
+/* okno audit --org ORG: the org's directory history on conn (cmd_audit_org.c). */
+int okno_cli_audit_org(PGconn *conn, int64_t org_id, bool json);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_anchor(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);
 int okno_cli_directory(int argc, char **argv);
+/* okno directory show|org|user|...: admin changes through okno/directory_admin.h
+ * (cmd_directory_admin.c); argv[1] is the subcommand. */
+int okno_cli_directory_admin(int argc, char **argv);
+int okno_cli_directory_admin_usage(FILE *out);
+/* okno fault submit|list: fault requests (SPEC V), in cmd_directory_admin.c. */
+int okno_cli_fault(int argc, char **argv);
 int okno_cli_demo(int argc, char **argv);
 int okno_cli_republish(int argc, char **argv);
 /* okno load --via gateway: the simulated people of okno demo (cmd_demo.c). */

@@ -28,7 +28,14 @@ static const char EVENTS_SQL[] =
     "select seq, event_type, (extract(epoch from occurred_at) * 1000)::int8, actor_user, org,"
     " body, prev_hash, hash, position from okno.event_log where message_id = $1::uuid order by seq";
 
+static const char GRANT_SQL[] =
+    "select version, coalesce(convert_from(body, 'UTF8')::jsonb #>> '{after,roles}', 'none')"
+    " from okno.directory_history where kind = 'grant' and org_id = $1::int8"
+    " and version <= $2::int8 and $3 in (convert_from(body, 'UTF8')::jsonb #>> '{after,user_id}',"
+    " convert_from(body, 'UTF8')::jsonb #>> '{before,user_id}') order by version desc limit 1";
+
 typedef struct audit {
+    PGconn *conn;
     bool json;
     json_t *events;     /* JSON mode: the events array */
     json_t *mismatches; /* JSON mode: what did not verify */
@@ -97,6 +104,44 @@ static void text_details(const okno_event *e)
     text_field("text", e->text);
 }
 
+/* The directory an event was decided under, and the actor's grant in it: the last change of
+ * their roles in the org they acted for at or before that version (its history row). */
+static json_t *decided_under(PGconn *conn, const okno_event *e)
+{
+    if (e->directory_version == 0)
+        return NULL;
+    json_t *d = json_pack("{s:I}", "directory_version", (json_int_t)e->directory_version);
+    if (e->actor_user_id == 0 || e->actor_org_id == 0)
+        return d;
+    char org[24], version[24], user[24];
+    snprintf(org, sizeof org, "%" PRId64, e->actor_org_id);
+    snprintf(version, sizeof version, "%" PRId64, e->directory_version);
+    snprintf(user, sizeof user, "%" PRId64, e->actor_user_id);
+    const char *params[3] = {org, version, user};
+    PGresult *res = PQexecParams(conn, GRANT_SQL, 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        json_object_set_new(d, "grant",
+                            json_pack("{s:I,s:s}", "since_version",
+                                      (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "roles",
+                                      PQgetvalue(res, 0, 1)));
+    PQclear(res);
+    return d;
+}
+
+static void text_decided_under(const json_t *d)
+{
+    if (d == NULL)
+        return;
+    printf("     decided under directory version %" JSON_INTEGER_FORMAT,
+           json_integer_value(json_object_get(d, "directory_version")));
+    const json_t *g = json_object_get(d, "grant");
+    if (g != NULL)
+        printf(": the actor's roles in the org %s (directory version %" JSON_INTEGER_FORMAT ")",
+               json_string_value(json_object_get(g, "roles")),
+               json_integer_value(json_object_get(g, "since_version")));
+    printf("\n");
+}
+
 static void text_event(const okno_event *e, int64_t position)
 {
     char t[32];
@@ -133,15 +178,22 @@ static void audit_row(audit *a, const okno_uuid *id, const PGresult *res, int i)
     char got[HASH_HEX_BYTES];
     for (int b = 0; b < OKNO_EVENTLOG_HASH_BYTES; b++)
         snprintf(got + 2 * b, 3, "%02x", row.hash[b]);
-    if (a->json)
-        json_array_append_new(a->events, okno_rm_event_json(&e, position, got));
-    else
+    json_t *under = decided_under(a->conn, &e);
+    if (a->json) {
+        json_t *ev = okno_rm_event_json(&e, position, got);
+        if (under != NULL)
+            json_object_update(ev, under);
+        json_array_append_new(a->events, ev);
+    } else {
         text_event(&e, position);
+        text_decided_under(under);
+    }
+    json_decref(under);
 }
 
 static int audit_run(PGconn *conn, const okno_uuid *id, const char *id_text, bool json)
 {
-    audit a = {.json = json};
+    audit a = {.conn = conn, .json = json};
     okno_eventlog_chain_init(&a.chain, mismatch, &a);
     const char *params[1] = {id_text};
     PGresult *res = PQexecParams(conn, EVENTS_SQL, 1, NULL, params, NULL, NULL, 1);
@@ -183,22 +235,48 @@ static int audit_run(PGconn *conn, const okno_uuid *id, const char *id_text, boo
 static void audit_usage(FILE *out)
 {
     fprintf(out, "usage: okno audit MESSAGE_ID [--json] [--pg CONNINFO]\n"
+                 "       okno audit --org ORG [--json] [--pg CONNINFO]\n"
                  "  Prints the message's history from the event log and verifies its hash chain\n"
                  "  as it goes. Exit 0 when intact, 1 on a mismatch (or no such message).\n"
+                 "  --org  the org's directory history instead (who changed what, before and\n"
+                 "         after), verifying the directory history's whole chain\n"
                  "  --pg  libpq conninfo (default: $OKNO_PG_CONNINFO; reading is enough)\n");
+}
+
+static int audit_org(const char *conninfo, int64_t org, bool json, bool no_operands)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    PGconn *conn;
+    if (!no_operands) {
+        audit_usage(stderr);
+        return OKNO_EXIT_USAGE;
+    }
+    if (conninfo == NULL || okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
+        fprintf(stderr, "okno audit: %s\n",
+                conninfo == NULL ? "no database given (--pg or $OKNO_PG_CONNINFO)" : err);
+        return OKNO_EXIT_FAILURE;
+    }
+    int rc = okno_cli_audit_org(conn, org, json);
+    PQfinish(conn);
+    return rc;
 }
 
 int okno_cli_audit(int argc, char **argv)
 {
     const char *conninfo = okno_cli_env("OKNO_PG_CONNINFO", NULL);
     bool json = false;
+    int64_t org = 0;
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"org", required_argument, NULL, 'o'},
                                          {"pg", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         if (c == 'j') {
             json = true;
+        } else if (c == 'o') {
+            if (okno_cli_parse_i64(optarg, 1, INT64_MAX, &org) != 0)
+                return OKNO_EXIT_USAGE;
         } else if (c == 'p') {
             conninfo = optarg;
         } else {
@@ -206,6 +284,8 @@ int okno_cli_audit(int argc, char **argv)
             return c == 'h' ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
         }
     }
+    if (org != 0)
+        return audit_org(conninfo, org, json, optind == argc);
     okno_uuid id;
     if (optind != argc - 1 || okno_uuid_parse(argv[optind], strlen(argv[optind]), &id) != 0) {
         audit_usage(stderr);

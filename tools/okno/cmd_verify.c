@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
+#include "okno/directory_history.h"
 #include "okno/eventlog.h"
 #include "okno/kafka.h"
 #include "okno/pg.h"
@@ -294,18 +295,37 @@ static void verify_usage(FILE *out)
             "      published to Kafka (default key $OKNO_ANCHOR_PUBLIC_KEY, a PEM Ed25519 public\n"
             "      key; default bootstrap $OKNO_KAFKA_BOOTSTRAP; topics okno.checkpoints.v1 and\n"
             "      okno.events.v1)\n"
-            "Walks every message's hash chain, the stream heads and the checkpoints;\n"
-            "names the first rows that do not match. Exit 0 intact, 1 mismatch or error.\n");
+            "Walks every message's hash chain, the stream heads, the checkpoints and the\n"
+            "directory's history chain; names the first rows that do not match.\n"
+            "Exit 0 intact, 1 mismatch or error.\n");
+}
+
+static void directory_mismatch(void *ctx, int64_t version, const char *what)
+{
+    mismatch(ctx, "directory history version %" PRId64 ": %s", version, what);
+}
+
+/* The directory's history chain (okno/directory_history.h), in a snapshot of its own. */
+static bool walk_directory(verify *v, okno_dirhist_walk *w)
+{
+    char err[OKNO_PG_ERRBUF_BYTES];
+    *w = (okno_dirhist_walk){.mismatch = directory_mismatch, .ctx = v};
+    if (okno_dirhist_verify(v->conn, w, err, sizeof err) == 0)
+        return true;
+    fprintf(stderr, "okno verify: %s\n", err);
+    return false;
 }
 
 static int verify_run(PGconn *conn, const okno_cli_anchor_options *anchors)
 {
     verify v = {.conn = conn};
-    /* One snapshot for all walks: rows committed meanwhile are not half-seen. */
+    okno_dirhist_walk dir;
+    /* One snapshot for all walks of the log: rows committed meanwhile are not half-seen. */
     bool ok = exec_ok(&v, "begin isolation level repeatable read read only") && walk_chains(&v) &&
               check_heads(&v) && walk_checkpoints(&v);
     if (ok && anchors != NULL)
         ok = okno_cli_verify_anchors(conn, anchors, &v.mismatches) == 0;
+    ok = ok && exec_ok(&v, "commit") && walk_directory(&v, &dir);
     if (!ok)
         return OKNO_EXIT_FAILURE;
     if (v.mismatches > 0) {
@@ -317,6 +337,9 @@ static int verify_run(PGconn *conn, const okno_cli_anchor_options *anchors)
     printf("okno verify: intact: %lld events in %lld messages, %lld stream heads, %lld "
            "checkpoints covering %lld events (%lld after the last)\n",
            v.events, v.messages, v.heads, v.checkpoints, v.covered, v.after_last);
+    printf("okno verify: directory history intact: %" PRId64 " changes, directory version %" PRId64
+           "\n",
+           dir.rows, dir.head_version);
     return OKNO_EXIT_OK;
 }
 

@@ -25,8 +25,9 @@ static const okno_cli_command commands[] = {
      okno_cli_token},
     {"report", "the curator's daily lists and weekly summary for an org tree", okno_cli_report},
     {"demo", "simulated people work through the gateway on the services' clock", okno_cli_demo},
-    {"directory", "generate the demo org directory (demo --seed S [--sql | --pg CONNINFO])",
+    {"directory", "the org directory: generate (demo), show and change it as an org admin",
      okno_cli_directory},
+    {"fault", "submit a fault request to the situation center, or list them", okno_cli_fault},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

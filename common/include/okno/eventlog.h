@@ -100,6 +100,10 @@ typedef struct okno_eventlog_batch {
     size_t refusal_count;
     const okno_eventlog_offset *offsets;
     size_t offset_count;
+    /* The org directory's version the batch was decided under (okno.directory_head): the batch
+     * commits only if it is still current, holding the head row's share lock to the commit so
+     * no directory change commits in between (OKNO_ECONFLICT otherwise). 0: not checked. */
+    int64_t directory_version;
 } okno_eventlog_batch;
 
 /* A head after the batch: what the caller's cache holds next. */
@@ -171,6 +175,9 @@ int okno_eventlog_load_offsets(PGconn *conn, const char *group_id, const char *t
                                char *errbuf, size_t errbuf_bytes);
 
 /* hash = SHA-256(prev_hash || body): one link of a message's chain. */
+/* n bytes as lowercase hex into out (2n + 1 bytes, NUL-terminated). */
+void okno_eventlog_hex(const uint8_t *p, size_t n, char *out);
+
 void okno_eventlog_hash(const uint8_t prev_hash[OKNO_EVENTLOG_HASH_BYTES], const uint8_t *body,
                         size_t body_bytes, uint8_t hash[OKNO_EVENTLOG_HASH_BYTES]);
 

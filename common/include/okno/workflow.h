@@ -426,6 +426,8 @@ typedef struct okno_event {
     int64_t signal_due_ms;        /* any signal: when it fell due, Unix ms */
     int64_t requested_at_ms;      /* the request's requested_at (0 for signals): for audits */
     okno_str applicant_email;     /* submitted: borrowed from the request */
+    int64_t directory_version;    /* the org directory's version the ledger decided under (v3;
+                                     the core leaves it 0, the ledger sets it) */
 } okno_event;
 
 /* ---- the message state ---------------------------------------------------------------- */

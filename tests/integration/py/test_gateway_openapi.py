@@ -126,7 +126,47 @@ def exercise(gw):
         hdrs = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
         r.seen.append((template, "post", int(lines[0].split(" ")[1]), hdrs, json.loads(body)))
         assert r.seen[-1][2] == 413 and r.seen[-1][4]["field"] == "body", out[:300]
+    exercise_directory(r)
     return r.seen
+
+
+def exercise_directory(r):
+    """The directory's admin endpoints, done and refused (tests/.../test_gateway_directory.py
+    checks what they do)."""
+    op, admin = (109, 1), (101009, 1010)
+    org, user = "/directory/orgs/{org}", "/directory/orgs/{org}/users/{user}"
+    auth = "/directory/orgs/{org}/users/{user}/authorities/{category}/{subcategory}"
+    cat = "/directory/categories/{category}"
+    a = {"user": admin[0], "org": admin[1]}
+    r.call(org, "GET", "/directory/orgs/1011", **a)
+    r.call(org, "GET", "/directory/orgs/1020", **a)
+    r.call(org, "GET", "/directory/orgs/x", **a)
+    r.call(org, "GET", "/directory/orgs/1011")
+    r.call(org, "GET", "/directory/orgs/1011", user=COORD[0], org=COORD[1])
+    r.call(org, "PUT", "/directory/orgs/1019901", body={"parent_id": 1011, "name": "Office"}, **a)
+    r.call(org, "PUT", "/directory/orgs/1010", body={"parent_id": 1011, "name": "Loop"}, **a)
+    r.call(user, "PUT", "/directory/orgs/1011/users/777", body={"roles": ["executor"]}, **a)
+    r.call(user, "PUT", "/directory/orgs/1011/users/777", body={"roles": ["boss"]}, **a)
+    r.call(user, "DELETE", "/directory/orgs/1011/users/777", **a)
+    r.call(user, "DELETE", "/directory/orgs/1011/users/777", **a)
+    r.call(auth, "PUT", "/directory/orgs/1011/users/101105/authorities/1/2",
+           body={"may_agree": True}, **a)
+    r.call(auth, "PUT", "/directory/orgs/1011/users/101102/authorities/1/2",
+           body={"may_agree": True}, **a)
+    r.call(auth, "DELETE", "/directory/orgs/1011/users/101105/authorities/1/2", **a)
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 20},
+           user=op[0], org=op[1])
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 0},
+           user=op[0], org=op[1])
+    r.call(cat, "PUT", "/directory/categories/50", body={"name": "Parks", "total_days": 20}, **a)
+    fault = {"full_name": "Иванов Иван", "position": "инженер", "email": "u101009@example.org",
+             "organization": "Ministry of Transport", "description": "не открывается карточка"}
+    r.call("/faults", "POST", "/faults", body=fault, **a)
+    r.call("/faults", "POST", "/faults", body={**fault, "email": "nope"}, **a)
+    r.call("/faults", "POST", "/faults", body=fault)
+    r.call("/faults", "GET", "/faults?limit=5", user=op[0], org=op[1])
+    r.call("/faults", "GET", "/faults?limit=x", user=op[0], org=op[1])
+    r.call("/faults", "GET", "/faults", **a)
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -157,7 +197,8 @@ def test_every_answer_is_documented_and_matches_its_schema(gw):
 
 def concrete(template):
     return template.replace("{id}", str(uuid.uuid4())).replace("{action}", "accept") \
-        .replace("{org}", "1010")
+        .replace("{org}", "1010").replace("{user}", "2").replace("{category}", "3") \
+        .replace("{subcategory}", "0")
 
 
 def test_no_route_answers_that_the_document_does_not_list(gw):

@@ -20,5 +20,46 @@ test_demo_directory_deterministic_per_seed)
         grep -qF "$id" <<<"$out" || { echo "missing $id" >&2; exit 1; }
     done
     ;;
+test_directory_generate_federal_size)
+    # okno directory generate: deterministic per seed, the sizes asked for, three tiers below
+    # the operator (federal bodies at the top, regional offices under them, municipal bodies
+    # under the offices), a coordinator in every org, authority only for managers.
+    a=$("$okno" directory generate --orgs 3000 --users 15000 --seed 4 | sha256sum)
+    b=$("$okno" directory generate --orgs 3000 --users 15000 --seed 4 | sha256sum)
+    c=$("$okno" directory generate --orgs 3000 --users 15000 --seed 5 | sha256sum)
+    [ "$a" = "$b" ] || { echo "seed 4 gave two different directories" >&2; exit 1; }
+    [ "$a" != "$c" ] || { echo "seeds 4 and 5 gave the same directory" >&2; exit 1; }
+    "$okno" directory generate --orgs 3000 --users 15000 --seed 4 | python3 -c '
+import sys
+blocks, table = {}, None
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if line.startswith("copy okno."):
+        table = line.split()[1]; blocks[table] = []
+    elif line == "\\.":
+        table = None
+    elif table:
+        blocks[table].append(line.split("\t"))
+orgs = {int(r[0]): (None if r[1] == "\\N" else int(r[1]), r[2]) for r in blocks["okno.orgs"]}
+assert len(orgs) == 3000, len(orgs)
+def depth(o):
+    d = 0
+    while orgs[o][0] is not None:
+        o, d = orgs[o][0], d + 1
+    return d
+tiers = {}
+for o, (p, name) in orgs.items():
+    tiers.setdefault(depth(o), []).append(name.split()[0])
+assert set(tiers) == {0, 1, 2}, set(tiers)
+assert {n for n in tiers[1]} == {"Federal"} and {n for n in tiers[2]} == {"Municipal"}, tiers.keys()
+assert sum(1 for n in tiers[0] if n == "Federal") == 30, len(tiers[0])
+grants = blocks["okno.grants"]
+assert len(grants) == 15000 + 8, len(grants)
+coordinated = {int(g[1]) for g in grants if "coordinator" in g[2]}
+assert coordinated >= set(orgs) - {1}, len(set(orgs) - coordinated)
+managers = {(g[0], g[1]) for g in grants if "manager" in g[2]}
+assert all((a[0], a[1]) in managers for a in blocks["okno.authorities"])
+' || { echo "the generated directory is not shaped as expected" >&2; exit 1; }
+    ;;
 *) echo "unknown test $name" >&2; exit 2 ;;
 esac
