@@ -302,7 +302,7 @@ static void verify_usage(FILE *out)
 
 static void directory_mismatch(void *ctx, int64_t version, const char *what)
 {
-    mismatch(ctx, "directory history version %" PRId64 ": %s", version, what);
+    mismatch((verify *)ctx, "directory history version %" PRId64 ": %s", version, what);
 }
 
 /* The directory's history chain (okno/directory_history.h), in a snapshot of its own. */
