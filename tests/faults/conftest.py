@@ -1,0 +1,5 @@
+"""The faults tests import the harness (faults.py) beside them."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
