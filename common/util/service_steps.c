@@ -9,6 +9,10 @@
 #include "okno/log.h"
 #include "okno/service.h"
 
+/* A standby's wait between tries of the leader lock, in milliseconds: fixed, not backing off, so
+ * the takeover after a leader's session ends is bounded (docs/guarantees.md). */
+#define STANDBY_RETRY_MS 1000
+
 /* Longest failure text compared to the previous one, in bytes. */
 #define LAST_ERROR_BYTES 512
 
@@ -53,6 +57,10 @@ void okno_service_run_steps(struct okno_service *svc, const okno_service_steps *
         if (okno_service_stopping(svc))
             break; /* the failure is the stop's doing (a wait cut short) */
         report(steps, rc, last_error);
+        if (rc == OKNO_ECONFLICT) {
+            okno_service_wait(svc, STANDBY_RETRY_MS);
+            continue;
+        }
         okno_service_wait(svc, backoff_ms);
         backoff_ms =
             backoff_ms * 2 < steps->backoff_ms_max ? backoff_ms * 2 : steps->backoff_ms_max;

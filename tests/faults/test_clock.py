@@ -1,0 +1,80 @@
+"""Clock trouble (issue 14, scenario 8): the services' wall clock stepped back by an hour, forward
+again, and forward by an hour more while they run, through libfaketime (LD_PRELOAD, only into
+the service processes; the machine's clock is never touched). The services run on a clock 3600
+times real time, so an hour's step is 150 simulated days: every open message's deadlines pass
+at once. No deadline fires twice, none is lost (every open message gets its answer deadline's
+expiry), and recorded times never go backwards within a message (the oracle's check d)."""
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from faults import Oracle, Rig, wait_until
+from okno_client import PRODUCER_CONF, Schemas, request
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+SPEED = 3600
+MESSAGES = 40
+
+
+@pytest.fixture
+def rig():
+    if not FAKETIME.exists():
+        pytest.skip("libfaketime is not installed (Debian package libfaketime)")
+    r = Rig("clock", shared=True)
+    yield r
+    r.close()
+
+
+def step(path, offset):
+    """Sets the services' clock offset (libfaketime syntax: "+0", "-1h", "+1h")."""
+    path.write_text(offset + "\n")
+    time.sleep(1.5)  # FAKETIME_CACHE_DURATION: every service reads the new offset within 1 s
+
+
+def expired(rig, ids):
+    return rig.s.scalar("select count(distinct message_id) from okno.event_log where "
+                        "event_type = 'answer_deadline_expired' and message_id in (%s)" %
+                        ",".join(f"'{m}'" for m in ids))
+
+
+def test_clock_stepped_back_and_forward_fires_every_deadline_once(rig, tmp_path):
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+           "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1",
+           "OKNO_CLOCK__SPEED": str(SPEED), "OKNO_CLOCK__ORIGIN_MS": str(int(time.time() * 1000))}
+    rig.start("ledger", "relay", "projector", "timer", env=env)
+    schemas = Schemas()
+    producer = Producer({"bootstrap.servers": rig.s.bootstrap, **PRODUCER_CONF})
+    messages = [uuid.uuid4() for _ in range(MESSAGES)]
+    for i, m in enumerate(messages):
+        submit = request("submit", m, 500000 + i, 0, {
+            "channel": "portal", "applicant_id": 500000 + i, "category_id": 1,
+            "subcategory_id": None, "text": f"Clock trouble {i}"})
+        producer.produce(rig.s.topics["transitions"], key=str(m),
+                         value=schemas.encode("TransitionRequest", submit))
+    producer.flush(30)
+    for i, m in enumerate(messages[: MESSAGES // 2]):  # half of them on to coordination
+        accept = request("accept", m, 101, 1, {"target_org_id": 1010, "category_id": None,
+                                               "subcategory_id": None})
+        producer.produce(rig.s.topics["transitions"], key=str(m),
+                         value=schemas.encode("TransitionRequest", accept))
+    producer.flush(30)
+    rig.expected["records"] += MESSAGES + MESSAGES // 2
+    rig.settle()
+    time.sleep(3)  # a few simulated hours on the normal clock
+    step(offset, "-1h")  # 150 simulated days back
+    time.sleep(5)
+    step(offset, "+0")  # and forward again
+    time.sleep(3)
+    step(offset, "+1h")  # and 150 days on: every deadline of every open message is past
+    wait_until("every open message's answer deadline to expire",
+               lambda: expired(rig, messages) == MESSAGES, 60)
+    time.sleep(5)  # room for a repeated signal to show
+    for service, proc in rig.procs.items():
+        assert proc.poll() is None, f"okno-{service} exited"
+    assert Oracle(rig).check(exact=False) == []
