@@ -15,9 +15,6 @@
 #include "okno/uuid.h"
 #include "timer.h"
 
-/* Longest sleep of the deadline timer, in real milliseconds. */
-#define TIMER_WAIT_MS_MAX 1000
-
 static int produce(void *arg, const okno_avro_sla_signal *s)
 {
     okno_timer *t = arg;
@@ -77,12 +74,8 @@ void okno_timer_schedule(okno_timer *t)
         return;
     }
     uv_update_time(&t->loop); /* a rebuild or a long batch may have left the loop's time old */
-    /* The wait runs on the monotonic clock while due times are on the wall clock: a wall clock
-     * stepped forward would leave a now-due deadline waiting out the old wait, so the timer
-     * looks again at least every TIMER_WAIT_MS_MAX (tests/faults/test_clock.py). */
     int64_t wait = okno_clock_wait_ms(&t->clock, next);
-    wait = wait < 0 ? 0 : wait > TIMER_WAIT_MS_MAX ? TIMER_WAIT_MS_MAX : wait;
-    uv_timer_start(&t->deadline_timer, on_deadline, (uint64_t)wait, 0);
+    uv_timer_start(&t->deadline_timer, on_deadline, (uint64_t)(wait < 0 ? 0 : wait), 0);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

@@ -82,7 +82,7 @@ class Rig:
             raise
         self.group = f"ledger-{self.s.tag}"
         self.procs = {}  # name -> Popen, the current process of each service
-        self.extra = []  # further processes (standbys, second ledgers)
+        self.service_settings = {}  # service -> settings every start of it gets
         self.hostile = 0  # hostile records produced to the transitions topic (malformed)
         self.hostile_sla = 0  # and to the SLA topic
         self.hostile_events = 0  # and to the events topic (marked with HOSTILE_HEADER)
@@ -114,7 +114,7 @@ class Rig:
 
     def spawn(self, service, wait_ready=True, env=None, **settings):
         """Starts one more okno-SERVICE (e.g. a standby) and returns its process."""
-        merged = {**self.settings(service), **settings}
+        merged = {**self.settings(service), **self.service_settings.get(service, {}), **settings}
         saved = dict(os.environ)
         os.environ.update(env or {})
         try:
