@@ -1,7 +1,7 @@
 """Seeded chaos (issue 14, scenario 9): a load runs for a configurable duration on a cluster of
 its own while faults drawn from a seeded schedule strike one after another (service SIGKILLs, a
-ledger or relay leader SIGSTOPped, the broker SIGKILLed, PostgreSQL stopped with -m immediate,
-bursts of hostile records); after the last one everything recovers and the oracle judges the
+ledger or relay leader SIGSTOPped, the broker SIGKILLed, PostgreSQL stopped with -m immediate
+briefly or for OKNO_FAULTS_PG_DOWN_S, bursts of hostile records); after the last one everything recovers and the oracle judges the
 whole run. The same seed and duration give the same schedule (what strikes, and when).
 
     python3 tests/faults/chaos.py [--seed S] [--duration SECONDS]
@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from faults import HOSTILE_HEADER, Oracle, Rig, wait_until  # noqa: E402
 
 FAULTS = ("kill_ledger", "kill_relay", "kill_projector", "stop_ledger", "stop_relay",
-          "kill_broker", "pg_immediate", "hostile_burst")
+          "kill_broker", "pg_immediate", "pg_down_long", "hostile_burst")
+# How long PostgreSQL stays down in pg_down_long, seconds (bench/run chaos: 60).
+PG_DOWN_S = float(os.environ.get("OKNO_FAULTS_PG_DOWN_S", "20"))
 # Gap between faults, seconds: long enough for a recovery to begin.
 GAP_S = (4.0, 10.0)
 # Records a second of the background load.
@@ -68,9 +70,9 @@ def strike(rig, fault, hold_s):
         rig.kill_broker()
         time.sleep(hold_s)
         rig.cluster_up()
-    elif fault == "pg_immediate":
+    elif fault in ("pg_immediate", "pg_down_long"):
         rig.pg_stop_immediate()
-        time.sleep(hold_s)
+        time.sleep(PG_DOWN_S if fault == "pg_down_long" else hold_s)
         rig.cluster_up()
     elif fault == "hostile_burst":
         hostile_burst(rig)
@@ -78,7 +80,7 @@ def strike(rig, fault, hold_s):
 
 def run(seed, duration_s, rig=None):
     own = rig is None
-    rig = rig or Rig(f"chaos-{seed}")
+    rig = rig or Rig(f"chaos{seed}")
     started = time.monotonic()
     try:
         # Static membership: a ledger restarted after a SIGKILL takes its partitions back at once.
