@@ -9,21 +9,15 @@ import os
 import time
 import uuid
 
-import pytest
 from confluent_kafka import Producer
 
-from faults import Oracle, Rig, wait_until
+from faults import Oracle, wait_until
 from okno_client import PRODUCER_CONF, Schemas, request
 
 SPEED = 3600
 MESSAGES = 40
 
 
-@pytest.fixture
-def rig():
-    r = Rig("clock", shared=True)
-    yield r
-    r.close()
 
 
 def step(path, hours):

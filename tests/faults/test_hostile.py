@@ -10,10 +10,9 @@ import random
 import struct
 import uuid
 
-import pytest
 from confluent_kafka import Producer
 
-from faults import HOSTILE_HEADER, Oracle, Rig, wait_until
+from faults import HOSTILE_HEADER, Oracle, wait_until
 from okno_client import PRODUCER_CONF, Schemas, request
 
 # Peak resident memory a service may reach under the barrage, in MB.
@@ -74,11 +73,6 @@ def peak_rss_mb(proc):
     return 0.0
 
 
-@pytest.fixture
-def rig():
-    r = Rig("hostile", shared=True)
-    yield r
-    r.close()
 
 
 def test_hostile_records_on_every_topic_are_refused_and_neighbours_unaffected(rig):

@@ -13,9 +13,8 @@ import os
 import signal
 import time
 
-import pytest
 
-from faults import Oracle, Rig, wait_until
+from faults import Oracle, wait_until
 
 # The lease (10 s) plus a standby's retry (1 s) plus reconnecting and a step, with room for a
 # loaded machine.
@@ -24,11 +23,6 @@ TAKEOVER_BOUND_S = 20
 SESSION_MS, MAX_POLL_MS = 6000, 8000
 
 
-@pytest.fixture
-def rig():
-    r = Rig("stall", shared=True)
-    yield r
-    r.close()
 
 
 def test_stalled_ledger_past_max_poll_interval_is_fenced_not_applied(rig):
