@@ -14,6 +14,7 @@ Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[0] / "integration" / "py"))
 sys.path.insert(0, str(HERE.parents[1] / "examples" / "python"))
 
-from harness import OKNO, ROOT, BUILD, WAIT_S, LocalCluster, Scratch, decode, okno, read_topic, \
+from harness import OKNO, BUILD, WAIT_S, LocalCluster, Scratch, decode, free_port, okno, \
     ready, schemas_by_fingerprint, wait_until  # noqa: E402
 
 SLA_TYPES = ("stage_time_approaching", "stage_time_exceeded", "answer_deadline_approaching",
@@ -131,7 +132,7 @@ class Rig:
     def _start_nowait(self, service, settings):
         s = self.s
         env = dict(os.environ)
-        port = __import__("harness").free_port()
+        port = free_port()
         env.update({"OKNO_ADMIN__LISTEN": f"127.0.0.1:{port}", "OKNO_PG__CONNINFO": s.app_conninfo,
                     "OKNO_KAFKA__BOOTSTRAP__SERVERS": s.bootstrap})
         for key, value in settings.items():
@@ -160,7 +161,6 @@ class Rig:
     def metric(self, proc, name, labels=""):
         """The sum of a counter's samples on proc's /metrics whose labels contain `labels`
         (0 when absent)."""
-        import socket
         with socket.create_connection(("127.0.0.1", proc.admin_port), timeout=5) as c:
             c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
             data = b""
