@@ -47,9 +47,35 @@ int okno_logtail_init(okno_logtail *t, const char *const *pg_keywords, const cha
 {
     assert(lock_prefix != NULL);
     assert(lock_suffix != NULL);
-    *t = (okno_logtail){.pg_keywords = pg_keywords, .pg_values = pg_values};
+    *t = (okno_logtail){.pg_keywords = pg_keywords,
+                        .pg_values = pg_values,
+                        .session_timeout_ms = OKNO_LOGTAIL_SESSION_TIMEOUT_MS};
     int n = snprintf(t->lock_name, sizeof t->lock_name, "%s%s", lock_prefix, lock_suffix);
     return n >= 0 && (size_t)n < sizeof t->lock_name ? OKNO_OK : OKNO_ELIMIT;
+}
+
+/* Bounds the session that holds (or will hold) the leader lock: a leader stopped (SIGSTOP, a
+ * hung host) while idle, or idle in a transaction, loses its session after
+ * OKNO_LOGTAIL_SESSION_TIMEOUT_MS and with it the lock, so a standby takes over. A running leader
+ * queries far more often than that, and one that did lose its session reconnects. */
+static int bound_session(okno_logtail *t, char *errbuf, size_t errbuf_bytes)
+{
+    if (t->session_timeout_ms == 0)
+        return OKNO_OK;
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, t->session_timeout_ms);
+    const char *params[1] = {ms};
+    PGresult *res = PQexecParams(t->conn,
+                                 "select set_config('idle_session_timeout', $1, false),"
+                                 " set_config('idle_in_transaction_session_timeout', $1, false)",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? OKNO_OK : OKNO_EPG;
+    if (rc != OKNO_OK) {
+        okno_pg_error(errbuf, errbuf_bytes, "leader session timeout", res, t->conn);
+        okno_logtail_stop(t);
+    }
+    PQclear(res);
+    return rc;
 }
 
 static int take_lock(okno_logtail *t, char *errbuf, size_t errbuf_bytes)
@@ -81,6 +107,8 @@ int okno_logtail_start(okno_logtail *t, char *errbuf, size_t errbuf_bytes)
             okno_logtail_stop(t);
             return rc;
         }
+        if ((rc = bound_session(t, errbuf, errbuf_bytes)) != OKNO_OK)
+            return rc;
     }
     return t->leader ? OKNO_OK : take_lock(t, errbuf, errbuf_bytes);
 }

@@ -1,17 +1,47 @@
 /* The injectable clock: system, sped-up or manual time behind one interface (okno/clock.h). */
 #include <assert.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "okno/clock.h"
 #include "okno/config.h"
 #include "okno/error.h"
 
+/* How often clock.step_file is read again, in milliseconds. */
+#define STEP_FILE_READ_MS 1000
+/* Longest clock.step_file path, in bytes with the NUL. */
+#define STEP_FILE_PATH_BYTES 512
+
+/* clock.step_file: process-wide, as the wall clock it steps is. The path is set once at
+ * configuration, before any thread reads the clock; the step and its reading time are atomics. */
+static char step_path[STEP_FILE_PATH_BYTES];
+static _Atomic int64_t step_ms;
+static _Atomic int64_t step_read_at_ms; /* okno_clock_monotonic_ms of the last read; 0: never */
+
+static int64_t step_now(void)
+{
+    int64_t mono = okno_clock_monotonic_ms();
+    if (step_read_at_ms != 0 && mono - step_read_at_ms < STEP_FILE_READ_MS)
+        return step_ms;
+    step_read_at_ms = mono;
+    FILE *f = fopen(step_path, "r");
+    long long v;
+    if (f != NULL && fscanf(f, "%lld", &v) == 1)
+        step_ms = (int64_t)v;
+    if (f != NULL)
+        fclose(f);
+    return step_ms; /* a missing or unreadable file keeps the last step */
+}
+
 static int64_t realtime_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return step_path[0] != '\0' ? ms + step_now() : ms;
 }
 
 int64_t okno_clock_monotonic_ms(void)
@@ -84,6 +114,13 @@ int64_t okno_clock_wait_ms(const okno_clock *c, int64_t at_ms)
 int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *errbuf,
                            size_t errbuf_bytes)
 {
+    const char *step_file = okno_config_get_string(cfg, "clock.step_file");
+    if (step_file != NULL && strlen(step_file) >= sizeof step_path) {
+        snprintf(err, err_bytes, "clock.step_file is longer than %d bytes",
+                 STEP_FILE_PATH_BYTES - 1);
+        return OKNO_ECONFIG;
+    }
+    snprintf(step_path, sizeof step_path, "%s", step_file != NULL ? step_file : "");
     int64_t speed = okno_config_get_int(cfg, "clock.speed");
     int64_t origin = okno_config_get_int(cfg, "clock.origin_ms");
     if (speed == 1) {

@@ -13,8 +13,9 @@
 /* Longest failure text compared to the previous one, in bytes. */
 #define LAST_ERROR_BYTES 512
 
-/* How often a standby tries the leader lock again: no back-off, so it takes over within about
- * this long once the leader's connection ends (its own back-off may reach 30 s). */
+/* How often a standby tries the leader lock again, in milliseconds: fixed, not backing off, so
+ * the takeover after a leader's session ends is bounded (docs/guarantees.md; its own back-off
+ * may reach 30 s). */
 #define STANDBY_POLL_MS 1000
 
 /* Logs a failure unless its text is the one logged last. */

@@ -109,6 +109,22 @@ static const char *const consumer_defaults[][2] = {
     {"session.timeout.ms", "10000"},
 };
 
+/* Called from the consumer's poll, on the ledger's thread. A broker that cannot be reached
+ * (every one of them, or the connection to one) makes the ledger not ready until a metadata
+ * probe is answered again (probe_brokers in main.c): a load balancer or an operator sees that
+ * nothing is being consumed. The error is still logged as librdkafka would. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    okno_ledger *l = opaque;
+    okno_log_warn("Kafka error", OKNO_LOG_STR("reason", reason));
+    if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && err != RD_KAFKA_RESP_ERR__TRANSPORT)
+        return;
+    if (!l->brokers_down)
+        okno_service_set_ready(l->svc, false, "no Kafka broker reachable");
+    l->brokers_down = true;
+}
+
 static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
 {
     const okno_kafka_consumer_options o = {
@@ -121,7 +137,10 @@ static int configure(okno_ledger *l, rd_kafka_conf_t *conf, char *err, size_t er
         .rebalance_cb = rebalance_cb,
         .opaque = l,
     };
-    return okno_kafka_consumer_conf(conf, &o, err, err_bytes);
+    int rc = okno_kafka_consumer_conf(conf, &o, err, err_bytes);
+    if (rc == OKNO_OK)
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+    return rc;
 }
 
 int okno_ledger_consumer_open(okno_ledger *l)

@@ -70,6 +70,8 @@ typedef struct okno_ledger {
     int32_t partition_count[OKNO_LEDGER_INPUTS]; /* from the broker, for the partition check */
     okno_batch batch;
     okno_ledger_metrics metrics;
+    bool brokers_down; /* librdkafka said every broker is down; not ready until one answers */
+    int64_t brokers_probed_ms; /* okno_clock_monotonic_ms of the last probe while down */
 } okno_ledger;
 
 /* Kafka consumer (consumer.c). */

@@ -66,6 +66,9 @@ static const double batch_ms_bounds[] = {1,  2,  3,  4,   5,   7.5, 10,  15,   2
                                          40, 50, 75, 100, 150, 200, 500, 1000, 2000, 5000};
 #define BATCH_MS_BOUNDS (sizeof batch_ms_bounds / sizeof batch_ms_bounds[0])
 
+/* Least time between metadata probes while every broker is down, in milliseconds. */
+#define BROKERS_PROBE_MS 1000
+
 static void metrics_init(okno_ledger *l)
 {
     struct okno_metrics *r = &l->svc->metrics;
@@ -196,6 +199,24 @@ static void resync_batch(okno_ledger *l, rd_kafka_message_t **records, size_t n)
     okno_service_set_ready(l->svc, true, NULL);
 }
 
+/* While every broker was down: asks one for metadata, at most once per BROKERS_PROBE_MS; the
+ * first answer makes the ledger ready again (tests/faults/test_crash.py). */
+static void probe_brokers(okno_ledger *l)
+{
+    int64_t now = okno_clock_monotonic_ms();
+    if (!l->brokers_down || now - l->brokers_probed_ms < BROKERS_PROBE_MS)
+        return;
+    l->brokers_probed_ms = now;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(l->consumer, 0, NULL, &md, BROKERS_PROBE_MS) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    rd_kafka_metadata_destroy(md);
+    l->brokers_down = false;
+    okno_service_set_ready(l->svc, true, NULL);
+    okno_log_info("a Kafka broker answers again");
+}
+
 static int ledger_run(okno_ledger *l)
 {
     while (okno_ledger_pg_connect(l) != OKNO_OK || okno_ledger_refresh_directory(l, true) != 0) {
@@ -214,6 +235,7 @@ static int ledger_run(okno_ledger *l)
     while (!okno_service_stopping(l->svc)) {
         okno_service_heartbeat(l->svc);
         okno_ledger_refresh_directory(l, false);
+        probe_brokers(l);
         size_t n = poll_batch(l, records);
         if (n == 0)
             continue;

@@ -193,6 +193,9 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
     if (okno_logtail_init(&n->tail, cfg->pg_keywords, cfg->pg_values,
                           "okno.notifier:", cfg->name) != OKNO_OK)
         return fail(n, OKNO_ECONFIG, "notifier.name is too long");
+    /* A mail exchange keeps the session idle for as long as the SMTP server takes; ending the
+     * session then would lose the mark of a sent mail and send it again. No lease here yet. */
+    n->tail.session_timeout_ms = 0;
     n->stage = calloc(1, sizeof(stage_buf));
     if (n->stage == NULL || okno_proj_store_init(&n->cache, 1024) != 0)
         return fail(n, OKNO_ENOMEM, "out of memory");

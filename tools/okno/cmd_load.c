@@ -1,5 +1,6 @@
 /* `okno load`: produces a generated workload of transition requests to Kafka and prints what
  * the ledger must record for it, as one JSON object on the last line. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@
 typedef struct load_args {
     okno_workload_options w;
     const char *bootstrap, *pg, *topic;
-    int64_t rate; /* records a second; 0: as fast as possible */
+    const char *expect_ids; /* file for each request id's predicted events, or NULL */
+    int64_t rate;           /* records a second; 0: as fast as possible */
 } load_args;
 
 static int64_t now_ms(void)
@@ -39,9 +41,11 @@ static void load_usage(FILE *out)
         "usage: okno load [--via kafka] [--messages N] [--rate PER_S] [--seed S] "
         "[--invalid-permille P]\n"
         "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
-        "                 [--bootstrap HOST:PORT] [--pg CONNINFO]\n"
+        "                 [--bootstrap HOST:PORT] [--pg CONNINFO] [--expect-ids FILE]\n"
         "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
         "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
+        "  --expect-ids  writes one line per distinct request id produced: the id, a tab and\n"
+        "                the events the ledger must append for it (0: refused)\n"
         "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
         "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n"
         "  okno load --via gateway: simulated people through the HTTP API instead (see\n"
@@ -61,6 +65,7 @@ static int parse_args(int argc, char **argv, load_args *a)
         {"bootstrap", required_argument, NULL, 'b'},
         {"pg", required_argument, NULL, 'g'},
         {"via", required_argument, NULL, 'v'},
+        {"expect-ids", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -101,6 +106,9 @@ static int parse_args(int argc, char **argv, load_args *a)
             break;
         case 'v':
             rc = strcmp(optarg, "kafka") == 0 ? 0 : -1;
+            break;
+        case 'e':
+            a->expect_ids = optarg;
             break;
         case 'h':
             load_usage(stdout);
@@ -171,7 +179,21 @@ static int encode_record(const okno_workload_record *rec, uint8_t *buf, size_t *
     return rc;
 }
 
-static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, int64_t *records)
+/* One line of --expect-ids for a request decided for the first time. */
+static int write_expect_id(FILE *ids, const okno_workload_record *rec)
+{
+    if (ids == NULL || rec->malformed || rec->repeat)
+        return 0;
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_uuid_format(&rec->req.request_id, id);
+    if (fprintf(ids, "%.36s\t%d\n", id, (int)rec->events) < 0) {
+        perror("okno load: --expect-ids");
+        return -1;
+    }
+    return 0;
+}
+
+static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, FILE *ids, int64_t *records)
 {
     static uint8_t buf[LOAD_RECORD_BYTES_MAX];
     uint64_t rng = a->w.seed;
@@ -179,7 +201,7 @@ static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, int64_t *r
     okno_workload_record *rec;
     while (okno_workload_next(w, now_ms(), &rec)) {
         size_t len;
-        if (encode_record(rec, buf, &len, now_ms(), &rng) != 0)
+        if (encode_record(rec, buf, &len, now_ms(), &rng) != 0 || write_expect_id(ids, rec) != 0)
             return -1;
         char key[OKNO_UUID_TEXT_BYTES];
         okno_uuid_format(&rec->req.message_id, key);
@@ -263,6 +285,13 @@ int okno_cli_load(int argc, char **argv)
     }
     PQfinish(conn);
     okno_workload *w = okno_workload_new(&dir.dir, &a.w);
+    FILE *ids = NULL;
+    if (a.expect_ids != NULL && (ids = fopen(a.expect_ids, "w")) == NULL) {
+        fprintf(stderr, "okno load: cannot write %s: %s\n", a.expect_ids, strerror(errno));
+        okno_workload_free(w);
+        okno_pg_directory_free(&dir);
+        return OKNO_EXIT_FAILURE;
+    }
     rd_kafka_t *p = w ? producer_new(a.bootstrap) : NULL;
     okno_avro_error aerr = {0};
     int64_t records = 0, start = now_ms();
@@ -271,8 +300,12 @@ int okno_cli_load(int argc, char **argv)
                         "deploy/local/demo_directory.sql first\n");
     else if (p != NULL && okno_avro_init(&aerr) != 0)
         fprintf(stderr, "okno load: %s\n", aerr.reason);
-    else if (p != NULL && produce_all(&a, w, p, &records) == 0)
+    else if (p != NULL && produce_all(&a, w, p, ids, &records) == 0)
         rc = 1;
+    if (ids != NULL && fclose(ids) != 0) {
+        perror("okno load: --expect-ids");
+        rc = 0;
+    }
     if (rc == 1)
         print_expect(okno_workload_expected(w), records, now_ms() - start);
     if (p != NULL)

@@ -242,6 +242,7 @@ static void predict(okno_workload *w, slot *s, const okno_request *r, int64_t no
     okno_step_result *res = &w->result;
     okno_workflow_step(s->state.last_seq ? &s->state : NULL, r, &actor, w->dir, now_ms, res);
     w->expect.requests++;
+    w->rec.events = (int32_t)res->events_count;
     if (res->events_count > 0) {
         w->expect.accepted++;
         w->expect.events += res->events_count;
@@ -287,6 +288,7 @@ static bool repeat_earlier(okno_workload *w)
     w->rec.req.reason = (okno_str){0};
     w->rec.req.applicant_email = (okno_str){0};
     w->rec.malformed = false;
+    w->rec.repeat = true;
     w->expect.repeats++;
     return true;
 }
@@ -294,6 +296,7 @@ static bool repeat_earlier(okno_workload *w)
 bool okno_workload_next(okno_workload *w, int64_t now_ms, okno_workload_record **out)
 {
     *out = &w->rec;
+    w->rec.repeat = false;
     if (below(w, 1000) < w->opts.malformed_permille) {
         w->rec.malformed = true;
         w->expect.malformed++;

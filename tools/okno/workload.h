@@ -41,6 +41,9 @@ typedef struct okno_workload_expect {
 typedef struct okno_workload_record {
     okno_request req;
     bool malformed;
+    bool repeat;    /* repeats an earlier request id: acknowledged, nothing recorded */
+    int32_t events; /* events the core predicts for req (0: refused); unset when malformed
+                     * or a repeat */
     char text[OKNO_WORKLOAD_TEXT_BYTES];   /* owns req.text */
     char reason[OKNO_WORKLOAD_TEXT_BYTES]; /* owns req.reason */
     char email[OKNO_EMAIL_BYTES_MAX + 1];  /* owns req.applicant_email */

@@ -62,14 +62,23 @@ int64_t okno_clock_monotonic_ms(void);
      .min = 1,                                                                                     \
      .max = OKNO_CLOCK_SPEED_MAX,                                                                  \
      .doc = "simulated ms per real ms (1: real time); every service must use the same"},           \
+        {.name = "clock.origin_ms",                                                                \
+         .type = OKNO_CONFIG_INT,                                                                  \
+         .default_value = "0",                                                                     \
+         .min = 0,                                                                                 \
+         .max = INT64_C(100000000000000),                                                          \
+         .doc = "Unix ms where a sped-up clock agrees with real time (required when speed > 1)"},  \
     {                                                                                              \
-        .name = "clock.origin_ms", .type = OKNO_CONFIG_INT, .default_value = "0", .min = 0,        \
-        .max = INT64_C(100000000000000),                                                           \
-        .doc = "Unix ms where a sped-up clock agrees with real time (required when speed > 1)"     \
+        .name = "clock.step_file", .type = OKNO_CONFIG_STRING, .default_value = "",                \
+        .doc = "a file holding milliseconds added to the wall clock, read again every second: "    \
+               "how the fault tests step the clock of running services (empty: none)"              \
     }
 
 /* A clock from clock.speed and clock.origin_ms: the system clock at speed 1, else scaled.
- * OKNO_ECONFIG with a reason in errbuf when speed > 1 and no origin is set. */
+ * OKNO_ECONFIG with a reason in errbuf when speed > 1 and no origin is set. clock.step_file, when
+ * set, makes every system and scaled clock of the process read the wall clock plus the step in
+ * that file (a whole number of ms, re-read at most once a second): the fault tests step a
+ * running service's clock back and forward with it. */
 int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *errbuf,
                            size_t errbuf_bytes);
 

@@ -22,6 +22,12 @@
     " and tx < pg_snapshot_xmin(pg_current_snapshot())"                                            \
     " order by tx, position limit $3::int8"
 
+/* Idle time after which PostgreSQL ends a log tail reader's session (idle_session_timeout and
+ * idle_in_transaction_session_timeout), in milliseconds: the leader lock's lease. A stopped
+ * leader loses the lock after it; a standby tries every second, so it takes over within about
+ * this plus a second (tests/faults/test_stall.py measures it). */
+#define OKNO_LOGTAIL_SESSION_TIMEOUT_MS 10000
+
 /* Longest leader lock name, in bytes, including the terminating NUL. */
 #define OKNO_LOGTAIL_LOCK_NAME_BYTES 160
 
@@ -52,10 +58,12 @@ typedef struct okno_logtail {
     char lock_name[OKNO_LOGTAIL_LOCK_NAME_BYTES]; /* hashed into the advisory lock's key */
     PGconn *conn;                                 /* NULL while disconnected */
     bool leader;                                  /* holds the lock on conn */
+    int64_t session_timeout_ms; /* idle time that ends the session (the lock's lease); 0: none */
 } okno_logtail;
 
-/* Prepares t; connects nothing. The lock name is lock_prefix followed by lock_suffix (e.g.
- * "okno.relay:" and the cursor prefix). OKNO_ELIMIT when the name does not fit. */
+/* Prepares t (session_timeout_ms OKNO_LOGTAIL_SESSION_TIMEOUT_MS; the caller may change it
+ * before the first start); connects nothing. The lock name is lock_prefix followed by lock_suffix
+ * (e.g. "okno.relay:" and the cursor prefix). OKNO_ELIMIT when the name does not fit. */
 int okno_logtail_init(okno_logtail *t, const char *const *pg_keywords, const char *const *pg_values,
                       const char *lock_prefix, const char *lock_suffix);
 

@@ -6,7 +6,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "okno/clock.h"
@@ -84,6 +87,48 @@ static void the_configuration_needs_an_origin_for_a_speed(void **state)
     test_free(cfg);
 }
 
+/* The wall clock as the system has it, in ms. */
+static int64_t system_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_step(const char *path, const char *ms)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(ms, f);
+    fclose(f);
+}
+
+static void the_step_file_steps_the_wall_clock_back_and_forward(void **state)
+{
+    (void)state;
+    struct okno_config *cfg = test_malloc(sizeof *cfg);
+    char path[] = "/tmp/okno-test-clock-step-XXXXXX", ini[128], err[256] = "";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_step(path, "-3600000\n");
+    snprintf(ini, sizeof ini, "[clock]\nstep_file = %s\n", path);
+    okno_clock c;
+    assert_int_equal(load(cfg, ini, &c, err), 0);
+    int64_t back = system_ms() - 3600000 - okno_clock_now_ms(&c);
+    assert_true(back >= -1000 && back <= 1000);
+    write_step(path, "3600000\n"); /* read again within a second */
+    struct timespec pause = {.tv_sec = 1, .tv_nsec = 200 * 1000000};
+    nanosleep(&pause, NULL);
+    int64_t forward = okno_clock_now_ms(&c) - system_ms() - 3600000;
+    assert_true(forward >= -1000 && forward <= 1000);
+    assert_int_equal(load(cfg, "", &c, err), 0); /* no step file: the system clock again */
+    int64_t none = okno_clock_now_ms(&c) - system_ms();
+    assert_true(none >= -1000 && none <= 1000);
+    unlink(path);
+    test_free(cfg);
+}
+
 static void the_monotonic_clock_never_goes_back_and_counts_ms(void **state)
 {
     (void)state;
@@ -106,6 +151,7 @@ int main(void)
         cmocka_unit_test(the_monotonic_clock_never_goes_back_and_counts_ms),
         cmocka_unit_test(a_scaled_clock_runs_speed_times_faster_from_its_origin),
         cmocka_unit_test(the_configuration_needs_an_origin_for_a_speed),
+        cmocka_unit_test(the_step_file_steps_the_wall_clock_back_and_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,454 @@
+"""The faults harness (issue 14): a rig of real okno services on a cluster of the test's own, the
+load generator's prediction by request id, the faults themselves, and the oracle that judges the
+outcome after a scenario and its recovery.
+
+    rig = Rig("broker")                 # its own PostgreSQL and Kafka (deploy/local/up), a
+    rig.start("ledger", "relay", "projector")   # scratch database and topics, real services
+    load = rig.load(messages=2000, rate=3000)   # okno load --expect-ids, in the background
+    ...inject a fault...
+    expect = load.finish()
+    violations = Oracle(rig).check(expect)      # [] or one clear sentence per violation
+    rig.close()                          # stops every process and the cluster, also on failure
+
+Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[0] / "integration" / "py"))
+sys.path.insert(0, str(HERE.parents[1] / "examples" / "python"))
+
+from harness import OKNO, BUILD, WAIT_S, LocalCluster, Scratch, decode, free_port, okno, \
+    ready, schemas_by_fingerprint, wait_until  # noqa: E402
+
+SLA_TYPES = ("stage_time_approaching", "stage_time_exceeded", "answer_deadline_approaching",
+             "answer_deadline_expired", "postponed_date_reached")
+# The header a scenario puts on the hostile records it writes to okno.events.v1, so the oracle's
+# reader (h) can tell them from what the relay published.
+HOSTILE_HEADER = "okno-faults-hostile"
+READ_MODEL_TABLES = ("card", "stage_visits", "inbox", "applicant_timeline", "stats_daily")
+
+
+class Load:
+    """`okno load` running in the background; finish() waits and returns its JSON summary with
+    `ids`: {request id text: events predicted (0: refused)}."""
+
+    def __init__(self, rig, messages, rate, seed, extra):
+        self.rig = rig
+        self.ids_path = Path(tempfile.mkstemp(prefix="okno-faults-ids-", dir=BUILD)[1])
+        args = [str(OKNO), "load", "--bootstrap", rig.s.bootstrap, "--pg", rig.s.app_conninfo,
+                "--topic", rig.s.topics["transitions"], "--messages", str(messages),
+                "--seed", str(seed), "--rate", str(rate), "--expect-ids", str(self.ids_path),
+                *extra]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def finish(self, timeout_s=4 * WAIT_S):
+        out, err = self.proc.communicate(timeout=timeout_s)
+        assert self.proc.returncode == 0, f"okno load failed ({self.proc.returncode}): {err}"
+        expect = json.loads(out.strip().splitlines()[-1])
+        ids = {}
+        for line in self.ids_path.read_text().splitlines():
+            rid, events = line.split("\t")
+            ids[rid] = int(events)
+        self.ids_path.unlink()
+        expect["ids"] = ids
+        self.rig.add_expected(expect)
+        return expect
+
+
+class Rig:
+    """A cluster of the test's own (unless shared=True: the ctest fixture's cluster, for
+    scenarios that do not kill PostgreSQL or the broker), a scratch database and topics, and
+    okno services as real processes, by name."""
+
+    def __init__(self, name, shared=False, partitions=8, up_args=()):
+        self.name = name
+        self.cluster = None if shared else LocalCluster(f"faults-{name}", *up_args)
+        try:
+            self.s = Scratch(f"faults_{name}", partitions=partitions)
+        except BaseException:
+            self.close()
+            raise
+        self.group = f"ledger-{self.s.tag}"
+        self.procs = {}  # name -> Popen, the current process of each service
+        self.service_settings = {}  # service -> settings every start of it gets
+        self.hostile = 0  # hostile records produced to the transitions topic (malformed)
+        self.hostile_sla = 0  # and to the SLA topic
+        self.hostile_events = 0  # and to the events topic (marked with HOSTILE_HEADER)
+        # What every load so far predicts, summed: the oracle judges the database as a whole.
+        self.expected = {"records": 0, "expected_events": 0, "malformed": 0, "ids": {}}
+
+    def expect_refused(self, ids):
+        """Request ids a scenario sent itself that the ledger must refuse."""
+        self.expected["ids"].update({rid: 0 for rid in ids})
+
+    def add_expected(self, expect):
+        for key in ("records", "expected_events", "malformed"):
+            self.expected[key] += expect[key]
+        self.expected["ids"].update(expect["ids"])
+
+    # --- services -------------------------------------------------------------------------
+    def settings(self, service):
+        s = self.s
+        return {
+            "ledger": {"ledger.group_id": self.group,
+                       "ledger.transitions_topic": s.topics["transitions"],
+                       "ledger.sla_topic": s.topics["sla"], "log.level": "warn"},
+            "relay": {"relay.events_topic": s.topics["events"],
+                      "relay.rejections_topic": s.topics["rejections"]},
+            "projector": {},
+            "timer": {"timer.group_id": f"timer-{s.tag}", "timer.events_topic": s.topics["events"],
+                      "timer.sla_topic": s.topics["sla"]},
+        }[service]
+
+    def spawn(self, service, wait_ready=True, env=None, **settings):
+        """Starts one more okno-SERVICE (e.g. a standby) and returns its process."""
+        merged = {**self.settings(service), **self.service_settings.get(service, {}), **settings}
+        saved = dict(os.environ)
+        os.environ.update(env or {})
+        try:
+            if wait_ready:
+                proc = self.s.start(service, **merged)
+            else:
+                proc = self._start_nowait(service, merged)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        proc.service = service
+        return proc
+
+    def _start_nowait(self, service, settings):
+        s = self.s
+        env = dict(os.environ)
+        port = free_port()
+        env.update({"OKNO_ADMIN__LISTEN": f"127.0.0.1:{port}", "OKNO_PG__CONNINFO": s.app_conninfo,
+                    "OKNO_KAFKA__BOOTSTRAP__SERVERS": s.bootstrap})
+        for key, value in settings.items():
+            env["OKNO_" + key.upper().replace(".", "__")] = str(value)
+        log = open(BUILD / f"{s.tag}.{service}.log", "ab")
+        proc = subprocess.Popen([str(BUILD / "services" / service / f"okno-{service}")], env=env,
+                                stdout=log, stderr=log, start_new_session=True)
+        proc.admin_port = port
+        s.processes.append(proc)
+        return proc
+
+    def start(self, *services, env=None):
+        for service in services:
+            self.procs[service] = self.spawn(service, env=env)
+
+    def restart(self, service, env=None):
+        proc = self.procs.get(service)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.procs[service] = self.spawn(service, env=env)
+
+    def ready(self, proc):
+        return proc.poll() is None and ready(proc.admin_port)
+
+    def metric(self, proc, name, labels=""):
+        """The sum of a counter's samples on proc's /metrics whose labels contain `labels`
+        (0 when absent)."""
+        with socket.create_connection(("127.0.0.1", proc.admin_port), timeout=5) as c:
+            c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := c.recv(65536):
+                data += chunk
+        total = 0.0
+        for line in data.decode().splitlines():
+            if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{") and \
+                    labels in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    # --- load ------------------------------------------------------------------------------
+    def load(self, messages=1000, rate=0, seed=14, *extra):
+        return Load(self, messages, rate, seed, extra)
+
+    def settle(self, timeout_s=None):
+        """Waits until the ledger group has consumed every record produced (the loads' and the
+        hostile ones)."""
+        records = self.expected["records"] + self.hostile
+        wait_until("the ledger to consume every record",
+                   lambda: self.s.consumed(self.group) == records, timeout_s or 2 * WAIT_S)
+
+    # --- infrastructure faults (own cluster only) ---------------------------------------------
+    def kafka_pid(self):
+        return int((self.cluster.work / "kafka" / "broker.pid").read_text())
+
+    def kill_broker(self):
+        os.kill(self.kafka_pid(), signal.SIGKILL)
+        wait_until("the broker to die", lambda: not _alive(self.kafka_pid()), timeout_s=30)
+
+    def pg_stop_immediate(self):
+        data = Path(os.path.realpath(self.cluster.work / "pg")) / "data"
+        subprocess.run(["runuser", "-u", self.cluster.conf.get("OKNO_PG_OS_USER", "okno"), "--",
+                        "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(data), "-m", "immediate",
+                        "-w", "stop"], check=True, cwd="/", capture_output=True)
+
+    def cluster_up(self):
+        """deploy/local/up --no-services: starts what is down (the broker, PostgreSQL)."""
+        self.cluster.up()
+
+    def close(self):
+        if getattr(self, "s", None) is not None:
+            for proc in self.s.processes:
+                if proc.poll() is None:
+                    try:
+                        os.kill(proc.pid, signal.SIGCONT)  # a stopped process cannot exit
+                    except ProcessLookupError:
+                        pass
+            try:
+                self.s.close()
+            except Exception as e:  # the cluster may be the broken part; it goes next anyway
+                print(f"faults: scratch cleanup: {e}", file=sys.stderr)
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def read_whole_topic(bootstrap, topic, timeout_s=WAIT_S):
+    """Every record of topic up to each partition's high watermark at the call (a topic with
+    repeated records cannot be read "until N records have come")."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"oracle-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        left = {p for p, end in ends.items() if end > 0}
+        records, deadline = [], time.monotonic() + timeout_s
+        while left and time.monotonic() < deadline:
+            for m in c.consume(1000, 0.5):
+                if m.error() is not None:
+                    continue
+                records.append(m)
+                if m.offset() + 1 >= ends[m.partition()]:
+                    left.discard(m.partition())
+        assert not left, f"{topic}: partitions {sorted(left)} not read to their end in time"
+        return records
+    finally:
+        c.close()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Oracle:
+    """Checks (a)-(h) of issue 14 on a rig after a scenario and its recovery. check() returns
+    the violations, one sentence each; an empty list means every check held."""
+
+    def __init__(self, rig):
+        self.rig = rig
+        self.s = rig.s
+
+    def check(self, replay=True, events_topic=True, exact=True):
+        """Judges everything every finished load of the rig predicted. exact=False skips (a)'s
+        comparison of each request with the prediction (for scenarios whose clock differs from
+        the generator's)."""
+        v = []
+        expect = self.rig.expected
+        self.rig.settle()
+        if exact:
+            v += self.accepted_as_predicted(expect)
+        v += self.nothing_twice()
+        v += self.no_gaps_and_time_forward()
+        v += self.verify_passes()
+        v += self.refused_once_with_reason(expect)
+        v += self.sla_signals_once()
+        if events_topic:
+            v += self.events_topic_matches_log()
+        if replay:
+            v += self.read_models_equal_replay()
+        for line in v:
+            print(f"oracle violation: {line}", file=sys.stderr)
+        return v
+
+    # (a) the event log holds exactly the accepted requests, by request id, as predicted
+    def accepted_as_predicted(self, expect):
+        v = []
+        ids = expect["ids"]
+        rows = self.s.sql("select r.request_id, r.events, coalesce(f.reason_code, '') "
+                          "from okno.requests r left join okno.refusals f using (request_id)")
+        seen = set()
+        sla_ids = {r[0] for r in self.s.sql(
+            "select distinct request_id from okno.event_log where event_type in (%s) union "
+            "select request_id from okno.refusals where source_topic = '%s'" % (
+                ",".join(f"'{t}'" for t in SLA_TYPES), self.s.topics["sla"]))}
+        for rid, events, reason in rows:
+            if rid in ids:
+                seen.add(rid)
+                if int(events) != ids[rid]:
+                    v.append(f"(a) request {rid}: {events} events recorded, {ids[rid]} predicted")
+            elif reason != "malformed_record" and rid not in sla_ids:
+                v.append(f"(a) request {rid} recorded ({events} events, refusal '{reason}') "
+                         "but never sent")
+        for rid in ids.keys() - seen:
+            v.append(f"(a) request {rid} sent ({ids[rid]} events predicted) but not recorded")
+        logged = self.s.scalar("select count(*) from okno.event_log where event_type not in (%s)"
+                               % ",".join(f"'{t}'" for t in SLA_TYPES))
+        if logged != expect["expected_events"]:
+            v.append(f"(a) {logged} request events in the log, {expect['expected_events']} "
+                     "predicted")
+        counted = self.s.sql("select r.request_id, r.events, count(e.seq) from okno.requests r "
+                             "left join okno.event_log e using (request_id) group by 1, 2 "
+                             "having count(e.seq) <> r.events limit 5")
+        for rid, events, found in counted:
+            v.append(f"(a) request {rid} says {events} events, the log holds {found}")
+        return v
+
+    # (b) no repeated request id, no repeated (message, seq)
+    def nothing_twice(self):
+        v = []
+        for mid, seq, n in self.s.sql("select message_id, seq, count(*) from okno.event_log "
+                                      "group by 1, 2 having count(*) > 1 limit 5"):
+            v.append(f"(b) message {mid} has {n} events with seq {seq}")
+        for rid, n in self.s.sql("select request_id, count(distinct message_id) from "
+                                 "okno.event_log group by 1 having count(distinct message_id) > 1 "
+                                 "limit 5"):
+            v.append(f"(b) request {rid} appended to {n} messages")
+        for rid, n in self.s.sql("select request_id, count(*) from okno.requests group by 1 "
+                                 "having count(*) > 1 limit 5"):
+            v.append(f"(b) request id {rid} recorded {n} times")
+        for rid, seqs in self.s.sql(
+                "select request_id, string_agg(seq::text, ',' order by seq) from okno.event_log "
+                "group by request_id, message_id having max(seq) - min(seq) + 1 <> count(*) "
+                "limit 5"):
+            v.append(f"(b) request {rid}'s events are not consecutive (seqs {seqs}): applied twice")
+        return v
+
+    # (d) no per-message sequence gap; recorded times never go backwards within a message
+    def no_gaps_and_time_forward(self):
+        v = []
+        for mid, lo, hi, n in self.s.sql(
+                "select message_id, min(seq), max(seq), count(*) from okno.event_log group by 1 "
+                "having min(seq) <> 1 or max(seq) <> count(*) limit 5"):
+            v.append(f"(d) message {mid}: seqs {lo}..{hi} but {n} events (a gap)")
+        for mid, seq in self.s.sql(
+                "select message_id, seq from (select message_id, seq, occurred_at < lag(occurred_at)"
+                " over (partition by message_id order by seq) as back from okno.event_log) x "
+                "where back limit 5"):
+            v.append(f"(d) message {mid}: event {seq} occurred before event {int(seq) - 1}")
+        return v
+
+    # (e) okno verify passes
+    def verify_passes(self):
+        out = subprocess.run([str(OKNO), "verify", "--pg", self.s.admin_conninfo],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            return [f"(e) okno verify failed ({out.returncode}): {(out.stdout + out.stderr)[-400:]}"]
+        return []
+
+    # (f) every bad input refused once with a stored reason
+    def refused_once_with_reason(self, expect):
+        v = []
+        refused = self.s.scalar("select count(*) from okno.requests where not accepted")
+        stored = self.s.scalar("select count(*) from okno.refusals")
+        if refused != stored:
+            v.append(f"(f) {refused} requests recorded as refused, {stored} refusals stored")
+        for rid, in self.s.sql("select r.request_id from okno.requests r left join okno.refusals f"
+                               " using (request_id) where not r.accepted and (f.request_id is null"
+                               " or f.reason_code = '' or f.message = '') limit 5"):
+            v.append(f"(f) request {rid} refused without a stored reason")
+        malformed = self.s.scalar("select count(*) from okno.refusals "
+                                  "where reason_code = 'malformed_record'")
+        want = expect["malformed"] + self.rig.hostile + self.rig.hostile_sla
+        if malformed != want:
+            v.append(f"(f) {malformed} malformed_record refusals, {want} malformed records sent")
+        for src, n in self.s.sql("select source_topic || ':' || source_partition || ':' || "
+                                 "source_offset, count(*) from okno.refusals where reason_code = "
+                                 "'malformed_record' group by 1 having count(*) > 1 limit 5"):
+            v.append(f"(f) the record at {src} refused {n} times")
+        return v
+
+    # (g) every SLA signal exactly once: a second signal of a kind needs a new stage visit or
+    # deadline, i.e. a request's event in between
+    def sla_signals_once(self):
+        v = []
+        types = ",".join(f"'{t}'" for t in SLA_TYPES)
+        for mid, kind, a, b in self.s.sql(
+                f"with s as (select message_id, seq, event_type from okno.event_log "
+                f"where event_type in ({types})), p as (select message_id, seq, event_type, "
+                f"lag(seq) over (partition by message_id, event_type order by seq) prev from s) "
+                f"select message_id, event_type, prev, seq from p where prev is not null and "
+                f"not exists (select 1 from okno.event_log e where e.message_id = p.message_id "
+                f"and e.seq > p.prev and e.seq < p.seq and e.event_type not in ({types})) "
+                f"limit 5"):
+            v.append(f"(g) message {mid}: {kind} recorded twice (events {a} and {b}) with no "
+                     "step between")
+        return v
+
+    # (h) okno.events.v1 holds each logged event at least once; de-duplicated, exactly the log
+    def events_topic_matches_log(self):
+        log = {(mid, int(seq)): kind for mid, seq, kind in
+               self.s.sql("select message_id, seq, event_type from okno.event_log")}
+        wait_until("the relay to publish every event",
+                   lambda: self._published_position() >= self._log_position(), 2 * WAIT_S)
+        schemas = schemas_by_fingerprint()
+        seen = {}
+        for m in read_whole_topic(self.s.bootstrap, self.s.topics["events"]):
+            if HOSTILE_HEADER in dict(m.headers() or []):
+                continue  # a hostile record a scenario put there itself
+            _, ev = decode(m.value(), schemas)
+            key = (str(uuid.UUID(bytes=ev["message_id"])), ev["seq"])
+            seen[key] = ev["type"]
+        v = []
+        missing = log.keys() - seen.keys()
+        extra = seen.keys() - log.keys()
+        if missing:
+            v.append(f"(h) {len(missing)} logged events never reached okno.events.v1, e.g. "
+                     f"{sorted(missing)[0]}")
+        if extra:
+            v.append(f"(h) {len(extra)} events on okno.events.v1 are not in the log, e.g. "
+                     f"{sorted(extra)[0]}")
+        differ = [k for k in log.keys() & seen.keys() if str(seen[k]) != log[k]]
+        if differ:
+            v.append(f"(h) {len(differ)} events differ between the log and okno.events.v1, e.g. "
+                     f"{differ[0]}: {log[differ[0]]} vs {seen[differ[0]]}")
+        return v
+
+    def _log_position(self):
+        return self.s.scalar("select count(*) from okno.event_log")
+
+    def _published_position(self):
+        rows = self.s.sql("select count(*) from okno.event_log e join okno.relay_cursors c on "
+                          "c.stream = 'events' and (e.tx, e.position) <= (c.tx, c.position)")
+        return int(rows[0][0]) if rows else 0
+
+    # (c) the read models equal a fresh okno replay
+    def read_models_equal_replay(self):
+        schema = "okno_rm_oracle"
+        events = self._log_position()
+        wait_until("the projector to catch up",
+                   lambda: self.s.scalar("select coalesce(sum(seq), 0) from okno_rm.card") ==
+                   events, 2 * WAIT_S)
+        okno("replay", "--schema", schema, "--pg", self.s.admin_conninfo)
+        v = []
+        for t in READ_MODEL_TABLES:
+            row = self.s.sql(
+                f"select (select count(*) from okno_rm.{t}), (select count(*) from {schema}.{t}),"
+                f" (select count(*) from (select * from okno_rm.{t} except all "
+                f"select * from {schema}.{t}) a), (select count(*) from (select * from "
+                f"{schema}.{t} except all select * from okno_rm.{t}) b)")[0]
+            if row[2] != "0" or row[3] != "0":
+                v.append(f"(c) okno_rm.{t} ({row[0]} rows) differs from a fresh replay ({row[1]} "
+                         f"rows): {row[2]} rows only live, {row[3]} only in the replay")
+        self.s.sql(f"drop schema if exists {schema} cascade")
+        return v
