@@ -116,9 +116,8 @@ int okno_clock_from_config(const struct okno_config *cfg, okno_clock *c, char *e
 {
     const char *step_file = okno_config_get_string(cfg, "clock.step_file");
     if (step_file != NULL && strlen(step_file) >= sizeof step_path) {
-        snprintf(err, err_bytes, "clock.step_file is longer than %d bytes",
-                 STEP_FILE_PATH_BYTES - 1);
-        return OKNO_ECONFIG;
+        return okno_errorf(errbuf, errbuf_bytes, OKNO_ECONFIG,
+                           "clock.step_file is longer than %d bytes", STEP_FILE_PATH_BYTES - 1);
     }
     snprintf(step_path, sizeof step_path, "%s", step_file != NULL ? step_file : "");
     int64_t speed = okno_config_get_int(cfg, "clock.speed");
