@@ -13,24 +13,11 @@ bdir=${OKNO_BENCH_BUILD:-$root/build-bench}
 orgs=200000 users=1000000 quick=false
 [ "${1:-}" = --quick ] && { orgs=20000 users=100000 quick=true; }
 
-record=$(mktemp)
-cleanup() {
-    if [ -s "$record" ]; then
-        "$root/deploy/local/down" --only "$(sort -u "$record" | tr '\n' ' ')" >&2 || true
-    fi
-    rm -f "$record"
-}
-trap cleanup EXIT
-OKNO_SKIP_BOOTSTRAP=1 OKNO_BUILD=$bdir "$root/deploy/local/up" --no-build --no-services \
-    --record "$record" >&2
-# shellcheck disable=SC1091
-. "$root/.work/cluster.env"
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+bench_cluster_up
 
-db=okno_bench_directory_$orgs
-admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
-app="$OKNO_PG_CONNINFO dbname=$db"
-okno=$bdir/tools/okno/okno
-psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+bench_db okno_bench_directory_$orgs
 present() { psql -X -q -tA "$admin" -c "select count(*) from okno.orgs" 2>/dev/null || echo 0; }
 
 if [ "${OKNO_BENCH_REGENERATE:-0}" = 1 ] || [ "$(present)" -lt "$orgs" ]; then

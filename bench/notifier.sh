@@ -26,11 +26,7 @@ notifier_pid=
 bench_at_exit() { [ -z "$notifier_pid" ] || { kill "$notifier_pid" && wait "$notifier_pid"; }; }
 bench_cluster_up
 
-db=okno_bench_notifier_$events
-admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
-app="$OKNO_PG_CONNINFO dbname=$db"
-okno=$bdir/tools/okno/okno
-psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+bench_db okno_bench_notifier_$events
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 "$admin" -c "$1"; }
 logged() { psql -X -q -tA "$admin" -c "select count(*) from okno.event_log" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }

@@ -20,10 +20,7 @@ step_ms=20000
 . "$root/bench/cluster.sh"
 bench_cluster_up
 
-db=okno_bench_replay_$events
-admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
-okno=$bdir/tools/okno/okno
-psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+bench_db okno_bench_replay_$events
 
 logged() { psql -X -q -tA "$admin" -c "select count(*) from okno.event_log" 2>/dev/null || echo 0; }
 

@@ -26,24 +26,13 @@ step_ms=$((6 * 86400000 / events))
 week=2026-W10
 org=900
 
-record=$(mktemp)
 out_dir=$(mktemp -d)
-cleanup() {
-    if [ -s "$record" ]; then
-        "$root/deploy/local/down" --only "$(sort -u "$record" | tr '\n' ' ')" >&2 || true
-    fi
-    rm -rf "$record" "$out_dir"
-}
-trap cleanup EXIT
-OKNO_SKIP_BOOTSTRAP=1 OKNO_BUILD=$bdir "$root/deploy/local/up" --no-build --no-services \
-    --record "$record" >&2
-# shellcheck disable=SC1091
-. "$root/.work/cluster.env"
+# shellcheck source=bench/cluster.sh
+. "$root/bench/cluster.sh"
+bench_at_exit() { rm -rf "$out_dir"; }
+bench_cluster_up
 
-db=okno_bench_report_v2_$messages
-admin="$OKNO_PG_ADMIN_CONNINFO dbname=$db"
-okno=$bdir/tools/okno/okno
-psql_admin() { psql -X -q -tA "$OKNO_PG_ADMIN_CONNINFO dbname=postgres" "$@"; }
+bench_db okno_bench_report_v2_$messages
 built() {
     psql -X -q -tA "$admin" -c "select events_applied from okno_rm.meta" 2>/dev/null || echo 0
 }

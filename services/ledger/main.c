@@ -73,41 +73,40 @@ static void metrics_init(okno_ledger *l)
 {
     struct okno_metrics *r = &l->svc->metrics;
     okno_ledger_metrics *m = &l->metrics;
-    okno_metrics_counter_init(r, &m->records, "okno_ledger_records_total",
-                              "Kafka records taken in.", NULL);
-    okno_metrics_counter_init(r, &m->accepted, "okno_ledger_requests_accepted_total",
-                              "Requests that produced events.", NULL);
-    okno_metrics_counter_init(r, &m->refused, "okno_ledger_requests_refused_total",
-                              "Requests refused, malformed records included.", NULL);
-    okno_metrics_counter_init(r, &m->malformed, "okno_ledger_records_malformed_total",
-                              "Records that did not decode.", NULL);
-    okno_metrics_counter_init(r, &m->duplicates, "okno_ledger_requests_repeated_total",
-                              "Repeated request ids acknowledged without a new append.", NULL);
-    okno_metrics_counter_init(r, &m->events, "okno_ledger_events_appended_total",
-                              "Events appended to the event log.", NULL);
-    okno_metrics_counter_init(r, &m->batches, "okno_ledger_batches_total", "Batches committed.",
-                              NULL);
-    okno_metrics_counter_init(r, &m->conflicts, "okno_ledger_conflicts_total",
-                              "Appends fenced off because another writer moved a head.", NULL);
-    okno_metrics_counter_init(r, &m->resyncs, "okno_ledger_resyncs_total",
-                              "Partitions reloaded from PostgreSQL after a failed batch.", NULL);
-    okno_metrics_histogram_init(r, &m->batch_ms, "okno_ledger_batch_ms",
-                                "Time to decide and commit one batch, in ms.", NULL,
-                                batch_ms_bounds, BATCH_MS_BOUNDS);
-    okno_metrics_histogram_init(r, &m->append_ms, "okno_ledger_append_ms",
-                                "Of a batch's time, the PostgreSQL transaction, in ms.", NULL,
-                                batch_ms_bounds, BATCH_MS_BOUNDS);
-    okno_metrics_histogram_init(r, &m->lookup_ms, "okno_ledger_lookup_ms",
-                                "Of a batch's time, the reads before deciding (known request ids, "
-                                "heads not cached), in ms.",
-                                NULL, batch_ms_bounds, BATCH_MS_BOUNDS);
-    okno_metrics_histogram_init(r, &m->latency_ms, "okno_ledger_latency_ms",
-                                "From a record's Kafka timestamp to its commit, in ms.", NULL,
-                                batch_ms_bounds, BATCH_MS_BOUNDS);
-    okno_metrics_histogram_init(r, &m->fill_ms, "okno_ledger_batch_fill_ms",
-                                "From a batch's first record to its processing: the wait for the "
-                                "batch to fill, in ms.",
-                                NULL, batch_ms_bounds, BATCH_MS_BOUNDS);
+    const struct okno_metrics_counter_def counters[] = {
+        {&m->records, "okno_ledger_records_total", "Kafka records taken in."},
+        {&m->accepted, "okno_ledger_requests_accepted_total", "Requests that produced events."},
+        {&m->refused, "okno_ledger_requests_refused_total",
+         "Requests refused, malformed records included."},
+        {&m->malformed, "okno_ledger_records_malformed_total", "Records that did not decode."},
+        {&m->duplicates, "okno_ledger_requests_repeated_total",
+         "Repeated request ids acknowledged without a new append."},
+        {&m->events, "okno_ledger_events_appended_total", "Events appended to the event log."},
+        {&m->batches, "okno_ledger_batches_total", "Batches committed."},
+        {&m->conflicts, "okno_ledger_conflicts_total",
+         "Appends fenced off because another writer moved a head."},
+        {&m->resyncs, "okno_ledger_resyncs_total",
+         "Partitions reloaded from PostgreSQL after a failed batch."},
+    };
+    okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]);
+    const struct {
+        struct okno_metrics_histogram *h;
+        const char *name, *help;
+    } histograms[] = {
+        {&m->batch_ms, "okno_ledger_batch_ms", "Time to decide and commit one batch, in ms."},
+        {&m->append_ms, "okno_ledger_append_ms",
+         "Of a batch's time, the PostgreSQL transaction, in ms."},
+        {&m->lookup_ms, "okno_ledger_lookup_ms",
+         "Of a batch's time, the reads before deciding (known request ids, heads not cached), in "
+         "ms."},
+        {&m->latency_ms, "okno_ledger_latency_ms",
+         "From a record's Kafka timestamp to its commit, in ms."},
+        {&m->fill_ms, "okno_ledger_batch_fill_ms",
+         "From a batch's first record to its processing: the wait for the batch to fill, in ms."},
+    };
+    for (size_t i = 0; i < sizeof histograms / sizeof histograms[0]; i++)
+        okno_metrics_histogram_init(r, histograms[i].h, histograms[i].name, histograms[i].help,
+                                    NULL, batch_ms_bounds, BATCH_MS_BOUNDS);
 }
 
 static int ledger_init(okno_ledger *l, struct okno_service *s)

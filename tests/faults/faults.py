@@ -315,38 +315,41 @@ class Oracle:
         return v
 
     # (b) no repeated request id, no repeated (message, seq)
+    def each_row(self, sql, describe):
+        """One violation per row the query finds (it limits itself), described by describe(*row)."""
+        return [describe(*row) for row in self.s.sql(sql)]
+
     def nothing_twice(self):
-        v = []
-        for mid, seq, n in self.s.sql("select message_id, seq, count(*) from okno.event_log "
-                                      "group by 1, 2 having count(*) > 1 limit 5"):
-            v.append(f"(b) message {mid} has {n} events with seq {seq}")
-        for rid, n in self.s.sql("select request_id, count(distinct message_id) from "
-                                 "okno.event_log group by 1 having count(distinct message_id) > 1 "
-                                 "limit 5"):
-            v.append(f"(b) request {rid} appended to {n} messages")
-        for rid, n in self.s.sql("select request_id, count(*) from okno.requests group by 1 "
-                                 "having count(*) > 1 limit 5"):
-            v.append(f"(b) request id {rid} recorded {n} times")
-        for rid, seqs in self.s.sql(
+        return (
+            self.each_row("select message_id, seq, count(*) from okno.event_log "
+                          "group by 1, 2 having count(*) > 1 limit 5",
+                          lambda mid, seq, n: f"(b) message {mid} has {n} events with seq {seq}")
+            + self.each_row("select request_id, count(distinct message_id) from okno.event_log "
+                            "group by 1 having count(distinct message_id) > 1 limit 5",
+                            lambda rid, n: f"(b) request {rid} appended to {n} messages")
+            + self.each_row("select request_id, count(*) from okno.requests group by 1 "
+                            "having count(*) > 1 limit 5",
+                            lambda rid, n: f"(b) request id {rid} recorded {n} times")
+            + self.each_row(
                 "select request_id, string_agg(seq::text, ',' order by seq) from okno.event_log "
                 "group by request_id, message_id having max(seq) - min(seq) + 1 <> count(*) "
-                "limit 5"):
-            v.append(f"(b) request {rid}'s events are not consecutive (seqs {seqs}): applied twice")
-        return v
+                "limit 5",
+                lambda rid, seqs: f"(b) request {rid}'s events are not consecutive (seqs {seqs}): "
+                "applied twice"))
 
     # (d) no per-message sequence gap; recorded times never go backwards within a message
     def no_gaps_and_time_forward(self):
-        v = []
-        for mid, lo, hi, n in self.s.sql(
+        return (
+            self.each_row(
                 "select message_id, min(seq), max(seq), count(*) from okno.event_log group by 1 "
-                "having min(seq) <> 1 or max(seq) <> count(*) limit 5"):
-            v.append(f"(d) message {mid}: seqs {lo}..{hi} but {n} events (a gap)")
-        for mid, seq in self.s.sql(
+                "having min(seq) <> 1 or max(seq) <> count(*) limit 5",
+                lambda mid, lo, hi, n: f"(d) message {mid}: seqs {lo}..{hi} but {n} events (a gap)")
+            + self.each_row(
                 "select message_id, seq from (select message_id, seq, occurred_at < lag(occurred_at)"
                 " over (partition by message_id order by seq) as back from okno.event_log) x "
-                "where back limit 5"):
-            v.append(f"(d) message {mid}: event {seq} occurred before event {int(seq) - 1}")
-        return v
+                "where back limit 5",
+                lambda mid, seq: f"(d) message {mid}: event {seq} occurred before event "
+                f"{int(seq) - 1}"))
 
     # (e) okno verify passes
     def verify_passes(self):

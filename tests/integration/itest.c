@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,4 +183,20 @@ void okno_itest_tamper(const char *conninfo, const char *sql)
     okno_itest_exec(admin, "set session_replication_role = replica");
     okno_itest_exec(admin, sql);
     PQfinish(admin);
+}
+
+int okno_itest_okno(const char *args, const char *conninfo, char *out, size_t size)
+{
+    char cmd[4096];
+    int len = snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' %s --pg '%s' 2>&1",
+                       getenv("OKNO_BUILD_DIR"), args, conninfo);
+    assert_true(len > 0 && (size_t)len < sizeof cmd);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    print_message("$ okno %s\n%s", args, out);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
 }

@@ -47,6 +47,10 @@ int okno_itest_db_teardown(void **state);
         return 0;                                                                                  \
     }
 
+/* Runs `okno ARGS --pg CONNINFO` (the build's okno, $OKNO_BUILD_DIR) with both streams in out
+ * (NUL-terminated, truncated to size); prints the command's output; returns its exit code. */
+int okno_itest_okno(const char *args, const char *conninfo, char *out, size_t size);
+
 /* Connects or fails the test. */
 PGconn *okno_itest_connect(const char *conninfo);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -149,17 +148,9 @@ static void produce(const char *topic, const record *recs, int n)
 /* Runs okno verify on the test's database with extra arguments; exit code, output in out. */
 static int run_verify(const char *args, char *out, size_t size)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' verify --pg '%s' %s 2>&1",
-             getenv("OKNO_BUILD_DIR"), fx.db.app_conninfo, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    print_message("$ okno verify %s\n%s", args, out);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    char verify_args[2048];
+    snprintf(verify_args, sizeof verify_args, "verify %s", args);
+    return okno_itest_okno(verify_args, fx.db.app_conninfo, out, size);
 }
 
 /* okno verify --anchors against topic with the public key file pub. */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "itest.h"
 #include "okno/directory_history.h"
@@ -20,20 +19,10 @@
 
 static okno_itest_db *db;
 
-/* Runs `okno ARGS --pg <app conninfo>`; returns its exit code, output (both streams) in out. */
+/* Runs `okno ARGS` on the test's database; returns its exit code, output in out. */
 static int run_okno(const char *args, char *out, size_t size)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' %s --pg '%s' 2>&1", getenv("OKNO_BUILD_DIR"),
-             args, db->app_conninfo);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    print_message("%s", out);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return okno_itest_okno(args, db->app_conninfo, out, size);
 }
 
 static long long count(const char *sql)
@@ -260,12 +249,7 @@ static void chain_catches_an_edited_row(void **state)
     assert_non_null(strstr(out, "okno.directory_head says version 8, the chain ends at 7"));
 }
 
-static int db_setup(void **state)
-{
-    okno_itest_db_setup(state);
-    db = *state;
-    return 0;
-}
+OKNO_ITEST_DB_SETUP(db_setup, db)
 
 int main(void)
 {

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "itest.h"
 #include "okno/eventlog.h"
@@ -49,17 +48,7 @@ static void fill_log(PGconn *conn)
 /* Runs `okno verify` on the test's database; returns its exit code, output in out. */
 static int run_verify(char *out, size_t size)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s/tools/okno/okno' verify --pg '%s' 2>&1",
-             getenv("OKNO_BUILD_DIR"), db->app_conninfo);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    print_message("%s", out);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return okno_itest_okno("verify", db->app_conninfo, out, size);
 }
 
 /* As the superuser with triggers off (session_replication_role = replica): the attack. */
