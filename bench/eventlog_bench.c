@@ -120,8 +120,9 @@ static double append_all(PGconn *conn, workload *w, int rounds, double *max_ms)
                                  0};
         okno_eventlog_result r = {.tips = w->tips, .known = w->known};
         double t0 = now_ms();
-        if (okno_eventlog_append(conn, &b, &r) != 0)
-            die("append", r.error);
+        char err[OKNO_PG_ERRBUF_BYTES];
+        if (okno_eventlog_append(conn, &b, &r, err, sizeof err) != 0)
+            die("append", err);
         double ms = now_ms() - t0;
         total += ms;
         *max_ms = ms > *max_ms ? ms : *max_ms;

@@ -111,9 +111,10 @@ static int append(gen *g)
                              .requests = g->requests,
                              .request_count = g->requests_n};
     okno_eventlog_result res = {.tips = g->tips, .known = g->known};
-    int rc = okno_eventlog_append(g->conn, &b, &res);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    int rc = okno_eventlog_append(g->conn, &b, &res, err, sizeof err);
     if (rc != OKNO_OK)
-        return fail(g, rc, res.error);
+        return fail(g, rc, err);
     for (size_t i = 0; i < g->heads_n; i++) {
         memcpy(g->head_msgs[i]->hash, g->tips[i].hash, sizeof g->tips[i].hash);
         g->head_msgs[i]->head = -1;

@@ -101,15 +101,22 @@ typedef struct statement {
     int param_count;
 } statement;
 
-/* Writes the text into the result's error (okno/error.h) and returns code. */
-#define fail(r, code, ...) okno_errorf((r)->error, sizeof(r)->error, code, __VA_ARGS__)
+/* One append call: its result and the caller's error buffer (okno/error.h). */
+typedef struct call {
+    okno_eventlog_result *out;
+    char *errbuf;
+    size_t errbuf_bytes;
+} call;
+
+/* Writes the text into the call's errbuf and returns code. */
+#define fail(r, code, ...) okno_errorf((r)->errbuf, (r)->errbuf_bytes, code, __VA_ARGS__)
 
 static int cmp_slot(const void *a, const void *b)
 {
     return memcmp(a, b, OKNO_EVENTLOG_ID_BYTES);
 }
 
-static int check_counts(const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int check_counts(const okno_eventlog_batch *b, call *r)
 {
     if (b->event_count > OKNO_EVENTLOG_BATCH_EVENTS_MAX)
         return fail(r, OKNO_ELIMIT, "%zu events > batch_events_max", b->event_count);
@@ -121,12 +128,13 @@ static int check_counts(const okno_eventlog_batch *b, okno_eventlog_result *r)
         return fail(r, OKNO_ELIMIT, "%zu refusals > batch_refusals_max", b->refusal_count);
     if (b->offset_count > OKNO_EVENTLOG_BATCH_OFFSETS_MAX)
         return fail(r, OKNO_ELIMIT, "%zu offsets > batch_offsets_max", b->offset_count);
-    if ((b->head_count > 0 && r->tips == NULL) || (b->request_count > 0 && r->known == NULL))
+    if ((b->head_count > 0 && r->out->tips == NULL) ||
+        (b->request_count > 0 && r->out->known == NULL))
         return fail(r, OKNO_EINVAL, "result->tips and result->known need room for the batch");
     return OKNO_OK;
 }
 
-static int scratch_init(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int scratch_init(scratch *s, const okno_eventlog_batch *b, call *r)
 {
     size_t bytes = (b->head_count + b->request_count) * sizeof(id_slot) +
                    b->event_count * (sizeof(uint32_t) + 2 * OKNO_EVENTLOG_HASH_BYTES);
@@ -143,7 +151,7 @@ static int scratch_init(scratch *s, const okno_eventlog_batch *b, okno_eventlog_
 }
 
 /* Sorts ids into slots; fails when one id appears twice. */
-static int sort_unique(id_slot *slots, size_t n, const char *what, okno_eventlog_result *r)
+static int sort_unique(id_slot *slots, size_t n, const char *what, call *r)
 {
     qsort(slots, n, sizeof *slots, cmp_slot);
     for (size_t i = 1; i < n; i++)
@@ -153,7 +161,7 @@ static int sort_unique(id_slot *slots, size_t n, const char *what, okno_eventlog
     return OKNO_OK;
 }
 
-static int index_ids(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int index_ids(scratch *s, const okno_eventlog_batch *b, call *r)
 {
     for (size_t i = 0; i < b->head_count; i++) {
         memcpy(s->heads[i].id, b->heads[i].message_id.bytes, OKNO_EVENTLOG_ID_BYTES);
@@ -167,7 +175,7 @@ static int index_ids(scratch *s, const okno_eventlog_batch *b, okno_eventlog_res
     return rc != 0 ? rc : sort_unique(s->requests, b->request_count, "requests", r);
 }
 
-static int check_event(const okno_eventlog_event *e, size_t i, okno_eventlog_result *r)
+static int check_event(const okno_eventlog_event *e, size_t i, call *r)
 {
     size_t type_bytes = e->event_type != NULL ? strlen(e->event_type) : 0;
     if (type_bytes == 0 || type_bytes > OKNO_EVENTLOG_TYPE_BYTES_MAX)
@@ -182,9 +190,9 @@ static int check_event(const okno_eventlog_event *e, size_t i, okno_eventlog_res
 }
 
 /* Finds each event's head and checks the seqs continue it without a gap; links the chain. */
-static int link_events(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int link_events(scratch *s, const okno_eventlog_batch *b, call *r)
 {
-    okno_eventlog_tip *tips = r->tips;
+    okno_eventlog_tip *tips = r->out->tips;
     for (size_t i = 0; i < b->head_count; i++) {
         if (b->heads[i].prev_seq < 0)
             return fail(r, OKNO_EINVAL, "head %zu: prev_seq %d < 0", i, b->heads[i].prev_seq);
@@ -213,11 +221,11 @@ static int link_events(scratch *s, const okno_eventlog_batch *b, okno_eventlog_r
     return OKNO_OK;
 }
 
-static int check_heads(const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int check_heads(const okno_eventlog_batch *b, call *r)
 {
     for (size_t i = 0; i < b->head_count; i++) {
         const okno_eventlog_head *h = &b->heads[i];
-        if (r->tips[i].seq < 1)
+        if (r->out->tips[i].seq < 1)
             return fail(r, OKNO_EINVAL, "head %zu: a new message without events", i);
         if (h->state_bytes > OKNO_EVENTLOG_STATE_BYTES_MAX)
             return fail(r, OKNO_ELIMIT, "head %zu: state of %zu bytes > state_bytes_max", i,
@@ -233,7 +241,7 @@ static bool text_ok(const char *s)
     return s != NULL && strlen(s) <= OKNO_EVENTLOG_TEXT_BYTES_MAX;
 }
 
-static int check_refusals_offsets(const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int check_refusals_offsets(const okno_eventlog_batch *b, call *r)
 {
     for (size_t i = 0; i < b->refusal_count; i++) {
         const okno_eventlog_refusal *f = &b->refusals[i];
@@ -515,9 +523,9 @@ static size_t encode_batch(okno_pgbuf *buf, const encode_ctx *c, statement *st)
 
 /* Maps a failed statement to an error code: the fences and the unique keys that act as fences
  * to OKNO_ECONFLICT, known request ids to OKNO_EDUPLICATE. */
-static int classify(const PGresult *res, PGconn *conn, const char *what, okno_eventlog_result *r)
+static int classify(const PGresult *res, PGconn *conn, const char *what, call *r)
 {
-    okno_pg_error(r->error, sizeof r->error, what, res, conn);
+    okno_pg_error(r->errbuf, r->errbuf_bytes, what, res, conn);
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
     if (state == NULL)
@@ -536,7 +544,7 @@ static int classify(const PGresult *res, PGconn *conn, const char *what, okno_ev
 
 /* Reads one statement's results; keeps the first failure in *rc. */
 static void read_statement(PGconn *conn, const statement *st, int64_t *first_position, int *rc,
-                           okno_eventlog_result *r)
+                           call *r)
 {
     PGresult *res;
     while ((res = PQgetResult(conn)) != NULL) {
@@ -554,7 +562,7 @@ static void read_statement(PGconn *conn, const statement *st, int64_t *first_pos
 }
 
 /* Sends every statement and a sync in one pipeline, then reads the results: one round trip. */
-static int run_pipeline(PGconn *conn, const statement *st, size_t n, okno_eventlog_result *r)
+static int run_pipeline(PGconn *conn, const statement *st, size_t n, call *r)
 {
     if (PQenterPipelineMode(conn) != 1)
         return fail(r, OKNO_EPG, "cannot enter pipeline mode: %s", PQerrorMessage(conn));
@@ -568,7 +576,7 @@ static int run_pipeline(PGconn *conn, const statement *st, size_t n, okno_eventl
         return rc; /* the connection is broken; the caller reconnects */
     }
     for (size_t i = 0; i < n; i++)
-        read_statement(conn, &st[i], &r->first_position, &rc, r);
+        read_statement(conn, &st[i], &r->out->first_position, &rc, r);
     PGresult *res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == 0)
         rc = fail(r, OKNO_EPG, "pipeline: no sync result: %s", PQerrorMessage(conn));
@@ -580,8 +588,7 @@ static int run_pipeline(PGconn *conn, const statement *st, size_t n, okno_eventl
 }
 
 /* After OKNO_EDUPLICATE: which request ids were recorded before, with their outcome. */
-static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch *s,
-                      okno_eventlog_result *r)
+static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch *s, call *r)
 {
     okno_pgbuf buf = {0};
     okno_pgparam ids;
@@ -601,7 +608,7 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
         PQexecParams(conn, KNOWN_SQL, 1, &ids.type, &ids.value, &ids.length, (const int[]){1}, 1);
     free(buf.mem);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        okno_pg_error(r->error, sizeof r->error, "known requests", res, conn);
+        okno_pg_error(r->errbuf, r->errbuf_bytes, "known requests", res, conn);
         PQclear(res);
         return OKNO_EPG;
     }
@@ -609,7 +616,7 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
         const id_slot *q = bsearch(PQgetvalue(res, row, 0), s->requests, b->request_count,
                                    sizeof *s->requests, cmp_slot);
         assert(q != NULL);
-        r->known[r->known_count++] = (okno_eventlog_known){
+        r->out->known[r->out->known_count++] = (okno_eventlog_known){
             .index = q->index,
             .accepted = PQgetvalue(res, row, 1)[0] != 0,
             .events = okno_pgbin_get_i32(PQgetvalue(res, row, 2)),
@@ -617,10 +624,10 @@ static int find_known(PGconn *conn, const okno_eventlog_batch *b, const scratch 
     }
     PQclear(res);
     /* None found: the conflicting writer rolled back meanwhile; a plain retry will do. */
-    return r->known_count > 0 ? OKNO_EDUPLICATE : OKNO_ECONFLICT;
+    return r->out->known_count > 0 ? OKNO_EDUPLICATE : OKNO_ECONFLICT;
 }
 
-static int validate(scratch *s, const okno_eventlog_batch *b, okno_eventlog_result *r)
+static int validate(scratch *s, const okno_eventlog_batch *b, call *r)
 {
     int rc = check_counts(b, r);
     if (rc == 0)
@@ -637,7 +644,7 @@ static int validate(scratch *s, const okno_eventlog_batch *b, okno_eventlog_resu
 }
 
 int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
-                         okno_eventlog_result *result)
+                         okno_eventlog_result *result, char *errbuf, size_t errbuf_bytes)
 {
     assert(conn != NULL);
     assert(batch != NULL);
@@ -649,9 +656,9 @@ int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
     result->known_count = 0;
     result->events_appended = 0;
     result->first_position = 0;
-    result->error[0] = '\0';
+    call k = {.out = result, .errbuf = errbuf, .errbuf_bytes = errbuf_bytes};
     scratch s = {0};
-    int rc = validate(&s, batch, result);
+    int rc = validate(&s, batch, &k);
     okno_pgbuf buf = {0};
     statement st[APPEND_STATEMENTS_MAX];
     size_t n = 0;
@@ -659,20 +666,20 @@ int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
     if (rc == 0) {
         encode_batch(&buf, &c, st); /* measure */
         if (buf.used > OKNO_EVENTLOG_BATCH_BYTES_MAX)
-            rc = fail(result, OKNO_ELIMIT, "batch of %zu bytes > batch_bytes_max", buf.used);
+            rc = fail(&k, OKNO_ELIMIT, "batch of %zu bytes > batch_bytes_max", buf.used);
         else if ((buf = (okno_pgbuf){.mem = malloc(buf.used), .cap = buf.used}).mem == NULL &&
                  buf.cap > 0)
-            rc = fail(result, OKNO_ENOMEM, "out of memory for a batch of %zu bytes", buf.cap);
+            rc = fail(&k, OKNO_ENOMEM, "out of memory for a batch of %zu bytes", buf.cap);
     }
     if (rc == 0) {
         n = encode_batch(&buf, &c, st); /* write */
         assert(n >= 1);
         assert(n <= APPEND_STATEMENTS_MAX);
         assert(buf.used == buf.cap); /* wrote exactly what it measured */
-        rc = run_pipeline(conn, st, n, result);
+        rc = run_pipeline(conn, st, n, &k);
     }
     if (rc == OKNO_EDUPLICATE)
-        rc = find_known(conn, batch, &s, result);
+        rc = find_known(conn, batch, &s, &k);
     if (rc == 0)
         result->events_appended = batch->event_count;
     free(buf.mem);

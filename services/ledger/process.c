@@ -490,14 +490,14 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
             break;
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
         int64_t append_started = okno_clock_monotonic_ms();
-        rc = okno_eventlog_append(l->pg, &b->batch, &res);
+        char err[OKNO_PG_ERRBUF_BYTES];
+        rc = okno_eventlog_append(l->pg, &b->batch, &res, err, sizeof err);
         okno_metrics_histogram_observe(&l->metrics.append_ms,
                                        (double)(okno_clock_monotonic_ms() - append_started));
         if (rc == OKNO_OK)
             return commit_batch(l, &res, n, okno_ledger_now_ms(l));
         if (rc != OKNO_EDUPLICATE) {
-            okno_log_warn("batch append failed", OKNO_LOG_STR("reason", res.error),
-                          OKNO_LOG_ERR(rc));
+            okno_log_warn("batch append failed", OKNO_LOG_STR("reason", err), OKNO_LOG_ERR(rc));
             if (rc == OKNO_ECONFLICT)
                 okno_metrics_counter_inc(&l->metrics.conflicts);
             return rc;

@@ -169,8 +169,9 @@ void okno_rm_append_step(PGconn *conn, const okno_message_state *before,
     okno_eventlog_tip tip;
     okno_eventlog_known known;
     okno_eventlog_result out = {.tips = &tip, .known = &known};
-    if (okno_eventlog_append(conn, &b, &out) != 0)
-        fail_msg("append: %s", out.error);
+    char err[OKNO_PG_ERRBUF_BYTES];
+    if (okno_eventlog_append(conn, &b, &out, err, sizeof err) != 0)
+        fail_msg("append: %s", err);
     memcpy(hash, tip.hash, OKNO_EVENTLOG_HASH_BYTES);
 }
 

@@ -145,8 +145,7 @@ static int append_under(int64_t version, char *error, size_t error_bytes)
                              .directory_version = version};
     okno_eventlog_result r = {.tips = tips};
     PGconn *app = okno_itest_connect(db->app_conninfo);
-    int rc = okno_eventlog_append(app, &b, &r);
-    snprintf(error, error_bytes, "%s", r.error);
+    int rc = okno_eventlog_append(app, &b, &r, error, error_bytes);
     PQfinish(app);
     return rc;
 }

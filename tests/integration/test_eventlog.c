@@ -31,6 +31,7 @@ typedef struct tbatch {
     okno_eventlog_known known[BIG_MESSAGES];
     okno_eventlog_batch batch;
     okno_eventlog_result result;
+    char error[OKNO_PG_ERRBUF_BYTES]; /* the last append's reason */
     uint8_t bodies[BATCH_EVENTS_MAX][BIG_BODY_BYTES];
 } tbatch;
 
@@ -107,9 +108,9 @@ static void add_offset(tbatch *t, int32_t partition, int64_t expected, int64_t n
 
 static int append(PGconn *conn, tbatch *t)
 {
-    int rc = okno_eventlog_append(conn, &t->batch, &t->result);
+    int rc = okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error);
     if (rc != 0)
-        print_message("append: %s: %s\n", okno_strerror(rc), t->result.error);
+        print_message("append: %s: %s\n", okno_strerror(rc), t->error);
     return rc;
 }
 
@@ -251,7 +252,8 @@ static void repeated_request_ids_are_acknowledged_not_appended(void **state)
                                 .body_bytes = 1};
     make_id(t->refusals[0].request_id.bytes, 2, 2002);
     make_id(t->refusals[0].message_id.bytes, 1, 200);
-    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_EDUPLICATE);
+    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_EDUPLICATE);
     assert_int_equal(t->result.known_count, 1);
     assert_int_equal(t->result.known[0].index, 1);
     assert_true(t->result.known[0].accepted);
@@ -292,8 +294,9 @@ static void stale_head_or_offset_is_fenced_and_writes_nothing(void **state)
     add_head(t, 300, tip.seq, tip.hash);
     add_event(t, 300, 2, 3002, 17);
     add_request(t, 3002, 300, true, 1);
-    assert_int_equal(okno_eventlog_append(zombie, &t->batch, &t->result), OKNO_ECONFLICT);
-    assert_non_null(strstr(t->result.error, "stream head"));
+    assert_int_equal(okno_eventlog_append(zombie, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_ECONFLICT);
+    assert_non_null(strstr(t->error, "stream head"));
     assert_int_equal(count_rows(owner, "event_log"), events);
     assert_int_equal(okno_itest_query_ll(owner, "select count(*) from okno.requests where"
                                                 " events = 1 and message_id = (select"
@@ -308,7 +311,8 @@ static void stale_head_or_offset_is_fenced_and_writes_nothing(void **state)
     tbatch_reset(t);
     add_offset(t, 5, 50, 120); /* the zombie stored 50 last and lost the partition since */
     add_request(t, 3003, 300, false, 0);
-    assert_int_equal(okno_eventlog_append(zombie, &t->batch, &t->result), OKNO_ECONFLICT);
+    assert_int_equal(okno_eventlog_append(zombie, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_ECONFLICT);
     assert_int_equal(okno_itest_query_ll(owner, "select count(*) from okno.requests r where"
                                                 " r.request_id::text like '%0bbb%'"),
                      0);
@@ -328,7 +332,8 @@ static void *race(void *arg)
 {
     racer *r = arg;
     pthread_barrier_wait(r->start);
-    r->rc = okno_eventlog_append(r->conn, &r->t->batch, &r->t->result);
+    r->rc =
+        okno_eventlog_append(r->conn, &r->t->batch, &r->t->result, r->t->error, sizeof r->t->error);
     return NULL;
 }
 
@@ -429,21 +434,25 @@ static void malformed_batches_are_refused_before_writing(void **state)
     tbatch_reset(t); /* a seq gap */
     add_head(t, 500, 0, NULL);
     add_event(t, 500, 2, 5000, 8);
-    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_EINVAL);
+    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_EINVAL);
     tbatch_reset(t); /* an event of a message without a head */
     add_head(t, 500, 0, NULL);
     add_event(t, 500, 1, 5000, 8);
     add_event(t, 501, 1, 5000, 8);
-    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_EINVAL);
+    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_EINVAL);
     tbatch_reset(t); /* one request id twice */
     add_head(t, 500, 0, NULL);
     add_event(t, 500, 1, 5000, 8);
     add_request(t, 5000, 500, true, 1);
     add_request(t, 5000, 500, true, 1);
-    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_EINVAL);
+    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_EINVAL);
     tbatch_reset(t); /* over batch_events_max */
     t->batch.event_count = OKNO_EVENTLOG_BATCH_EVENTS_MAX + 1;
-    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result), OKNO_ELIMIT);
+    assert_int_equal(okno_eventlog_append(conn, &t->batch, &t->result, t->error, sizeof t->error),
+                     OKNO_ELIMIT);
     assert_int_equal(okno_itest_query_ll(conn, "select count(*) from okno.stream_heads h where"
                                                " h.state_version = 1 and h.seq = 0"),
                      0);

@@ -283,7 +283,7 @@ static void refusals_are_published_to_the_rejections_topic(void **state)
     okno_eventlog_batch b = {
         .requests = &q, .request_count = 1, .refusals = &refusal, .refusal_count = 1};
     okno_eventlog_result res = {.known = known};
-    assert_int_equal(okno_eventlog_append(conn, &b, &res), 0);
+    assert_int_equal(okno_eventlog_append(conn, &b, &res, NULL, 0), 0);
     assert_int_equal(step(&f.relay), 1);
     assert_int_equal(consume(f.rejections, 1, 1), 1);
     assert_string_equal(records[0].value, "rejection-record");
@@ -324,7 +324,7 @@ static void *write_batches(void *arg)
                                  .heads = heads,
                                  .head_count = WRITER_MESSAGES};
         okno_eventlog_result res = {.tips = tips};
-        w->failures += okno_eventlog_append(conn, &b, &res) != 0;
+        w->failures += okno_eventlog_append(conn, &b, &res, NULL, 0) != 0;
     }
     PQfinish(conn);
     return NULL;
@@ -409,8 +409,9 @@ static void append_rounds(PGconn *conn, okno_eventlog_tip *tips, int rounds)
                                  .heads = heads,
                                  .head_count = KILL_MESSAGES};
         okno_eventlog_result res = {.tips = tips};
-        if (okno_eventlog_append(conn, &b, &res) != 0)
-            fail_msg("append: %s", res.error);
+        char err[OKNO_PG_ERRBUF_BYTES];
+        if (okno_eventlog_append(conn, &b, &res, err, sizeof err) != 0)
+            fail_msg("append: %s", err);
     }
 }
 

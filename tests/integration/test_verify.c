@@ -40,8 +40,9 @@ static void fill_log(PGconn *conn)
         okno_eventlog_batch b = {
             .events = events, .event_count = MESSAGES, .heads = heads, .head_count = MESSAGES};
         okno_eventlog_result r = {.tips = tips};
-        if (okno_eventlog_append(conn, &b, &r) != 0)
-            fail_msg("append: %s", r.error);
+        char err[OKNO_PG_ERRBUF_BYTES];
+        if (okno_eventlog_append(conn, &b, &r, err, sizeof err) != 0)
+            fail_msg("append: %s", err);
     }
 }
 

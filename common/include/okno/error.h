@@ -12,10 +12,11 @@
  *  - A handle that runs steps in a loop (projector, relay, notifier, replay, config) owns that
  *    buffer instead: its `char error[..._ERROR_BYTES]` field holds the last failure's text, as
  *    errbuf would, so the step functions keep short parameter lists.
- * Two older channels remain until their callers move, and new code does not copy them:
- * okno_eventlog_result.error (the append's text inside its out-parameter; the ledger and the
- * benchmarks read it) and okno_avro_error (its `reason`, plus the byte offset where decoding
- * stopped; every service that encodes or decodes passes one). */
+ * One structured variant stays, by design: okno_avro_error carries the byte offset where
+ * decoding stopped beside its `reason`, which refusal records and the fuzzers need; it is the
+ * Avro module's errbuf. Result structs of whole runs (okno_replay_result, the benchmarks' log
+ * generator) keep their text with the run's other figures. New code uses errbuf.
+ */
 #ifndef OKNO_ERROR_H
 #define OKNO_ERROR_H
 

@@ -122,12 +122,11 @@ typedef struct okno_eventlog_known {
 /* What okno_eventlog_append() did. The caller sets tips and known (arrays it owns, with room
  * for head_count and request_count entries; either may be NULL when that count is 0). */
 typedef struct okno_eventlog_result {
-    okno_eventlog_tip *tips;          /* in: room for head_count; out: tips[i] for heads[i] */
-    okno_eventlog_known *known;       /* in: room for request_count; out on OKNO_EDUPLICATE */
-    size_t known_count;               /* entries filled in known */
-    size_t events_appended;           /* 0 unless the call returned 0 */
-    int64_t first_position;           /* position of the first event appended, 0 when none */
-    char error[OKNO_PG_ERRBUF_BYTES]; /* why it failed, "" on success */
+    okno_eventlog_tip *tips;    /* in: room for head_count; out: tips[i] for heads[i] */
+    okno_eventlog_known *known; /* in: room for request_count; out on OKNO_EDUPLICATE */
+    size_t known_count;         /* entries filled in known */
+    size_t events_appended;     /* 0 unless the call returned 0 */
+    int64_t first_position;     /* position of the first event appended, 0 when none */
 } okno_eventlog_result;
 
 /* Appends a batch in ONE transaction of one round trip (pipeline mode, arrays in binary):
@@ -137,9 +136,10 @@ typedef struct okno_eventlog_result {
  * OKNO_ELIMIT; OKNO_ECONFLICT (another writer moved a head or an offset: reload and retry or
  * let the partition go); OKNO_EDUPLICATE (request ids already recorded: result->known lists
  * them; nothing was written; drop them from the batch, acknowledge them, retry the rest);
- * OKNO_EPG. conn must be idle, not in a transaction or pipeline; it is left idle. */
+ * OKNO_EPG, with the reason in errbuf (okno/error.h; size it OKNO_PG_ERRBUF_BYTES). conn must be
+ * idle, not in a transaction or pipeline; it is left idle. */
 int okno_eventlog_append(PGconn *conn, const okno_eventlog_batch *batch,
-                         okno_eventlog_result *result);
+                         okno_eventlog_result *result, char *errbuf, size_t errbuf_bytes);
 
 /* A stored stream head, as okno_eventlog_load_heads() hands it out. Pointers are valid only
  * during the callback. */
