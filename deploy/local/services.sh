@@ -57,10 +57,12 @@ okno_mail_sink_start() {
     okno_say "mail sink on smtp://127.0.0.1:$(cat "$dir/port"), mails kept in $dir"
 }
 
-# The notifier mails through the local sink.
+# The notifier mails through the local sink, fault requests (SPEC V) to a situation center's
+# address there too.
 okno_notifier_env() {
     local -n _env=$1
-    _env=("OKNO_MAIL__URL=smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port")")
+    _env=("OKNO_MAIL__URL=smtp://127.0.0.1:$(cat "$OKNO_WORK/run/mail_sink.port")"
+          "OKNO_NOTIFIER__FAULT_MAIL_TO=situation-center@okno.local")
 }
 
 # The relay signs the checkpoints it publishes with the key deploy/local/up made.

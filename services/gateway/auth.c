@@ -194,12 +194,13 @@ static bool act_for_org(struct gateway *gw, PGconn *conn, const char *org_text,
     }
     int64_t now = gw_wall_ms(), roles = 0;
     if (!gw_cache_grant_get(&gw->auth.cache, who->user_id, org, now, &roles)) {
+        uint64_t generation = gw_cache_grant_generation(&gw->auth.cache);
         PGconn *c = conn != NULL ? conn : gw_pool_get(&gw->pool);
         roles = c != NULL ? granted_roles(c, who->user_id, org) : -1;
         if (c != NULL && conn == NULL)
             gw_pool_put(&gw->pool, c);
         if (roles >= 0)
-            gw_cache_grant_put(&gw->auth.cache, who->user_id, org, now, roles);
+            gw_cache_grant_put(&gw->auth.cache, who->user_id, org, now, roles, generation);
     }
     if (roles < 0) {
         okno_http_respond_error(res, 503, "unavailable", NULL, "the directory cannot be read");

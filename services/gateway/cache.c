@@ -67,18 +67,35 @@ bool gw_cache_grant_get(struct gw_cache *c, int64_t user, int64_t org, int64_t n
 {
     struct gw_grant_entry *e = &c->grants[grant_slot(user, org)];
     pthread_mutex_lock(&c->mu);
-    bool hit = e->user == user && e->org == org && e->until_ms > now_ms;
+    bool hit = e->user == user && e->org == org && e->until_ms > now_ms &&
+               e->generation == c->grant_generation;
     if (hit)
         *roles = e->roles;
     pthread_mutex_unlock(&c->mu);
     return hit;
 }
 
+uint64_t gw_cache_grant_generation(struct gw_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t g = c->grant_generation;
+    pthread_mutex_unlock(&c->mu);
+    return g;
+}
+
 void gw_cache_grant_put(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
-                        int64_t roles)
+                        int64_t roles, uint64_t generation)
 {
     struct gw_grant_entry *e = &c->grants[grant_slot(user, org)];
     pthread_mutex_lock(&c->mu);
-    *e = (struct gw_grant_entry){user, org, roles, now_ms + GW_GRANTS_TTL_MS};
+    if (generation == c->grant_generation) /* else a change came during the read: keep it out */
+        *e = (struct gw_grant_entry){user, org, roles, now_ms + GW_GRANTS_TTL_MS, generation};
+    pthread_mutex_unlock(&c->mu);
+}
+
+void gw_cache_grants_drop(struct gw_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->grant_generation++;
     pthread_mutex_unlock(&c->mu);
 }

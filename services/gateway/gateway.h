@@ -42,10 +42,12 @@ struct gw_caller {
     bool applicant;
 };
 
-#define GW_DIGEST_BYTES  32
-#define GW_TOKEN_SLOTS   4096
-#define GW_GRANT_SLOTS   4096
-#define GW_GRANTS_TTL_MS 5000 /* a directory change reaches the gateway within this */
+#define GW_DIGEST_BYTES 32
+#define GW_TOKEN_SLOTS  4096
+#define GW_GRANT_SLOTS  4096
+/* A directory change reaches the gateway when its okno_directory notification does (dirwatch.c);
+ * within this at most while the gateway cannot listen. */
+#define GW_GRANTS_TTL_MS 5000
 
 struct gw_token_entry {
     uint8_t digest[GW_DIGEST_BYTES];
@@ -56,12 +58,14 @@ struct gw_token_entry {
 struct gw_grant_entry {
     int64_t user, org, roles;
     int64_t until_ms;
+    uint64_t generation; /* the cache's grant generation when it was read */
 };
 
 struct gw_cache {
     pthread_mutex_t mu;
     struct gw_token_entry tokens[GW_TOKEN_SLOTS];
     struct gw_grant_entry grants[GW_GRANT_SLOTS];
+    uint64_t grant_generation; /* bumped by every directory change: older entries are stale */
 };
 
 struct gw_auth {
@@ -80,6 +84,9 @@ struct gateway {
     rd_kafka_topic_t *topic;
     pthread_t poller;
     atomic_bool polling;
+    pthread_t watcher; /* dirwatch.c: LISTEN okno_directory, drops the grant cache */
+    atomic_bool watching;
+    const char *const *watch_keywords, *const *watch_values;
     const char *topic_name;
     okno_uuid id_namespace; /* UUIDv5 namespace of request and message ids */
     int64_t wait_max_ms;
@@ -141,8 +148,19 @@ void gw_cache_token_put(struct gw_cache *c, const uint8_t digest[GW_DIGEST_BYTES
                         int64_t valid_from_ms, int64_t valid_until_ms, int64_t user_id);
 bool gw_cache_grant_get(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
                         int64_t *roles);
+/* The generation to pass to gw_cache_grant_put: read it before reading the directory, so that a
+ * change notified while the read runs keeps its (possibly older) answer out of the cache. */
+uint64_t gw_cache_grant_generation(struct gw_cache *c);
 void gw_cache_grant_put(struct gw_cache *c, int64_t user, int64_t org, int64_t now_ms,
-                        int64_t roles);
+                        int64_t roles, uint64_t generation);
+/* Every cached grant is stale from now on (a directory change was notified). */
+void gw_cache_grants_drop(struct gw_cache *c);
+
+/* ---- dirwatch.c ---- */
+/* Starts the thread that drops the grant cache on each okno_directory notification; it connects
+ * with keywords/values (borrowed) and retries while PostgreSQL is away. 0 or -1. */
+int gw_dirwatch_start(struct gateway *gw, const char *const *keywords, const char *const *values);
+void gw_dirwatch_stop(struct gateway *gw);
 
 /* ---- shape.c ---- */
 /* Builds a request from a JSON body for `action`: every field known, typed and allowed.

@@ -132,7 +132,7 @@ static void build_routes(void)
         (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
     routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
     const struct okno_http_route *tables[] = {gw_read_routes, gw_report_routes,
-                                                gw_directory_routes};
+                                              gw_directory_routes};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const struct okno_http_route *r = tables[t]; r->method != NULL; r++) {
             routes[n] = *r;
@@ -180,6 +180,10 @@ static int pools_init(struct okno_config *c)
     read_values[0] = read_conninfo;
     gw_pool_init(&gw.pool, workers, pg_keywords, pg_values);
     gw.pool.on_connect = gw_app_on_connect;
+    if (gw_dirwatch_start(&gw, pg_keywords, pg_values) != 0) {
+        okno_log_error("cannot start the directory watcher thread");
+        return OKNO_ENOMEM;
+    }
     return gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
 }
 
@@ -273,6 +277,7 @@ static void gateway_close(void)
      * them), the producer flushes (a late report only frees its request), then the server goes. */
     okno_http_stop(&gw.http);
     gw_producer_stop(&gw);
+    gw_dirwatch_stop(&gw);
     okno_http_close(&gw.http);
     gw_pool_close(&gw.pool);
     gw_pool_close(&gw.read_pool);

@@ -74,6 +74,11 @@ static const struct okno_config_key notifier_keys[] = {
      .type = OKNO_CONFIG_STRING,
      .default_value = "okno_rm",
      .doc = "the read-model schema the daily lists are read from"},
+    {.name = "notifier.fault_mail_to",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "",
+     .doc = "where fault requests (SPEC V) are mailed: the situation center's address (empty: "
+            "not mailed)"},
     {.name = "mail.enabled",
      .type = OKNO_CONFIG_BOOL,
      .default_value = "true",
@@ -183,7 +188,7 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
 /* okno_notifier_*: what the notifier did, for /metrics. */
 static struct {
     struct okno_metrics_counter events_read; /* log events folded */
-    struct okno_metrics_counter reports;     /* daily digests and weekly reports made */
+    struct okno_metrics_counter reports;     /* digests, weekly reports, fault requests */
     struct okno_metrics_counter mail_tries;  /* mails handed to the relay (sent or refused) */
     struct okno_metrics_counter mail_delays; /* turns whose mail the relay did not take */
     struct okno_metrics_counter published;   /* records acknowledged on okno.notifications.v1 */
@@ -194,7 +199,7 @@ static int metrics_init(struct okno_metrics *r)
     const struct okno_metrics_counter_def counters[] = {
         {&metrics.events_read, "okno_notifier_events_read_total", "Log events folded."},
         {&metrics.reports, "okno_notifier_reports_total",
-         "Daily digests and weekly reports made (one per recipient)."},
+         "Daily digests, weekly reports and fault requests' notifications made."},
         {&metrics.mail_tries, "okno_notifier_mail_tries_total",
          "Mails handed to the relay (accepted or permanently refused)."},
         {&metrics.mail_delays, "okno_notifier_mail_delays_total",
@@ -232,6 +237,9 @@ static int notifier_init(struct okno_service *s)
     cfg.digest_hour = (int)okno_config_get_int(c, "notifier.digest_hour");
     cfg.weekly = okno_config_get_bool(c, "notifier.weekly");
     cfg.digest_schema = okno_config_get_string(c, "notifier.digest_schema");
+    cfg.fault_mail_to = okno_config_get_string(c, "notifier.fault_mail_to");
+    if (cfg.fault_mail_to == NULL || cfg.fault_mail_to[0] == '\0')
+        okno_log_info("fault requests are not mailed: notifier.fault_mail_to is empty");
     cfg.mail_cfg = (okno_mail_config){
         .url = okno_config_get_string(c, "mail.url"),
         .from = okno_config_get_string(c, "mail.from"),
@@ -279,7 +287,7 @@ static int step(void *arg, size_t *done)
 {
     (void)arg;
     static char mail_error[OKNO_NOTIFIER_ERROR_BYTES], publish_error[OKNO_NOTIFIER_ERROR_BYTES];
-    static char digest_error[OKNO_NOTIFIER_ERROR_BYTES];
+    static char digest_error[OKNO_NOTIFIER_ERROR_BYTES], fault_error[OKNO_NOTIFIER_ERROR_BYTES];
     size_t read = 0, tried = 0, published = 0, digests = 0;
     int rc = okno_notifier_step_log(&notifier, &read);
     if (rc != OKNO_OK)
@@ -291,6 +299,10 @@ static int step(void *arg, size_t *done)
         drc = okno_notifier_step_weekly(&notifier, services_now, &weeklies);
     report(drc, "digest or weekly report delayed", digest_error, sizeof digest_error);
     digests += weeklies;
+    size_t faults = 0;
+    int frc = okno_notifier_step_faults(&notifier, now_ms(), &faults);
+    report(frc, "fault requests' mail delayed", fault_error, sizeof fault_error);
+    digests += faults;
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
     int prc = okno_notifier_step_publish(&notifier, &published);

@@ -179,6 +179,13 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
             rd_kafka_conf_destroy(kafka_conf);
         return fail(n, OKNO_ECONFIG, "notifier: a batch size or the name is out of range");
     }
+    const char *to = cfg->fault_mail_to;
+    if (to != NULL && to[0] != '\0' &&
+        (strlen(to) > 254 || strchr(to, '@') == NULL || strpbrk(to, " \t\r\n<>,;\"") != NULL)) {
+        if (kafka_conf != NULL)
+            rd_kafka_conf_destroy(kafka_conf);
+        return fail(n, OKNO_ECONFIG, "notifier.fault_mail_to is not an e-mail address");
+    }
     if (cfg->mail) {
         int rc = okno_mailer_init(&n->mailer, &cfg->mail_cfg, n->error, sizeof n->error);
         n->mailer_ready = rc == OKNO_OK;

@@ -42,6 +42,7 @@ typedef struct okno_notifier_config {
     int digest_hour;             /* Moscow hour from which the day's digest is made, 0..23 */
     const char *digest_schema;   /* the read models the lists come from: okno_rm */
     bool weekly;                 /* the weekly summary to each org's head (from digest_hour) */
+    const char *fault_mail_to;   /* where fault requests are mailed (NULL or "": not mailed) */
 } okno_notifier_config;
 
 void okno_notifier_config_init(okno_notifier_config *cfg);
@@ -71,6 +72,7 @@ typedef struct okno_notifier {
     int64_t server_backoff_ms;  /* the current wait after a failed connection */
     int64_t digest_day_done;    /* Moscow day number whose digests this process has made */
     int64_t weekly_day_done;    /* Moscow day number on which it made the weekly reports */
+    int64_t faults_next_ms;     /* the fault requests are not looked at again before this */
     rd_kafka_t *producer;       /* NULL: publishing off */
     okno_notifier_stats stats;
     char error[OKNO_NOTIFIER_ERROR_BYTES];
@@ -104,6 +106,12 @@ int okno_notifier_step_digest(okno_notifier *n, int64_t now_ms, size_t *made);
  * has one (okno.orgs.head_user_id), once now_ms is past digest_hour: the report's numbers
  * (okno_report_weekly_csv) in the body, cause "weekly:<org>:<YYYY-Www>". */
 int okno_notifier_step_weekly(okno_notifier *n, int64_t now_ms, size_t *made);
+
+/* Fault requests (SPEC V) to cfg.fault_mail_to, at most once a second (now_ms, Unix ms): one
+ * notification per okno.fault_requests row not recorded yet, recipient 0 (an address, no person),
+ * cause "fault:<fault_id>", kind fault_request, its five fields, id and time in a Russian text;
+ * *made counts new rows. Nothing when fault_mail_to is empty. */
+int okno_notifier_step_faults(okno_notifier *n, int64_t now_ms, size_t *made);
 
 /* The id of the notification (recipient, cause): a UUIDv8 from SHA-256 of the two. */
 void okno_notifier_notification_id(okno_user_id recipient, const char *cause, okno_uuid *out);

@@ -19,6 +19,7 @@
 #include "notifier.h"
 #include "notify_check.h"
 #include "okno/avro.h"
+#include "okno/error.h"
 #include "okno/kafka.h"
 #include "okno/pg_directory.h"
 #include "okno/report.h"
@@ -35,6 +36,7 @@ typedef struct fixture {
     char topic[96];
     pid_t notifier; /* the running okno-notifier, 0: none (teardown stops it after a failure) */
     bool digest;    /* the notifier makes the digests and weekly reports (from Moscow hour 0) */
+    const char *fault_to; /* notifier.fault_mail_to (NULL: unset, fault requests not mailed) */
 } fixture;
 
 static int setup(void **state)
@@ -90,6 +92,7 @@ static pid_t spawn_notifier(fixture *f)
         "OKNO_LOG__LEVEL=warn",
         f->digest ? "OKNO_NOTIFIER__DIGEST_HOUR=0" : "OKNO_NOTIFIER__DIGEST=false",
         f->digest ? "OKNO_NOTIFIER__WEEKLY=true" : "OKNO_NOTIFIER__WEEKLY=false",
+        f->fault_to != NULL ? okno_rm_env("OKNO_NOTIFIER__FAULT_MAIL_TO=%s", f->fault_to) : NULL,
         NULL};
     return f->notifier = okno_rm_spawn("services/notifier/okno-notifier", e);
 }
@@ -821,6 +824,157 @@ static void the_applicant_is_told_of_refusal_redirect_interim_and_final_answer(v
     okno_mails_free(m, n);
 }
 
+/* ---- fault requests (SPEC V) to the situation center ---------------------------------------- */
+
+#define SITUATION_CENTER "sc@operator.test"
+
+/* Submits a fault request as user 777 (no address on file) through okno.fault_call, naming the
+ * demo directory's first org; returns its fault_id. */
+static long long submit_fault(const fixture *f, const char *full_name, const char *description)
+{
+    char *org = okno_rm_query_text(f->conn, "select name from okno.orgs order by org_id limit 1");
+    char sql[2048];
+    char *args = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&args, &len);
+    fprintf(m,
+            "jsonb_build_object('full_name', '%s', 'position', 'Главный специалист',"
+            " 'email', 'fault.sender@mail.test', 'organization', '%s', 'description', '%s')",
+            full_name, org, description);
+    fclose(m);
+    snprintf(sql, sizeof sql,
+             "select (okno.fault_call(777, 0, 'submit_fault', %s) ->> 'fault_id')::int8", args);
+    free(args);
+    free(org);
+    return count(f, sql);
+}
+
+static long long fault_rows(const fixture *f)
+{
+    return count(f, "select count(*) from okno.notifications where cause like 'fault:%'");
+}
+
+static void wait_faults_mailed(const fixture *f, long long want)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "select (count(*) = %lld and bool_and(mail_state = 'sent'))::int"
+             " from okno.notifications where cause like 'fault:%%'",
+             want);
+    okno_wait_true(f->conn, sql, 60, "the fault requests to be mailed");
+}
+
+/* The mail of fault request `id` must be one Message-ID to the situation center, carrying the
+ * five fields, the request's number and its time. */
+static void expect_fault_mail(const fixture *f, const okno_mail_seen *m, size_t n, long long id,
+                              const char *full_name, const char *description)
+{
+    char sql[512], cause[64];
+    snprintf(cause, sizeof cause, "fault:%lld", id);
+    okno_uuid nid;
+    okno_notifier_notification_id(0, cause, &nid);
+    char text[OKNO_UUID_TEXT_BYTES];
+    okno_uuid_format(&nid, text);
+    snprintf(sql, sizeof sql,
+             "select count(*) from okno.notifications where notification_id = '%s'"
+             " and recipient_user_id = 0 and cause = '%s' and kind = 'fault_request'"
+             " and email = '" SITUATION_CENTER "'",
+             text, cause);
+    assert_int_equal(count(f, sql), 1);
+    const okno_mail_seen *mail = mail_with_id(m, n, text);
+    assert_non_null(mail);
+    assert_string_equal(mail->rcpt, SITUATION_CENTER);
+    char want[128];
+    snprintf(want, sizeof want, "Заявка о неисправности № %lld от ", id);
+    assert_non_null(strstr(mail->subject, want));
+    snprintf(want, sizeof want, "№ %lld от ", id);
+    assert_non_null(strstr(mail->body, want));
+    snprintf(sql, sizeof sql,
+             "select to_char(submitted_at at time zone 'Europe/Moscow', 'DD.MM.YYYY')"
+             " from okno.fault_requests where fault_id = %lld",
+             id);
+    char *day = okno_rm_query_text(f->conn, sql);
+    assert_non_null(strstr(mail->body, day));
+    free(day);
+    char *org = okno_rm_query_text(f->conn, "select name from okno.orgs order by org_id limit 1");
+    const char *fields[][2] = {{"ФИО: ", full_name},
+                               {"Должность: ", "Главный специалист"},
+                               {"Адрес электронной почты: ", "fault.sender@mail.test"},
+                               {"Организация: ", org},
+                               {"Описание неисправности:\n", description}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s%s", fields[i][0], fields[i][1]);
+        if (strstr(mail->body, line) == NULL)
+            fail_msg("fault mail %lld lacks \"%s\":\n%s", id, line, mail->body);
+    }
+    free(org);
+}
+
+static void fault_request_is_mailed_once_to_the_configured_address_across_sigkills(void **state)
+{
+    fixture *f = *state;
+    f->fault_to = SITUATION_CENTER;
+    okno_smtp_sink_start(&f->sink, 0);
+    spawn_notifier(f);
+    long long a = submit_fault(f, "Иванов Иван Иванович", "Не открывается карточка сообщения");
+    wait_faults_mailed(f, 1);
+    /* Killed and restarted: the request is not recorded or mailed again; a new one is. */
+    for (int kill = 0; kill < 3; kill++) {
+        okno_rm_stop(f->notifier, true);
+        spawn_notifier(f);
+    }
+    long long b = submit_fault(f, "Петрова Анна Сергеевна", "Ошибка 500 при отправке ответа");
+    wait_faults_mailed(f, 2);
+    okno_rm_stop(f->notifier, true);
+    spawn_notifier(f);
+    struct timespec ts = {2, 500000000L}; /* past the once-a-second look at the requests */
+    nanosleep(&ts, NULL);
+    stop_notifier(f);
+    assert_int_equal(fault_rows(f), 2);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    assert_int_equal(okno_mails_distinct(m, n), 2);
+    expect_fault_mail(f, m, n, a, "Иванов Иван Иванович", "Не открывается карточка сообщения");
+    expect_fault_mail(f, m, n, b, "Петрова Анна Сергеевна", "Ошибка 500 при отправке ответа");
+    okno_mails_free(m, n);
+}
+
+static void fault_requests_are_not_recorded_without_an_address(void **state)
+{
+    fixture *f = *state;
+    okno_smtp_sink_start(&f->sink, 0);
+    submit_fault(f, "Сидоров Пётр", "Не приходят уведомления");
+    generate(f, 300, 23);
+    spawn_notifier(f);
+    wait_done(f);
+    struct timespec ts = {1, 500000000L};
+    nanosleep(&ts, NULL);
+    stop_notifier(f);
+    assert_int_equal(fault_rows(f), 0);
+    size_t n;
+    okno_mail_seen *m = okno_mails_read(&f->sink, &n);
+    for (size_t i = 0; i < n; i++)
+        assert_null(strstr(m[i].subject, "неисправности"));
+    okno_mails_free(m, n);
+
+    /* An address that is not one is refused at start. */
+    okno_notifier_config cfg;
+    okno_notifier_config_init(&cfg);
+    const char *keys[] = {"dbname", NULL}, *values[] = {f->db.app_conninfo, NULL};
+    cfg.pg_keywords = keys;
+    cfg.pg_values = values;
+    cfg.mail = false;
+    const char *bad[] = {"no-at-sign", "sc@operator.test\r\nBcc: x@y.test", "a b@c.test"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg.fault_mail_to = bad[i];
+        okno_notifier nf;
+        assert_int_equal(okno_notifier_init(&nf, &cfg, NULL), OKNO_ECONFIG);
+        assert_non_null(strstr(nf.error, "notifier.fault_mail_to"));
+        okno_notifier_close(&nf);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +995,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             the_applicant_is_told_of_refusal_redirect_interim_and_final_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            fault_request_is_mailed_once_to_the_configured_address_across_sigkills, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(fault_requests_are_not_recorded_without_an_address, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     okno_avro_close();

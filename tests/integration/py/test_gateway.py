@@ -211,6 +211,30 @@ def test_staff_must_hold_a_role_in_the_org_they_name(gw):
     assert st == 400 and b["field"] == "X-Okno-Org"
 
 
+def test_a_removed_role_is_refused_as_soon_as_the_directory_notifies(gw):
+    """The grant cache (5 s) is dropped on the directory's okno_directory notification, so a
+    removed role stops working well before the cache's lifetime."""
+    user = 109901
+    gw.s.sql(f"insert into okno.grants (user_id, org_id, roles) values ({user}, 1010, "
+             f"array['executor']) on conflict do nothing")
+    deadline = time.monotonic() + 10
+    while gw.request("GET", "/inbox", user=user, org=1010)[0] != 200:
+        assert time.monotonic() < deadline, "the new grant never reached the gateway"
+        time.sleep(0.05)
+    assert gw.request("GET", "/inbox", user=user, org=1010)[0] == 200  # cached just now
+    gw.s.sql(f"delete from okno.grants where user_id = {user} and org_id = 1010")
+    removed = time.monotonic()
+    while True:
+        st, _, b = gw.request("GET", "/inbox", user=user, org=1010)
+        if st == 403:
+            break
+        assert st == 200 and time.monotonic() - removed < 10
+        time.sleep(0.02)
+    took = time.monotonic() - removed
+    assert b["error"] == "no_role_in_org"
+    assert took < 2.5, f"the removed role was still let through {took:.2f} s later"
+
+
 # ---- reads -----------------------------------------------------------------------------------
 
 def test_reads_show_inbox_card_history_timeline_and_own_messages(gw):
