@@ -3,8 +3,6 @@ reach the event in the log, the card, the history and `okno audit`; a bad one is
 naming it (attachments[2].sha256) and nothing is produced; a log holding bodies written before
 attachments (Event v3) beside current ones still reads everywhere."""
 import json
-import subprocess
-import tempfile
 
 import pytest
 
@@ -30,23 +28,6 @@ def gw():
     g = Gateway("attachments")
     yield g
     g.close()
-
-
-class Db:
-    """The scratch database as rewrite_as_v1 wants it."""
-
-    def __init__(self, s):
-        self.s = s
-
-    def sql(self, query):
-        return self.s.sql(query)
-
-    def run_sql(self, script):
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
-            f.write(script)
-            f.flush()
-            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.s.admin_conninfo,
-                            "-f", f.name], check=True, capture_output=True)
 
 
 def submit(gw, body):
@@ -120,7 +101,7 @@ def test_a_log_with_bodies_before_attachments_reads_everywhere(gw):
     with_files = submit(gw, {"text": "с файлами", "category_id": 1, "attachments": FILES[:1]})
     without = submit(gw, {"text": "без файлов", "category_id": 1})
     assert logged(gw, without)[1]["payload"]["attachments"] is None
-    rewrite_as_v1(Db(gw.s), [without], version="v3")
+    rewrite_as_v1(gw.s, [without], version="v3")
     v3 = Schemas(files={"Event": HISTORY / "Event" / "v3.avsc"})
     body = hexbytes(gw.s.sql(f"select body from okno.event_log where message_id = '{without}' "
                              "and seq = 1")[0][0])
