@@ -3,12 +3,13 @@ reach the event in the log, the card, the history and `okno audit`; a bad one is
 naming it (attachments[2].sha256) and nothing is produced; a log holding bodies written before
 attachments (Event v3) beside current ones still reads everywhere."""
 import json
+import uuid
 
 import pytest
 
 from gateway_harness import Gateway
-from harness import okno
-from okno_client import Schemas
+from harness import okno, wait_until
+from okno_client import Client, Schemas, request
 from test_versions import HISTORY, hexbytes, rewrite_as_v1
 
 APPLICANT = 5001
@@ -95,6 +96,24 @@ def test_a_bad_attachment_is_refused_naming_it_and_nothing_is_produced(gw, files
                           user=APPLICANT)
     assert st == 400 and b["field"] == field, b
     assert gw.produced() == before
+
+
+def test_a_bad_attachment_sent_straight_to_kafka_is_refused_by_the_core(gw):
+    s = gw.s
+    client = Client(s.bootstrap, s.topics["transitions"], s.topics["events"], s.topics["rejections"])
+    message = uuid.uuid4()
+    bad = dict(FILES[0], sha256="A" * 64)
+    try:
+        client.send(request("submit", message, APPLICANT, 0, {
+            "channel": "portal", "applicant_id": APPLICANT, "category_id": 1,
+            "subcategory_id": None, "text": "t", "applicant_email": None,
+            "attachments": [FILES[1], bad]}))
+    finally:
+        client.close()
+    codes = wait_until("the request to be refused", lambda: s.sql(
+        f"select reason_code from okno.refusals where message_id = '{message}'"))
+    assert codes == [["invalid_attachment"]]
+    assert s.scalar(f"select count(*) from okno.event_log where message_id = '{message}'") == 0
 
 
 def test_a_log_with_bodies_before_attachments_reads_everywhere(gw):
