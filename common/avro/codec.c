@@ -61,6 +61,8 @@ static int is_absent(const struct okno__avro_fdesc *d, const uint8_t *m)
         return *(const int32_t *)m == 0;
     case OKNO__F_OPT_STR:
         return ((const okno_str *)m)->len == 0;
+    case OKNO__F_OPT_ATTACHMENTS:
+        return *(const uint32_t *)((const uint8_t *)m - d->offset + d->count_offset) == 0;
     default:
         return *(const int *)m == 0; /* OKNO__F_OPT_ENUM: NONE */
     }
@@ -110,6 +112,53 @@ static int put_agreers(struct enc *e, avro_value_t *v, const struct okno__avro_f
     return av(e, rc, d->name);
 }
 
+/* The five members of an Attachment record, in schema order. */
+static int put_attachment(struct enc *e, avro_value_t *item, const struct okno__avro_fdesc *d,
+                          const okno_attachment *a)
+{
+    const okno_str *texts[] = {&a->id, &a->name, &a->media_type};
+    avro_value_t f;
+    int rc = 0;
+    for (size_t k = 0; k < 3 && rc == 0; k++) {
+        rc = av(e, avro_value_get_by_index(item, k, &f, NULL), d->name);
+        if (rc == 0) {
+            rc = put_string(e, &f, d, texts[k]);
+        }
+    }
+    if (rc == 0) {
+        rc = av(e, avro_value_get_by_index(item, 3, &f, NULL), d->name);
+    }
+    if (rc == 0) {
+        rc = av(e, avro_value_set_long(&f, a->size_bytes), d->name);
+    }
+    if (rc == 0) {
+        rc = av(e, avro_value_get_by_index(item, 4, &f, NULL), d->name);
+    }
+    if (rc == 0) {
+        rc = put_string(e, &f, d, &a->sha256);
+    }
+    return rc;
+}
+
+static int put_attachments(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *d,
+                           const uint8_t *rec)
+{
+    uint32_t count = *(const uint32_t *)(rec + d->count_offset);
+    const okno_attachment *list = (const okno_attachment *)(rec + d->offset);
+    if (count > OKNO_ATTACHMENTS_MAX) {
+        return fail(e->err, OKNO_EINVAL, "more than OKNO_ATTACHMENTS_MAX", d->name);
+    }
+    int rc = av(e, avro_value_reset(v), d->name);
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        avro_value_t item;
+        rc = av(e, avro_value_append(v, &item, NULL), d->name);
+        if (rc == 0) {
+            rc = put_attachment(e, &item, d, &list[i]);
+        }
+    }
+    return rc;
+}
+
 static int put_value(struct enc *e, avro_value_t *v, const struct okno__avro_fdesc *d,
                      const uint8_t *rec)
 {
@@ -152,6 +201,8 @@ static int put_value(struct enc *e, avro_value_t *v, const struct okno__avro_fde
         return av(e, avro_value_set_enum(v, sym), d->name);
     case OKNO__F_AGREERS:
         return put_agreers(e, v, d, rec);
+    case OKNO__F_OPT_ATTACHMENTS:
+        return put_attachments(e, v, d, rec);
     case OKNO__F_IMPLIED:
         return 0;
     }
@@ -242,6 +293,14 @@ static size_t text_bytes(const struct okno__avro_fdesc *fields, size_t n, const 
         if (fields[i].kind == OKNO__F_STR || fields[i].kind == OKNO__F_OPT_STR) {
             bytes += ((const okno_str *)(rec + fields[i].offset))->len;
             (*count)++;
+        } else if (fields[i].kind == OKNO__F_OPT_ATTACHMENTS) {
+            uint32_t files = *(const uint32_t *)(rec + fields[i].count_offset);
+            const okno_attachment *a = (const okno_attachment *)(rec + fields[i].offset);
+            for (uint32_t k = 0; k < files && k < OKNO_ATTACHMENTS_MAX; k++) {
+                bytes +=
+                    (size_t)a[k].id.len + a[k].name.len + a[k].media_type.len + a[k].sha256.len;
+                *count += 4;
+            }
         }
     }
     return bytes;

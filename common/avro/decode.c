@@ -55,6 +55,49 @@ static int get_agreers(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_
     return 0;
 }
 
+static int get_attachment_text(avro_value_t *item, size_t k, okno_str *out)
+{
+    avro_value_t f;
+    const char *s = NULL;
+    size_t size = 0;
+    if (avro_value_get_by_index(item, k, &f, NULL) != 0 ||
+        avro_value_get_string(&f, &s, &size) != 0) {
+        return -1;
+    }
+    *out = (okno_str){s, size > 0 ? (uint32_t)(size - 1) : 0};
+    return 0;
+}
+
+/* Attachment records by index: the registry checked the current schema's member order, and a
+ * v3 writer (the only older one with attachments) has the same. */
+static int get_attachments(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t *rec,
+                           okno_avro_error *err)
+{
+    okno_attachment *list = (okno_attachment *)(rec + d->offset);
+    size_t n;
+    if (avro_value_get_size(v, &n) != 0) {
+        return mismatch(err, d->name);
+    }
+    if (n > OKNO_ATTACHMENTS_MAX) {
+        return fail(err, OKNO_EDECODE, "more than OKNO_ATTACHMENTS_MAX", d->name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t item, size;
+        okno_attachment *a = &list[i];
+        if (avro_value_get_by_index(v, i, &item, NULL) != 0 ||
+            get_attachment_text(&item, 0, &a->id) != 0 ||
+            get_attachment_text(&item, 1, &a->name) != 0 ||
+            get_attachment_text(&item, 2, &a->media_type) != 0 ||
+            avro_value_get_by_index(&item, 3, &size, NULL) != 0 ||
+            avro_value_get_long(&size, &a->size_bytes) != 0 ||
+            get_attachment_text(&item, 4, &a->sha256) != 0) {
+            return mismatch(err, d->name);
+        }
+    }
+    *(uint32_t *)(rec + d->count_offset) = (uint32_t)n;
+    return 0;
+}
+
 /* A long or int the C struct keeps unsigned. */
 static int get_count(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t *m,
                      okno_avro_error *err)
@@ -153,6 +196,8 @@ static int get_value(avro_value_t *v, const struct okno__avro_fdesc *d, uint8_t 
         break;
     case OKNO__F_AGREERS:
         return get_agreers(v, d, rec, err);
+    case OKNO__F_OPT_ATTACHMENTS:
+        return get_attachments(v, d, rec, err);
     case OKNO__F_IMPLIED:
         return 0;
     }

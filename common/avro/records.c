@@ -20,7 +20,7 @@ int okno__avro_fkind_optional(enum okno__avro_fkind k)
 {
     return k == OKNO__F_OPT_UUID || k == OKNO__F_OPT_LONG || k == OKNO__F_OPT_U64 ||
            k == OKNO__F_OPT_INT || k == OKNO__F_OPT_TS || k == OKNO__F_OPT_STR ||
-           k == OKNO__F_OPT_ENUM;
+           k == OKNO__F_OPT_ENUM || k == OKNO__F_OPT_ATTACHMENTS;
 }
 
 static const char *action_sym(int v)
@@ -85,6 +85,11 @@ static const char *notify_sym(int v)
         "agreer_user_ids", OKNO__F_AGREERS, TR(agreers), TR(agreers_count), 0, 0, NULL             \
     }
 
+#define TR_ATTACHMENTS                                                                             \
+    {                                                                                              \
+        "attachments", OKNO__F_OPT_ATTACHMENTS, TR(attachments), TR(attachments_count), 0, 0, NULL \
+    }
+
 static const struct okno__avro_fdesc tr_header[] = {
     F("request_id", OKNO__F_UUID, TR(request_id)),
     F("message_id", OKNO__F_UUID, TR(message_id)),
@@ -102,6 +107,7 @@ static const struct okno__avro_fdesc tr_submit[] = {
     F("subcategory_id", OKNO__F_OPT_INT, TR(subcategory_id)),
     F("text", OKNO__F_STR, TR(text)),
     F("applicant_email", OKNO__F_OPT_STR, TR(applicant_email)),
+    TR_ATTACHMENTS,
 };
 static const struct okno__avro_fdesc tr_accept[] = {
     F("target_org_id", OKNO__F_LONG, TR(target_org_id)),
@@ -197,6 +203,7 @@ static const struct okno__avro_fdesc ev_submitted[] = {
     F("answer_deadline", OKNO__F_TS, EV(answer_deadline_ms)),
     F("text", OKNO__F_STR, EV(text)),
     F("applicant_email", OKNO__F_OPT_STR, EV(applicant_email)),
+    {"attachments", OKNO__F_OPT_ATTACHMENTS, EV(attachments), EV(attachments_count), 0, 0, NULL},
 };
 static const struct okno__avro_fdesc ev_accepted[] = {
     F("target_org_id", OKNO__F_LONG, EV(target_org_id)),
@@ -358,17 +365,36 @@ static size_t value_bytes(enum okno__avro_fkind k)
     }
 }
 
+static bool str_equal(okno_str x, okno_str y)
+{
+    return x.len == y.len && (x.len == 0 || memcmp(x.ptr, y.ptr, x.len) == 0);
+}
+
 static bool field_equal(const struct okno__avro_fdesc *d, const uint8_t *a, const uint8_t *b)
 {
     if (d->kind == OKNO__F_STR || d->kind == OKNO__F_OPT_STR) {
-        const okno_str *x = (const okno_str *)(a + d->offset);
-        const okno_str *y = (const okno_str *)(b + d->offset);
-        return x->len == y->len && (x->len == 0 || memcmp(x->ptr, y->ptr, x->len) == 0);
+        return str_equal(*(const okno_str *)(a + d->offset), *(const okno_str *)(b + d->offset));
     }
     if (d->kind == OKNO__F_AGREERS) {
         uint32_t n = *(const uint32_t *)(a + d->count_offset);
         return n == *(const uint32_t *)(b + d->count_offset) && n <= OKNO_AGREERS_MAX &&
                memcmp(a + d->offset, b + d->offset, n * sizeof(okno_user_id)) == 0;
+    }
+    if (d->kind == OKNO__F_OPT_ATTACHMENTS) {
+        uint32_t n = *(const uint32_t *)(a + d->count_offset);
+        if (n != *(const uint32_t *)(b + d->count_offset) || n > OKNO_ATTACHMENTS_MAX) {
+            return false;
+        }
+        const okno_attachment *x = (const okno_attachment *)(a + d->offset);
+        const okno_attachment *y = (const okno_attachment *)(b + d->offset);
+        for (uint32_t i = 0; i < n; i++) {
+            if (!str_equal(x[i].id, y[i].id) || !str_equal(x[i].name, y[i].name) ||
+                !str_equal(x[i].media_type, y[i].media_type) ||
+                x[i].size_bytes != y[i].size_bytes || !str_equal(x[i].sha256, y[i].sha256)) {
+                return false;
+            }
+        }
+        return true;
     }
     return memcmp(a + d->offset, b + d->offset, value_bytes(d->kind)) == 0;
 }

@@ -31,6 +31,8 @@ enum okno__avro_fkind {
     OKNO__F_OPT_ENUM, /* a C enum, 0 (NONE) <-> null */
     OKNO__F_AGREERS,  /* okno_user_id[OKNO_AGREERS_MAX] + uint32_t count <-> array<long> */
     OKNO__F_IMPLIED,  /* a C enum fixed by the record type (value enum_base): not on the wire */
+    OKNO__F_OPT_ATTACHMENTS, /* okno_attachment[OKNO_ATTACHMENTS_MAX] + uint32_t count <->
+                                ["null", array<Attachment>], no attachments <-> null */
 };
 
 /* The canonical name of C enum value v, for checking enum symbols against the schema. */
@@ -40,7 +42,7 @@ struct okno__avro_fdesc {
     const char *name; /* the Avro field name */
     enum okno__avro_fkind kind;
     size_t offset;       /* of the C member in the topic's struct */
-    size_t count_offset; /* OKNO__F_AGREERS: of the uint32_t count */
+    size_t count_offset; /* OKNO__F_AGREERS, OKNO__F_OPT_ATTACHMENTS: of the uint32_t count */
     int enum_base;       /* enums: C value of symbol 0 */
     int enum_count;      /* enums: number of symbols */
     okno__avro_enum_name_fn enum_name;

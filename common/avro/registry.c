@@ -91,6 +91,22 @@ static int enum_ok(const struct okno_avro_node *n, const struct okno__avro_fdesc
     return 1;
 }
 
+/* The Attachment record: id, name, media_type (strings), size_bytes (long), sha256 (string). */
+static int attachment_ok(const struct okno_avro_node *n)
+{
+    static const char *const names[] = {"id", "name", "media_type", "size_bytes", "sha256"};
+    if (n->kind != OKNO_AVRO_RECORD || n->count != 5) {
+        return 0;
+    }
+    for (size_t i = 0; i < 5; i++) {
+        enum okno_avro_kind want = i == 3 ? OKNO_AVRO_LONG : OKNO_AVRO_STRING;
+        if (strcmp(n->fields[i].name, names[i]) != 0 || n->fields[i].type->kind != want) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int value_ok(const struct okno_avro_node *n, enum okno__avro_fkind k,
                     const struct okno__avro_fdesc *d)
 {
@@ -121,6 +137,8 @@ static int value_ok(const struct okno_avro_node *n, enum okno__avro_fkind k,
         return enum_ok(n, d);
     case OKNO__F_AGREERS:
         return n->kind == OKNO_AVRO_ARRAY && n->items->kind == OKNO_AVRO_LONG;
+    case OKNO__F_OPT_ATTACHMENTS:
+        return n->kind == OKNO_AVRO_ARRAY && attachment_ok(n->items);
     case OKNO__F_IMPLIED:
         return 0;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "okno/avro.h"
 #include "okno/error.h"
 #include "okno/eventlog.h"
 #include "okno/readmodel.h"
@@ -99,13 +100,62 @@ static int message_call(PGconn *conn, const struct okno_rm_caller *who, const ui
     return rc;
 }
 
+static const char SUBMITTED_SQL[] =
+    "select body from okno.event_log where message_id = $1::uuid and seq = 1";
+
+/* The files attached at submission, read from the message_submitted event (a reference never
+ * changes, so the projection keeps no copy), under the caller's visibility like the history. */
+static int card_attachments(PGconn *conn, const struct okno_rm_caller *who,
+                            const uint8_t id_bytes[16], json_t *card, char *errbuf,
+                            size_t errbuf_bytes)
+{
+    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK)
+        return rc;
+    char id[OKNO_UUID_TEXT_BYTES];
+    okno_eventlog_uuid_text(id_bytes, id);
+    const char *params[1] = {id};
+    PGresult *res =
+        okno__rm_query(conn, "card_files", SUBMITTED_SQL, 1, params, true, errbuf, errbuf_bytes);
+    if (res == NULL)
+        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
+    json_t *files = NULL;
+    okno_event e;
+    okno_avro_error err = {0};
+    if (PQntuples(res) == 1 &&
+        okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, 0, 0),
+                               (size_t)PQgetlength(res, 0, 0), &e, &err) == 0) {
+        files = okno_rm_attachments_json(&e);
+        rc = files != NULL ? OKNO_OK : OKNO_ENOMEM;
+    } else if (PQntuples(res) == 1) {
+        snprintf(errbuf, errbuf_bytes, "the submitted event does not decode: %s", err.reason);
+        rc = OKNO_EDECODE;
+    } else {
+        files = json_array(); /* not visible, or gone: the card said what the caller may see */
+        rc = files != NULL ? OKNO_OK : OKNO_ENOMEM;
+    }
+    PQclear(res);
+    if (rc == OKNO_OK && json_object_set_new(card, "attachments", files) != 0)
+        rc = OKNO_ENOMEM;
+    else if (rc != OKNO_OK)
+        json_decref(files);
+    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
+}
+
 int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                  int64_t now_ms, json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
-    return message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
-                        errbuf_bytes);
+    int rc = message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
+                          errbuf_bytes);
+    if (rc == OKNO_OK)
+        rc = card_attachments(conn, who, message_id, *out, errbuf, errbuf_bytes);
+    if (rc != OKNO_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
@@ -154,6 +204,24 @@ static json_t *json_id(int64_t id)
     return id != 0 ? json_integer(id) : json_null();
 }
 
+json_t *okno_rm_attachments_json(const okno_event *e)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; a != NULL && i < e->attachments_count && i < OKNO_ATTACHMENTS_MAX; i++) {
+        const okno_attachment *f = &e->attachments[i];
+        json_t *o =
+            json_pack("{s:s%,s:s%,s:s%,s:I,s:s%}", "id", f->id.ptr, (size_t)f->id.len, "name",
+                      f->name.ptr, (size_t)f->name.len, "media_type", f->media_type.ptr,
+                      (size_t)f->media_type.len, "size_bytes", (json_int_t)f->size_bytes, "sha256",
+                      f->sha256.ptr, (size_t)f->sha256.len);
+        if (o == NULL || json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
 json_t *okno_rm_event_json(const okno_event *e, int64_t position, const char *hash_hex)
 {
     json_t *agreers = json_array();
@@ -186,6 +254,11 @@ json_t *okno_rm_event_json(const okno_event *e, int64_t position, const char *ha
     json_object_set_new(o, "answer_deadline", json_time(e->answer_deadline_ms));
     json_object_set_new(o, "requested_at", json_time(e->requested_at_ms));
     json_object_set_new(o, "applicant_email", json_str(e->applicant_email));
+    json_t *files = okno_rm_attachments_json(e);
+    if (files == NULL || json_object_set_new(o, "attachments", files) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -2,6 +2,7 @@
  * Adding or changing a rule of the regulation means editing this file; okno_workflow_step
  * and the generated docs/workflow-table.md follow from it. */
 #include <stddef.h>
+#include <string.h>
 
 #include "okno/sla.h"
 #include "workflow/guard.h"
@@ -413,6 +414,8 @@ static okno__when build_submit(const okno__ctx *c, okno_event *ev)
     ev->answer_deadline_ms = c->at_ms + okno_sla_total_ms(ev->total_days);
     ev->text = r->text;
     ev->applicant_email = r->applicant_email;
+    ev->attachments_count = r->attachments_count;
+    memcpy(ev->attachments, r->attachments, r->attachments_count * sizeof(r->attachments[0]));
     return OKNO__WHEN_ALWAYS;
 }
 

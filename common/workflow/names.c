@@ -208,6 +208,10 @@ static const okno_refusal_info refusal_infos[OKNO_REFUSAL_COUNT] = {
         {"wrong_partition", OKNO_REFUSAL_REACHES_APPLICANT,
          "the record is not on its message's partition",
          "Запрос отправлен с нарушением порядка доставки и не рассмотрен; отправьте его повторно."},
+    [OKNO_REFUSAL_INVALID_ATTACHMENT] =
+        {"invalid_attachment", OKNO_REFUSAL_REACHES_APPLICANT,
+         "a file reference is malformed (id, name, media type, size or SHA-256)",
+         "Ссылка на вложенный файл неверна: проверьте файл и загрузите его заново."},
 };
 
 okno_str okno_str_c(const char *s)

@@ -27,6 +27,15 @@ static okno_refusal_code texts_valid(const okno_request *req)
         str_valid(req->text, OKNO_TEXT_BYTES_MAX, &code) &&
         str_valid(req->applicant_email, OKNO_EMAIL_BYTES_MAX, &code))
         str_valid(req->comment, OKNO_COMMENT_BYTES_MAX, &code);
+    if (code != OKNO_REFUSAL_NONE)
+        return code;
+    if (req->attachments_count > OKNO_ATTACHMENTS_MAX)
+        return OKNO_REFUSAL_INVALID_ATTACHMENT;
+    for (uint32_t i = 0; i < req->attachments_count; i++) {
+        const char *field;
+        if (!okno_attachment_valid(&req->attachments[i], &field))
+            return OKNO_REFUSAL_INVALID_ATTACHMENT;
+    }
     return code;
 }
 

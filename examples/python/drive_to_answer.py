@@ -32,7 +32,14 @@ def main():
         # (action, acting user, acting org, payload, reason)
         ("submit", applicant, 0, {"channel": "portal", "applicant_id": applicant,
                                   "category_id": 1, "subcategory_id": None,
-                                  "text": "The pedestrian crossing lights are broken."}, None),
+                                  "text": "The pedestrian crossing lights are broken.",
+                                  # a file by reference: it stays in the portal's file store
+                                  "attachments": [{
+                                      "id": "3f2b8c1e-5d4a-4e9b-8c7d-1a2b3c4d5e6f",
+                                      "name": "crossing.jpg", "media_type": "image/jpeg",
+                                      "size_bytes": 182344,
+                                      "sha256": "6b86b273ff34fce19d6b804eff5a3f57"
+                                                "47ada4eaa22f1d49c01e52ddb7875b4b"}]}, None),
         ("accept", moderator, operator_org, {"target_org_id": org, "category_id": None,
                                              "subcategory_id": None}, None),
         ("assign_executor", coordinator, org, {"executor_user_id": executor}, None),

@@ -1,6 +1,7 @@
 /* Property level: which body fields each action takes, their types, and nothing else. Fields
  * the server sets (stage, org, seq, actor, ids) are refused by name, as is any unknown field.
  * Whether the values make sense for the message is the ledger's to decide. */
+#include <stdio.h>
 #include <string.h>
 
 #include "gateway.h"
@@ -20,6 +21,7 @@ enum field {
     F_SUBCATEGORY = 1u << 10,
     F_APPLICANT = 1u << 11,
     F_EMAIL = 1u << 12,
+    F_ATTACHMENTS = 1u << 13,
 };
 
 struct field_def {
@@ -41,6 +43,7 @@ static const struct field_def fields[] = {
     {"subcategory_id", F_SUBCATEGORY},
     {"applicant_id", F_APPLICANT},
     {"applicant_email", F_EMAIL},
+    {"attachments", F_ATTACHMENTS},
     {NULL, 0},
 };
 
@@ -78,7 +81,7 @@ struct action_def {
 
 static const struct action_def actions[OKNO_ACTION_COUNT] = {
     [OKNO_ACTION_SUBMIT] = {F_TEXT | F_CATEGORY | F_SUBCATEGORY | F_APPLICANT | F_EMAIL |
-                                ANY_COMMENT,
+                                F_ATTACHMENTS | ANY_COMMENT,
                             F_TEXT, OKNO_ROLE_INTAKE_OPERATOR},
     [OKNO_ACTION_ACCEPT] = {F_TARGET_ORG | F_CATEGORY | F_SUBCATEGORY | ANY_COMMENT, F_TARGET_ORG,
                             MOD},
@@ -205,6 +208,73 @@ static bool get_email(json_t *v, okno_request *req, struct okno_http_response *r
     return true;
 }
 
+/* One file reference {id, name, media_type, size_bytes, sha256}, all five required and no
+ * other member; a fault is named to the member: attachments[2].sha256. */
+static bool get_attachment(json_t *v, size_t i, okno_attachment *a, struct okno_http_response *res)
+{
+    static const char *const members[] = {"id", "name", "media_type", "size_bytes", "sha256"};
+    char where[96];
+    snprintf(where, sizeof where, "attachments[%zu]", i);
+    if (!json_is_object(v))
+        return bad(res, where, "must be an object {id, name, media_type, size_bytes, sha256}");
+    const char *key;
+    json_t *m;
+    json_object_foreach(v, key, m)
+    {
+        bool known = false;
+        for (size_t k = 0; k < 5; k++)
+            known = known || strcmp(key, members[k]) == 0;
+        if (!known) {
+            snprintf(where, sizeof where, "attachments[%zu].%.32s", i, key);
+            return bad(res, where, "unknown member of a file reference");
+        }
+    }
+    okno_str *texts[] = {&a->id, &a->name, &a->media_type, NULL, &a->sha256};
+    for (size_t k = 0; k < 5; k++) {
+        json_t *x = json_object_get(v, members[k]);
+        snprintf(where, sizeof where, "attachments[%zu].%s", i, members[k]);
+        if (x == NULL)
+            return bad(res, where, "required in a file reference");
+        if (k == 3) {
+            if (!json_is_integer(x))
+                return bad(res, where, "must be an integer");
+            a->size_bytes = json_integer_value(x);
+        } else if (!json_is_string(x)) {
+            return bad(res, where, "must be a string");
+        } else {
+            *texts[k] = (okno_str){json_string_value(x), (uint32_t)json_string_length(x)};
+        }
+    }
+    const char *field = NULL;
+    if (!okno_attachment_valid(a, &field)) {
+        snprintf(where, sizeof where, "attachments[%zu].%s", i, field);
+        return bad(res, where,
+                   strcmp(field, "id") == 0 ? "must be 1 to 128 printable ASCII characters"
+                   : strcmp(field, "name") == 0
+                       ? "must be 1 to 255 bytes of UTF-8 without control characters"
+                   : strcmp(field, "media_type") == 0 ? "must be a media type, type/subtype"
+                   : strcmp(field, "size_bytes") == 0
+                       ? "must be 0 to 104857600 (OKNO_ATTACHMENT_SIZE_MAX)"
+                       : "must be 64 lowercase hex digits");
+    }
+    return true;
+}
+
+static bool get_attachments(json_t *v, okno_request *req, struct okno_http_response *res)
+{
+    if (!json_is_array(v) || json_array_size(v) > OKNO_ATTACHMENTS_MAX)
+        return bad(res, "attachments", "must be an array of at most 20 file references");
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (!get_attachment(item, i, &req->attachments[i], res))
+            return false;
+    }
+    req->attachments_count = (uint32_t)json_array_size(v);
+    return true;
+}
+
 static bool set_field(enum field f, json_t *v, okno_request *req, struct okno_http_response *res)
 {
     switch (f) {
@@ -234,6 +304,8 @@ static bool set_field(enum field f, json_t *v, okno_request *req, struct okno_ht
         return get_id(v, INT64_MAX, &req->applicant_id, "applicant_id", res);
     case F_EMAIL:
         return get_email(v, req, res);
+    case F_ATTACHMENTS:
+        return get_attachments(v, req, res);
     }
     return bad(res, "body", "unhandled field");
 }

@@ -48,9 +48,10 @@ static void corpus_replays_with_expected_outcomes(void **state)
         uint8_t *buf = read_all(path, &len);
         int rc = okno_fuzz_decode_one(buf, len);
         if (strncmp(ent->d_name, "valid-v1-", 9) == 0 ||
-            strncmp(ent->d_name, "valid-v2-", 9) == 0) {
-            /* Kept from before v2 (v3 for events): records of an older released version decode
-             * too. */
+            strncmp(ent->d_name, "valid-v2-", 9) == 0 ||
+            strncmp(ent->d_name, "valid-v3-", 9) == 0) {
+            /* Kept from before v2 (v3, v4 for events; v3 for requests): records of an older
+             * released version decode too. */
             if (rc != 0) {
                 fail_msg("%s (an older version's record) does not decode", ent->d_name);
             }

@@ -77,6 +77,12 @@ static void text_details(const okno_event *e)
         printf("     target user: %" PRId64 "\n", e->target_user_id);
     for (uint32_t i = 0; i < e->agreers_count; i++)
         printf("     agreer: %" PRId64 "\n", e->agreers[i]);
+    for (uint32_t i = 0; i < e->attachments_count; i++) {
+        const okno_attachment *f = &e->attachments[i];
+        printf("     attachment %u: %.*s (%.*s, %" PRId64 " bytes, sha256 %.*s) file %.*s\n", i,
+               (int)f->name.len, f->name.ptr, (int)f->media_type.len, f->media_type.ptr,
+               f->size_bytes, (int)f->sha256.len, f->sha256.ptr, (int)f->id.len, f->id.ptr);
+    }
     if (e->approver_user_id)
         printf("     approver: %" PRId64 "\n", e->approver_user_id);
     if (e->answer_type)

@@ -93,6 +93,10 @@ int okno_rm_with_caller(PGconn *conn, const struct okno_rm_caller *who,
  * hash (hex), reasons, texts, targets, answer fields. NULL only when out of memory. */
 json_t *okno_rm_event_json(const struct okno_event *e, int64_t position, const char *hash_hex);
 
+/* An event's file references as a JSON array of {id, name, media_type, size_bytes, sha256}
+ * (empty for none). NULL only when out of memory. */
+json_t *okno_rm_attachments_json(const struct okno_event *e);
+
 /* Milliseconds since the epoch as ISO 8601 UTC with milliseconds ("...T06:00:00.000Z"). */
 void okno_rm_time_iso(int64_t ms, char out[OKNO_RM_TIME_BYTES]);
 

@@ -16,17 +16,23 @@
 
 /* ---- limits --------------------------------------------------------------------------- */
 
-#define OKNO_AGREERS_MAX          8     /* named agreeing managers in one round */
-#define OKNO_UPSTREAM_MAX         16    /* depth of the forward_to_subordinate chain */
-#define OKNO_STEP_EVENTS_MAX      2     /* events one okno_workflow_step may emit */
-#define OKNO_REFUSAL_MESSAGE_MAX  160   /* bytes of the human-readable refusal, with the NUL */
-#define OKNO_TEXT_BYTES_MAX       65536 /* answer text and message text, in bytes */
-#define OKNO_REASON_BYTES_MAX     4096  /* stated reason, in bytes */
-#define OKNO_COMMENT_BYTES_MAX    16384 /* executor's or manager's comment, in bytes */
-#define OKNO_EMAIL_BYTES_MAX      254   /* an applicant's e-mail address, in bytes */
-#define OKNO_ORG_DEPTH_MAX        64    /* levels of the org hierarchy walked before giving up */
-#define OKNO_TOTAL_DAYS_MAX       3660  /* largest total processing time of a category, days */
-#define OKNO_APPROACHING_PERMILLE 800   /* default "approaching" share of a stage's time, 1/1000 */
+#define OKNO_AGREERS_MAX               8     /* named agreeing managers in one round */
+#define OKNO_UPSTREAM_MAX              16    /* depth of the forward_to_subordinate chain */
+#define OKNO_STEP_EVENTS_MAX           2     /* events one okno_workflow_step may emit */
+#define OKNO_REFUSAL_MESSAGE_MAX       160   /* bytes of the human-readable refusal, with the NUL */
+#define OKNO_TEXT_BYTES_MAX            65536 /* answer text and message text, in bytes */
+#define OKNO_REASON_BYTES_MAX          4096  /* stated reason, in bytes */
+#define OKNO_COMMENT_BYTES_MAX         16384 /* executor's or manager's comment, in bytes */
+#define OKNO_EMAIL_BYTES_MAX           254   /* an applicant's e-mail address, in bytes */
+#define OKNO_ATTACHMENTS_MAX           20    /* file references on one submission */
+#define OKNO_ATTACHMENT_ID_BYTES_MAX   128   /* the portal file store's id of a file, in bytes */
+#define OKNO_ATTACHMENT_NAME_BYTES_MAX 255   /* a file name, UTF-8, in bytes */
+#define OKNO_ATTACHMENT_TYPE_BYTES_MAX 255   /* a media type (RFC 6838), in bytes */
+#define OKNO_ATTACHMENT_SIZE_MAX       (100LL * 1024 * 1024) /* bytes of one referenced file */
+#define OKNO_SHA256_HEX_BYTES          64                    /* a SHA-256 digest in lowercase hex */
+#define OKNO_ORG_DEPTH_MAX             64 /* levels of the org hierarchy walked before giving up */
+#define OKNO_TOTAL_DAYS_MAX            3660 /* largest total processing time of a category, days */
+#define OKNO_APPROACHING_PERMILLE      800 /* default "approaching" share of a stage's time, 1/1000 */
 
 /* The user id the timer's SLA signals act as; no person may hold it. */
 #define OKNO_SYSTEM_USER_ID 0
@@ -49,6 +55,20 @@ typedef struct okno_str {
 
 /* A slice over a NUL-terminated string (borrowed). */
 okno_str okno_str_c(const char *s);
+
+/* A file attached to a submission by reference: the file lives in the portal's file store,
+ * okno records and shows the reference, never the bytes. */
+typedef struct okno_attachment {
+    okno_str id;         /* the file store's id, 1..OKNO_ATTACHMENT_ID_BYTES_MAX bytes */
+    okno_str name;       /* the file name, 1..OKNO_ATTACHMENT_NAME_BYTES_MAX bytes */
+    okno_str media_type; /* type/subtype, 3..OKNO_ATTACHMENT_TYPE_BYTES_MAX bytes */
+    int64_t size_bytes;  /* 0..OKNO_ATTACHMENT_SIZE_MAX */
+    okno_str sha256;     /* OKNO_SHA256_HEX_BYTES lowercase hex digits */
+} okno_attachment;
+
+/* Whether a is a well-formed reference; on failure *field names the member at fault ("id",
+ * "name", "media_type", "size_bytes", "sha256"). */
+int okno_attachment_valid(const okno_attachment *a, const char **field);
 
 /* ---- enums with canonical names --------------------------------------------------------
  * Each enum has okno_<enum>_name(value) -> canonical string (or "unknown" for a value out of
@@ -214,11 +234,12 @@ typedef enum okno_refusal_code {
     OKNO_REFUSAL_MISSING_APPLICANT = 34, /* submit without an applicant id */
     OKNO_REFUSAL_ACCEPT_INTO_OPERATOR_ORG = 35, /* accept naming the platform operator's org */
     OKNO_REFUSAL_REDIRECT_TO_OPERATOR_ORG = 36, /* propose_redirect to the operator's org */
+    OKNO_REFUSAL_INVALID_ATTACHMENT = 39,       /* a file reference fails okno_attachment_valid */
     /* The ledger's own, before the core sees the request: */
     OKNO_REFUSAL_MALFORMED_RECORD = 37, /* the record does not decode (see the message) */
     OKNO_REFUSAL_WRONG_PARTITION = 38,  /* not on murmur2(message id text) % partitions */
 } okno_refusal_code;
-#define OKNO_REFUSAL_COUNT 39
+#define OKNO_REFUSAL_COUNT 40
 
 const char *okno_role_name(okno_role role);
 int okno_role_parse(okno_str s, okno_role *out);
@@ -377,6 +398,8 @@ typedef struct okno_request {
     okno_str applicant_email;  /* submit: optional, up to OKNO_EMAIL_BYTES_MAX */
     int64_t requested_at_ms;   /* the client's time, Unix ms: recorded in the event for audits;
                                   the ledger's clock (now_ms) decides, never this */
+    okno_attachment attachments[OKNO_ATTACHMENTS_MAX]; /* submit: file references (v3) */
+    uint32_t attachments_count;
 
     okno_signal_kind signal; /* sla_signal */
     okno_stage signal_stage; /* sla_signal of a stage-time kind: the stage it is about */
@@ -428,6 +451,9 @@ typedef struct okno_event {
     okno_str applicant_email;     /* submitted: borrowed from the request */
     int64_t directory_version;    /* the org directory's version the ledger decided under (v3;
                                      the core leaves it 0, the ledger sets it) */
+    okno_attachment attachments[OKNO_ATTACHMENTS_MAX]; /* submitted: borrowed from the request
+                                                          (v4) */
+    uint32_t attachments_count;
 } okno_event;
 
 /* ---- the message state ---------------------------------------------------------------- */

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +96,14 @@ class Scratch:
 
     def scalar(self, query):
         return int(self.sql(query)[0][0])
+
+    def run_sql(self, script):
+        """Runs a script (psql -f) as the superuser in the scratch database."""
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
+            f.write(script)
+            f.flush()
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_conninfo,
+                            "-f", f.name], check=True, capture_output=True)
 
     def start(self, service, **settings):
         """Starts services/NAME/okno-NAME against the scratch database and topics."""

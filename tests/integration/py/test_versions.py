@@ -67,11 +67,11 @@ def hexbytes(text):
     return bytes.fromhex(text[2:])
 
 
-def rewrite_as_v1(db, messages):
-    """Rewrites the events of `messages` in database `db` as Event v1 bodies, recomputing what
-    covers the stored bytes: hash chains, stream heads, global checkpoints."""
+def rewrite_as_v1(db, messages, version="v1"):
+    """Rewrites the events of `messages` in database `db` as Event v1 (or `version`) bodies,
+    recomputing what covers the stored bytes: hash chains, stream heads, global checkpoints."""
     v2 = Schemas()
-    v1 = Schemas(files={"Event": HISTORY / "Event" / "v1.avsc"})
+    v1 = Schemas(files={"Event": HISTORY / "Event" / f"{version}.avsc"})
     v1_fp, v1_schema = v1.by_name["Event"]
     _, v2_schema = v2.by_name["Event"]
     sql = ["set session_replication_role = replica;"]  # past the append-only triggers

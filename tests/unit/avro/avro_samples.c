@@ -14,6 +14,24 @@ static okno_uuid uuid_of(uint8_t seed)
     return u;
 }
 
+/* Two file references, the second with a UTF-8 name and an empty file. */
+static uint32_t sample_attachments(okno_attachment *a)
+{
+    a[0] = (okno_attachment){okno_str_c("0b6c1d7e-2f1a-4c55-9e0c-3f1d2b4a5c6d"),
+                             okno_str_c("photo.jpg"), okno_str_c("image/jpeg"), 245760,
+                             okno_str_c("9f86d081884c7d659a2feaa0c55ad015"
+                                        "a3bf4f1b2b0b822cd15d6c15b0f00a08")};
+    a[1] = (okno_attachment){okno_str_c("store-42"), okno_str_c("заявление.pdf"),
+                             okno_str_c("application/pdf"), 0,
+                             okno_str_c("e3b0c44298fc1c149afbf4c8996fb924"
+                                        "27ae41e4649b934ca495991b7852b855")};
+    return 2;
+}
+
+/* Attachments equal by content; then blanked so the records compare with memcmp. */
+static bool attachments_equal_then_blank(okno_attachment *x, uint32_t xn, okno_attachment *y,
+                                         uint32_t yn);
+
 static void sample_request_action(okno_request *r, okno_action action)
 {
     static const okno_user_id agreers[] = {301, 302, 303};
@@ -24,6 +42,7 @@ static void sample_request_action(okno_request *r, okno_action action)
         r->category_id = 12;
         r->text = okno_str_c("Во дворе не убран снег / the yard is not cleared");
         r->applicant_email = okno_str_c("applicant@example.org");
+        r->attachments_count = sample_attachments(r->attachments);
         break;
     case OKNO_ACTION_ACCEPT:
         r->target_org_id = 77;
@@ -120,6 +139,8 @@ static void sample_event_type(okno_event *e)
         e->applicant_email = e->type == OKNO_EVENT_MESSAGE_SUBMITTED
                                  ? okno_str_c("applicant@example.org")
                                  : (okno_str){0};
+        if (e->type == OKNO_EVENT_MESSAGE_SUBMITTED)
+            e->attachments_count = sample_attachments(e->attachments);
         e->target_org_id = e->type == OKNO_EVENT_MESSAGE_ACCEPTED ? 77 : 0;
         e->category_id = 12;
         e->total_days = 30;
@@ -247,6 +268,21 @@ static bool str_equal(okno_str a, okno_str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
+static bool attachments_equal_then_blank(okno_attachment *x, uint32_t xn, okno_attachment *y,
+                                         uint32_t yn)
+{
+    if (xn != yn || xn > OKNO_ATTACHMENTS_MAX)
+        return false;
+    for (uint32_t i = 0; i < xn; i++) {
+        if (!str_equal(x[i].id, y[i].id) || !str_equal(x[i].name, y[i].name) ||
+            !str_equal(x[i].media_type, y[i].media_type) || x[i].size_bytes != y[i].size_bytes ||
+            !str_equal(x[i].sha256, y[i].sha256))
+            return false;
+        x[i] = y[i] = (okno_attachment){0};
+    }
+    return true;
+}
+
 /* Copies compare with memcmp once their text slices are checked and blanked; both sides were
  * zeroed whole before filling, so padding compares equal too. */
 bool okno_test_transition_equal(const okno_avro_transition *a, const okno_avro_transition *b)
@@ -257,7 +293,9 @@ bool okno_test_transition_equal(const okno_avro_transition *a, const okno_avro_t
     if (!str_equal(x.request.reason, y.request.reason) ||
         !str_equal(x.request.text, y.request.text) ||
         !str_equal(x.request.comment, y.request.comment) ||
-        !str_equal(x.request.applicant_email, y.request.applicant_email)) {
+        !str_equal(x.request.applicant_email, y.request.applicant_email) ||
+        !attachments_equal_then_blank(x.request.attachments, x.request.attachments_count,
+                                      y.request.attachments, y.request.attachments_count)) {
         return false;
     }
     x.request.reason = y.request.reason = (okno_str){0};
@@ -273,7 +311,9 @@ bool okno_test_event_equal(const okno_event *a, const okno_event *b)
     memcpy(&x, a, sizeof(x));
     memcpy(&y, b, sizeof(y));
     if (!str_equal(x.reason, y.reason) || !str_equal(x.text, y.text) ||
-        !str_equal(x.comment, y.comment) || !str_equal(x.applicant_email, y.applicant_email)) {
+        !str_equal(x.comment, y.comment) || !str_equal(x.applicant_email, y.applicant_email) ||
+        !attachments_equal_then_blank(x.attachments, x.attachments_count, y.attachments,
+                                      y.attachments_count)) {
         return false;
     }
     x.reason = y.reason = (okno_str){0};

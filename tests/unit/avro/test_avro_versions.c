@@ -206,6 +206,8 @@ static void v1_events_read_as_current_with_new_fields_defaulted(void **state)
         want = e;
         want.requested_at_ms = 0;
         want.applicant_email = (okno_str){0};
+        want.attachments_count = 0;
+        memset(want.attachments, 0, sizeof want.attachments);
 
         if (okno_avro_decoder_decode(&dec, old, old_len, &got, &err) != 0)
             fail_msg("%s from v1: %s", okno_event_type_name(e.type), err.reason);
@@ -239,11 +241,51 @@ static void v1_transition_requests_read_as_current_with_new_fields_defaulted(voi
         size_t old_len = downgrade("TransitionRequest.avsc", &v1, cur, cur_len, old);
         want = t;
         want.request.applicant_email = (okno_str){0};
+        want.request.attachments_count = 0;
+        memset(want.request.attachments, 0, sizeof want.request.attachments);
         if (okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, old, old_len, &got, &err) != 0)
             fail_msg("%s from v1: %s", okno_action_name((okno_action)a), err.reason);
         assert_true(okno_test_transition_equal(&got, &want));
     }
     avro_schema_decref(v1.schema);
+}
+
+/* A submission written before attachments (Event v3, TransitionRequest v2) reads as the
+ * current one with none; the current version carries them. */
+static void bodies_before_attachments_read_with_none(void **state)
+{
+    (void)state;
+    version ev3 = version_load("history/Event/v3.avsc");
+    version tr2 = version_load("history/TransitionRequest/v2.avsc");
+    okno_event e, got;
+    okno_test_sample_event(&e, OKNO_EVENT_MESSAGE_SUBMITTED);
+    assert_int_equal(e.attachments_count, 2);
+    uint8_t cur[BUF_BYTES], old[BUF_BYTES];
+    size_t cur_len, old_len;
+    okno_avro_error err = {0};
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_EVENTS, &e, cur, sizeof cur, &cur_len, &err), 0);
+    old_len = downgrade("Event.avsc", &ev3, cur, cur_len, old);
+    assert_true(old_len < cur_len);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_EVENTS, old, old_len, &got, &err), 0);
+    assert_int_equal(got.attachments_count, 0);
+    assert_int_equal(got.applicant_email.len, e.applicant_email.len);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_EVENTS, cur, cur_len, &got, &err), 0);
+    assert_true(okno_test_event_equal(&got, &e));
+
+    okno_avro_transition t, tgot;
+    okno_test_sample_transition(&t, OKNO_ACTION_SUBMIT);
+    assert_int_equal(t.request.attachments_count, 2);
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, cur, sizeof cur, &cur_len, &err),
+                     0);
+    old_len = downgrade("TransitionRequest.avsc", &tr2, cur, cur_len, old);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, old, old_len, &tgot, &err), 0);
+    assert_int_equal(tgot.request.attachments_count, 0);
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_TRANSITIONS, cur, cur_len, &tgot, &err), 0);
+    assert_true(okno_test_transition_equal(&tgot, &t));
+    assert_memory_equal(tgot.request.attachments[1].name.ptr, "заявление.pdf",
+                        tgot.request.attachments[1].name.len);
+    avro_schema_decref(ev3.schema);
+    avro_schema_decref(tr2.schema);
 }
 
 /* A v1 notification (always about one message) reads as the current one: its message id set,
@@ -331,6 +373,7 @@ int main(void)
         cmocka_unit_test(v1_transition_requests_read_as_current_with_new_fields_defaulted),
         cmocka_unit_test(a_broken_v1_body_is_refused),
         cmocka_unit_test(v1_notifications_read_as_current_with_new_fields_defaulted),
+        cmocka_unit_test(bodies_before_attachments_read_with_none),
         cmocka_unit_test(a_notification_about_no_single_message_round_trips),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -132,6 +132,45 @@ static void submit_carries_the_applicants_email_when_well_formed(void **state)
                    "applicant_email");
 }
 
+#define ATT(id, sha)                                                                               \
+    "{\"id\":\"" id "\",\"name\":\"scan.pdf\",\"media_type\":\"application/pdf\","                 \
+    "\"size_bytes\":10,\"sha256\":\"" sha "\"}"
+#define SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* Submit takes file references; a bad one is refused naming it: attachments[2].sha256. */
+static void submit_takes_attachments_and_names_a_bad_one(void **state)
+{
+    (void)state;
+    okno_request req;
+    assert_null(shape(OKNO_ACTION_SUBMIT, &applicant,
+                      "{\"text\":\"t\",\"attachments\":[" ATT("a", SHA) "," ATT("b", SHA) "]}",
+                      &req));
+    assert_int_equal(req.attachments_count, 2);
+    assert_int_equal(req.attachments[1].size_bytes, 10);
+    assert_int_equal(req.attachments[1].id.len, 1); /* its text went with the body */
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant,
+                   "{\"text\":\"t\",\"attachments\":[" ATT("a", SHA) "," ATT("b", SHA) "," ATT(
+                       "c", "ABC") "]}",
+                   "attachments[2].sha256");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant,
+                   "{\"text\":\"t\",\"attachments\":[{\"id\":\"a\"}]}", "attachments[0].name");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant,
+                   "{\"text\":\"t\",\"attachments\":[{\"id\":\"a\",\"bytes\":\"AAAA\"}]}",
+                   "attachments[0].bytes");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant,
+                   "{\"text\":\"t\",\"attachments\":[" ATT("a b", SHA) "]}", "attachments[0].id");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"t\",\"attachments\":{}}",
+                   "attachments");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, "{\"text\":\"t\",\"attachments\":[7]}",
+                   "attachments[0]");
+    char many[4096] = "{\"text\":\"t\",\"attachments\":[";
+    for (int i = 0; i <= OKNO_ATTACHMENTS_MAX; i++)
+        strcat(strcat(many, i ? "," : ""), ATT("x", SHA));
+    strcat(many, "]}");
+    assert_refused(OKNO_ACTION_SUBMIT, &applicant, many, "attachments");
+    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"attachments\":[]}", "attachments");
+}
+
 static void roles_per_action_follow_the_regulation(void **state)
 {
     (void)state;
@@ -151,6 +190,7 @@ int main(void)
         cmocka_unit_test(wrong_types_and_missing_fields_are_refused_by_name),
         cmocka_unit_test(submit_is_for_oneself_or_by_an_intake_operator),
         cmocka_unit_test(submit_carries_the_applicants_email_when_well_formed),
+        cmocka_unit_test(submit_takes_attachments_and_names_a_bad_one),
         cmocka_unit_test(roles_per_action_follow_the_regulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

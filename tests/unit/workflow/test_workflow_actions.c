@@ -869,18 +869,25 @@ static void the_clients_requested_at_is_recorded_but_the_ledgers_clock_decides(v
     assert_int_equal(e.requested_at_ms, r.requested_at_ms);
 }
 
+/* A new message m (id from seed) and the applicant's submission of it through the portal. */
+static okno_request portal_submission(fx_msg *m, int seed)
+{
+    memset(m, 0, sizeof *m);
+    m->now_ms = FX_T0;
+    m->id = fx_uuid(seed);
+    okno_request r = fx_req(m, OKNO_ACTION_SUBMIT, FX_APPLICANT, 0);
+    r.applicant_id = FX_APPLICANT;
+    r.channel = OKNO_CHANNEL_PORTAL;
+    r.text = okno_str_c("no light");
+    return r;
+}
+
 /* Submit may carry the applicant's e-mail; the event records it; it is bounded like a text. */
 static void applicant_email_is_recorded_at_submission_and_bounded(void **s)
 {
     (void)s;
     fx_msg m;
-    memset(&m, 0, sizeof m);
-    m.now_ms = FX_T0;
-    m.id = fx_uuid(97);
-    okno_request r = fx_req(&m, OKNO_ACTION_SUBMIT, FX_APPLICANT, 0);
-    r.applicant_id = FX_APPLICANT;
-    r.channel = OKNO_CHANNEL_PORTAL;
-    r.text = okno_str_c("no light");
+    okno_request r = portal_submission(&m, 97);
     static char longest[OKNO_EMAIL_BYTES_MAX + 1];
     memset(longest, 'a', sizeof longest);
     r.applicant_email = (okno_str){longest, OKNO_EMAIL_BYTES_MAX + 1};
@@ -889,6 +896,52 @@ static void applicant_email_is_recorded_at_submission_and_bounded(void **s)
     okno_event e = fx_ok(&m, &r);
     assert_int_equal(e.applicant_email.len, r.applicant_email.len);
     assert_memory_equal(e.applicant_email.ptr, "citizen@example.org", e.applicant_email.len);
+}
+
+/* Submit may carry file references; the event records them; a malformed one is refused and
+ * okno_attachment_valid names its member. */
+static void attachments_are_recorded_at_submission_and_validated(void **s)
+{
+    (void)s;
+    fx_msg m;
+    okno_request r = portal_submission(&m, 98);
+    const okno_attachment good = {okno_str_c("f-1"), okno_str_c("фото.jpg"),
+                                  okno_str_c("image/jpeg"), 1024,
+                                  okno_str_c("9f86d081884c7d659a2feaa0c55ad015"
+                                             "a3bf4f1b2b0b822cd15d6c15b0f00a08")};
+    const char *field = "x";
+    assert_true(okno_attachment_valid(&good, &field));
+    assert_null(field);
+    struct {
+        okno_attachment a;
+        const char *field;
+    } bad[] = {{good, "id"},         {good, "name"},   {good, "media_type"}, {good, "size_bytes"},
+               {good, "size_bytes"}, {good, "sha256"}, {good, "sha256"}};
+    bad[0].a.id = okno_str_c("has space");
+    bad[1].a.name = okno_str_c("line\nbreak");
+    bad[2].a.media_type = okno_str_c("pdf");
+    bad[3].a.size_bytes = -1;
+    bad[4].a.size_bytes = OKNO_ATTACHMENT_SIZE_MAX + 1;
+    bad[5].a.sha256 =
+        okno_str_c("9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08");
+    bad[6].a.sha256 = okno_str_c("abc");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(okno_attachment_valid(&bad[i].a, &field));
+        assert_string_equal(field, bad[i].field);
+        r.attachments[0] = good;
+        r.attachments[1] = bad[i].a;
+        r.attachments_count = 2;
+        fx_refused(&m, &r, OKNO_REFUSAL_INVALID_ATTACHMENT);
+    }
+    r.attachments_count = OKNO_ATTACHMENTS_MAX + 1;
+    fx_refused(&m, &r, OKNO_REFUSAL_INVALID_ATTACHMENT);
+    r.attachments_count = 2;
+    r.attachments[1] = good;
+    r.attachments[1].id = okno_str_c("f-2");
+    okno_event e = fx_ok(&m, &r);
+    assert_int_equal(e.attachments_count, 2);
+    assert_int_equal(e.attachments[0].size_bytes, 1024);
+    assert_memory_equal(e.attachments[1].id.ptr, "f-2", 3);
 }
 
 static void oversized_or_dangling_text_is_refused(void **s)
@@ -988,6 +1041,7 @@ int main(void)
         cmocka_unit_test(refusal_leaves_state_unchanged_and_says_why),
         cmocka_unit_test(the_clients_requested_at_is_recorded_but_the_ledgers_clock_decides),
         cmocka_unit_test(applicant_email_is_recorded_at_submission_and_bounded),
+        cmocka_unit_test(attachments_are_recorded_at_submission_and_validated),
         cmocka_unit_test(oversized_or_dangling_text_is_refused),
         cmocka_unit_test(event_time_never_runs_backwards),
         cmocka_unit_test(null_arguments_are_einval),
