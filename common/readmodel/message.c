@@ -66,21 +66,46 @@ static json_t *rows_json(const PGresult *res)
     return a;
 }
 
+static const char SUBMITTED_SQL[] =
+    "select body from okno.event_log where message_id = $1::uuid and seq = 1";
+
+/* The files attached at submission, from the message_submitted event's body (res: SUBMITTED_SQL
+ * in binary; a reference never changes, so the projection keeps no copy), set on obj. */
+static int set_attachments(const PGresult *res, json_t *obj, char *errbuf, size_t errbuf_bytes)
+{
+    json_t *files = NULL;
+    okno_event e;
+    okno_avro_error err = {0};
+    if (PQntuples(res) == 1 &&
+        okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, 0, 0),
+                               (size_t)PQgetlength(res, 0, 0), &e, &err) != 0)
+        return okno_errorf(errbuf, errbuf_bytes, OKNO_EDECODE,
+                           "the submitted event does not decode: %s", err.reason);
+    /* No row: not visible, or gone; the card said what the caller may see. */
+    files = PQntuples(res) == 1 ? okno_rm_attachments_json(&e) : json_array();
+    if (files == NULL || json_object_set_new(obj, "attachments", files) != 0)
+        return OKNO_ENOMEM;
+    return OKNO_OK;
+}
+
 /* A message's object (head_sql's one row, parameters id and extra) with the rows of list_sql
- * under key, both in the call's transaction, in one round trip. OKNO_ENOTFOUND without a head
- * row (the list is then empty too: the same rule hides both). */
+ * under key and, with_files, its attachments, all in the call's transaction, in one round trip.
+ * OKNO_ENOTFOUND without a head row (the list is then empty too: the same rule hides both). */
 static int message_call(PGconn *conn, const struct okno_rm_caller *who, const uint8_t id_bytes[16],
                         const char *extra, const char *head_sql, const char *list_sql,
-                        const char *key, json_t **out, char *errbuf, size_t errbuf_bytes)
+                        const char *key, bool with_files, json_t **out, char *errbuf,
+                        size_t errbuf_bytes)
 {
     *out = NULL;
     char id[OKNO_UUID_TEXT_BYTES];
     okno_eventlog_uuid_text(id_bytes, id);
     const char *params[2] = {id, extra};
-    const struct okno__rm_stmt stmts[2] = {{key, head_sql, extra != NULL ? 2 : 1, params, false},
-                                           {key, list_sql, 1, params, false}};
-    PGresult *res[2];
-    int rc = okno__rm_pipeline(conn, who, stmts, 2, res, errbuf, errbuf_bytes);
+    const struct okno__rm_stmt stmts[3] = {{key, head_sql, extra != NULL ? 2 : 1, params, false},
+                                           {key, list_sql, 1, params, false},
+                                           {"attachments", SUBMITTED_SQL, 1, params, true}};
+    int count = with_files ? 3 : 2;
+    PGresult *res[3] = {NULL, NULL, NULL};
+    int rc = okno__rm_pipeline(conn, who, stmts, count, res, errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     rc = OKNO_ENOTFOUND;
@@ -88,58 +113,18 @@ static int message_call(PGconn *conn, const struct okno_rm_caller *who, const ui
         *out = okno__rm_row_json(res[0], 0, PQnfields(res[0]));
         json_t *rows = *out != NULL ? rows_json(res[1]) : NULL;
         rc = rows != NULL && json_object_set_new(*out, key, rows) == 0 ? OKNO_OK : OKNO_ENOMEM;
+        if (rc == OKNO_OK && with_files)
+            rc = set_attachments(res[2], *out, errbuf, errbuf_bytes);
     } else {
         snprintf(errbuf, errbuf_bytes, "no such message");
     }
-    PQclear(res[0]);
-    PQclear(res[1]);
+    for (int i = 0; i < count; i++)
+        PQclear(res[i]);
     if (rc != OKNO_OK) {
         json_decref(*out);
         *out = NULL;
     }
     return rc;
-}
-
-static const char SUBMITTED_SQL[] =
-    "select body from okno.event_log where message_id = $1::uuid and seq = 1";
-
-/* The files attached at submission, read from the message_submitted event (a reference never
- * changes, so the projection keeps no copy), under the caller's visibility like the history. */
-static int card_attachments(PGconn *conn, const struct okno_rm_caller *who,
-                            const uint8_t id_bytes[16], json_t *card, char *errbuf,
-                            size_t errbuf_bytes)
-{
-    int rc = okno__rm_begin(conn, who, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK)
-        return rc;
-    char id[OKNO_UUID_TEXT_BYTES];
-    okno_eventlog_uuid_text(id_bytes, id);
-    const char *params[1] = {id};
-    PGresult *res =
-        okno__rm_query(conn, "card_files", SUBMITTED_SQL, 1, params, true, errbuf, errbuf_bytes);
-    if (res == NULL)
-        return okno__rm_end(conn, OKNO_EPG, errbuf, errbuf_bytes);
-    json_t *files = NULL;
-    okno_event e;
-    okno_avro_error err = {0};
-    if (PQntuples(res) == 1 &&
-        okno_avro_decode_topic(OKNO_AVRO_EVENTS, (const uint8_t *)PQgetvalue(res, 0, 0),
-                               (size_t)PQgetlength(res, 0, 0), &e, &err) == 0) {
-        files = okno_rm_attachments_json(&e);
-        rc = files != NULL ? OKNO_OK : OKNO_ENOMEM;
-    } else if (PQntuples(res) == 1) {
-        snprintf(errbuf, errbuf_bytes, "the submitted event does not decode: %s", err.reason);
-        rc = OKNO_EDECODE;
-    } else {
-        files = json_array(); /* not visible, or gone: the card said what the caller may see */
-        rc = files != NULL ? OKNO_OK : OKNO_ENOMEM;
-    }
-    PQclear(res);
-    if (rc == OKNO_OK && json_object_set_new(card, "attachments", files) != 0)
-        rc = OKNO_ENOMEM;
-    else if (rc != OKNO_OK)
-        json_decref(files);
-    return okno__rm_end(conn, rc, errbuf, errbuf_bytes);
 }
 
 int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
@@ -147,15 +132,8 @@ int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t m
 {
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
-    int rc = message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", out, errbuf,
-                          errbuf_bytes);
-    if (rc == OKNO_OK)
-        rc = card_attachments(conn, who, message_id, *out, errbuf, errbuf_bytes);
-    if (rc != OKNO_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return rc;
+    return message_call(conn, who, message_id, now, CARD_SQL, VISITS_SQL, "visits", true, out,
+                        errbuf, errbuf_bytes);
 }
 
 int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
@@ -180,7 +158,7 @@ int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8
                      json_t **out, char *errbuf, size_t errbuf_bytes)
 {
     return message_call(conn, who, message_id, NULL, TIMELINE_CARD_SQL, TIMELINE_SQL, "entries",
-                        out, errbuf, errbuf_bytes);
+                        false, out, errbuf, errbuf_bytes);
 }
 
 /* ---- the history ------------------------------------------------------------------------- */
