@@ -73,7 +73,11 @@ def restart_what_stopped(rig):
     postmaster is gone); a broker whose only log directory failed stops. What stopped is
     started again, as a supervisor would; what runs is waited for."""
     def back():
-        if not (rig.pg_data() / "postmaster.pid").exists() or not _alive(rig.kafka_pid()):
+        stopped = [name for name, gone in (
+            ("PostgreSQL", not (rig.pg_data() / "postmaster.pid").exists()),
+            ("the broker", not _alive(rig.kafka_pid()))) if gone]
+        if stopped:
+            print(f"started again after the full disk: {', '.join(stopped)}")
             rig.cluster_up()
         return pg_answers(rig)
     wait_until("PostgreSQL and the broker to be back", back, WAIT_S)
@@ -100,8 +104,10 @@ def test_a_full_wal_disk_stops_writers_loses_nothing_and_service_resumes(rig):
     left = disk.fill()
     print(f"pg_wal's filesystem full ({left} bytes left)")
     # The WAL moves on to segments the full disk has no room for: PostgreSQL cannot write it.
-    wait_until("the ledger to report not ready on the full WAL disk",
-               lambda: (switch_wal(rig) and False) or not rig.ready(rig.procs["ledger"]), 60)
+    def writes_fail():
+        switch_wal(rig)
+        return not rig.ready(rig.procs["ledger"])
+    wait_until("the ledger to report not ready on the full WAL disk", writes_fail, 60)
     survive_and_resume(rig, disk, load, "pg_wal")
     # max_wal_size is 4 GB: a checkpoint lets the WAL recycle its segments on the small disk.
     rig.s.sql("checkpoint")
@@ -117,5 +123,6 @@ def test_a_full_kafka_log_disk_stops_writers_loses_nothing_and_service_resumes(r
     wait_until("the broker to stop writing and the ledger to report not ready",
                lambda: not rig.ready(rig.procs["ledger"]), 90)
     print(f"broker alive: {_alive(rig.kafka_pid())}; PostgreSQL answers: {pg_answers(rig)}; "
-          f"broker log: {broker_log_says(rig, 'No space left')} lines of 'No space left'")
+          f"broker log: {broker_log_says(rig, 'No space left')} lines of 'No space left', "
+          f"{broker_log_says(rig, 'log dirs')} about failed log dirs")
     survive_and_resume(rig, disk, load, "the broker's log directory")
