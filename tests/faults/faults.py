@@ -159,6 +159,10 @@ class Rig:
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
 
+    def all_ready(self):
+        """Every current service process is ready."""
+        return all(self.ready(p) for p in self.procs.values())
+
     def metric(self, proc, name, labels=""):
         """The sum of a counter's samples on proc's /metrics whose labels contain `labels`
         (0 when absent)."""
@@ -177,6 +181,13 @@ class Rig:
     # --- load ------------------------------------------------------------------------------
     def load(self, messages=1000, rate=0, seed=14, *extra):
         return Load(self, messages, rate, seed, extra)
+
+    def load_under_way(self, fault, messages=1500, rate=800, seed=14):
+        """A load started and still running two seconds later, for `fault` to strike."""
+        load = self.load(messages, rate, seed)
+        time.sleep(2)
+        assert load.running(), f"the load ended before {fault}"
+        return load
 
     def settle(self, timeout_s=None):
         """Waits until the ledger group has consumed every record produced (the loads' and the
@@ -298,6 +309,12 @@ class SmallDisk:
         self.mounted = False
         shutil.rmtree(self.path, ignore_errors=True)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 class NetCut:
     """Cuts the TCP traffic of one port silently, as a pulled cable or a dead switch does: an
@@ -333,6 +350,12 @@ class NetCut:
 
     def close(self):
         subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def read_whole_topic(bootstrap, topic, timeout_s=WAIT_S):

@@ -5,6 +5,7 @@ the space back. Writers back off (the services report not ready and retry; nothi
 acknowledged is lost), the service resumes once the space is back, and the oracle finds nothing
 lost and nothing applied twice. Where the machine does not allow the mount, both tests are
 skipped (ctest: SKIPPED), never passed."""
+import contextlib
 import subprocess
 import time
 
@@ -17,14 +18,14 @@ SERVICES = ("ledger", "relay", "projector")
 
 @pytest.fixture(scope="module")
 def rig():
-    disks, r = {}, None
-    try:
+    with contextlib.ExitStack() as stack:  # closes the rig, then unmounts the disks
         try:
-            disks["pg"] = SmallDisk("pg-wal", size_mb=128)
-            disks["kafka"] = SmallDisk("kafka-log")
+            disks = {"pg": stack.enter_context(SmallDisk("pg-wal", size_mb=128)),
+                     "kafka": stack.enter_context(SmallDisk("kafka-log"))}
         except Unavailable as e:
             pytest.skip(str(e))
         r = Rig("disk")
+        stack.callback(r.close)
         os_user = r.cluster.conf.get("OKNO_PG_OS_USER", "okno")
         r.pg_stop()
         disks["pg"].move_in(r.pg_data() / "pg_wal", owner=f"{os_user}:{os_user}")
@@ -34,15 +35,6 @@ def rig():
         r.start(*SERVICES)
         r.disks = disks
         yield r
-    finally:
-        if r is not None:
-            r.close()
-        for d in disks.values():
-            d.close()
-
-
-def all_ready(rig):
-    return all(rig.ready(rig.procs[s]) for s in SERVICES)
 
 
 def switch_wal(rig):
@@ -90,7 +82,7 @@ def survive_and_resume(rig, disk, load, observed):
     disk.free()
     started = time.monotonic()
     restart_what_stopped(rig)
-    wait_until("every service to be ready again", lambda: all_ready(rig), WAIT_S)
+    wait_until("every service to be ready again", rig.all_ready, WAIT_S)
     print(f"services ready {time.monotonic() - started:.1f} s after the space came back")
     load.finish()
     assert Oracle(rig).check() == []
@@ -98,9 +90,7 @@ def survive_and_resume(rig, disk, load, observed):
 
 def test_a_full_wal_disk_stops_writers_loses_nothing_and_service_resumes(rig):
     disk = rig.disks["pg"]
-    load = rig.load(messages=2000, rate=800, seed=51)
-    time.sleep(2)
-    assert load.running(), "the load ended before the WAL's disk filled"
+    load = rig.load_under_way("the WAL's disk filled", messages=2000, seed=51)
     left = disk.fill()
     print(f"pg_wal's filesystem full ({left} bytes left)")
     # The WAL moves on to segments the full disk has no room for: PostgreSQL cannot write it.
@@ -115,9 +105,7 @@ def test_a_full_wal_disk_stops_writers_loses_nothing_and_service_resumes(rig):
 
 def test_a_full_kafka_log_disk_stops_writers_loses_nothing_and_service_resumes(rig):
     disk = rig.disks["kafka"]
-    load = rig.load(messages=2000, rate=800, seed=52)
-    time.sleep(2)
-    assert load.running(), "the load ended before the broker's disk filled"
+    load = rig.load_under_way("the broker's disk filled", messages=2000, seed=52)
     left = disk.fill()
     print(f"the broker's log directory full ({left} bytes left)")
     wait_until("the broker to stop writing and the ledger to report not ready",

@@ -6,6 +6,7 @@ flushing the rules. The services must not hang past their configured timeouts (h
 kafka.socket.timeout.ms = 10 s): they report not ready while the link is cut, keep answering
 their admin endpoint, and are ready again after it is restored; then the oracle. Without nft or
 the privilege to use it the test is skipped (ctest: SKIPPED), never passed."""
+import contextlib
 import time
 
 import pytest
@@ -23,30 +24,18 @@ def rig():
         NetCut(1).close()  # the probe: nft present and allowed, before a cluster is started
     except Unavailable as e:
         pytest.skip(str(e))
-    r = cut = None
-    try:
+    with contextlib.ExitStack() as stack:  # removes the rules, then closes the rig
         r = Rig("netcut")
-        cut = NetCut(r.s.bootstrap.rsplit(":", 1)[1])
+        stack.callback(r.close)
+        r.cut = stack.enter_context(NetCut(r.s.bootstrap.rsplit(":", 1)[1]))
         for s in ("ledger", "relay"):
             r.service_settings[s] = {"kafka.socket.timeout.ms": SOCKET_TIMEOUT_S * 1000}
         r.start(*SERVICES)
-        r.cut = cut
         yield r
-    finally:
-        if cut is not None:
-            cut.close()
-        if r is not None:
-            r.close()
-
-
-def all_ready(rig):
-    return all(rig.ready(rig.procs[s]) for s in SERVICES)
 
 
 def test_a_cut_link_to_the_broker_makes_services_not_ready_without_a_hang_and_they_resume(rig):
-    load = rig.load(messages=1500, rate=500, seed=61)
-    time.sleep(2)
-    assert load.running(), "the load ended before the link was cut"
+    load = rig.load_under_way("the link was cut", rate=500, seed=61)
     rig.cut.cut()
     cut_at = time.monotonic()
     # Silence is noticed within the configured socket timeout (plus a fetch and a probe).
@@ -63,7 +52,7 @@ def test_a_cut_link_to_the_broker_makes_services_not_ready_without_a_hang_and_th
     rig.cut.restore()
     restored_at = time.monotonic()
     wait_until("every service to be ready again after the link came back",
-               lambda: all_ready(rig), WAIT_S)
+               rig.all_ready, WAIT_S)
     print(f"services ready {time.monotonic() - restored_at:.1f} s after the link came back")
     load.finish()
     assert Oracle(rig).check() == []
