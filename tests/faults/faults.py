@@ -332,8 +332,12 @@ class NetCut:
                                text=True)
         if probe.returncode != 0:
             raise Unavailable(f"nft is not allowed here: {probe.stderr.strip()}")
-        self._nft("add", "chain", "inet", self.table, "input",
-                  "{ type filter hook input priority -10 ; policy accept ; }")
+        try:
+            self._nft("add", "chain", "inet", self.table, "input",
+                      "{ type filter hook input priority -10 ; policy accept ; }")
+        except subprocess.CalledProcessError as e:
+            self.close()
+            raise Unavailable(f"nft cannot add a filter chain here: {e.stderr.strip()}") from e
 
     def _nft(self, *args):
         subprocess.run(["nft", *args], check=True, capture_output=True, text=True)
