@@ -15,6 +15,7 @@ APT_PACKAGES=(
     chromium
     prometheus systemd
     libjose-dev wrk nghttp2-client libcurl4-openssl-dev python3-aiosmtpd
+    nftables
 )
 PY_PACKAGES=(fastavro confluent-kafka pytest kubernetes-validate jsonschema openapi-spec-validator)
 changed=0

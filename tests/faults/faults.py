@@ -13,6 +13,7 @@ outcome after a scenario and its recovery.
 Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -158,6 +159,10 @@ class Rig:
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
 
+    def all_ready(self):
+        """Every current service process is ready."""
+        return all(self.ready(p) for p in self.procs.values())
+
     def metric(self, proc, name, labels=""):
         """The sum of a counter's samples on proc's /metrics whose labels contain `labels`
         (0 when absent)."""
@@ -177,6 +182,13 @@ class Rig:
     def load(self, messages=1000, rate=0, seed=14, *extra):
         return Load(self, messages, rate, seed, extra)
 
+    def load_under_way(self, fault, messages=1500, rate=800, seed=14):
+        """A load started and still running two seconds later, for `fault` to strike."""
+        load = self.load(messages, rate, seed)
+        time.sleep(2)
+        assert load.running(), f"the load ended before {fault}"
+        return load
+
     def settle(self, timeout_s=None):
         """Waits until the ledger group has consumed every record produced (the loads' and the
         hostile ones)."""
@@ -193,10 +205,24 @@ class Rig:
         wait_until("the broker to die", lambda: not _alive(self.kafka_pid()), timeout_s=30)
 
     def pg_stop_immediate(self):
-        data = Path(os.path.realpath(self.cluster.work / "pg")) / "data"
+        data = self.pg_data()
         subprocess.run(["runuser", "-u", self.cluster.conf.get("OKNO_PG_OS_USER", "okno"), "--",
                         "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(data), "-m", "immediate",
                         "-w", "stop"], check=True, cwd="/", capture_output=True)
+
+    def stop_broker(self):
+        """Stops the broker gracefully (SIGTERM) and waits for it to exit."""
+        pid = self.kafka_pid()
+        os.kill(pid, signal.SIGTERM)
+        wait_until("the broker to stop", lambda: not _alive(pid), timeout_s=90)
+
+    def pg_data(self):
+        return Path(os.path.realpath(self.cluster.work / "pg")) / "data"
+
+    def pg_stop(self):
+        subprocess.run(["runuser", "-u", self.cluster.conf.get("OKNO_PG_OS_USER", "okno"), "--",
+                        "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(self.pg_data()), "-m",
+                        "fast", "-w", "stop"], check=True, cwd="/", capture_output=True)
 
     def cluster_up(self):
         """deploy/local/up --no-services: starts what is down (the broker, PostgreSQL)."""
@@ -216,6 +242,124 @@ class Rig:
                 print(f"faults: scratch cleanup: {e}", file=sys.stderr)
         if self.cluster is not None:
             self.cluster.close()
+
+
+class Unavailable(Exception):
+    """The machine does not allow a fault (no privilege, no tool): the scenario is skipped, with
+    this reason, never passed."""
+
+
+class SmallDisk:
+    """A small tmpfs the test mounts itself (`mount -t tmpfs -o size=...`), filled by a balloon
+    file the test writes and freed by deleting it. Raises Unavailable where mounting is not
+    allowed (no root, a container without CAP_SYS_ADMIN)."""
+
+    def __init__(self, name, size_mb=64):
+        self.path = Path(tempfile.mkdtemp(prefix=f"okno-faults-{name}-", dir="/var/tmp"))
+        self.balloon = self.path / "balloon"
+        try:
+            out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755",
+                                  "tmpfs", str(self.path)], capture_output=True, text=True)
+        except FileNotFoundError:
+            out = None
+        if out is None or out.returncode != 0:
+            self.path.rmdir()
+            raise Unavailable("this machine does not allow mounting a tmpfs: " +
+                              ("no mount command" if out is None else out.stderr.strip()))
+        self.mounted = True
+
+    def free_bytes(self):
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize
+
+    def fill(self):
+        """Writes the balloon until the filesystem is full (ENOSPC)."""
+        chunk = b"\0" * (1 << 20)
+        with open(self.balloon, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError as e:
+                if e.errno != 28:
+                    raise
+        return self.free_bytes()
+
+    def free(self):
+        self.balloon.unlink(missing_ok=True)
+
+    def move_in(self, src, owner=None):
+        """Moves directory src onto this filesystem and leaves a symbolic link in its place."""
+        dst = self.path / src.name
+        subprocess.run(["cp", "-a", "--sparse=always", str(src), str(dst)], check=True)
+        if owner is not None:
+            subprocess.run(["chown", "-R", owner, str(dst)], check=True)
+        os.chmod(dst, os.stat(src).st_mode)
+        shutil.rmtree(src)
+        os.symlink(dst, src)
+
+    def close(self):
+        if not self.mounted:
+            return
+        for _ in range(30):
+            if subprocess.run(["umount", str(self.path)], capture_output=True).returncode == 0:
+                break
+            time.sleep(1)  # a process that had files there is still exiting
+        else:
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
+        self.mounted = False
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class NetCut:
+    """Cuts the TCP traffic of one port silently, as a pulled cable or a dead switch does: an
+    nftables table of the test's own DROPs every packet to and from the port (established
+    connections included), so peers see no reset, only silence. Raises Unavailable without nft
+    or the privilege to use it."""
+
+    def __init__(self, port):
+        self.port = int(port)
+        self.table = f"okno_faults_{os.getpid()}_{self.port}"
+        self.cut_now = False
+        if shutil.which("nft") is None:
+            raise Unavailable("nft (nftables) is not installed")
+        probe = subprocess.run(["nft", "add", "table", "inet", self.table], capture_output=True,
+                               text=True)
+        if probe.returncode != 0:
+            raise Unavailable(f"nft is not allowed here: {probe.stderr.strip()}")
+        try:
+            self._nft("add", "chain", "inet", self.table, "input",
+                      "{ type filter hook input priority -10 ; policy accept ; }")
+        except subprocess.CalledProcessError as e:
+            self.close()
+            raise Unavailable(f"nft cannot add a filter chain here: {e.stderr.strip()}") from e
+
+    def _nft(self, *args):
+        subprocess.run(["nft", *args], check=True, capture_output=True, text=True)
+
+    def cut(self):
+        for direction in ("dport", "sport"):
+            self._nft("add", "rule", "inet", self.table, "input", "tcp", direction,
+                      str(self.port), "drop")
+        self.cut_now = True
+
+    def restore(self):
+        self._nft("flush", "chain", "inet", self.table, "input")
+        self.cut_now = False
+
+    def close(self):
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def read_whole_topic(bootstrap, topic, timeout_s=WAIT_S):
