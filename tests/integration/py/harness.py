@@ -42,6 +42,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def psql_script(conninfo, script):
+    """Runs an SQL script through psql -f, stopping at its first error."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
+        f.write(script)
+        f.flush()
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", conninfo, "-f", f.name],
+                       check=True, capture_output=True)
+
+
 def wait_until(what, predicate, timeout_s=WAIT_S, every_s=0.2):
     deadline = time.monotonic() + timeout_s
     while True:
@@ -99,11 +108,7 @@ class Scratch:
 
     def run_sql(self, script):
         """Runs a script (psql -f) as the superuser in the scratch database."""
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
-            f.write(script)
-            f.flush()
-            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_conninfo,
-                            "-f", f.name], check=True, capture_output=True)
+        psql_script(self.admin_conninfo, script)
 
     def start(self, service, **settings):
         """Starts services/NAME/okno-NAME against the scratch database and topics."""

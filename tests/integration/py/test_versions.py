@@ -20,7 +20,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import ROOT, okno, read_topic, wait_until
+from harness import ROOT, okno, psql_script, read_topic, wait_until
 
 from okno_client import Client, Schemas, request
 
@@ -124,11 +124,7 @@ class Copy:
         return [row.split("|") for row in out.splitlines()] if out else []
 
     def run_sql(self, script):
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
-            f.write(script)
-            f.flush()
-            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_conninfo,
-                            "-f", f.name], check=True, capture_output=True)
+        psql_script(self.admin_conninfo, script)
 
     def drop(self):
         self.s._psql(self.s._with_db(self.s.env["OKNO_PG_ADMIN_CONNINFO"], "postgres"),

@@ -64,32 +64,49 @@ static void an_action_takes_its_fields_and_the_actor_from_the_token(void **state
     assert_null(shape(OKNO_ACTION_TAKE_OVER, &coordinator, "{}", &req));
 }
 
+/* A body the coordinator sends for an action, refused naming field. */
+struct refusal_case {
+    okno_action action;
+    const char *body, *field;
+};
+
+static void assert_refusals(const struct refusal_case *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        assert_refused(cases[i].action, &coordinator, cases[i].body, cases[i].field);
+}
+
 static void server_set_and_unknown_fields_are_refused_by_name(void **state)
 {
     (void)state;
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"stage\":\"execution\"}", "stage");
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"acting_org_id\":9}", "acting_org_id");
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"seq\":4}", "seq");
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"actor_user_id\":4}", "actor_user_id");
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"colour\":\"red\"}", "colour");
-    /* A field of another action is unknown here. */
-    assert_refused(OKNO_ACTION_TAKE_OVER, &coordinator, "{\"target_org_id\":5}", "target_org_id");
+    static const struct refusal_case cases[] = {
+        {OKNO_ACTION_TAKE_OVER, "{\"stage\":\"execution\"}", "stage"},
+        {OKNO_ACTION_TAKE_OVER, "{\"acting_org_id\":9}", "acting_org_id"},
+        {OKNO_ACTION_TAKE_OVER, "{\"seq\":4}", "seq"},
+        {OKNO_ACTION_TAKE_OVER, "{\"actor_user_id\":4}", "actor_user_id"},
+        {OKNO_ACTION_TAKE_OVER, "{\"colour\":\"red\"}", "colour"},
+        /* A field of another action is unknown here. */
+        {OKNO_ACTION_TAKE_OVER, "{\"target_org_id\":5}", "target_org_id"},
+    };
+    assert_refusals(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void wrong_types_and_missing_fields_are_refused_by_name(void **state)
 {
     (void)state;
-    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{\"target_org_id\":\"5\"}", "target_org_id");
-    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{\"target_org_id\":-5}", "target_org_id");
-    assert_refused(OKNO_ACTION_ACCEPT, &coordinator, "{}", "target_org_id");
-    assert_refused(OKNO_ACTION_REJECT, &coordinator, "{\"reason\":42}", "reason");
-    assert_refused(OKNO_ACTION_REJECT, &coordinator, "{\"reason\":\"\"}", "reason");
-    assert_refused(OKNO_ACTION_DRAFT_ANSWER, &coordinator,
-                   "{\"answer_type\":\"maybe\",\"text\":\"t\",\"approver_user_id\":1}",
-                   "answer_type");
-    assert_refused(OKNO_ACTION_PROPOSE_REDIRECT, &coordinator,
-                   "{\"target_org_id\":5,\"approver_user_id\":11,\"agreers\":[1,2,3,4,5,6,7,8,9]}",
-                   "agreers");
+    static const struct refusal_case cases[] = {
+        {OKNO_ACTION_ACCEPT, "{\"target_org_id\":\"5\"}", "target_org_id"},
+        {OKNO_ACTION_ACCEPT, "{\"target_org_id\":-5}", "target_org_id"},
+        {OKNO_ACTION_ACCEPT, "{}", "target_org_id"},
+        {OKNO_ACTION_REJECT, "{\"reason\":42}", "reason"},
+        {OKNO_ACTION_REJECT, "{\"reason\":\"\"}", "reason"},
+        {OKNO_ACTION_DRAFT_ANSWER,
+         "{\"answer_type\":\"maybe\",\"text\":\"t\",\"approver_user_id\":1}", "answer_type"},
+        {OKNO_ACTION_PROPOSE_REDIRECT,
+         "{\"target_org_id\":5,\"approver_user_id\":11,\"agreers\":[1,2,3,4,5,6,7,8,9]}",
+         "agreers"},
+    };
+    assert_refusals(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void submit_is_for_oneself_or_by_an_intake_operator(void **state)

@@ -159,7 +159,7 @@ void fx_deny(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org,
     fx_refused(m, &r, code);
 }
 
-void fx_submit(fx_msg *m, uint64_t id)
+okno_request fx_submission(fx_msg *m, uint64_t id)
 {
     memset(m, 0, sizeof *m);
     m->now_ms = FX_T0;
@@ -169,6 +169,12 @@ void fx_submit(fx_msg *m, uint64_t id)
     r.channel = OKNO_CHANNEL_PORTAL;
     r.category_id = FX_CATEGORY_30;
     r.text = okno_str_c("The street light is broken");
+    return r;
+}
+
+void fx_submit(fx_msg *m, uint64_t id)
+{
+    okno_request r = fx_submission(m, id);
     fx_ok(m, &r);
 }
 

@@ -70,6 +70,8 @@ okno_event fx_do(fx_msg *m, okno_action action, okno_user_id user, okno_org_id o
 void fx_deny(fx_msg *m, okno_action action, okno_user_id user, okno_org_id org,
              okno_refusal_code code);
 
+/* A new message m (id) and the applicant's submission of it through the portal, not decided. */
+okno_request fx_submission(fx_msg *m, uint64_t id);
 /* Walk a new message (category 1, by the portal) up to a point, one hour per step. */
 void fx_submit(fx_msg *m, uint64_t id);
 void fx_to_coordination(fx_msg *m, uint64_t id, okno_org_id org); /* accepted into org */

@@ -869,25 +869,12 @@ static void the_clients_requested_at_is_recorded_but_the_ledgers_clock_decides(v
     assert_int_equal(e.requested_at_ms, r.requested_at_ms);
 }
 
-/* A new message m (id from seed) and the applicant's submission of it through the portal. */
-static okno_request portal_submission(fx_msg *m, int seed)
-{
-    memset(m, 0, sizeof *m);
-    m->now_ms = FX_T0;
-    m->id = fx_uuid(seed);
-    okno_request r = fx_req(m, OKNO_ACTION_SUBMIT, FX_APPLICANT, 0);
-    r.applicant_id = FX_APPLICANT;
-    r.channel = OKNO_CHANNEL_PORTAL;
-    r.text = okno_str_c("no light");
-    return r;
-}
-
 /* Submit may carry the applicant's e-mail; the event records it; it is bounded like a text. */
 static void applicant_email_is_recorded_at_submission_and_bounded(void **s)
 {
     (void)s;
     fx_msg m;
-    okno_request r = portal_submission(&m, 97);
+    okno_request r = fx_submission(&m, 97);
     static char longest[OKNO_EMAIL_BYTES_MAX + 1];
     memset(longest, 'a', sizeof longest);
     r.applicant_email = (okno_str){longest, OKNO_EMAIL_BYTES_MAX + 1};
@@ -904,7 +891,7 @@ static void attachments_are_recorded_at_submission_and_validated(void **s)
 {
     (void)s;
     fx_msg m;
-    okno_request r = portal_submission(&m, 98);
+    okno_request r = fx_submission(&m, 98);
     const okno_attachment good = {okno_str_c("f-1"), okno_str_c("фото.jpg"),
                                   okno_str_c("image/jpeg"), 1024,
                                   okno_str_c("9f86d081884c7d659a2feaa0c55ad015"
