@@ -33,7 +33,8 @@ typedef struct okno_mail_seen {
     int attachments; /* how many */
 } okno_mail_seen;
 
-/* The mails the server accepted so far (body: the text part of a multipart mail) (malloc'd; free with okno_mails_free). */
+/* The mails the server accepted so far (body: the text part of a multipart mail) (malloc'd; free
+ * with okno_mails_free). */
 okno_mail_seen *okno_mails_read(const okno_smtp_sink *s, size_t *count);
 void okno_mails_free(okno_mail_seen *m, size_t count);
 /* Distinct Message-IDs among them. */
