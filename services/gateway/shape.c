@@ -208,6 +208,22 @@ static bool get_email(json_t *v, okno_request *req, struct okno_http_response *r
     return true;
 }
 
+/* What okno_attachment_valid() requires of the member it names, for the 400's text. */
+static const char *attachment_rule(const char *field)
+{
+    static const char *const rules[][2] = {
+        {"id", "must be 1 to 128 printable ASCII characters"},
+        {"name", "must be 1 to 255 bytes of UTF-8 without control characters"},
+        {"media_type", "must be a media type, type/subtype"},
+        {"size_bytes", "must be 0 to 104857600 (OKNO_ATTACHMENT_SIZE_MAX)"},
+        {"sha256", "must be 64 lowercase hex digits"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (strcmp(field, rules[i][0]) == 0)
+            return rules[i][1];
+    return "is not a valid file reference";
+}
+
 /* One file reference {id, name, media_type, size_bytes, sha256}, all five required and no
  * other member; a fault is named to the member: attachments[2].sha256. */
 static bool get_attachment(json_t *v, size_t i, okno_attachment *a, struct okno_http_response *res)
@@ -248,14 +264,7 @@ static bool get_attachment(json_t *v, size_t i, okno_attachment *a, struct okno_
     const char *field = NULL;
     if (!okno_attachment_valid(a, &field)) {
         snprintf(where, sizeof where, "attachments[%zu].%s", i, field);
-        return bad(res, where,
-                   strcmp(field, "id") == 0 ? "must be 1 to 128 printable ASCII characters"
-                   : strcmp(field, "name") == 0
-                       ? "must be 1 to 255 bytes of UTF-8 without control characters"
-                   : strcmp(field, "media_type") == 0 ? "must be a media type, type/subtype"
-                   : strcmp(field, "size_bytes") == 0
-                       ? "must be 0 to 104857600 (OKNO_ATTACHMENT_SIZE_MAX)"
-                       : "must be 64 lowercase hex digits");
+        return bad(res, where, attachment_rule(field));
     }
     return true;
 }
