@@ -45,6 +45,7 @@ static const char *const notification_kind_names[OKNO_NOTIFY_COUNT] = {
     "postponed_date_reached",
     "daily_digest",
     "weekly_report",
+    "fault_request",
 };
 
 const char *okno_notification_kind_name(okno_notification_kind kind)

@@ -938,6 +938,7 @@ static void fault_request_is_mailed_once_to_the_configured_address_across_sigkil
     expect_fault_mail(f, m, n, a, "Иванов Иван Иванович", "Не открывается карточка сообщения");
     expect_fault_mail(f, m, n, b, "Петрова Анна Сергеевна", "Ошибка 500 при отправке ответа");
     okno_mails_free(m, n);
+    check_topic(f); /* published with their own kind, fault_request */
 }
 
 static void fault_requests_are_not_recorded_without_an_address(void **state)

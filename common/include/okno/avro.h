@@ -122,8 +122,9 @@ typedef enum okno_notification_kind {
     OKNO_NOTIFY_POSTPONED_DATE_REACHED = 10,
     OKNO_NOTIFY_DAILY_DIGEST = 11,  /* the curator's daily lists (v2) */
     OKNO_NOTIFY_WEEKLY_REPORT = 12, /* the org head's weekly report (v2) */
+    OKNO_NOTIFY_FAULT_REQUEST = 13, /* a fault request for the situation center (v3) */
 } okno_notification_kind;
-#define OKNO_NOTIFY_COUNT 13
+#define OKNO_NOTIFY_COUNT 14
 
 const char *okno_notification_kind_name(okno_notification_kind kind);
 int okno_notification_kind_parse(okno_str s, okno_notification_kind *out);

@@ -347,6 +347,27 @@ static void a_notification_about_no_single_message_round_trips(void **state)
     assert_int_equal(got.subject.len, n.subject.len);
 }
 
+/* A fault request's notice (v3) keeps its kind on the wire: the situation center's recipient 0,
+ * no message, cause "fault:<id>". */
+static void a_fault_request_notification_keeps_its_kind(void **state)
+{
+    (void)state;
+    okno_avro_notification n = {.kind = OKNO_NOTIFY_FAULT_REQUEST,
+                                .text = okno_str_c("Заявка о неисправности"),
+                                .created_ms = INT64_C(1772431200000),
+                                .cause = okno_str_c("fault:17")};
+    n.notification_id.bytes[0] = 9;
+    uint8_t buf[BUF_BYTES];
+    size_t len;
+    okno_avro_error err = {0};
+    assert_int_equal(okno_avro_encode(OKNO_AVRO_NOTIFICATIONS, &n, buf, sizeof buf, &len, &err), 0);
+    okno_avro_notification got;
+    assert_int_equal(okno_avro_decode_topic(OKNO_AVRO_NOTIFICATIONS, buf, len, &got, &err), 0);
+    assert_int_equal(got.kind, OKNO_NOTIFY_FAULT_REQUEST);
+    assert_string_equal(okno_notification_kind_name(got.kind), "fault_request");
+    assert_int_equal(got.recipient_user_id, 0);
+}
+
 /* An old body is validated against its own version before avro-c reads it. */
 static void a_broken_v1_body_is_refused(void **state)
 {
@@ -375,6 +396,7 @@ int main(void)
         cmocka_unit_test(v1_notifications_read_as_current_with_new_fields_defaulted),
         cmocka_unit_test(bodies_before_attachments_read_with_none),
         cmocka_unit_test(a_notification_about_no_single_message_round_trips),
+        cmocka_unit_test(a_fault_request_notification_keeps_its_kind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
