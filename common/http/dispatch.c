@@ -305,10 +305,12 @@ static int handle(struct okno__http *srv, const struct okno_http_route *route, h
     if (copy_request(req, params, count, &copy) != 0)
         return refuse(srv, req, 503, "overloaded", NULL, "out of memory");
     atomic_fetch_add(&srv->in_flight, 1);
-    if (route->blocking && queue_blocking(srv, route, req, &copy) == 0)
-        return 0;
     struct okno_http_response res = {0};
-    route->fn(route->arg, &copy, &res);
+    bool answered = route->blocking && route->try != NULL && route->try(route->arg, &copy, &res);
+    if (!answered && route->blocking && queue_blocking(srv, route, req, &copy) == 0)
+        return 0;
+    if (!answered)
+        route->fn(route->arg, &copy, &res);
     send_response(req, &res);
     free((void *)copy.headers);
     atomic_fetch_sub(&srv->in_flight, 1);

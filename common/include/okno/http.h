@@ -82,12 +82,18 @@ struct okno_http_response {
 typedef void (*okno_http_handler_fn)(void *arg, const struct okno_http_request *req,
                                      struct okno_http_response *res);
 
+/* A blocking route's first try on the loop thread (it must not block): true when it answered
+ * res, false to hand the request to the route's handler on the thread pool (res untouched). */
+typedef bool (*okno_http_try_fn)(void *arg, const struct okno_http_request *req,
+                                 struct okno_http_response *res);
+
 struct okno_http_route {
     const char *method;  /* "GET" (also serves HEAD), "POST", ... */
     const char *pattern; /* "/requests/{id}": literal segments and {name} parameters */
     okno_http_handler_fn fn;
     void *arg;
-    bool blocking; /* run on the thread pool (may block on I/O) rather than the loop */
+    bool blocking;        /* run on the thread pool (may block on I/O) rather than the loop */
+    okno_http_try_fn try; /* NULL, or (blocking routes) answers from memory first, on the loop */
 };
 
 struct okno_http_options {

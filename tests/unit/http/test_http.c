@@ -81,11 +81,11 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     okno_log_configure("test", OKNO_LOG_ERROR, OKNO_LOG_JSON, 2);
-    f->routes[0] =
-        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", echo_params, f, false};
-    f->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, f, true};
-    f->routes[2] = (struct okno_http_route){"GET", "/slow", slow, f, true};
-    f->routes[3] = (struct okno_http_route){"GET", "/silent", silent, f, false};
+    f->routes[0] = (struct okno_http_route){
+        "POST", "/messages/{id}/actions/{action}", echo_params, f, false, NULL};
+    f->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, f, true, NULL};
+    f->routes[2] = (struct okno_http_route){"GET", "/slow", slow, f, true, NULL};
+    f->routes[3] = (struct okno_http_route){"GET", "/silent", silent, f, false, NULL};
     struct okno_http_limits l = OKNO_HTTP_LIMITS_DEFAULT;
     l.body_bytes_max = BODY_MAX;
     l.header_count_max = HEADERS_MAX;
@@ -380,8 +380,9 @@ static void a_deferred_answer_frees_its_worker(void **state)
 {
     (void)state;
     struct deferring d = {NULL};
-    struct okno_http_route routes[] = {
-        {"GET", "/later", defer_answer, &d, true}, {"POST", "/echo", echo_json, NULL, true}, {0}};
+    struct okno_http_route routes[] = {{"GET", "/later", defer_answer, &d, true, NULL},
+                                       {"POST", "/echo", echo_json, NULL, true, NULL},
+                                       {0}};
     struct okno_http_options opt = {.listen = "127.0.0.1:0",
                                     .routes = routes,
                                     .limits = OKNO_HTTP_LIMITS_DEFAULT,
@@ -427,7 +428,7 @@ static void bad_options_are_refused(void **state)
 {
     (void)state;
     struct okno_http srv;
-    struct okno_http_route bad_route[] = {{"GET", "nope", silent, NULL, false}, {0}};
+    struct okno_http_route bad_route[] = {{"GET", "nope", silent, NULL, false, NULL}, {0}};
     struct okno_http_options opt = {.listen = "127.0.0.1:0", .limits = OKNO_HTTP_LIMITS_DEFAULT};
     opt.routes = bad_route;
     assert_int_equal(okno_http_init(&srv, &opt), OKNO_EINVAL);
