@@ -70,12 +70,20 @@ struct gw_cache {
 };
 
 /* ---- the read cache (rcache.c, rscope.c): cards in front of the read models ---- */
-#define GW_RC_SHARDS      64   /* independently locked parts of the card cache */
-#define GW_RC_GENS        4096 /* generation counters by id hash (a multiple of GW_RC_SHARDS) */
-#define GW_SCOPE_SLOTS    1024 /* callers whose resolved scope is kept */
-#define GW_SCOPE_ORGS_MAX 4096 /* a caller with a larger scope is resolved on every hit */
+#define GW_RC_SHARDS      64    /* independently locked parts of the card cache */
+#define GW_RC_NEWS        65536 /* the newest seq heard of, by id hash (a multiple of SHARDS) */
+#define GW_SCOPE_SLOTS    1024  /* callers whose resolved scope is kept */
+#define GW_SCOPE_ORGS_MAX 4096  /* a caller with a larger scope is resolved on every hit */
 
-struct gw_rc_entry; /* rcache.c */
+struct gw_rc_entry; /* rcache.h */
+
+/* The newest seq heard of (notified or seen) for the last id of a hash slot; gen moves when the
+ * slot passes to another id, so a fetch that began before cannot tell and stays out. */
+struct gw_rc_news {
+    uint8_t id[16];
+    int64_t seq;
+    uint64_t gen;
+};
 
 struct gw_rc_shard {
     pthread_mutex_t mu;
@@ -102,7 +110,7 @@ struct gw_scope_slot {
 /* What a fetch captured before reading, so that a notification that came during the read keeps
  * its (possibly older) answer out of the cache. */
 struct gw_rc_ticket {
-    uint64_t flush_gen, slot_gen;
+    uint64_t flush_gen, news_gen;
 };
 
 struct gw_readcache {
@@ -111,8 +119,7 @@ struct gw_readcache {
     size_t shard_entries_max; /* gateway.read_cache_entries_max / GW_RC_SHARDS */
     size_t shard_bytes_max;   /* gateway.read_cache_bytes_max / GW_RC_SHARDS */
     atomic_uint_fast64_t flush_gen;
-    atomic_uint_fast64_t gens[GW_RC_GENS]; /* bumped when an id of that hash is dropped,
-                                              evicted or notified while absent */
+    struct gw_rc_news *news; /* GW_RC_NEWS, each guarded by its id's shard */
     struct gw_rc_shard shards[GW_RC_SHARDS];
     pthread_mutex_t scope_mu;
     uint64_t scope_generation; /* bumped by every directory change */

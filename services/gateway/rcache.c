@@ -2,10 +2,10 @@
  * facts the visibility rule reads (okno_rm_sees), so a hit answers any caller as the policies
  * would, without a round trip. Never older than the read models after a change was seen: the
  * projector notifies every card it writes with its seq (okno_rm_card, dirwatch.c), and status.c
- * reports the seq a request was projected at; an older copy is dropped, and a fetch that began
- * before such news and read an older seq is kept out (the id's generation moved). While the
- * listener is down nothing is served or kept. Bounded by entries and bytes per shard, least
- * recently used out first. */
+ * reports the seq a request was projected at; an older copy is dropped, and the newest seq heard
+ * of an id is kept (struct gw_rc_news), so a fetch that read an older one, because it began
+ * before the news or reads a standby that lags, is kept out. While the listener is down nothing
+ * is served or kept. Bounded by entries and bytes per shard, least recently used out first. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +28,22 @@ static struct gw_rc_shard *shard_of(struct gw_readcache *rc, uint64_t h)
     return &rc->shards[h % GW_RC_SHARDS];
 }
 
-static atomic_uint_fast64_t *gen_of(struct gw_readcache *rc, uint64_t h)
+static struct gw_rc_news *news_of(struct gw_readcache *rc, uint64_t h)
 {
-    return &rc->gens[h % GW_RC_GENS]; /* GW_RC_GENS % GW_RC_SHARDS == 0: guarded by the shard */
+    return &rc->news[h % GW_RC_NEWS]; /* GW_RC_NEWS % GW_RC_SHARDS == 0: guarded by the shard */
+}
+
+/* Records that the read models hold id at seq or later (shard locked). */
+static void hear(struct gw_readcache *rc, uint64_t h, const uint8_t id[16], int64_t seq)
+{
+    struct gw_rc_news *n = news_of(rc, h);
+    if (memcmp(n->id, id, 16) != 0) {
+        memcpy(n->id, id, 16);
+        n->seq = seq;
+        n->gen++;
+    } else if (n->seq < seq) {
+        n->seq = seq;
+    }
 }
 
 int gw_rc_init(struct gw_readcache *rc, bool enabled, size_t entries_max, size_t bytes_max)
@@ -42,6 +55,9 @@ int gw_rc_init(struct gw_readcache *rc, bool enabled, size_t entries_max, size_t
     while (buckets < rc->shard_entries_max)
         buckets <<= 1;
     pthread_mutex_init(&rc->scope_mu, NULL);
+    rc->news = calloc(GW_RC_NEWS, sizeof *rc->news);
+    if (rc->news == NULL)
+        return OKNO_ENOMEM;
     for (int i = 0; i < GW_RC_SHARDS; i++) {
         struct gw_rc_shard *s = &rc->shards[i];
         pthread_mutex_init(&s->mu, NULL);
@@ -101,13 +117,12 @@ static void lru_push(struct gw_rc_shard *s, struct gw_rc_entry *e)
     s->lru_newest = e;
 }
 
-/* Unlinks and frees *p, moving the id's generation so that a fetch in flight stays out. */
+/* Unlinks and frees *p. */
 static void drop(struct gw_readcache *rc, struct gw_rc_shard *s, struct gw_rc_entry **p)
 {
     struct gw_rc_entry *e = *p;
     *p = e->next;
     lru_unlink(s, e);
-    atomic_fetch_add(gen_of(rc, id_hash(e->id)), 1);
     s->entries--;
     s->bytes -= e->bytes;
     okno_metrics_gauge_add(&rc->entries, -1);
@@ -132,6 +147,7 @@ void gw_rc_close(struct gw_readcache *rc)
         free(rc->shards[i].buckets);
         pthread_mutex_destroy(&rc->shards[i].mu);
     }
+    free(rc->news);
     gw_scope_drop(rc);
     for (int i = 0; i < GW_SCOPE_SLOTS; i++)
         gw_scope_put(rc->scopes[i].scope);
@@ -167,9 +183,8 @@ void gw_rc_seen(struct gw_readcache *rc, const uint8_t id[16], int64_t seq)
     struct gw_rc_shard *s = shard_of(rc, h);
     pthread_mutex_lock(&s->mu);
     struct gw_rc_entry **p = find(s, h, id);
-    if (*p == NULL) {
-        atomic_fetch_add(gen_of(rc, h), 1);
-    } else if ((*p)->seq < seq) {
+    hear(rc, h, id, seq);
+    if (*p != NULL && (*p)->seq < seq) {
         drop(rc, s, p);
         okno_metrics_counter_inc(&rc->invalidations);
     }
@@ -200,8 +215,12 @@ bool gw_rc_ticket(struct gw_readcache *rc, const uint8_t id[16], struct gw_rc_ti
 {
     if (!rc->enabled || !atomic_load(&rc->online))
         return false;
+    uint64_t h = id_hash(id);
+    struct gw_rc_shard *s = shard_of(rc, h);
     t->flush_gen = atomic_load(&rc->flush_gen);
-    t->slot_gen = atomic_load(gen_of(rc, id_hash(id)));
+    pthread_mutex_lock(&s->mu);
+    t->news_gen = news_of(rc, h)->gen;
+    pthread_mutex_unlock(&s->mu);
     return true;
 }
 
@@ -211,9 +230,12 @@ void gw_rc_put(struct gw_readcache *rc, const struct gw_rc_ticket *t, struct gw_
     struct gw_rc_shard *s = shard_of(rc, h);
     pthread_mutex_lock(&s->mu);
     struct gw_rc_entry **p = find(s, h, e->id);
-    /* In the cache: the newer copy stays. Not: only if nothing about the id came meanwhile. */
-    bool fresh = atomic_load(&rc->flush_gen) == t->flush_gen &&
-                 (*p != NULL ? (*p)->seq <= e->seq : atomic_load(gen_of(rc, h)) == t->slot_gen);
+    /* Not older than the copy there, nor than what was heard of the id (a fetch that began before
+     * its slot passed to this id cannot tell: out), nor from before a flush. */
+    struct gw_rc_news *n = news_of(rc, h);
+    bool fresh = atomic_load(&rc->flush_gen) == t->flush_gen && n->gen == t->news_gen &&
+                 (memcmp(n->id, e->id, 16) != 0 || n->seq <= e->seq) &&
+                 (*p == NULL || (*p)->seq <= e->seq);
     if (fresh && *p != NULL)
         drop(rc, s, p);
     if (fresh && e->bytes <= rc->shard_bytes_max) {

@@ -75,8 +75,10 @@ struct gw_scope *gw_scope_get(struct gw_readcache *rc, PGconn *conn, const struc
     atomic_init(&s->refs, 1);
     char err[GW_ERROR_BYTES];
     struct okno_rm_caller c = {who->user_id, who->org_id, who->applicant};
-    if (okno_rm_scope_read(conn, &c, &s->scope, err, sizeof err) != OKNO_OK) {
-        okno_log_warn("gateway: cannot resolve a caller's scope", OKNO_LOG_STR("reason", err));
+    int code = okno_rm_scope_read(conn, &c, &s->scope, err, sizeof err);
+    if (code != OKNO_OK) { /* the card is then read under RLS, as without the cache */
+        if (code != OKNO_ELIMIT)
+            okno_log_warn("gateway: cannot resolve a caller's scope", OKNO_LOG_STR("reason", err));
         free(s);
         return NULL;
     }
