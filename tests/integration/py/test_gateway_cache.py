@@ -88,6 +88,23 @@ def test_a_card_read_after_projected_shows_the_event(gw):
         assert c["stage"] == stage and c["last_event_type"] == verdict["events"][-1]["type"]
 
 
+def test_the_projectors_notification_reaches_a_cached_card(gw):
+    """Without any status read (so only the projector's okno_rm_card notification can tell the
+    cache), a cached card shows the next event within moments."""
+    m = accepted_message(gw)
+    token = gw.token(COORD[0])
+    st, _, before = card(gw, m, token=token)
+    assert card(gw, m, token=token)[2]["seq"] == before["seq"]  # a hit
+    invalidations = metrics(gw)["okno_gateway_read_cache_invalidations_total"]
+    st, _, b = gw.request("POST", f"/messages/{m}/actions/take_over", {}, token=token,
+                          org=COORD[1])
+    assert st == 202, b
+    wait_until("the card to show take_over",
+               lambda: card(gw, m, token=token)[2]["seq"] > before["seq"], timeout_s=10)
+    assert card(gw, m, token=token)[2]["stage"] == "execution"
+    assert metrics(gw)["okno_gateway_read_cache_invalidations_total"] > invalidations
+
+
 def test_a_hierarchy_change_reaches_cached_cards(gw):
     """A curator of an org that 1010 is moved under sees 1010's cached card at once, and no
     longer when it is moved back: the okno_directory notification drops resolved callers."""
