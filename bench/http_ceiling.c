@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     char listen[OKNO_HTTP_LISTEN_BYTES_MAX];
     snprintf(listen, sizeof(listen), "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
     okno_log_configure("bench_http_ceiling", OKNO_LOG_WARN, OKNO_LOG_JSON, 2);
-    struct okno_http_route routes[] = {{"GET", "/ping", ping, NULL, false, NULL}, {0}};
+    struct okno_http_route routes[] = {{"GET", "/ping", ping, NULL, false}, {0}};
     struct okno_http_limits l = OKNO_HTTP_LIMITS_DEFAULT;
     l.connections_max = 4096;
     l.in_flight_max = 4096;

@@ -94,9 +94,9 @@ int okno_admin_http_init(struct okno_admin_http *srv, const struct okno_admin_ht
     if (a == NULL)
         return OKNO_ENOMEM;
     a->opt = *opt;
-    a->routes[0] = (struct okno_http_route){"GET", "/metrics", serve_metrics, a, false, NULL};
-    a->routes[1] = (struct okno_http_route){"GET", "/healthz", serve_live, a, false, NULL};
-    a->routes[2] = (struct okno_http_route){"GET", "/readyz", serve_ready, a, false, NULL};
+    a->routes[0] = (struct okno_http_route){"GET", "/metrics", serve_metrics, a, false};
+    a->routes[1] = (struct okno_http_route){"GET", "/healthz", serve_live, a, false};
+    a->routes[2] = (struct okno_http_route){"GET", "/readyz", serve_ready, a, false};
     struct okno_http_options http = {.listen = opt->listen,
                                      .server_name = "okno-admin",
                                      .routes = a->routes,

@@ -157,14 +157,14 @@ DIR_HANDLER(gw_list_faults, list_faults)
 #define AUTHORITY_PATH "/directory/orgs/{org}/users/{user}/authorities/{category}/{subcategory}"
 
 const struct okno_http_route gw_directory_routes[] = {
-    {"GET", "/directory/orgs/{org}", gw_dir_show_org, NULL, true, NULL},
-    {"PUT", "/directory/orgs/{org}", gw_dir_put_org, NULL, true, NULL},
-    {"PUT", "/directory/orgs/{org}/users/{user}", gw_dir_put_user, NULL, true, NULL},
-    {"DELETE", "/directory/orgs/{org}/users/{user}", gw_dir_remove_user, NULL, true, NULL},
-    {"PUT", AUTHORITY_PATH, gw_dir_put_authority, NULL, true, NULL},
-    {"DELETE", AUTHORITY_PATH, gw_dir_remove_authority, NULL, true, NULL},
-    {"PUT", "/directory/categories/{category}", gw_dir_put_category, NULL, true, NULL},
-    {"POST", "/faults", gw_submit_fault, NULL, true, NULL},
-    {"GET", "/faults", gw_list_faults, NULL, true, NULL},
-    {NULL, NULL, NULL, NULL, false, NULL},
+    {"GET", "/directory/orgs/{org}", gw_dir_show_org, NULL, true},
+    {"PUT", "/directory/orgs/{org}", gw_dir_put_org, NULL, true},
+    {"PUT", "/directory/orgs/{org}/users/{user}", gw_dir_put_user, NULL, true},
+    {"DELETE", "/directory/orgs/{org}/users/{user}", gw_dir_remove_user, NULL, true},
+    {"PUT", AUTHORITY_PATH, gw_dir_put_authority, NULL, true},
+    {"DELETE", AUTHORITY_PATH, gw_dir_remove_authority, NULL, true},
+    {"PUT", "/directory/categories/{category}", gw_dir_put_category, NULL, true},
+    {"POST", "/faults", gw_submit_fault, NULL, true},
+    {"GET", "/faults", gw_list_faults, NULL, true},
+    {NULL, NULL, NULL, NULL, false},
 };

@@ -144,11 +144,10 @@ static PGconn *check_conn;
 static void build_routes(void)
 {
     size_t n = 0;
-    routes[n++] = (struct okno_http_route){"POST", "/messages", gw_submit, &gw, true, NULL};
-    routes[n++] = (struct okno_http_route){
-        "POST", "/messages/{id}/actions/{action}", gw_action, &gw, true, NULL};
+    routes[n++] = (struct okno_http_route){"POST", "/messages", gw_submit, &gw, true};
     routes[n++] =
-        (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true, NULL};
+        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
+    routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
     const struct okno_http_route *tables[] = {gw_read_routes, gw_report_routes,
                                               gw_directory_routes};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

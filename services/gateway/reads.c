@@ -180,19 +180,23 @@ static int read_mine(struct read_ctx *r, json_t **out)
 
 READ_HANDLER(gw_card_direct, read_card)
 READ_HANDLER(gw_card_cached, read_card_cached)
+READ_HANDLER(gw_history, read_history)
+READ_HANDLER(gw_timeline, read_timeline)
+READ_HANDLER(gw_inbox, read_inbox)
+READ_HANDLER(gw_mine, read_mine)
 
-static void gw_card(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
+static void gw_card_pool(void *arg, const struct okno_http_request *req,
+                         struct okno_http_response *res)
 {
     struct gateway *gw = arg;
     (gw->rc.enabled ? gw_card_cached : gw_card_direct)(arg, req, res);
 }
 
 /* On the server's loop: a card answered from memory alone (token, grant, scope and card all
- * cached), else false and the request goes to gw_card on a worker. */
-static bool gw_card_try(void *arg, const struct okno_http_request *req,
-                        struct okno_http_response *res)
+ * cached); anything else goes to gw_card_pool on a worker. */
+static bool card_from_memory(struct gateway *gw, const struct okno_http_request *req,
+                             struct okno_http_response *res)
 {
-    struct gateway *gw = arg;
     struct gw_caller who;
     okno_uuid id;
     if (!gw->rc.enabled || !gw_authenticate_cached(gw, req, &who) ||
@@ -203,16 +207,18 @@ static bool gw_card_try(void *arg, const struct okno_http_request *req,
     gw_scope_put(s);
     return hit;
 }
-READ_HANDLER(gw_history, read_history)
-READ_HANDLER(gw_timeline, read_timeline)
-READ_HANDLER(gw_inbox, read_inbox)
-READ_HANDLER(gw_mine, read_mine)
+
+static void gw_card(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
+{
+    if (!card_from_memory(arg, req, res))
+        okno_http_to_pool(res, gw_card_pool, arg);
+}
 
 const struct okno_http_route gw_read_routes[] = {
-    {"GET", "/inbox", gw_inbox, NULL, true, NULL},
-    {"GET", "/messages/{id}", gw_card, NULL, true, gw_card_try},
-    {"GET", "/messages/{id}/history", gw_history, NULL, true, NULL},
-    {"GET", "/messages/{id}/timeline", gw_timeline, NULL, true, NULL},
-    {"GET", "/my/messages", gw_mine, NULL, true, NULL},
-    {NULL, NULL, NULL, NULL, false, NULL},
+    {"GET", "/inbox", gw_inbox, NULL, true},
+    {"GET", "/messages/{id}", gw_card, NULL, false}, /* on the loop: hands misses to a worker */
+    {"GET", "/messages/{id}/history", gw_history, NULL, true},
+    {"GET", "/messages/{id}/timeline", gw_timeline, NULL, true},
+    {"GET", "/my/messages", gw_mine, NULL, true},
+    {NULL, NULL, NULL, NULL, false},
 };

@@ -206,7 +206,7 @@ static void gw_weekly_report(void *arg, const struct okno_http_request *req,
 }
 
 const struct okno_http_route gw_report_routes[] = {
-    {"GET", "/orgs/{org}/lists/daily", gw_daily_lists, NULL, true, NULL},
-    {"GET", "/orgs/{org}/reports/weekly", gw_weekly_report, NULL, true, NULL},
-    {NULL, NULL, NULL, NULL, false, NULL},
+    {"GET", "/orgs/{org}/lists/daily", gw_daily_lists, NULL, true},
+    {"GET", "/orgs/{org}/reports/weekly", gw_weekly_report, NULL, true},
+    {NULL, NULL, NULL, NULL, false},
 };

@@ -77,23 +77,20 @@ struct okno_http_response {
         char value[OKNO_HTTP_HEADER_VALUE_MAX];
     } headers[OKNO_HTTP_RESPONSE_HEADERS_MAX];
     size_t header_count;
+    /* Set by okno_http_to_pool: the handler that answers instead, on the thread pool. */
+    void (*pool_fn)(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+    void *pool_arg;
 };
 
 typedef void (*okno_http_handler_fn)(void *arg, const struct okno_http_request *req,
                                      struct okno_http_response *res);
-
-/* A blocking route's first try on the loop thread (it must not block): true when it answered
- * res, false to hand the request to the route's handler on the thread pool (res untouched). */
-typedef bool (*okno_http_try_fn)(void *arg, const struct okno_http_request *req,
-                                 struct okno_http_response *res);
 
 struct okno_http_route {
     const char *method;  /* "GET" (also serves HEAD), "POST", ... */
     const char *pattern; /* "/requests/{id}": literal segments and {name} parameters */
     okno_http_handler_fn fn;
     void *arg;
-    bool blocking;        /* run on the thread pool (may block on I/O) rather than the loop */
-    okno_http_try_fn try; /* NULL, or (blocking routes) answers from memory first, on the loop */
+    bool blocking; /* run on the thread pool (may block on I/O) rather than the loop */
 };
 
 struct okno_http_options {
@@ -146,6 +143,14 @@ struct okno_http_deferred;
 struct okno_http_deferred *okno_http_defer(struct okno_http_response *res);
 struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred *d);
 void okno_http_resume(struct okno_http_deferred *d);
+
+/* ---- answering from memory, or on the thread pool ---- */
+
+/* A loop route's handler (not `blocking`) that answers from memory when it can (the gateway's
+ * cached cards) calls this when it cannot: it returns without answering, and fn(arg, req, res)
+ * then runs on the thread pool exactly as a blocking route's handler (it may defer). res must be
+ * untouched otherwise. */
+void okno_http_to_pool(struct okno_http_response *res, okno_http_handler_fn fn, void *arg);
 
 /* ---- building responses (any thread) ---- */
 

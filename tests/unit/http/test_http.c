@@ -77,7 +77,7 @@ static void silent(void *arg, const struct okno_http_request *req, struct okno_h
     (void)res;
 }
 
-/* /tried: the pool's handler and the loop's try, which answers only ?fast=1. */
+/* /tried: a loop route that answers ?fast=1 itself and hands anything else to the pool. */
 static void tried_pool(void *arg, const struct okno_http_request *req,
                        struct okno_http_response *res)
 {
@@ -86,27 +86,26 @@ static void tried_pool(void *arg, const struct okno_http_request *req,
     okno_http_respond_text(res, 200, "text/plain", "pool\n", 5);
 }
 
-static bool tried_loop(void *arg, const struct okno_http_request *req,
+static void tried_loop(void *arg, const struct okno_http_request *req,
                        struct okno_http_response *res)
 {
     char fast[4] = "";
-    (void)arg;
-    if (okno_http_query(req, "fast", fast, sizeof(fast)) != 0 || strcmp(fast, "1") != 0)
-        return false;
-    okno_http_respond_text(res, 200, "text/plain", "loop\n", 5);
-    return true;
+    if (okno_http_query(req, "fast", fast, sizeof(fast)) == 0 && strcmp(fast, "1") == 0)
+        okno_http_respond_text(res, 200, "text/plain", "loop\n", 5);
+    else
+        okno_http_to_pool(res, tried_pool, arg);
 }
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     okno_log_configure("test", OKNO_LOG_ERROR, OKNO_LOG_JSON, 2);
-    f->routes[0] = (struct okno_http_route){
-        "POST", "/messages/{id}/actions/{action}", echo_params, f, false, NULL};
-    f->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, f, true, NULL};
-    f->routes[2] = (struct okno_http_route){"GET", "/slow", slow, f, true, NULL};
-    f->routes[3] = (struct okno_http_route){"GET", "/silent", silent, f, false, NULL};
-    f->routes[4] = (struct okno_http_route){"GET", "/tried", tried_pool, f, true, tried_loop};
+    f->routes[0] =
+        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", echo_params, f, false};
+    f->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, f, true};
+    f->routes[2] = (struct okno_http_route){"GET", "/slow", slow, f, true};
+    f->routes[3] = (struct okno_http_route){"GET", "/silent", silent, f, false};
+    f->routes[4] = (struct okno_http_route){"GET", "/tried", tried_loop, f, false};
     struct okno_http_limits l = OKNO_HTTP_LIMITS_DEFAULT;
     l.body_bytes_max = BODY_MAX;
     l.header_count_max = HEADERS_MAX;
@@ -401,9 +400,8 @@ static void a_deferred_answer_frees_its_worker(void **state)
 {
     (void)state;
     struct deferring d = {NULL};
-    struct okno_http_route routes[] = {{"GET", "/later", defer_answer, &d, true, NULL},
-                                       {"POST", "/echo", echo_json, NULL, true, NULL},
-                                       {0}};
+    struct okno_http_route routes[] = {
+        {"GET", "/later", defer_answer, &d, true}, {"POST", "/echo", echo_json, NULL, true}, {0}};
     struct okno_http_options opt = {.listen = "127.0.0.1:0",
                                     .routes = routes,
                                     .limits = OKNO_HTTP_LIMITS_DEFAULT,
@@ -449,7 +447,7 @@ static void bad_options_are_refused(void **state)
 {
     (void)state;
     struct okno_http srv;
-    struct okno_http_route bad_route[] = {{"GET", "nope", silent, NULL, false, NULL}, {0}};
+    struct okno_http_route bad_route[] = {{"GET", "nope", silent, NULL, false}, {0}};
     struct okno_http_options opt = {.listen = "127.0.0.1:0", .limits = OKNO_HTTP_LIMITS_DEFAULT};
     opt.routes = bad_route;
     assert_int_equal(okno_http_init(&srv, &opt), OKNO_EINVAL);
@@ -461,7 +459,7 @@ static void bad_options_are_refused(void **state)
     assert_int_equal(okno_http_init(&srv, &opt), OKNO_EINVAL);
 }
 
-static void a_try_function_answers_on_the_loop_or_hands_over_to_the_pool(void **state)
+static void a_loop_handler_answers_or_hands_over_to_the_pool(void **state)
 {
     struct fixture *f = *state;
     struct test_http_response res =
@@ -486,7 +484,7 @@ int main(void)
         T(oversized_bodies_are_refused),
         T(too_many_or_too_large_headers_are_refused),
         T(a_handler_that_answers_nothing_gives_500),
-        T(a_try_function_answers_on_the_loop_or_hands_over_to_the_pool),
+        T(a_loop_handler_answers_or_hands_over_to_the_pool),
         T(requests_over_the_in_flight_cap_get_503),
         T(idle_and_slow_senders_are_cut_and_others_served),
         cmocka_unit_test(a_deferred_answer_frees_its_worker),
