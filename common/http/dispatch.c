@@ -25,7 +25,8 @@ struct work {
     bool worked;               /* loop: the handler has returned (after_work ran) */
     bool resumed;              /* loop: okno_http_resume was called */
     struct okno__http *srv;
-    const struct okno_http_route *route;
+    okno_http_handler_fn fn; /* the route's, or the one a loop handler handed over */
+    void *arg;
     h2o_req_t *h2o_req; /* NULL once h2o disposed of it */
     struct work **token;
     struct okno_http_request req;
@@ -198,7 +199,7 @@ static void on_token_dispose(void *p)
 static void run_work(uv_work_t *uv)
 {
     struct work *w = uv->data;
-    w->route->fn(w->route->arg, &w->req, &w->res);
+    w->fn(w->arg, &w->req, &w->res);
 }
 
 /* On the loop: answers (if the request still exists) and frees a finished request. */
@@ -277,7 +278,7 @@ void okno__http_on_resume(uv_async_t *async)
     }
 }
 
-static int queue_blocking(struct okno__http *srv, const struct okno_http_route *route,
+static int queue_blocking(struct okno__http *srv, okno_http_handler_fn fn, void *arg,
                           h2o_req_t *req, struct okno_http_request *copy)
 {
     struct work *w = calloc(1, sizeof(*w));
@@ -287,7 +288,8 @@ static int queue_blocking(struct okno__http *srv, const struct okno_http_route *
         free(w);
         return OKNO_ENOMEM;
     }
-    *w = (struct work){.srv = srv, .route = route, .h2o_req = req, .token = token, .req = *copy};
+    *w = (struct work){
+        .srv = srv, .fn = fn, .arg = arg, .h2o_req = req, .token = token, .req = *copy};
     *token = w;
     w->uv.data = w;
     if (uv_queue_work(&srv->loop, &w->uv, run_work, after_work) != 0) {
@@ -298,6 +300,12 @@ static int queue_blocking(struct okno__http *srv, const struct okno_http_route *
     return 0;
 }
 
+void okno_http_to_pool(struct okno_http_response *res, okno_http_handler_fn fn, void *arg)
+{
+    res->pool_fn = fn;
+    res->pool_arg = arg;
+}
+
 static int handle(struct okno__http *srv, const struct okno_http_route *route, h2o_req_t *req,
                   const struct span *params, size_t count)
 {
@@ -305,10 +313,14 @@ static int handle(struct okno__http *srv, const struct okno_http_route *route, h
     if (copy_request(req, params, count, &copy) != 0)
         return refuse(srv, req, 503, "overloaded", NULL, "out of memory");
     atomic_fetch_add(&srv->in_flight, 1);
-    if (route->blocking && queue_blocking(srv, route, req, &copy) == 0)
+    if (route->blocking && queue_blocking(srv, route->fn, route->arg, req, &copy) == 0)
         return 0;
     struct okno_http_response res = {0};
     route->fn(route->arg, &copy, &res);
+    if (res.pool_fn != NULL && queue_blocking(srv, res.pool_fn, res.pool_arg, req, &copy) == 0)
+        return 0;
+    if (res.pool_fn != NULL) /* out of memory for the work item: answer here, as above */
+        res.pool_fn(res.pool_arg, &copy, &res);
     send_response(req, &res);
     free((void *)copy.headers);
     atomic_fetch_sub(&srv->in_flight, 1);

@@ -547,6 +547,7 @@ static int swap(replay *rp, PGconn *conn)
                     " if exists (select from pg_namespace where nspname = '%2$s') then"
                     "  alter schema %2$s rename to %1$s; end if; end $$;"
                     "alter schema %3$s rename to %2$s;"
+                    "select pg_notify('" OKNO_PROJ_NOTIFY_CHANNEL "', '*');"
                     "commit",
              rp->schema_old, s, rp->schema_new);
     int rc = run(conn, sql, rp->r->error, sizeof rp->r->error);

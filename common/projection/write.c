@@ -15,7 +15,7 @@
 #include "projection/internal.h"
 
 /* Longest statement built here, bytes. */
-#define SQL_BYTES_MAX 8192
+#define SQL_BYTES_MAX 16384
 /* Longest status text, bytes (Russian: two bytes a letter). */
 #define STATUS_TEXT_BYTES 256
 
@@ -575,6 +575,13 @@ static int live_merge(okno_proj_writer *w)
         snprintf(sql + used, sizeof sql - used, " from %s",
                  t == 0 ? "okno_inbox_in" : "okno_timeline_in");
     }
+    /* Readers that cache cards (the gateway) learn each new seq when this commits. */
+    size_t used = strlen(sql);
+    snprintf(sql + used, sizeof sql - used,
+             ";select pg_notify('" OKNO_PROJ_NOTIFY_CHANNEL "', string_agg(message_id::text"
+             " || ':' || seq, ' ')) from (select message_id, seq, (row_number() over () - 1) / %d"
+             " as chunk from okno_card_in) s group by chunk",
+             OKNO_PROJ_NOTIFY_CARDS_MAX);
     return exec(w, "merge", sql);
 }
 

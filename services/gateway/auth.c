@@ -235,3 +235,29 @@ bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_re
     who->applicant = true;
     return org == NULL || act_for_org(gw, conn, org, who, res);
 }
+
+bool gw_authenticate_cached(struct gateway *gw, const struct okno_http_request *req,
+                            struct gw_caller *who)
+{
+    memset(who, 0, sizeof(*who));
+    const char *h = okno_http_header(req, "authorization");
+    if (h == NULL || strncmp(h, BEARER, strlen(BEARER)) != 0)
+        return false;
+    uint8_t digest[GW_DIGEST_BYTES];
+    int64_t now = gw_wall_ms(), roles = 0;
+    gw_token_digest(h + strlen(BEARER), digest);
+    if (!gw_cache_token_get(&gw->auth.cache, digest, now, &who->user_id))
+        return false;
+    const char *org = okno_http_header(req, ORG_HEADER);
+    who->applicant = org == NULL;
+    if (org == NULL)
+        return true;
+    char *end = NULL;
+    long long id = strtoll(org, &end, 10);
+    if (id <= 0 || *end != '\0' || end == org ||
+        !gw_cache_grant_get(&gw->auth.cache, who->user_id, id, now, &roles) || roles == 0)
+        return false;
+    who->org_id = id;
+    who->roles = (uint32_t)roles;
+    return true;
+}

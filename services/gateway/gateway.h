@@ -15,6 +15,7 @@
 #include "okno/clock.h"
 #include "okno/http.h"
 #include "okno/metrics.h"
+#include "okno/readmodel.h"
 #include "okno/workflow.h"
 
 #define GW_POOL_MAX         OKNO_HTTP_WORKERS_MAX
@@ -68,6 +69,65 @@ struct gw_cache {
     uint64_t grant_generation; /* bumped by every directory change: older entries are stale */
 };
 
+/* ---- the read cache (rcache.c, rscope.c): cards in front of the read models ---- */
+#define GW_RC_SHARDS      64    /* independently locked parts of the card cache */
+#define GW_RC_NEWS        65536 /* the newest seq heard of, by id hash (a multiple of SHARDS) */
+#define GW_SCOPE_SLOTS    1024  /* callers whose resolved scope is kept */
+#define GW_SCOPE_ORGS_MAX 4096  /* a caller with a larger scope is resolved on every hit */
+
+struct gw_rc_entry; /* rcache.h */
+
+/* The newest seq heard of (notified or seen) for the last id of a hash slot; gen moves when the
+ * slot passes to another id, so a fetch that began before cannot tell and stays out. */
+struct gw_rc_news {
+    uint8_t id[16];
+    int64_t seq;
+    uint64_t gen;
+};
+
+struct gw_rc_shard {
+    pthread_mutex_t mu;
+    struct gw_rc_entry **buckets; /* chained by id; bucket_count a power of two */
+    size_t bucket_count;
+    struct gw_rc_entry *lru_newest, *lru_oldest;
+    size_t entries, bytes; /* held now */
+};
+
+/* A resolved caller (okno.rm_caller()), shared by the requests using it; freed at refs 0. */
+struct gw_scope {
+    atomic_int refs;
+    struct okno_rm_scope scope;
+};
+
+struct gw_scope_slot {
+    int64_t user, org;
+    bool applicant;
+    int64_t until_ms;    /* wall clock: GW_GRANTS_TTL_MS after it was read */
+    uint64_t generation; /* the directory generation it was read in */
+    struct gw_scope *scope;
+};
+
+/* What a fetch captured before reading, so that a notification that came during the read keeps
+ * its (possibly older) answer out of the cache. */
+struct gw_rc_ticket {
+    uint64_t flush_gen, news_gen;
+};
+
+struct gw_readcache {
+    bool enabled;             /* gateway.read_cache */
+    atomic_bool online;       /* the listener is up (dirwatch.c): else no hit, no insert */
+    size_t shard_entries_max; /* gateway.read_cache_entries_max / GW_RC_SHARDS */
+    size_t shard_bytes_max;   /* gateway.read_cache_bytes_max / GW_RC_SHARDS */
+    atomic_uint_fast64_t flush_gen;
+    struct gw_rc_news *news; /* GW_RC_NEWS, each guarded by its id's shard */
+    struct gw_rc_shard shards[GW_RC_SHARDS];
+    pthread_mutex_t scope_mu;
+    uint64_t scope_generation; /* bumped by every directory change */
+    struct gw_scope_slot scopes[GW_SCOPE_SLOTS];
+    struct okno_metrics_counter hits, misses, invalidations, evictions, flushes, refused;
+    struct okno_metrics_gauge entries, bytes;
+};
+
 struct gw_auth {
     struct gw_cache cache;
     json_t *jwks; /* {"keys": [...]}, public keys only */
@@ -78,13 +138,14 @@ struct gw_auth {
 
 struct gateway {
     struct gw_auth auth;
+    struct gw_readcache rc;   /* cards and resolved callers (rcache.c, rscope.c) */
     struct gw_pool pool;      /* okno_app: the ledger's tables, the directory, idempotency */
     struct gw_pool read_pool; /* okno_gateway: the read models under row-level security */
     rd_kafka_t *producer;
     rd_kafka_topic_t *topic;
     pthread_t poller;
     atomic_bool polling;
-    pthread_t watcher; /* dirwatch.c: LISTEN okno_directory, drops the grant cache */
+    pthread_t watcher; /* dirwatch.c: LISTEN okno_directory and okno_rm_card, for the caches */
     atomic_bool watching;
     const char *const *watch_keywords, *const *watch_values;
     const char *topic_name;
@@ -131,6 +192,11 @@ void gw_auth_close(struct gw_auth *a);
  * false. conn (okno_app) reads the directory on a cache miss; NULL borrows one from the pool. */
 bool gw_authenticate(struct gateway *gw, PGconn *conn, const struct okno_http_request *req,
                      struct gw_caller *who, struct okno_http_response *res);
+/* The same from the caches alone (no I/O: for the server's loop thread): true when the token
+ * and the org's grant are cached and good; false means "not decided here" (call
+ * gw_authenticate, which answers every failure). */
+bool gw_authenticate_cached(struct gateway *gw, const struct okno_http_request *req,
+                            struct gw_caller *who);
 /* The verdict on a compact JWS at wall-clock time now_ms: NULL if good (*user_id set), else a
  * stable reason code ("expired", "bad_signature", ...). */
 const char *gw_token_verify(const struct gw_auth *a, const char *token, int64_t now_ms,
@@ -156,9 +222,56 @@ void gw_cache_grant_put(struct gw_cache *c, int64_t user, int64_t org, int64_t n
 /* Every cached grant is stale from now on (a directory change was notified). */
 void gw_cache_grants_drop(struct gw_cache *c);
 
+/* ---- rcache.c: the cards ---- */
+int gw_rc_init(struct gw_readcache *rc, bool enabled, size_t entries_max, size_t bytes_max);
+int gw_rc_metrics_init(struct gw_readcache *rc, struct okno_metrics *reg);
+void gw_rc_close(struct gw_readcache *rc);
+/* Drops every card (the listener went down or came back, or a replay swapped the schema). */
+void gw_rc_flush(struct gw_readcache *rc);
+/* The listener is up (true: after a flush, hits and inserts resume) or down (flushes). */
+void gw_rc_set_online(struct gw_readcache *rc, bool online);
+/* The read models hold the message at seq (or later): an older copy is dropped, and a fetch
+ * that began before this and read an older seq is kept out. Any thread. */
+void gw_rc_seen(struct gw_readcache *rc, const uint8_t id[16], int64_t seq);
+/* An okno_rm_card notification's payload ("id:seq id:seq ..." or "*"). */
+void gw_rc_notified(struct gw_readcache *rc, const char *payload);
+/* Before fetching id: false when the cache is off or offline (then do not insert). */
+bool gw_rc_ticket(struct gw_readcache *rc, const uint8_t id[16], struct gw_rc_ticket *t);
+/* A card read with okno_rm_card at now_ms 0 (time left is then the instant itself) as an entry:
+ * the card (borrowed) loses its caller- and time-dependent fields. NULL when out of memory or
+ * the card lacks a field the rule reads. */
+struct gw_rc_entry *gw_rc_entry_new(const uint8_t id[16], json_t *card);
+/* Answers res with entry e for a caller acting for org_id (0: an applicant) at now_ms, the
+ * services' clock: the card, as okno_rm_card would give it. */
+void gw_rc_entry_respond(const struct gw_rc_entry *e, int64_t org_id, int64_t now_ms,
+                         struct okno_http_response *res);
+/* Caches e (taken over) unless the ticket is stale or a newer copy is there. */
+void gw_rc_put(struct gw_readcache *rc, const struct gw_rc_ticket *t, struct gw_rc_entry *e);
+/* The answer for a caller with scope s from a cached card: true with *res filled (200 or the 404
+ * of a missing id), false when id is not cached (or the cache is off or offline). */
+bool gw_rc_answer(struct gw_readcache *rc, const uint8_t id[16], const struct gw_scope *s,
+                  int64_t org_id, int64_t now_ms, struct okno_http_response *res);
+/* The write path's object-level check from the cache: 1 visible, 0 not visible (the 404), -1
+ * not cached (ask PostgreSQL: okno_rm_visible). */
+int gw_rc_visible(struct gw_readcache *rc, const uint8_t id[16], const struct gw_scope *s);
+
+/* ---- rscope.c: resolved callers ---- */
+/* The caller's cached scope (a reference: gw_scope_put), or NULL. Any thread, never blocks on
+ * I/O. */
+struct gw_scope *gw_scope_cached(struct gw_readcache *rc, const struct gw_caller *who,
+                                 int64_t now_ms);
+/* The cached scope, or read with okno_rm_scope_read on conn (okno_gateway) and cached. NULL on
+ * a database error. */
+struct gw_scope *gw_scope_get(struct gw_readcache *rc, PGconn *conn, const struct gw_caller *who,
+                              int64_t now_ms);
+void gw_scope_put(struct gw_scope *s);
+/* Every resolved caller is stale from now on (a directory change was notified). */
+void gw_scope_drop(struct gw_readcache *rc);
+
 /* ---- dirwatch.c ---- */
-/* Starts the thread that drops the grant cache on each okno_directory notification; it connects
- * with keywords/values (borrowed) and retries while PostgreSQL is away. 0 or -1. */
+/* Starts the thread that drops the grants and resolved callers on each okno_directory
+ * notification and feeds okno_rm_card's to the read cache (online only while it listens); it
+ * connects with keywords/values (borrowed) and retries while PostgreSQL is away. 0 or -1. */
 int gw_dirwatch_start(struct gateway *gw, const char *const *keywords, const char *const *values);
 void gw_dirwatch_stop(struct gateway *gw);
 

@@ -86,6 +86,23 @@ static const struct okno_config_key gateway_keys[] = {
      .type = OKNO_CONFIG_STRING,
      .default_value = "6f6b6e6f-6761-5465-8177-61792d696473",
      .doc = "UUID namespace of request ids derived from Idempotency-Key (same on every gateway)"},
+    {.name = "gateway.read_cache",
+     .type = OKNO_CONFIG_BOOL,
+     .default_value = "true",
+     .doc = "keep message cards in memory (README: Read cache); false: every read goes to "
+            "PostgreSQL"},
+    {.name = "gateway.read_cache_entries_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "100000",
+     .min = 64,
+     .max = 100000000,
+     .doc = "cards the read cache holds at most"},
+    {.name = "gateway.read_cache_bytes_max",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "268435456",
+     .min = 65536,
+     .max = INT64_C(68719476736),
+     .doc = "bytes the cached cards hold at most (their JSON and facts)"},
     {.name = "auth.jwks_file",
      .type = OKNO_CONFIG_STRING,
      .default_value = "",
@@ -232,7 +249,13 @@ static int gateway_init(void)
         okno_log_error("cannot load the Avro schemas", OKNO_LOG_STR("reason", aerr.reason));
         return OKNO_EINVAL;
     }
-    int rc = gw_metrics_init(&gw, &svc.metrics);
+    int rc = gw_rc_init(&gw.rc, okno_config_get_bool(c, "gateway.read_cache"),
+                        (size_t)okno_config_get_int(c, "gateway.read_cache_entries_max"),
+                        (size_t)okno_config_get_int(c, "gateway.read_cache_bytes_max"));
+    if (rc == 0)
+        rc = gw_rc_metrics_init(&gw.rc, &svc.metrics);
+    if (rc == 0)
+        rc = gw_metrics_init(&gw, &svc.metrics);
     if (rc == 0)
         rc = http_init(c);
     if (rc == 0)
@@ -283,6 +306,7 @@ static void gateway_close(void)
     gw_pool_close(&gw.read_pool);
     PQfinish(check_conn);
     gw_auth_close(&gw.auth);
+    gw_rc_close(&gw.rc);
     okno_avro_close();
 }
 

@@ -105,6 +105,19 @@ static enum verdict look(PGconn *conn, const char *const *ids, json_t **out)
     return v >= V_DECIDED && *out == NULL ? V_ERROR : v;
 }
 
+/* A request seen projected: the read cache must not answer with a card older than its last
+ * event from now on (the caller's next read sees what it did). */
+static void note_projected(struct gateway *gw, const char *mid, json_t *out)
+{
+    json_t *events = json_object_get(out, "events");
+    size_t n = json_array_size(events);
+    okno_uuid id;
+    if (n > 0 && json_is_true(json_object_get(out, "projected")) &&
+        okno_uuid_parse(mid, strlen(mid), &id) == 0)
+        gw_rc_seen(&gw->rc, id.bytes,
+                   json_integer_value(json_object_get(json_array_get(events, n - 1), "seq")));
+}
+
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -162,7 +175,8 @@ static void answer(struct gateway *gw, PGconn *conn, const char *rid, const char
         sleep_ms(GW_WAIT_STEP_MS);
         v = look(conn, ids, &out);
     }
-    (void)gw;
+    if (v == V_DONE)
+        note_projected(gw, mid, out);
     if (v == V_ERROR) {
         okno_http_respond_error(res, 503, "unavailable", NULL, "cannot read the ledger's tables");
         return;

@@ -77,6 +77,9 @@ struct okno_http_response {
         char value[OKNO_HTTP_HEADER_VALUE_MAX];
     } headers[OKNO_HTTP_RESPONSE_HEADERS_MAX];
     size_t header_count;
+    /* Set by okno_http_to_pool: the handler that answers instead, on the thread pool. */
+    void (*pool_fn)(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+    void *pool_arg;
 };
 
 typedef void (*okno_http_handler_fn)(void *arg, const struct okno_http_request *req,
@@ -140,6 +143,14 @@ struct okno_http_deferred;
 struct okno_http_deferred *okno_http_defer(struct okno_http_response *res);
 struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred *d);
 void okno_http_resume(struct okno_http_deferred *d);
+
+/* ---- answering from memory, or on the thread pool ---- */
+
+/* A loop route's handler (not `blocking`) that answers from memory when it can (the gateway's
+ * cached cards) calls this when it cannot: it returns without answering, and fn(arg, req, res)
+ * then runs on the thread pool exactly as a blocking route's handler (it may defer). res must be
+ * untouched otherwise. */
+void okno_http_to_pool(struct okno_http_response *res, okno_http_handler_fn fn, void *arg);
 
 /* ---- building responses (any thread) ---- */
 

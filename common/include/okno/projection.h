@@ -24,6 +24,12 @@
  * it for its transaction, and a replay's swap takes it, so a swap never interleaves a batch. */
 #define OKNO_PROJ_BATCH_LOCK_SQL(n)                                                                \
     "pg_advisory_xact_lock(hashtextextended('okno.projector.batch:%" #n "$s', 0))"
+/* The channel a live batch notifies in its transaction (so on its commit) with each card it
+ * wrote as "<message id>:<seq>", space-separated, at most OKNO_PROJ_NOTIFY_CARDS_MAX a payload;
+ * a replay's swap notifies "*" (every card may have changed). The gateway's read cache follows
+ * it (services/gateway/README.md, "Read cache"). */
+#define OKNO_PROJ_NOTIFY_CHANNEL   "okno_rm_card"
+#define OKNO_PROJ_NOTIFY_CARDS_MAX 150 /* 48 bytes each at most: under NOTIFY's 8000 */
 /* Format version of okno_proj_message as stored in card.proj_state. Bump on any change of its
  * layout (or of okno_message_state's): the projector then refuses the schema; replay it. */
 #define OKNO_PROJ_STATE_VERSION 1

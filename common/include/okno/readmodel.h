@@ -80,6 +80,43 @@ int okno_rm_my_messages(PGconn *conn, const struct okno_rm_caller *who,
                         const struct okno_rm_page *page, json_t **out, char *errbuf,
                         size_t errbuf_bytes);
 
+/* ---- the visibility rule in C (rule.c), for a cache in front of these calls ----
+ * The same rule as okno.rm_visible (migration 0006), decided from a caller as okno.rm_caller()
+ * resolves it and a message's facts, so that a cache of messages read under row-level security
+ * for one caller can answer another without widening what anyone sees. Tested against the
+ * policies over generated directories and messages (tests/integration/test_rm_rule.c). */
+
+#define OKNO_RM_NONE      INT64_MIN /* an id that is SQL NULL */
+#define OKNO_RM_SCOPE_MAX 65536     /* orgs in one caller's scope that okno_rm_scope_read takes */
+
+/* A caller as okno.rm_caller() resolves it from the directory, at one moment. */
+struct okno_rm_scope {
+    bool known;           /* false: rm_caller() is NULL (no role in the org): sees nothing */
+    int64_t applicant_id; /* the caller's user id when they act as an applicant, else NONE */
+    bool moderates;       /* a moderator of the operator org */
+    int64_t *orgs;        /* the scope, sorted ascending (malloc'd; okno_rm_scope_free) */
+    size_t org_count;
+};
+
+/* A message's columns the rule reads: the card's, and the orgs of its stage visits. */
+struct okno_rm_facts {
+    int64_t holding_org;       /* NONE when no org holds it */
+    int64_t applicant_id;      /* NONE when unset */
+    bool in_moderation;        /* card.stage = 'moderation' */
+    const int64_t *visit_orgs; /* borrowed; any order, repeats allowed */
+    size_t visit_org_count;
+};
+
+/* Resolves who with okno.rm_caller() in a read-only transaction on conn (as okno_gateway).
+ * 0, OKNO_ELIMIT (a scope over OKNO_RM_SCOPE_MAX orgs), OKNO_EINVAL, OKNO_EPG; *out is empty
+ * unless 0 is returned. */
+int okno_rm_scope_read(PGconn *conn, const struct okno_rm_caller *who, struct okno_rm_scope *out,
+                       char *errbuf, size_t errbuf_bytes);
+void okno_rm_scope_free(struct okno_rm_scope *s);
+
+/* THE rule: whether caller s sees message m, exactly as okno.rm_visible decides. */
+bool okno_rm_sees(const struct okno_rm_scope *s, const struct okno_rm_facts *m);
+
 /* Runs fn(conn, arg) inside the read-only transaction of `who`, under the same row-level
  * security as the calls above: for reads another module makes (common/report's lists and
  * summary, served by the gateway). The transaction commits when fn returns 0 and rolls back

@@ -77,6 +77,25 @@ static void silent(void *arg, const struct okno_http_request *req, struct okno_h
     (void)res;
 }
 
+/* /tried: a loop route that answers ?fast=1 itself and hands anything else to the pool. */
+static void tried_pool(void *arg, const struct okno_http_request *req,
+                       struct okno_http_response *res)
+{
+    (void)arg;
+    (void)req;
+    okno_http_respond_text(res, 200, "text/plain", "pool\n", 5);
+}
+
+static void tried_loop(void *arg, const struct okno_http_request *req,
+                       struct okno_http_response *res)
+{
+    char fast[4] = "";
+    if (okno_http_query(req, "fast", fast, sizeof(fast)) == 0 && strcmp(fast, "1") == 0)
+        okno_http_respond_text(res, 200, "text/plain", "loop\n", 5);
+    else
+        okno_http_to_pool(res, tried_pool, arg);
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -86,6 +105,7 @@ static int setup(void **state)
     f->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, f, true};
     f->routes[2] = (struct okno_http_route){"GET", "/slow", slow, f, true};
     f->routes[3] = (struct okno_http_route){"GET", "/silent", silent, f, false};
+    f->routes[4] = (struct okno_http_route){"GET", "/tried", tried_loop, f, false};
     struct okno_http_limits l = OKNO_HTTP_LIMITS_DEFAULT;
     l.body_bytes_max = BODY_MAX;
     l.header_count_max = HEADERS_MAX;
@@ -439,6 +459,20 @@ static void bad_options_are_refused(void **state)
     assert_int_equal(okno_http_init(&srv, &opt), OKNO_EINVAL);
 }
 
+static void a_loop_handler_answers_or_hands_over_to_the_pool(void **state)
+{
+    struct fixture *f = *state;
+    struct test_http_response res =
+        raw(f, "GET /tried?fast=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body, "loop\n");
+    test_http_response_free(&res);
+    res = raw(f, "GET /tried HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body, "pool\n");
+    test_http_response_free(&res);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -450,6 +484,7 @@ int main(void)
         T(oversized_bodies_are_refused),
         T(too_many_or_too_large_headers_are_refused),
         T(a_handler_that_answers_nothing_gives_500),
+        T(a_loop_handler_answers_or_hands_over_to_the_pool),
         T(requests_over_the_in_flight_cap_get_503),
         T(idle_and_slow_senders_are_cut_and_others_served),
         cmocka_unit_test(a_deferred_answer_frees_its_worker),
