@@ -39,6 +39,13 @@ static const struct okno_config_key gateway_keys[] = {
      .max = OKNO_HTTP_WORKERS_MAX,
      .doc = "threads (and PostgreSQL connections per pool) that "
             "serve requests doing I/O"},
+    {.name = "gateway.write_batchers",
+     .type = OKNO_CONFIG_INT,
+     .default_value = "2",
+     .min = 1,
+     .max = GW_BATCH_THREADS_MAX,
+     .doc = "threads that take the writes waiting and check and record them together (one "
+            "round trip per pool for the whole batch)"},
     {.name = "gateway.body_bytes_max",
      .type = OKNO_CONFIG_INT,
      .default_value = "262144",
@@ -184,7 +191,12 @@ static int pools_init(struct okno_config *c)
         okno_log_error("cannot start the directory watcher thread");
         return OKNO_ENOMEM;
     }
-    return gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
+    int err = gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
+    if (err == 0 && gw_batches_start(&gw, (int)okno_config_get_int(c, "gateway.write_batchers"))) {
+        okno_log_error("cannot start the write batch threads");
+        return OKNO_ENOMEM;
+    }
+    return err;
 }
 
 static int kafka_init(struct okno_config *c)
@@ -273,9 +285,11 @@ static void run(void)
 
 static void gateway_close(void)
 {
-    /* Deferred writes answer from the producer's delivery reports: the server stops (waiting for
-     * them), the producer flushes (a late report only frees its request), then the server goes. */
+    /* Deferred writes answer from their batch or the producer's delivery reports: the server
+     * stops (waiting for them), the batches finish what is queued, the producer flushes (a late
+     * report only frees its request), then the server goes. */
     okno_http_stop(&gw.http);
+    gw_batches_stop(&gw);
     gw_producer_stop(&gw);
     gw_dirwatch_stop(&gw);
     okno_http_close(&gw.http);
