@@ -4,12 +4,14 @@
  * the client down and hide its waits (coordinated omission); the rate reached is reported
  * beside the one asked for.
  *   bench_http_pace --base URL --rate N --seconds S --out FILE [--header H]... [--body B]
- *                   [--connections C] PATH...
- * POSTs B (default "{}") to the paths in turn. FILE gets one line per answer: the request's due
- * time (Unix seconds), its latency from that time (ms), the status, and the body's "request_id"
- * (or -). The last line of stdout is a JSON summary. */
+ *                   [--connections C] [--warmup W] PATH...
+ * POSTs B (default "{}") to the paths in turn. The first W seconds (default 0) at the same rate
+ * open the connections and are left out of FILE and the figures. FILE gets one line per answer: the
+ * request's due time (Unix seconds), its latency from that time (ms), the status, and the body's
+ * "request_id" (or -). The last line of stdout is a JSON summary. */
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,8 @@
 
 struct shot {
     CURL *easy;
-    double due_s; /* monotonic */
+    double due_s;  /* monotonic */
+    bool measured; /* false: a warm-up request (connections opening), left out of the figures */
     char body[BODY_BYTES_MAX];
     size_t body_bytes;
 };
@@ -36,7 +39,7 @@ struct pace {
     const char *paths[PATHS_MAX];
     int path_count;
     struct curl_slist *headers;
-    double rate_per_s, seconds;
+    double rate_per_s, seconds, warmup_s;
     long connections;
     double *latencies_ms;
     long answered, ok, failed, latencies;
@@ -81,7 +84,7 @@ static void request_id(const char *body, char out[64])
     out[end - p - 1] = '\0';
 }
 
-static int send_one(struct pace *p, CURLM *multi, long k, double due_s)
+static int send_one(struct pace *p, CURLM *multi, long k, double due_s, bool measured)
 {
     struct shot *s = calloc(1, sizeof(*s));
     if (s == NULL || (s->easy = curl_easy_init()) == NULL) {
@@ -91,6 +94,7 @@ static int send_one(struct pace *p, CURLM *multi, long k, double due_s)
     char url[URL_BYTES_MAX];
     snprintf(url, sizeof(url), "%s%s", p->base, p->paths[k % p->path_count]);
     s->due_s = due_s;
+    s->measured = measured;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, p->body);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, p->headers);
@@ -113,13 +117,15 @@ static void finish(struct pace *p, CURLM *multi, CURLMsg *m, double start_mono, 
     request_id(s->body, rid);
     if (m->data.result != CURLE_OK)
         status = 0;
-    p->answered++;
-    if (status >= 200 && status < 300)
-        p->ok++;
-    else
-        p->failed++;
-    p->latencies_ms[p->latencies++] = ms;
-    fprintf(out, "%.6f %.3f %ld %s\n", start_wall + (s->due_s - start_mono), ms, status, rid);
+    if (s->measured) {
+        p->answered++;
+        if (status >= 200 && status < 300)
+            p->ok++;
+        else
+            p->failed++;
+        p->latencies_ms[p->latencies++] = ms;
+        fprintf(out, "%.6f %.3f %ld %s\n", start_wall + (s->due_s - start_mono), ms, status, rid);
+    }
     curl_multi_remove_handle(multi, s->easy);
     curl_easy_cleanup(s->easy);
     free(s);
@@ -139,7 +145,8 @@ static double percentile(double *v, long n, double q)
 static int run(struct pace *p)
 {
     FILE *out = fopen(p->out, "w");
-    long total = (long)(p->rate_per_s * p->seconds);
+    long warmup = (long)(p->rate_per_s * p->warmup_s);
+    long total = warmup + (long)(p->rate_per_s * p->seconds);
     p->latencies_ms = calloc((size_t)total + 1, sizeof(double));
     CURLM *multi = curl_multi_init();
     if (out == NULL || p->latencies_ms == NULL || multi == NULL)
@@ -154,7 +161,8 @@ static int run(struct pace *p)
         if (sent < total && now - start_mono > p->seconds + DRAIN_S_MAX)
             break;
         while (sent < total && start_mono + (double)sent / p->rate_per_s <= now) {
-            if (send_one(p, multi, sent, start_mono + (double)sent / p->rate_per_s) != 0)
+            if (send_one(p, multi, sent, start_mono + (double)sent / p->rate_per_s,
+                         sent >= warmup) != 0)
                 return 1;
             sent++;
             last_sent_s = now;
@@ -174,32 +182,38 @@ static int run(struct pace *p)
     double sent_over_s = last_sent_s - start_mono;
     fclose(out);
     qsort(p->latencies_ms, (size_t)p->latencies, sizeof(double), cmp_double);
-    printf("{\"rate_target_per_s\":%.0f,\"seconds\":%.1f,\"sent\":%ld,\"send_span_s\":%.3f,"
+    printf("{\"rate_target_per_s\":%.0f,\"seconds\":%.1f,\"warmup_s\":%.1f,\"sent\":%ld,"
+           "\"send_span_s\":%.3f,"
            "\"answered\":%ld,\"ok\":%ld,\"failed\":%ld,\"rate_ok_per_s\":%.1f,"
            "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f}\n",
-           p->rate_per_s, p->seconds, sent, sent_over_s, p->answered, p->ok, p->failed,
-           (double)p->ok / p->seconds, percentile(p->latencies_ms, p->latencies, 0.5),
+           p->rate_per_s, p->seconds, p->warmup_s, sent - warmup, sent_over_s - p->warmup_s,
+           p->answered, p->ok, p->failed, (double)p->ok / p->seconds,
+           percentile(p->latencies_ms, p->latencies, 0.5),
            percentile(p->latencies_ms, p->latencies, 0.99),
            percentile(p->latencies_ms, p->latencies, 1.0));
     curl_multi_cleanup(multi);
     free(p->latencies_ms);
-    return p->answered == sent ? 0 : 1;
+    return p->answered == sent - warmup ? 0 : 1;
 }
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_http_pace --base URL --rate N --seconds S --out FILE"
-                    " [--header H]... [--body B] [--connections C] PATH...\n");
+                    " [--header H]... [--body B] [--connections C] [--warmup W] PATH...\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"base", required_argument, NULL, 'b'},        {"rate", required_argument, NULL, 'r'},
-        {"seconds", required_argument, NULL, 's'},     {"out", required_argument, NULL, 'o'},
-        {"header", required_argument, NULL, 'H'},      {"body", required_argument, NULL, 'd'},
-        {"connections", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"seconds", required_argument, NULL, 's'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"header", required_argument, NULL, 'H'},
+                                         {"body", required_argument, NULL, 'd'},
+                                         {"connections", required_argument, NULL, 'c'},
+                                         {"warmup", required_argument, NULL, 'w'},
+                                         {NULL, 0, NULL, 0}};
     struct pace p = {.body = "{}", .connections = 256};
     int c, headers = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -217,13 +231,15 @@ int main(int argc, char **argv)
             p.body = optarg;
         else if (c == 'c')
             p.connections = atol(optarg);
+        else if (c == 'w')
+            p.warmup_s = atof(optarg);
         else
             return usage();
     }
     for (int i = optind; i < argc && p.path_count < PATHS_MAX; i++)
         p.paths[p.path_count++] = argv[i];
     if (p.base == NULL || p.out == NULL || p.rate_per_s <= 0 || p.seconds <= 0 ||
-        p.path_count == 0 || p.connections < 1 || p.connections > CONNECTIONS_MAX)
+        p.path_count == 0 || p.warmup_s < 0 || p.connections < 1 || p.connections > CONNECTIONS_MAX)
         return usage();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = run(&p);

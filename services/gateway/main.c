@@ -16,6 +16,7 @@
 #define CHECK_EVERY_MS 1000
 #define KAFKA_CHECK_MS 1000
 #define ROUTES_MAX     32
+#define GW_LINGER_MS   "1"
 
 static const struct okno_config_key gateway_keys[] = {
     {.name = "gateway.listen",
@@ -203,6 +204,8 @@ static int kafka_init(struct okno_config *c)
 {
     char err[GW_ERROR_BYTES];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* A default that kafka.producer.linger.ms overrides (bench/README.md, gateway). */
+    rd_kafka_conf_set(conf, "linger.ms", GW_LINGER_MS, err, sizeof(err));
     int rc = okno_config_kafka_apply(c, conf, OKNO_CONFIG_KAFKA_PRODUCER);
     if (rc != 0) {
         okno_log_error("bad kafka configuration", OKNO_LOG_STR("reason", okno_config_error(c)));

@@ -75,7 +75,6 @@ static const char *const fixed[][2] = {
     {"enable.idempotence", "true"},
     {"acks", "all"},
     {"partitioner", "murmur2_random"},
-    {"linger.ms", "1"},
 };
 
 int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
