@@ -12,8 +12,8 @@ and PostgreSQL (deploy/local).
    request is due at a fixed time whatever the earlier ones did); the time from a request's due
    time to the ledger's commit of its decision (okno.requests.at). decide_rate_per_s is the
    rate of 202s the client reached, beside decide_rate_target_per_s; decide_post_p99_ms the
-   POSTs' own p99 from their due times. A first second (full: two) at the same rate opens the
-   connections and is left out.
+   POSTs' own p99 from their due times. It starts once the ledger has decided the write phase's
+   backlog; a first second (full: two) at the same rate opens the connections and is left out.
 
 The last line is one JSON object (with the load average)."""
 import argparse
@@ -140,6 +140,11 @@ def main():
                      script(ids, "POST", "/actions/take_over", {}),
                      auth + ["Content-Type: application/json"])
         print(f"writes: {writes}", file=sys.stderr)
+        # The ledger first decides the write phase's backlog, so the paced actions meet a
+        # steady system rather than its catch-up.
+        produced = gw.produced()
+        wait_until("the write phase decided", lambda: gw.s.scalar(
+            "select count(*) from okno.requests") >= produced, timeout_s=600)
         paced = decide(gw, ids, rate, decide_s, token, warmup_s)
         print(f"decide: {paced}", file=sys.stderr)
     finally:

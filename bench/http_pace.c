@@ -45,18 +45,18 @@ struct pace {
     long answered, ok, failed, latencies;
 };
 
-static double mono_s(void)
+/* Seconds on `clock` to the nanosecond: okno_clock_monotonic_ms's milliseconds are too coarse
+ * for a schedule with half a millisecond between requests. */
+static double seconds_on(clockid_t clock)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static double wall_s(void)
+static double mono_s(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+    return seconds_on(CLOCK_MONOTONIC);
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -153,7 +153,7 @@ static int run(struct pace *p)
         return 1;
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, p->connections);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, p->connections);
-    double start_mono = mono_s(), start_wall = wall_s(), last_sent_s = start_mono;
+    double start_mono = mono_s(), start_wall = seconds_on(CLOCK_REALTIME), last_sent_s = start_mono;
     long sent = 0;
     int running = 0;
     while (sent < total || running > 0) {
