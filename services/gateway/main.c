@@ -177,7 +177,11 @@ static int http_init(const struct okno_config *c)
 
 static int pools_init(struct okno_config *c)
 {
-    int workers = (int)okno_config_get_int(c, "gateway.workers");
+    /* A connection per worker and per batch thread, so none waits for one (within the cap). */
+    int batchers = (int)okno_config_get_int(c, "gateway.write_batchers");
+    int workers = (int)okno_config_get_int(c, "gateway.workers") + batchers;
+    if (workers > GW_POOL_MAX)
+        workers = GW_POOL_MAX;
     okno_config_pg_params(c, pg_keywords, pg_values);
     const char *rc = okno_config_get_string(c, "gateway.read_conninfo");
     if (rc == NULL || rc[0] == '\0')
@@ -193,7 +197,7 @@ static int pools_init(struct okno_config *c)
         return OKNO_ENOMEM;
     }
     int err = gw_pool_init(&gw.read_pool, workers, read_keywords, read_values);
-    if (err == 0 && gw_batches_start(&gw, (int)okno_config_get_int(c, "gateway.write_batchers"))) {
+    if (err == 0 && gw_batches_start(&gw, batchers) != 0) {
         okno_log_error("cannot start the write batch threads");
         return OKNO_ENOMEM;
     }

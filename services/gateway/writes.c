@@ -11,7 +11,6 @@
 #include "gateway.h"
 #include "okno/error.h"
 #include "okno/log.h"
-#include "okno/readmodel.h"
 #include "okno/uuid.h"
 
 #define DIGEST_BYTES        32
