@@ -102,15 +102,14 @@ def decide(gw, ids, rate, seconds, token, warmup_s):
             at, _ms, status, rid = line.split()
             if status == "202":
                 due[rid] = float(at)
-    if not os.environ.get("OKNO_BENCH_KEEP"):
-        os.unlink(out)
-    else:
-        print(f"paced answers kept in {out}", file=sys.stderr)
-    # By the bench's messages (a short query), then the paced requests among them.
+    os.unlink(out)
+    # By the bench's messages since the first due time (a short query), then the paced requests
+    # among them.
     mids = "{" + ",".join(ids) + "}"
+    since = min(due.values(), default=0) - 1
     def decided():
         rows = gw.s.sql(f"select request_id, extract(epoch from at) from okno.requests "
-                        f"where message_id = any('{mids}'::uuid[])")
+                        f"where message_id = any('{mids}'::uuid[]) and at >= to_timestamp({since})")
         at = {rid: float(t) for rid, t in rows if rid in due}
         return at if len(at) == len(due) else None
     at = wait_until("every paced request decided", decided) if due else {}
