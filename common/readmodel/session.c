@@ -232,10 +232,12 @@ int okno__rm_pipeline_as(PGconn *conn, const struct okno_rm_caller *who,
     sent = PQenterPipelineMode(conn) == 1 && send_prepared(conn, &begin, errbuf, errbuf_bytes) &&
            send_prepared(conn, &caller, errbuf, errbuf_bytes);
     for (int i = 0; sent && i < count; i++) {
-        const struct okno__rm_stmt switch_to = {"caller", CALLER_SQL, 3, as_params[i].values,
-                                                false};
-        sent = (as[i] == NULL || send_prepared(conn, &switch_to, errbuf, errbuf_bytes)) &&
-               send_prepared(conn, &stmts[i], errbuf, errbuf_bytes);
+        if (as[i] != NULL) {
+            const struct okno__rm_stmt switch_to = {"caller", CALLER_SQL, 3, as_params[i].values,
+                                                    false};
+            sent = send_prepared(conn, &switch_to, errbuf, errbuf_bytes);
+        }
+        sent = sent && send_prepared(conn, &stmts[i], errbuf, errbuf_bytes);
     }
     sent = sent && send_prepared(conn, &commit, errbuf, errbuf_bytes) && PQpipelineSync(conn) == 1;
     if (!sent) {
