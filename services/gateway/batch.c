@@ -214,6 +214,7 @@ static void run_batch(struct gateway *gw, struct gw_write **ws, int n)
     bool ok[GW_BATCH_WRITES_MAX];
     for (int i = 0; i < n; i++)
         ok[i] = true;
+    okno_metrics_histogram_observe(&gw->batch_writes, (double)n);
     check_visible(gw, ws, n, ok);
     record(gw, ws, n, ok);
     for (int i = 0; i < n; i++) {

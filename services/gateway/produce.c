@@ -153,7 +153,12 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
         {&gw->refused_auth, "okno_gateway_auth_refused_total",
          "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
     };
-    if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0)
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, GW_BATCH_WRITES_MAX};
+    if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0 ||
+        okno_metrics_histogram_init(reg, &gw->batch_writes, "okno_gateway_write_batch_writes",
+                                    "Writes whose visibility and idempotency record one batch"
+                                    " checked together.",
+                                    NULL, batch_bounds, sizeof batch_bounds / sizeof *batch_bounds))
         return OKNO_ENOMEM;
     return okno_metrics_histogram_init(reg, &gw->produce_ms, "okno_gateway_produce_ms",
                                        "Time from producing a request to Kafka's acknowledgement,"

@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -173,6 +174,14 @@ def at_once(calls):
     return results
 
 
+def batch_metric(gw, suffix):
+    url = f"http://127.0.0.1:{gw.proc.admin_port}/metrics"
+    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+        if line.startswith(f"okno_gateway_write_batch_writes_{suffix} "):
+            return float(line.split()[1])
+    raise AssertionError(f"no okno_gateway_write_batch_writes_{suffix} in /metrics")
+
+
 def test_one_key_sent_many_times_at_once_is_one_request_and_a_changed_body_is_422(gw):
     key = {"Idempotency-Key": str(uuid.uuid4())}
     token = gw.token(APPLICANT)
@@ -219,7 +228,7 @@ def test_writes_arriving_together_are_each_judged_by_their_own_callers_rights(gw
     tokens = {u: gw.token(u) for u, _ in callers}
     alone = {c: gw.request("POST", f"/messages/{missing}/actions/take_over", {}, org=c[1],
                            token=tokens[c[0]]) for c in set(callers)}
-    before = gw.produced()
+    before, batched = gw.produced(), batch_metric(gw, "sum")
     results = at_once([lambda c=c: gw.request("POST", f"/messages/{m}/actions/take_over", {},
                                               org=c[1], token=tokens[c[0]]) for c in callers])
     for c, (st, _, b) in zip(callers, results):
@@ -228,6 +237,8 @@ def test_writes_arriving_together_are_each_judged_by_their_own_callers_rights(gw
         else:
             assert st == 404 and (st, b) == alone[c][::2], (c, st, b)
     assert gw.produced() == before + callers.count(COORD)
+    # Every one of them went through a batch (okno_gateway_write_batch_writes counts them).
+    assert batch_metric(gw, "sum") == batched + len(callers)
 
 
 def test_request_status_is_only_for_its_requester(gw):
