@@ -39,7 +39,7 @@ struct okno__rm_stmt {
     bool binary;
 };
 
-#define OKNO__RM_PIPELINE_MAX 4
+#define OKNO__RM_PIPELINE_MAX 32
 
 /* One round trip: begin (repeatable read, read only), the caller's settings (as okno__rm_begin),
  * the statements (at most OKNO__RM_PIPELINE_MAX), commit, sent as one pipeline of prepared
@@ -50,6 +50,12 @@ struct okno__rm_stmt {
 int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
                       const struct okno__rm_stmt *stmts, int count, PGresult **results,
                       char *errbuf, size_t errbuf_bytes);
+
+/* The same with the caller's settings switched to as[i] before statement i (in the same
+ * transaction; as[i] NULL: unchanged), so one round trip can check several callers' rights. */
+int okno__rm_pipeline_as(PGconn *conn, const struct okno_rm_caller *who,
+                         const struct okno_rm_caller *const *as, const struct okno__rm_stmt *stmts,
+                         int count, PGresult **results, char *errbuf, size_t errbuf_bytes);
 
 /* One call of one query: the call's transaction with sql in it (okno__rm_pipeline), then *out
  * built from the result with build(res, arg). *out is

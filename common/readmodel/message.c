@@ -154,6 +154,97 @@ int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_
     return rc;
 }
 
+static const char VISIBLE_MANY_SQL[] =
+    "select c.message_id::text from okno_rm.card c where c.message_id = any($1::uuid[])";
+
+_Static_assert(OKNO_RM_VISIBLE_CALLERS <= OKNO__RM_PIPELINE_MAX, "a pipeline per round trip");
+
+static bool same_caller(const struct okno_rm_caller *a, const struct okno_rm_caller *b)
+{
+    return a->user_id == b->user_id && a->org_id == b->org_id && a->applicant == b->applicant;
+}
+
+/* Marks visible the pairs of group g (first pair: first) whose id is among res's rows. */
+static void mark_visible(const PGresult *res, const struct okno_rm_caller *who,
+                         const uint8_t (*ids)[16], int n, int first, bool *visible)
+{
+    for (int row = 0; row < PQntuples(res); row++) {
+        okno_uuid id;
+        if (okno_uuid_parse(PQgetvalue(res, row, 0), (size_t)PQgetlength(res, row, 0), &id) != 0)
+            continue;
+        for (int i = first; i < n; i++)
+            if (same_caller(&who[i], &who[first]) && memcmp(ids[i], id.bytes, 16) == 0)
+                visible[i] = true;
+    }
+}
+
+/* One round trip for the groups whose first pairs are firsts[0..count). */
+static int visible_groups(PGconn *conn, const struct okno_rm_caller *who, const uint8_t (*ids)[16],
+                          int n, const int *firsts, int count, bool *visible, char *errbuf,
+                          size_t errbuf_bytes)
+{
+    struct okno__rm_stmt stmts[OKNO_RM_VISIBLE_CALLERS] = {0};
+    const struct okno_rm_caller *as[OKNO_RM_VISIBLE_CALLERS] = {0};
+    char *arrays[OKNO_RM_VISIBLE_CALLERS] = {0};
+    const char *params[OKNO_RM_VISIBLE_CALLERS][1];
+    PGresult *res[OKNO_RM_VISIBLE_CALLERS];
+    int rc = OKNO_OK;
+    for (int g = 0; g < count && rc == OKNO_OK; g++) {
+        char *a = malloc((size_t)n * OKNO_UUID_TEXT_BYTES + 3), *end = a;
+        if (a == NULL) {
+            rc = OKNO_ENOMEM;
+            break;
+        }
+        *end++ = '{';
+        for (int i = firsts[g]; i < n; i++) {
+            if (!same_caller(&who[i], &who[firsts[g]]))
+                continue;
+            if (end[-1] != '{')
+                *end++ = ',';
+            okno_eventlog_uuid_text(ids[i], end);
+            end += OKNO_UUID_TEXT_BYTES - 1;
+        }
+        strcpy(end, "}");
+        arrays[g] = a;
+        params[g][0] = a;
+        stmts[g] = (struct okno__rm_stmt){"visible_many", VISIBLE_MANY_SQL, 1, params[g], false};
+        as[g] = &who[firsts[g]];
+    }
+    if (rc == OKNO_OK)
+        rc = okno__rm_pipeline_as(conn, NULL, as, stmts, count, res, errbuf, errbuf_bytes);
+    for (int g = 0; g < count; g++) {
+        if (rc == OKNO_OK) {
+            mark_visible(res[g], who, ids, n, firsts[g], visible);
+            PQclear(res[g]);
+        }
+        free(arrays[g]);
+    }
+    return rc;
+}
+
+int okno_rm_visible_many(PGconn *conn, const struct okno_rm_caller *who, const uint8_t (*ids)[16],
+                         int n, bool *visible, char *errbuf, size_t errbuf_bytes)
+{
+    int firsts[OKNO_RM_VISIBLE_CALLERS], count = 0, rc = OKNO_OK;
+    for (int i = 0; i < n; i++)
+        visible[i] = false;
+    for (int i = 0; i < n && rc == OKNO_OK; i++) {
+        bool seen = false; /* a caller met before i leads an earlier group */
+        for (int j = 0; j < i && !seen; j++)
+            seen = same_caller(&who[j], &who[i]);
+        if (seen)
+            continue;
+        firsts[count++] = i;
+        if (count == OKNO_RM_VISIBLE_CALLERS) {
+            rc = visible_groups(conn, who, ids, n, firsts, count, visible, errbuf, errbuf_bytes);
+            count = 0;
+        }
+    }
+    if (rc == OKNO_OK && count > 0)
+        rc = visible_groups(conn, who, ids, n, firsts, count, visible, errbuf, errbuf_bytes);
+    return rc;
+}
+
 int okno_rm_timeline(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                      json_t **out, char *errbuf, size_t errbuf_bytes)
 {

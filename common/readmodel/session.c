@@ -197,11 +197,22 @@ int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
                       const struct okno__rm_stmt *stmts, int count, PGresult **results,
                       char *errbuf, size_t errbuf_bytes)
 {
+    const struct okno_rm_caller *as[OKNO__RM_PIPELINE_MAX] = {0};
+    return okno__rm_pipeline_as(conn, who, as, stmts, count, results, errbuf, errbuf_bytes);
+}
+
+int okno__rm_pipeline_as(PGconn *conn, const struct okno_rm_caller *who,
+                         const struct okno_rm_caller *const *as, const struct okno__rm_stmt *stmts,
+                         int count, PGresult **results, char *errbuf, size_t errbuf_bytes)
+{
     assert(count <= OKNO__RM_PIPELINE_MAX);
     for (int i = 0; i < count; i++)
         results[i] = NULL;
-    struct caller_params p;
+    struct caller_params p, as_params[OKNO__RM_PIPELINE_MAX];
     int rc = caller_params(conn, who, &p, errbuf, errbuf_bytes);
+    for (int i = 0; rc == OKNO_OK && i < count; i++)
+        if (as[i] != NULL)
+            rc = caller_params(conn, as[i], &as_params[i], errbuf, errbuf_bytes);
     if (rc != OKNO_OK)
         return rc;
     /* Statements are prepared (once per connection) before the pipeline starts. */
@@ -220,8 +231,14 @@ int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
         return OKNO_EPG;
     sent = PQenterPipelineMode(conn) == 1 && send_prepared(conn, &begin, errbuf, errbuf_bytes) &&
            send_prepared(conn, &caller, errbuf, errbuf_bytes);
-    for (int i = 0; sent && i < count; i++)
-        sent = send_prepared(conn, &stmts[i], errbuf, errbuf_bytes);
+    for (int i = 0; sent && i < count; i++) {
+        if (as[i] != NULL) {
+            const struct okno__rm_stmt switch_to = {"caller", CALLER_SQL, 3, as_params[i].values,
+                                                    false};
+            sent = send_prepared(conn, &switch_to, errbuf, errbuf_bytes);
+        }
+        sent = sent && send_prepared(conn, &stmts[i], errbuf, errbuf_bytes);
+    }
     sent = sent && send_prepared(conn, &commit, errbuf, errbuf_bytes) && PQpipelineSync(conn) == 1;
     if (!sent) {
         if (errbuf[0] == '\0')
@@ -231,8 +248,11 @@ int okno__rm_pipeline(PGconn *conn, const struct okno_rm_caller *who,
     }
     PQclear(pipeline_result(conn, "begin", errbuf, errbuf_bytes));
     PQclear(pipeline_result(conn, "caller", errbuf, errbuf_bytes));
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
+        if (as[i] != NULL)
+            PQclear(pipeline_result(conn, "caller", errbuf, errbuf_bytes));
         results[i] = pipeline_result(conn, stmts[i].what, errbuf, errbuf_bytes);
+    }
     PQclear(pipeline_result(conn, "commit", errbuf, errbuf_bytes));
     PGresult *sync = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
     bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;

@@ -136,6 +136,31 @@ struct gw_auth {
     int64_t leeway_ms;
 };
 
+/* A write whose database work waits for its batch (batch.c): checked and encoded, its answer
+ * deferred. */
+struct gw_write {
+    struct gw_write *next; /* in the queue */
+    struct okno_http_deferred *answer;
+    okno_request req;     /* ids and action only (its strings pointed into the gone body) */
+    struct gw_caller who; /* whose visibility an action is checked under */
+    uint8_t digest[GW_DIGEST_BYTES]; /* action, path and sorted body: the idempotency digest */
+    uint8_t *record;                 /* the encoded TransitionRequest (owned) */
+    size_t record_bytes;
+};
+
+#define GW_BATCH_THREADS_MAX 16
+#define GW_BATCH_WRITES_MAX  256 /* writes one batch takes from the queue */
+
+/* The queue of writes waiting for a batch thread. */
+struct gw_batches {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct gw_write *head, **tail;
+    pthread_t threads[GW_BATCH_THREADS_MAX];
+    int thread_count;
+    bool stopping;
+};
+
 struct gateway {
     struct gw_auth auth;
     struct gw_readcache rc;   /* cards and resolved callers (rcache.c, rscope.c) */
@@ -156,11 +181,13 @@ struct gateway {
      * wall clock (gw_wall_ms) whatever this one says. */
     okno_clock services_clock;
     struct okno_http http;
+    struct gw_batches batches; /* batch.c: the writes' database work, grouped */
     /* okno_gateway_*: what the gateway did, for /metrics (registered by gw_metrics_init). */
     struct okno_metrics_counter produced;       /* requests acknowledged by Kafka */
     struct okno_metrics_counter produce_failed; /* requests Kafka did not take (503 answered) */
     struct okno_metrics_counter refused_auth;   /* 401s: missing, bad or expired tokens */
     struct okno_metrics_histogram produce_ms;   /* produce to acknowledgement (acks=all), ms */
+    struct okno_metrics_histogram batch_writes; /* writes per batch (batch.c) */
 };
 
 /* ---- produce.c: metrics ---- */
@@ -176,14 +203,28 @@ void gw_pool_close(struct gw_pool *p);
 
 /* ---- produce.c ---- */
 int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size_t err_bytes);
-/* Produces one request from a blocking handler and defers its answer: Kafka's acknowledgement
- * (acks=all) answers 202 (gw_respond_accepted), its failure 503, both from the poller thread. A
- * request that cannot be encoded or queued is answered at once. */
-void gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms,
-                struct okno_http_response *res);
+/* The request as its Avro record, requested_at now_ms, into *record (malloc'd, the caller's);
+ * false with res filled (400) when it cannot be encoded. */
+bool gw_encode(const okno_request *req, int64_t now_ms, uint8_t **record, size_t *record_bytes,
+               struct okno_http_response *res);
+/* Produces a write's record; its deferred answer comes from Kafka's acknowledgement (acks=all):
+ * 202 (gw_respond_accepted), or 503 on a failure, from the poller thread; a record that cannot
+ * be queued is answered at once. The record is copied; w stays the caller's. */
+void gw_produce(struct gateway *gw, const struct gw_write *w);
 void gw_respond_accepted(struct okno_http_response *res, const okno_request *req);
 bool gw_kafka_reachable(struct gateway *gw, int timeout_ms);
 void gw_producer_stop(struct gateway *gw);
+
+/* ---- batch.c ---- */
+/* Starts `threads` batch threads. 0 or OKNO_ENOMEM. */
+int gw_batches_start(struct gateway *gw, int threads);
+/* Hands w (taken over, answer deferred) to the next batch: the action's visibility, the
+ * idempotency record, then gw_produce; a refusal (404, 422, 503) answers it there. */
+void gw_batch_write(struct gateway *gw, struct gw_write *w);
+/* Finishes the writes queued, then stops the threads (before the producer stops). */
+void gw_batches_stop(struct gateway *gw);
+/* SQL run on each new okno_app connection: settings and the batches' prepared statements. */
+extern const char gw_app_on_connect[];
 
 /* ---- auth.c ---- */
 int gw_auth_load(struct gw_auth *a, const char *jwks_file, char *err, size_t err_bytes);
@@ -291,8 +332,6 @@ int64_t gw_wall_ms(void);
 int64_t gw_services_ms(const struct gateway *gw);
 
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
-/* SQL run on each new okno_app connection: settings and the writes' prepared statement. */
-extern const char gw_app_on_connect[];
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_request_status(void *arg, const struct okno_http_request *req,

@@ -75,7 +75,6 @@ static const char *const fixed[][2] = {
     {"enable.idempotence", "true"},
     {"acks", "all"},
     {"partitioner", "murmur2_random"},
-    {"linger.ms", "1"},
 };
 
 int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size_t err_bytes)
@@ -98,8 +97,8 @@ int gw_producer_start(struct gateway *gw, rd_kafka_conf_t *conf, char *err, size
     return 0;
 }
 
-void gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms,
-                struct okno_http_response *res)
+bool gw_encode(const okno_request *req, int64_t now_ms, uint8_t **record, size_t *record_bytes,
+               struct okno_http_response *res)
 {
     uint8_t buf[GW_RECORD_BYTES_MAX];
     size_t len = 0;
@@ -109,24 +108,37 @@ void gw_produce(struct gateway *gw, const okno_request *req, int64_t now_ms,
     if (okno_avro_encode(OKNO_AVRO_TRANSITIONS, &t, buf, sizeof(buf), &len, &aerr) != 0) {
         okno_http_respond_error(res, 400, "bad_field", "body", "cannot encode the request: %s",
                                 aerr.reason);
-        return;
+        return false;
     }
+    *record = malloc(len);
+    if (*record == NULL) {
+        okno_http_respond_error(res, 503, "overloaded", NULL, "out of memory");
+        return false;
+    }
+    memcpy(*record, buf, len);
+    *record_bytes = len;
+    return true;
+}
+
+void gw_produce(struct gateway *gw, const struct gw_write *w)
+{
     struct pending *p = malloc(sizeof(*p));
     if (p == NULL) {
-        okno_http_respond_error(res, 503, "overloaded", NULL, "out of memory");
+        okno_http_respond_error(okno_http_deferred_response(w->answer), 503, "overloaded", NULL,
+                                "out of memory");
+        okno_http_resume(w->answer);
         return;
     }
-    *p = (struct pending){
-        .gw = gw, .answer = okno_http_defer(res), .started_ms = okno_clock_monotonic_ms()};
-    p->req.request_id = req->request_id;
-    p->req.message_id = req->message_id;
-    p->req.action = req->action;
+    *p = (struct pending){.gw = gw, .answer = w->answer, .started_ms = okno_clock_monotonic_ms()};
+    p->req.request_id = w->req.request_id;
+    p->req.message_id = w->req.message_id;
+    p->req.action = w->req.action;
     char key[OKNO_UUID_TEXT_BYTES];
-    okno_uuid_format(&req->message_id, key);
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->topic), RD_KAFKA_V_KEY(key, 36),
-                          RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    okno_uuid_format(&w->req.message_id, key);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        gw->producer, RD_KAFKA_V_RKT(gw->topic), RD_KAFKA_V_KEY(key, 36),
+        RD_KAFKA_V_VALUE(w->record, w->record_bytes), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) /* no delivery report will come */
         answer(p, e);
 }
@@ -141,7 +153,12 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
         {&gw->refused_auth, "okno_gateway_auth_refused_total",
          "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
     };
-    if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0)
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, GW_BATCH_WRITES_MAX};
+    if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0 ||
+        okno_metrics_histogram_init(reg, &gw->batch_writes, "okno_gateway_write_batch_writes",
+                                    "Writes whose visibility and idempotency record one batch"
+                                    " checked together.",
+                                    NULL, batch_bounds, sizeof batch_bounds / sizeof *batch_bounds))
         return OKNO_ENOMEM;
     return okno_metrics_histogram_init(reg, &gw->produce_ms, "okno_gateway_produce_ms",
                                        "Time from producing a request to Kafka's acknowledgement,"

@@ -312,6 +312,46 @@ static void visibility_matrix_is_exactly_the_rule(void **state)
                   sizeof CALLERS / sizeof *CALLERS, MESSAGES);
 }
 
+/* okno_rm_visible_many (the gateway's write batches): every caller's pairs interleaved in one
+ * call, each judged by its own caller's rule, as okno_rm_visible judges it alone; twenty more
+ * callers without grants take the call past OKNO_RM_VISIBLE_CALLERS (a second round trip). */
+#define STRANGERS 20
+#define PAIRS_MAX ((sizeof CALLERS / sizeof *CALLERS + STRANGERS) * (MESSAGES + 1))
+
+static void visible_many_judges_each_pair_by_its_own_caller(void **state)
+{
+    (void)state;
+    static struct okno_rm_caller who[PAIRS_MAX];
+    static uint8_t ids[PAIRS_MAX][16];
+    static bool want[PAIRS_MAX], got[PAIRS_MAX];
+    const uint8_t missing[16] = {0xde, 0xad};
+    size_t callers = sizeof CALLERS / sizeof *CALLERS, n = 0;
+    for (int i = 0; i <= MESSAGES; i++) {
+        for (size_t c = 0; c < callers + STRANGERS; c++) {
+            who[n] = c < callers ? CALLERS[c].who
+                                 : (struct okno_rm_caller){STRANGER + 1 + (int64_t)c, DEP, false};
+            memcpy(ids[n], i < MESSAGES ? L.m[i].id.bytes : missing, 16);
+            char sees[128], padded[64];
+            snprintf(sees, sizeof sees, " %s ", c < callers ? CALLERS[c].sees : "");
+            snprintf(padded, sizeof padded, " %s ", i < MESSAGES ? NAMES[i] : "none");
+            want[n++] = strstr(sees, padded) != NULL;
+        }
+    }
+    assert_true(callers + STRANGERS > OKNO_RM_VISIBLE_CALLERS);
+    char err[ERR_BYTES];
+    assert_int_equal(okno_rm_visible_many(L.gateway, who, ids, (int)n, got, err, sizeof err), 0);
+    for (size_t k = 0; k < n; k++) {
+        char alone[ERR_BYTES];
+        bool one = okno_rm_visible(L.gateway, &who[k], ids[k], alone, sizeof alone) == OKNO_OK;
+        if (got[k] != want[k] || one != want[k])
+            fail_msg("pair %zu (user %" PRId64 ", org %" PRId64 "): many %d, alone %d, want %d", k,
+                     who[k].user_id, who[k].org_id, got[k], one, want[k]);
+    }
+    assert_int_equal(PQtransactionStatus(L.gateway), PQTRANS_IDLE);
+    print_message("%zu pairs of %zu callers in one call: each by its own caller's rule\n", n,
+                  callers + STRANGERS);
+}
+
 static void expect_error(PGconn *g, const char *sql, const char *sqlstate)
 {
     okno_itest_exec(g, "begin");
@@ -884,6 +924,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(visibility_matrix_is_exactly_the_rule),
+        cmocka_unit_test(visible_many_judges_each_pair_by_its_own_caller),
         cmocka_unit_test(gateway_role_cannot_read_another_orgs_rows),
         cmocka_unit_test(card_json_field_by_field),
         cmocka_unit_test(a_failed_read_leaves_the_connection_idle_and_usable),

@@ -60,6 +60,15 @@ int okno_rm_card(PGconn *conn, const struct okno_rm_caller *who, const uint8_t m
 int okno_rm_visible(PGconn *conn, const struct okno_rm_caller *who, const uint8_t message_id[16],
                     char *errbuf, size_t errbuf_bytes);
 
+/* The same for n (caller, message) pairs at once, as the gateway's write batches ask:
+ * visible[i] says whether who[i] may see ids[i]. One round trip for up to
+ * OKNO_RM_VISIBLE_CALLERS distinct callers (the pairs of one caller share a statement); more
+ * take one more each. 0 (visible filled), OKNO_EINVAL (a malformed caller), OKNO_ENOMEM,
+ * OKNO_EPG. */
+#define OKNO_RM_VISIBLE_CALLERS 32
+int okno_rm_visible_many(PGconn *conn, const struct okno_rm_caller *who, const uint8_t (*ids)[16],
+                         int n, bool *visible, char *errbuf, size_t errbuf_bytes);
+
 /* The message's full history as `okno audit` shows it (who, when, which org, reasons, texts),
  * its hash chain verified while reading: {"events": [...], "chain_verified": true}. A chain
  * that does not verify is OKNO_EDECODE with the first bad seq in errbuf. Bodies decode through

@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -157,6 +158,87 @@ def test_a_retry_with_the_same_key_is_the_same_request_and_another_body_is_422(g
     # The same key from another user is another request.
     st, _, b3 = gw.request("POST", "/messages", body, user=OTHER_APPLICANT, headers=key)
     assert st == 202 and b3["request_id"] != b1["request_id"]
+
+
+def at_once(calls):
+    """Runs the calls (functions) on threads released together; their results in order."""
+    results, barrier = [None] * len(calls), threading.Barrier(len(calls))
+    def run(i):
+        barrier.wait()
+        results[i] = calls[i]()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def batch_metric(gw, suffix):
+    url = f"http://127.0.0.1:{gw.proc.admin_port}/metrics"
+    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+        if line.startswith(f"okno_gateway_write_batch_writes_{suffix} "):
+            return float(line.split()[1])
+    raise AssertionError(f"no okno_gateway_write_batch_writes_{suffix} in /metrics")
+
+
+def test_one_key_sent_many_times_at_once_is_one_request_and_a_changed_body_is_422(gw):
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    token = gw.token(APPLICANT)
+    texts = ["раз", "два"] * 8
+    results = at_once([lambda t=t: gw.request("POST", "/messages", {"text": t}, token=token,
+                                              headers=key) for t in texts])
+    won = {t for t, (st, _, _) in zip(texts, results) if st == 202}
+    assert len(won) == 1, results  # one body was recorded first; every copy of it is 202
+    for t, (st, _, b) in zip(texts, results):
+        assert (st == 202) == (t in won), (t, st, b)
+        assert st == 202 or b["error"] == "idempotency_key_reused"
+    accepted = [b for st, _, b in results if st == 202]
+    assert len({b["request_id"] for b in accepted}) == 1
+    gw.decided(accepted[0]["request_id"], APPLICANT)
+    time.sleep(1)
+    assert gw.s.scalar(f"select count(*) from okno.requests "
+                       f"where request_id = '{accepted[0]['request_id']}'") == 1
+
+
+def test_a_retry_on_another_gateway_is_the_same_request_and_another_body_is_422(gw):
+    """The record is in PostgreSQL: a second gateway (or this one restarted) knows the key."""
+    other = Gateway("gateway_b", scratch=gw.s)
+    try:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        body = {"text": "через другой шлюз", "category_id": 1}
+        st1, _, b1 = gw.request("POST", "/messages", body, user=APPLICANT, headers=key)
+        st2, _, b2 = other.request("POST", "/messages", body, user=APPLICANT, headers=key)
+        assert st1 == st2 == 202 and b1 == b2
+        st3, _, b3 = other.request("POST", "/messages", {"text": "другое"}, user=APPLICANT,
+                                   headers=key)
+        assert st3 == 422 and b3["error"] == "idempotency_key_reused"
+    finally:
+        other.close()
+
+
+def test_writes_arriving_together_are_each_judged_by_their_own_callers_rights(gw):
+    """Writes that share a batch (one visibility statement per caller, one record statement)
+    answer as each would alone: org B's coordinator and a suborg's get the 404 of a missing id,
+    and only org A's coordinator's actions are produced."""
+    m = accepted_message(gw)
+    gw.projected(m, *COORD)
+    missing = str(uuid.uuid4())
+    callers = [COORD, ORG_B[0], SUB_COORD, COORD] * 6
+    tokens = {u: gw.token(u) for u, _ in callers}
+    alone = {c: gw.request("POST", f"/messages/{missing}/actions/take_over", {}, org=c[1],
+                           token=tokens[c[0]]) for c in set(callers)}
+    before, batched = gw.produced(), batch_metric(gw, "sum")
+    results = at_once([lambda c=c: gw.request("POST", f"/messages/{m}/actions/take_over", {},
+                                              org=c[1], token=tokens[c[0]]) for c in callers])
+    for c, (st, _, b) in zip(callers, results):
+        if c == COORD:
+            assert st == 202, b
+        else:
+            assert st == 404 and (st, b) == alone[c][::2], (c, st, b)
+    assert gw.produced() == before + callers.count(COORD)
+    # Every one of them went through a batch (okno_gateway_write_batch_writes counts them).
+    assert batch_metric(gw, "sum") == batched + len(callers)
 
 
 def test_request_status_is_only_for_its_requester(gw):
