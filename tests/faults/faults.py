@@ -76,6 +76,7 @@ class Rig:
 
     def __init__(self, name, shared=False, partitions=8, up_args=()):
         self.name = name
+        self.partitions = partitions
         self.cluster = None if shared else LocalCluster(f"faults-{name}", *up_args)
         try:
             self.s = Scratch(f"faults_{name}", partitions=partitions)
