@@ -174,6 +174,22 @@ class Rig:
             proc.wait()
         self.procs[service] = self.spawn(service, env=env)
 
+    def quiesce_timers(self):
+        """Stops every timer (SIGTERM) and waits until the log stops growing: the signals in
+        flight are recorded, and no new deadline adds to the log while the oracle compares."""
+        for proc in self.s.processes:
+            if getattr(proc, "service", "") == "timer" and proc.poll() is None:
+                proc.terminate()
+                proc.wait(60)
+        last = [None, time.monotonic()]
+
+        def resting():
+            n = self.s.scalar("select count(*) from okno.event_log")
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] >= 3
+        wait_until("the log to rest after the timers stopped", resting, WAIT_S)
+
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
 
@@ -222,7 +238,8 @@ class Rig:
                                        action, mid, user, org, payload, request_id=rid)))
             self.add_expected({"records": 1, "expected_events": 1, "malformed": 0,
                                "ids": {str(rid): 1}})
-        self._producer.flush(30)
+        left = self._producer.flush(WAIT_S)
+        assert left == 0, f"{left} requests of the test's own not delivered in {WAIT_S:.0f} s"
 
     def submit(self, n, category=1, first_applicant=500000):
         """n messages submitted through the portal that stay in moderation until a test moves
@@ -277,7 +294,43 @@ class Rig:
         """deploy/local/up --no-services: starts what is down (the broker, PostgreSQL)."""
         self.cluster.up()
 
+    def move_onto(self, disks):
+        """Moves PostgreSQL's pg_wal onto disks["pg"] and the broker's log directory onto
+        disks["kafka"] (SmallDisks; either may be absent), stopping each for the move and
+        starting the cluster again; keeps them as self.disks."""
+        if "pg" in disks:
+            os_user = self.cluster.conf.get("OKNO_PG_OS_USER", "okno")
+            self.pg_stop()
+            disks["pg"].move_in(self.pg_data() / "pg_wal", owner=f"{os_user}:{os_user}")
+        if "kafka" in disks:
+            self.stop_broker()
+            disks["kafka"].move_in(self.cluster.work / "kafka" / "data")
+        self.cluster_up()
+        self.disks = disks
+
+    def pg_answers(self):
+        try:
+            self.s.sql("select 1")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def restart_what_stopped(self):
+        """After a full disk: PostgreSQL restarts itself after a PANIC unless its crash recovery
+        failed too (then the postmaster is gone); a broker whose only log directory failed
+        stops. What stopped is started again, as a supervisor would; what runs is waited for."""
+        def back():
+            stopped = [name for name, gone in (
+                ("PostgreSQL", not (self.pg_data() / "postmaster.pid").exists()),
+                ("the broker", not _alive(self.kafka_pid()))) if gone]
+            if stopped:
+                print(f"started again after the full disk: {', '.join(stopped)}")
+                self.cluster_up()
+            return self.pg_answers()
+        wait_until("PostgreSQL and the broker to be back", back, WAIT_S)
+
     def close(self):
+        self.__dict__.pop("_producer", None)  # its threads would call a stopped broker
         if getattr(self, "s", None) is not None:
             for proc in self.s.processes:
                 if proc.poll() is None:
@@ -468,6 +521,7 @@ class Oracle:
         v += self.sla_signals_once()
         if self.rig.timers_ran:
             v += self.sla_signals_due_recorded()
+            self.rig.quiesce_timers()  # (h) and (c) compare snapshots of a log that must rest
         if events_topic:
             v += self.events_topic_matches_log()
         if replay:
