@@ -65,7 +65,8 @@ RATE = 1200
 def schedule(seed, duration_s, skip=()):
     """[(seconds from the start, fault, hold seconds)]: a pure function of seed and duration.
     Kinds in skip (the machine does not allow them) are left out; the others keep their
-    times, so a seed strikes the same faults when on every machine that allows them."""
+    times, so a seed strikes the same faults at the same times on every machine that allows
+    them."""
     rng = random.Random(seed)
     out, t = [], rng.uniform(*GAP_S) / 2
     while t < duration_s:
