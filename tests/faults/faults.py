@@ -76,6 +76,7 @@ class Rig:
 
     def __init__(self, name, shared=False, partitions=8, up_args=()):
         self.name = name
+        self.partitions = partitions
         self.cluster = None if shared else LocalCluster(f"faults-{name}", *up_args)
         try:
             self.s = Scratch(f"faults_{name}", partitions=partitions)
@@ -88,6 +89,13 @@ class Rig:
         self.hostile = 0  # hostile records produced to the transitions topic (malformed)
         self.hostile_sla = 0  # and to the SLA topic
         self.hostile_events = 0  # and to the events topic (marked with HOSTILE_HEADER)
+        # The services' shared clock (OKNO_CLOCK__SPEED, OKNO_CLOCK__ORIGIN_MS) for the ledger and
+        # the timer, which read it (the relay and the projector do not): see fast_clock().
+        self.clock_env = {}
+        self.speed = 1
+        self.timers_ran = False  # the oracle's (g) then also audits that no deadline was missed
+        # Real seconds a signal may take past its due time (a rebalance, a dead timer's session).
+        self.signal_grace_s = 60
         # What every load so far predicts, summed: the oracle judges the database as a whole.
         self.expected = {"records": 0, "expected_events": 0, "malformed": 0, "ids": {}}
 
@@ -101,6 +109,13 @@ class Rig:
         self.expected["ids"].update(expect["ids"])
 
     # --- services -------------------------------------------------------------------------
+    def fast_clock(self, speed):
+        """Runs the ledger and the timer started from now on on a shared clock `speed` times
+        real time (from now), so stage times and answer deadlines pass during a scenario."""
+        self.speed = speed
+        self.clock_env = {"OKNO_CLOCK__SPEED": str(speed),
+                          "OKNO_CLOCK__ORIGIN_MS": str(int(time.time() * 1000))}
+
     def settings(self, service):
         s = self.s
         return {
@@ -118,7 +133,10 @@ class Rig:
         """Starts one more okno-SERVICE (e.g. a standby) and returns its process."""
         merged = {**self.settings(service), **self.service_settings.get(service, {}), **settings}
         saved = dict(os.environ)
+        if service in ("ledger", "timer"):
+            os.environ.update(self.clock_env)
         os.environ.update(env or {})
+        self.timers_ran |= service == "timer"
         try:
             if wait_ready:
                 proc = self.s.start(service, **merged)
@@ -156,6 +174,22 @@ class Rig:
             proc.wait()
         self.procs[service] = self.spawn(service, env=env)
 
+    def quiesce_timers(self):
+        """Stops every timer (SIGTERM) and waits until the log stops growing: the signals in
+        flight are recorded, and no new deadline adds to the log while the oracle compares."""
+        for proc in self.s.processes:
+            if getattr(proc, "service", "") == "timer" and proc.poll() is None:
+                proc.terminate()
+                proc.wait(60)
+        last = [None, time.monotonic()]
+
+        def resting():
+            n = self.s.scalar("select count(*) from okno.event_log")
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] >= 3
+        wait_until("the log to rest after the timers stopped", resting, WAIT_S)
+
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
 
@@ -188,6 +222,38 @@ class Rig:
         time.sleep(2)
         assert load.running(), f"the load ended before {fault}"
         return load
+
+    def send(self, steps):
+        """Produces requests of the test's own, each one the ledger must accept with one event:
+        steps is [(action, message uuid, user, org, payload)]. Declared to the oracle."""
+        from confluent_kafka import Producer
+        from okno_client import PRODUCER_CONF, Schemas, request
+        if not hasattr(self, "_producer"):
+            self._producer = Producer({"bootstrap.servers": self.s.bootstrap, **PRODUCER_CONF})
+            self._schemas = Schemas()
+        for action, mid, user, org, payload in steps:
+            rid = uuid.uuid4()
+            self._producer.produce(self.s.topics["transitions"], key=str(mid),
+                                   value=self._schemas.encode("TransitionRequest", request(
+                                       action, mid, user, org, payload, request_id=rid)))
+            self.add_expected({"records": 1, "expected_events": 1, "malformed": 0,
+                               "ids": {str(rid): 1}})
+        left = self._producer.flush(WAIT_S)
+        assert left == 0, f"{left} requests of the test's own not delivered in {WAIT_S:.0f} s"
+
+    def submit(self, n, category=1, first_applicant=500000):
+        """n messages submitted through the portal that stay in moderation until a test moves
+        them (their deadlines fall due); returns their ids."""
+        ids = [uuid.uuid4() for _ in range(n)]
+        self.send([("submit", m, first_applicant + i, 0, {
+            "channel": "portal", "applicant_id": first_applicant + i, "category_id": category,
+            "subcategory_id": None, "text": f"Waiting message {i}"}) for i, m in enumerate(ids)])
+        return ids
+
+    def accept(self, ids):
+        """Moderation accepts messages (to coordination at org 1010): a new stage visit."""
+        self.send([("accept", m, 101, 1, {"target_org_id": 1010, "category_id": None,
+                                          "subcategory_id": None}) for m in ids])
 
     def settle(self, timeout_s=None):
         """Waits until the ledger group has consumed every record produced (the loads' and the
@@ -228,7 +294,43 @@ class Rig:
         """deploy/local/up --no-services: starts what is down (the broker, PostgreSQL)."""
         self.cluster.up()
 
+    def move_onto(self, disks):
+        """Moves PostgreSQL's pg_wal onto disks["pg"] and the broker's log directory onto
+        disks["kafka"] (SmallDisks; either may be absent), stopping each for the move and
+        starting the cluster again; keeps them as self.disks."""
+        if "pg" in disks:
+            os_user = self.cluster.conf.get("OKNO_PG_OS_USER", "okno")
+            self.pg_stop()
+            disks["pg"].move_in(self.pg_data() / "pg_wal", owner=f"{os_user}:{os_user}")
+        if "kafka" in disks:
+            self.stop_broker()
+            disks["kafka"].move_in(self.cluster.work / "kafka" / "data")
+        self.cluster_up()
+        self.disks = disks
+
+    def pg_answers(self):
+        try:
+            self.s.sql("select 1")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def restart_what_stopped(self):
+        """After a full disk: PostgreSQL restarts itself after a PANIC unless its crash recovery
+        failed too (then the postmaster is gone); a broker whose only log directory failed
+        stops. What stopped is started again, as a supervisor would; what runs is waited for."""
+        def back():
+            stopped = [name for name, gone in (
+                ("PostgreSQL", not (self.pg_data() / "postmaster.pid").exists()),
+                ("the broker", not _alive(self.kafka_pid()))) if gone]
+            if stopped:
+                print(f"started again after the full disk: {', '.join(stopped)}")
+                self.cluster_up()
+            return self.pg_answers()
+        wait_until("PostgreSQL and the broker to be back", back, WAIT_S)
+
     def close(self):
+        self.__dict__.pop("_producer", None)  # its threads would call a stopped broker
         if getattr(self, "s", None) is not None:
             for proc in self.s.processes:
                 if proc.poll() is None:
@@ -417,6 +519,9 @@ class Oracle:
         v += self.verify_passes()
         v += self.refused_once_with_reason(expect)
         v += self.sla_signals_once()
+        if self.rig.timers_ran:
+            v += self.sla_signals_due_recorded()
+            self.rig.quiesce_timers()  # (h) and (c) compare snapshots of a log that must rest
         if events_topic:
             v += self.events_topic_matches_log()
         if replay:
@@ -541,6 +646,30 @@ class Oracle:
             v.append(f"(g) message {mid}: {kind} recorded twice (events {a} and {b}) with no "
                      "step between")
         return v
+
+    # (g) no deadline missed: `okno audit --signals` folds every message's events with the core;
+    # each signal due more than the grace before the message's next step (or before until_ms,
+    # default now on the services' clock) must be recorded, once
+    def sla_signals_due_recorded(self, until_ms=None):
+        self.last_signals = audit = self.audit_signals(until_ms)
+        v = [f"(g) message {x['message_id']}: {x['signal']} {x['what']} (due {x['due_ms']}, "
+             f"{'next step' if x['what'] == 'missed' else 'recorded'} at {x['at_ms']}, after "
+             f"seq {x['after_seq']})" for x in audit["violations"]]
+        if audit["missed"] + audit["repeated"] > len(v):
+            v.append(f"(g) {audit['missed']} signals missed and {audit['repeated']} repeated in "
+                     "all")
+        return v
+
+    def audit_signals(self, until_ms=None):
+        """`okno audit --signals --json` on the rig's clock: its JSON summary."""
+        grace_ms = int(self.rig.signal_grace_s * 1000 * self.rig.speed)
+        args = [str(OKNO), "audit", "--signals", "--json", "--grace-ms", str(grace_ms), "--pg",
+                self.s.admin_conninfo] + ([] if until_ms is None else ["--until-ms", str(until_ms)])
+        out = subprocess.run(args, capture_output=True, text=True,
+                             env={**os.environ, **self.rig.clock_env})
+        if out.returncode not in (0, 1) or not out.stdout.strip():
+            raise AssertionError(f"okno audit --signals failed ({out.returncode}): {out.stderr}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
 
     # (h) okno.events.v1 holds each logged event at least once; de-duplicated, exactly the log
     def events_topic_matches_log(self):

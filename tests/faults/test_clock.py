@@ -35,9 +35,9 @@ def expired(rig, ids):
 def test_clock_stepped_back_and_forward_fires_every_deadline_once(rig, tmp_path):
     offset = tmp_path / "clock_step"
     offset.write_text("0\n")
-    env = {"OKNO_CLOCK__STEP_FILE": str(offset), "OKNO_CLOCK__SPEED": str(SPEED),
-           "OKNO_CLOCK__ORIGIN_MS": str(int(time.time() * 1000))}
-    rig.start("ledger", "relay", "projector", "timer", env=env)
+    rig.fast_clock(SPEED)  # the ledger's and the timer's, and the oracle's signal audit's
+    rig.clock_env["OKNO_CLOCK__STEP_FILE"] = str(offset)
+    rig.start("ledger", "relay", "projector", "timer")
     schemas = Schemas()
     producer = Producer({"bootstrap.servers": rig.s.bootstrap, **PRODUCER_CONF})
     messages = [uuid.uuid4() for _ in range(MESSAGES)]

@@ -26,14 +26,8 @@ def rig():
             pytest.skip(str(e))
         r = Rig("disk")
         stack.callback(r.close)
-        os_user = r.cluster.conf.get("OKNO_PG_OS_USER", "okno")
-        r.pg_stop()
-        disks["pg"].move_in(r.pg_data() / "pg_wal", owner=f"{os_user}:{os_user}")
-        r.stop_broker()
-        disks["kafka"].move_in(r.cluster.work / "kafka" / "data")
-        r.cluster_up()
+        r.move_onto(disks)
         r.start(*SERVICES)
-        r.disks = disks
         yield r
 
 
@@ -47,32 +41,9 @@ def switch_wal(rig):
     return True
 
 
-def pg_answers(rig):
-    try:
-        rig.s.sql("select 1")
-    except subprocess.CalledProcessError:
-        return False
-    return True
-
-
 def broker_log_says(rig, text):
     return sum(p.read_text(errors="replace").count(text)
                for p in (rig.cluster.work / "kafka" / "logs").glob("*.log*"))
-
-
-def restart_what_stopped(rig):
-    """PostgreSQL restarts itself after a PANIC unless its crash recovery failed too (then the
-    postmaster is gone); a broker whose only log directory failed stops. What stopped is
-    started again, as a supervisor would; what runs is waited for."""
-    def back():
-        stopped = [name for name, gone in (
-            ("PostgreSQL", not (rig.pg_data() / "postmaster.pid").exists()),
-            ("the broker", not _alive(rig.kafka_pid()))) if gone]
-        if stopped:
-            print(f"started again after the full disk: {', '.join(stopped)}")
-            rig.cluster_up()
-        return pg_answers(rig)
-    wait_until("PostgreSQL and the broker to be back", back, WAIT_S)
 
 
 def survive_and_resume(rig, disk, load, observed):
@@ -81,7 +52,7 @@ def survive_and_resume(rig, disk, load, observed):
         assert rig.procs[s].poll() is None, f"okno-{s} exited while the disk was full ({observed})"
     disk.free()
     started = time.monotonic()
-    restart_what_stopped(rig)
+    rig.restart_what_stopped()
     wait_until("every service to be ready again", rig.all_ready, WAIT_S)
     print(f"services ready {time.monotonic() - started:.1f} s after the space came back")
     load.finish()
@@ -110,7 +81,7 @@ def test_a_full_kafka_log_disk_stops_writers_loses_nothing_and_service_resumes(r
     print(f"the broker's log directory full ({left} bytes left)")
     wait_until("the broker to stop writing and the ledger to report not ready",
                lambda: not rig.ready(rig.procs["ledger"]), 90)
-    print(f"broker alive: {_alive(rig.kafka_pid())}; PostgreSQL answers: {pg_answers(rig)}; "
+    print(f"broker alive: {_alive(rig.kafka_pid())}; PostgreSQL answers: {rig.pg_answers()}; "
           f"broker log: {broker_log_says(rig, 'No space left')} lines of 'No space left', "
           f"{broker_log_says(rig, 'log dirs')} about failed log dirs")
     survive_and_resume(rig, disk, load, "the broker's log directory")

@@ -28,6 +28,19 @@ def test_oracle_finds_nothing_after_a_clean_load(clean):
     assert Oracle(rig).check() == []
 
 
+def test_oracle_names_a_deadline_that_passed_without_its_signal(clean):
+    rig, _ = clean
+    rig.submit(3)  # open messages (the load's lives all end)
+    rig.settle()
+    # No timer ran: forty days on, every open message's deadlines have passed unsignalled.
+    later = rig.s.scalar("select (extract(epoch from max(occurred_at)) * 1000)::int8 "
+                         "from okno.event_log") + 40 * 86400 * 1000
+    v = Oracle(rig).sla_signals_due_recorded(until_ms=later)
+    assert any(line.startswith("(g)") and "missed" in line for line in v), v
+    # and now nothing is due yet: the same audit finds nothing
+    assert Oracle(rig).sla_signals_due_recorded() == []
+
+
 def test_oracle_names_a_request_that_was_never_recorded(clean):
     rig, expect = clean
     rid = next(r for r, n in expect["ids"].items() if n == 0)
@@ -64,3 +77,4 @@ def test_oracle_names_a_signal_recorded_twice(clean):
                 "okno.event_log where seq = 1 limit 1")
     v = Oracle(rig).sla_signals_once()
     assert any("recorded twice" in line for line in v), v
+

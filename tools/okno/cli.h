@@ -48,6 +48,9 @@ int okno_cli_replay(int argc, char **argv);
 int okno_cli_audit(int argc, char **argv);
 /* okno audit --org ORG: the org's directory history on conn (cmd_audit_org.c). */
 int okno_cli_audit_org(PGconn *conn, int64_t org_id, bool json);
+/* okno audit --signals: every SLA signal due more than grace_ms before its message's next step
+ * (or before until_ms) recorded, none twice, over the whole log on conn (cmd_audit_signals.c). */
+int okno_cli_audit_signals(PGconn *conn, int64_t grace_ms, int64_t until_ms, bool json);
 int okno_cli_token(int argc, char **argv);
 int okno_cli_anchor(int argc, char **argv);
 int okno_cli_report(int argc, char **argv);

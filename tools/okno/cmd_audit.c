@@ -242,28 +242,54 @@ static void audit_usage(FILE *out)
 {
     fprintf(out, "usage: okno audit MESSAGE_ID [--json] [--pg CONNINFO]\n"
                  "       okno audit --org ORG [--json] [--pg CONNINFO]\n"
+                 "       okno audit --signals [--grace-ms MS] [--until-ms MS] [--json] [--pg C]\n"
                  "  Prints the message's history from the event log and verifies its hash chain\n"
                  "  as it goes. Exit 0 when intact, 1 on a mismatch (or no such message).\n"
                  "  --org  the org's directory history instead (who changed what, before and\n"
                  "         after), verifying the directory history's whole chain\n"
+                 "  --signals  the timer's work over the whole log: every SLA signal that fell\n"
+                 "         due more than --grace-ms (default 60000, clock ms) before its\n"
+                 "         message's next step, or before --until-ms (default: now on the\n"
+                 "         services' clock, OKNO_CLOCK__SPEED/ORIGIN_MS), is recorded, and none\n"
+                 "         twice for one stage visit or answer deadline; exit 1 otherwise\n"
                  "  --pg  libpq conninfo (default: $OKNO_PG_CONNINFO; reading is enough)\n");
 }
 
-static int audit_org(const char *conninfo, int64_t org, bool json, bool no_operands)
+/* What a whole-log or whole-org audit is asked: the org's history, or the signals. */
+typedef struct audit_scope {
+    int64_t org;                /* --org, or 0 */
+    bool signals;               /* --signals */
+    int64_t grace_ms, until_ms; /* --signals: --grace-ms, --until-ms (-1: now) */
+} audit_scope;
+
+static int audit_whole(const char *conninfo, const audit_scope *s, bool json, bool no_operands)
 {
     char err[OKNO_PG_ERRBUF_BYTES];
     PGconn *conn;
-    if (!no_operands) {
+    if (!no_operands || (s->org != 0 && s->signals)) {
         audit_usage(stderr);
         return OKNO_EXIT_USAGE;
     }
+    okno_clock clock;
+    okno_avro_error aerr = {0};
+    if (s->signals && (okno_cli_clock(&clock) != 0 || okno_avro_init(&aerr) != 0)) {
+        if (aerr.reason[0])
+            fprintf(stderr, "okno audit: %s\n", aerr.reason);
+        return OKNO_EXIT_FAILURE;
+    }
+    int rc = OKNO_EXIT_FAILURE;
     if (conninfo == NULL || okno_pg_connect(conninfo, &conn, err, sizeof err) != 0) {
         fprintf(stderr, "okno audit: %s\n",
                 conninfo == NULL ? "no database given (--pg or $OKNO_PG_CONNINFO)" : err);
-        return OKNO_EXIT_FAILURE;
+    } else {
+        rc = s->signals ? okno_cli_audit_signals(
+                              conn, s->grace_ms,
+                              s->until_ms >= 0 ? s->until_ms : okno_clock_now_ms(&clock), json)
+                        : okno_cli_audit_org(conn, s->org, json);
+        PQfinish(conn);
     }
-    int rc = okno_cli_audit_org(conn, org, json);
-    PQfinish(conn);
+    if (s->signals)
+        okno_avro_close();
     return rc;
 }
 
@@ -271,17 +297,23 @@ int okno_cli_audit(int argc, char **argv)
 {
     const char *conninfo = okno_cli_env("OKNO_PG_CONNINFO", NULL);
     bool json = false;
-    int64_t org = 0;
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"org", required_argument, NULL, 'o'},
-                                         {"pg", required_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0, 0, 0, 0}};
+    audit_scope scope = {.grace_ms = 60000, .until_ms = -1};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},           {"org", required_argument, NULL, 'o'},
+        {"signals", no_argument, NULL, 's'},        {"grace-ms", required_argument, NULL, 'g'},
+        {"until-ms", required_argument, NULL, 'u'}, {"pg", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         if (c == 'j') {
             json = true;
         } else if (c == 'o') {
-            if (okno_cli_parse_i64(optarg, 1, INT64_MAX, &org) != 0)
+            if (okno_cli_parse_i64(optarg, 1, INT64_MAX, &scope.org) != 0)
+                return OKNO_EXIT_USAGE;
+        } else if (c == 's') {
+            scope.signals = true;
+        } else if (c == 'g' || c == 'u') {
+            if (okno_cli_parse_i64(optarg, 0, INT64_MAX / 2,
+                                   c == 'g' ? &scope.grace_ms : &scope.until_ms) != 0)
                 return OKNO_EXIT_USAGE;
         } else if (c == 'p') {
             conninfo = optarg;
@@ -290,8 +322,8 @@ int okno_cli_audit(int argc, char **argv)
             return c == 'h' ? OKNO_EXIT_OK : OKNO_EXIT_USAGE;
         }
     }
-    if (org != 0)
-        return audit_org(conninfo, org, json, optind == argc);
+    if (scope.org != 0 || scope.signals)
+        return audit_whole(conninfo, &scope, json, optind == argc);
     okno_uuid id;
     if (optind != argc - 1 || okno_uuid_parse(argv[optind], strlen(argv[optind]), &id) != 0) {
         audit_usage(stderr);
