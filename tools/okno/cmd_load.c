@@ -25,7 +25,18 @@ typedef struct load_args {
     const char *bootstrap, *pg, *topic;
     const char *expect_ids; /* file for each request id's predicted events, or NULL */
     int64_t rate;           /* records a second; 0: as fast as possible */
+    int64_t warmup_ms;      /* produced at the rate before the measured window begins */
 } load_args;
+
+/* The producer's delivery reports: the warm-up lasts until the first record is acknowledged. */
+typedef struct load_deliveries {
+    int64_t acked, failed;
+} load_deliveries;
+
+/* Where the measured window began: the first record produced after the warm-up. */
+typedef struct load_window {
+    int64_t start_ms, warmup_records;
+} load_window;
 
 static int64_t now_ms(void)
 {
@@ -41,11 +52,17 @@ static void load_usage(FILE *out)
         "usage: okno load [--via kafka] [--messages N] [--rate PER_S] [--seed S] "
         "[--invalid-permille P]\n"
         "                 [--malformed-permille P] [--repeat-permille P] [--topic T]\n"
+        "                 [--warmup SECONDS]\n"
         "                 [--bootstrap HOST:PORT] [--pg CONNINFO] [--expect-ids FILE]\n"
         "  Produces whole message lives over the demo directory (deploy/local/demo_directory.sql)\n"
         "  to okno.transitions.v1 and prints the expected ledger outcome as JSON.\n"
         "  --expect-ids  writes one line per distinct request id produced: the id, a tab and\n"
         "                the events the ledger must append for it (0: refused)\n"
+        "  --warmup      produce at the rate for this long (and until Kafka acknowledged a\n"
+        "                record) before the measured window; prints {\"window_start_ms\":T,\n"
+        "                \"warmup_records\":N} on a line of its own when the window begins, so a\n"
+        "                latency measurement leaves out the producer's start-up (the idempotent\n"
+        "                producer's id takes librdkafka about 500 ms)\n"
         "  defaults: 1000 messages, unlimited rate, invalid 100, malformed 5, repeat 10 permille,\n"
         "  $OKNO_KAFKA_BOOTSTRAP, $OKNO_PG_CONNINFO\n"
         "  okno load --via gateway: simulated people through the HTTP API instead (see\n"
@@ -66,6 +83,7 @@ static int parse_args(int argc, char **argv, load_args *a)
         {"pg", required_argument, NULL, 'g'},
         {"via", required_argument, NULL, 'v'},
         {"expect-ids", required_argument, NULL, 'e'},
+        {"warmup", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -110,6 +128,10 @@ static int parse_args(int argc, char **argv, load_args *a)
         case 'e':
             a->expect_ids = optarg;
             break;
+        case 'w':
+            rc = okno_cli_parse_i64(optarg, 0, 3600, &v);
+            a->warmup_ms = v * 1000;
+            break;
         case 'h':
             load_usage(stdout);
             return 1;
@@ -123,7 +145,17 @@ static int parse_args(int argc, char **argv, load_args *a)
     return 0;
 }
 
-static rd_kafka_t *producer_new(const char *bootstrap)
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    load_deliveries *d = opaque;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        d->acked++;
+    else
+        d->failed++;
+}
+
+static rd_kafka_t *producer_new(const char *bootstrap, load_deliveries *d)
 {
     /* Keyed by message id with the partitioning settings of every okno producer
      * (okno_kafka_producer_conf), so a message's requests and SLA signals land on the same
@@ -140,6 +172,8 @@ static rd_kafka_t *producer_new(const char *bootstrap)
     if (okno_kafka_producer_conf(conf, NULL, props, sizeof props / sizeof props[0], err,
                                  sizeof err) != 0)
         goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_t *p = okno_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (p == NULL)
         fprintf(stderr, "okno load: %s\n", err);
@@ -193,13 +227,29 @@ static int write_expect_id(FILE *ids, const okno_workload_record *rec)
     return 0;
 }
 
-static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, FILE *ids, int64_t *records)
+/* The window begins with the first record after the warm-up, once Kafka has acknowledged one. */
+static void window_check(const load_args *a, const load_deliveries *d, int64_t start,
+                         int64_t records, load_window *win)
+{
+    if (win->start_ms > 0 || now_ms() - start < a->warmup_ms || d->acked == 0)
+        return;
+    win->start_ms = now_ms();
+    win->warmup_records = records;
+    printf("{\"window_start_ms\":%lld,\"warmup_records\":%lld}\n", (long long)win->start_ms,
+           (long long)records);
+    fflush(stdout);
+}
+
+static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, const load_deliveries *d,
+                       FILE *ids, int64_t *records, load_window *win)
 {
     static uint8_t buf[LOAD_RECORD_BYTES_MAX];
     uint64_t rng = a->w.seed;
     int64_t start = now_ms();
     okno_workload_record *rec;
     while (okno_workload_next(w, now_ms(), &rec)) {
+        if (a->warmup_ms > 0)
+            window_check(a, d, start, *records, win);
         size_t len;
         if (encode_record(rec, buf, &len, now_ms(), &rng) != 0 || write_expect_id(ids, rec) != 0)
             return -1;
@@ -228,17 +278,24 @@ static int produce_all(load_args *a, okno_workload *w, rd_kafka_t *p, FILE *ids,
         fprintf(stderr, "okno load: not every record was delivered within %d ms\n", LOAD_FLUSH_MS);
         return -1;
     }
+    if (d->failed > 0) {
+        fprintf(stderr, "okno load: %lld records were not delivered\n", (long long)d->failed);
+        return -1;
+    }
     return 0;
 }
 
-static void print_expect(const okno_workload_expect *x, int64_t records, int64_t ms)
+static void print_expect(const okno_workload_expect *x, int64_t records, int64_t ms,
+                         const load_window *win)
 {
     printf("{\"records\":%lld,\"requests\":%lld,\"expected_accepted\":%lld,"
            "\"expected_refused\":%lld,\"expected_events\":%lld,\"malformed\":%lld,"
-           "\"repeats\":%lld,\"seconds\":%.3f,\"records_per_s\":%.0f}\n",
+           "\"repeats\":%lld,\"seconds\":%.3f,\"records_per_s\":%.0f,"
+           "\"window_start_ms\":%lld,\"warmup_records\":%lld}\n",
            (long long)records, (long long)x->requests, (long long)x->accepted,
            (long long)x->refused, (long long)x->events, (long long)x->malformed,
-           (long long)x->repeats, ms / 1000.0, ms > 0 ? records * 1000.0 / ms : 0.0);
+           (long long)x->repeats, ms / 1000.0, ms > 0 ? records * 1000.0 / ms : 0.0,
+           (long long)win->start_ms, (long long)win->warmup_records);
 }
 
 /* --via gateway (anywhere among the arguments) hands the command to the simulated people. */
@@ -292,7 +349,9 @@ int okno_cli_load(int argc, char **argv)
         okno_pg_directory_free(&dir);
         return OKNO_EXIT_FAILURE;
     }
-    rd_kafka_t *p = w ? producer_new(a.bootstrap) : NULL;
+    load_deliveries deliveries = {0};
+    load_window win = {0};
+    rd_kafka_t *p = w ? producer_new(a.bootstrap, &deliveries) : NULL;
     okno_avro_error aerr = {0};
     int64_t records = 0, start = now_ms();
     if (w == NULL)
@@ -300,14 +359,19 @@ int okno_cli_load(int argc, char **argv)
                         "deploy/local/demo_directory.sql first\n");
     else if (p != NULL && okno_avro_init(&aerr) != 0)
         fprintf(stderr, "okno load: %s\n", aerr.reason);
-    else if (p != NULL && produce_all(&a, w, p, ids, &records) == 0)
+    else if (p != NULL && produce_all(&a, w, p, &deliveries, ids, &records, &win) == 0)
         rc = 1;
+    if (rc == 1 && a.warmup_ms > 0 && win.start_ms == 0) {
+        fprintf(stderr, "okno load: every record went out within the warm-up; give more "
+                        "--messages or a shorter --warmup\n");
+        rc = 0;
+    }
     if (ids != NULL && fclose(ids) != 0) {
         perror("okno load: --expect-ids");
         rc = 0;
     }
     if (rc == 1)
-        print_expect(okno_workload_expected(w), records, now_ms() - start);
+        print_expect(okno_workload_expected(w), records, now_ms() - start, &win);
     if (p != NULL)
         rd_kafka_destroy(p);
     okno_workload_free(w);

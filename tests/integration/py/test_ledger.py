@@ -197,3 +197,35 @@ def test_a_request_under_light_load_does_not_wait_for_a_batch_to_fill(scratch):
     assert batches >= 20, "the paced load should have come in many small batches"
     assert within_1ms >= batches / 2, f"{within_1ms:.0f} of {batches:.0f} batches filled in 1 ms"
     check_log_matches(s, expect)
+
+
+def test_load_warmup_starts_the_window_after_the_producer_is_up(scratch):
+    """`okno load --warmup 1` (the latency benchmark's paced load) produces at the rate for a
+    second, and until Kafka acknowledged a record, before it says the window begins; the
+    records after that moment are the window's, the ones before it the warm-up's."""
+    s = scratch
+    proc = subprocess.run([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg", s.app_conninfo,
+                           "--topic", s.topics["transitions"], "--messages", "400", "--seed", "5",
+                           "--rate", "1000", "--warmup", "1"],
+                          capture_output=True, text=True, check=True)
+    lines = [json.loads(x) for x in proc.stdout.strip().splitlines()]
+    assert len(lines) == 2, proc.stdout
+    window, summary = lines
+    assert window["window_start_ms"] == summary["window_start_ms"]
+    assert 0 < window["warmup_records"] == summary["warmup_records"] < summary["records"]
+    records = read_topic(s.bootstrap, s.topics["transitions"], summary["records"])
+    assert len(records) == summary["records"]
+    stamps = sorted(m.timestamp()[1] for m in records)
+    assert window["window_start_ms"] - stamps[0] >= 1000, "the warm-up lasts the second asked"
+    in_window = sum(1 for t in stamps if t >= window["window_start_ms"])
+    assert in_window == summary["records"] - summary["warmup_records"]
+
+
+def test_load_warmup_longer_than_the_load_is_an_error(scratch):
+    """A warm-up that outlasts every record leaves no window: an error, not a silent figure."""
+    s = scratch
+    proc = subprocess.run([str(OKNO), "load", "--bootstrap", s.bootstrap, "--pg", s.app_conninfo,
+                           "--topic", s.topics["transitions"], "--messages", "5", "--seed", "5",
+                           "--rate", "100", "--warmup", "60"], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "within the warm-up" in proc.stderr
