@@ -47,11 +47,15 @@ if [ "${OKNO_BENCH_REGENERATE:-0}" = 1 ] || [ "$have" -lt "$events" ]; then
 fi
 # PostgreSQL's CPU seconds so far: the postmaster's own and its reaped children's, and every
 # live child's (backends, parallel workers, WAL writer, checkpointer). A phase's difference is
-# what PostgreSQL spent on it, whatever the other sessions on the machine do.
-pg_pid=$(head -1 "$root/.work/pg/data/postmaster.pid")
+# what PostgreSQL spent on it, whatever the other sessions on the machine do (the wall times are
+# what they disturb most).
+pg_pid=$(head -1 "$root/.work/pg/data/postmaster.pid" 2>/dev/null || echo 0)
 pg_cpu() {
     local tck
     tck=$(getconf CLK_TCK)
+    [ -r "/proc/$pg_pid/stat" ] || { echo 0; return; }
+    # A backend whose client just left counts nowhere until the postmaster has reaped it.
+    sleep 1
     { cat "/proc/$pg_pid/stat"; cat $(grep -l "^PPid:[[:space:]]*$pg_pid\$" /proc/[0-9]*/status 2>/dev/null |
         sed 's/status$/stat/') 2>/dev/null; } |
         awk -v t="$tck" -v pm="$pg_pid" '{ sub(/^.*\) /, ""); s += ($12 + $13) / t;
@@ -152,11 +156,15 @@ import json, sys
 events, copy_s, index_s, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])
 floor = events / (copy_s + index_s)
 cpu = [float(x) for x in sys.argv[5:9]]
+replay_cpu = cpu[1] - cpu[0] + out.get("phases", {}).get("cpu", 0)
+copy_cpu = cpu[3] - cpu[2]
 print(json.dumps({"copy_seconds": round(copy_s, 3), "copy_seconds_index": round(index_s, 3),
                   "copy_events_per_s": round(floor),
                   "share_of_copy": round(out["events_per_s"] / floor, 3),
                   "replay_pg_cpu_s": round(cpu[1] - cpu[0], 2),
-                  "copy_pg_cpu_s": round(cpu[3] - cpu[2], 2),
+                  "replay_client_cpu_s": round(out.get("phases", {}).get("cpu", 0), 2),
+                  "copy_pg_cpu_s": round(copy_cpu, 2),
+                  "share_of_copy_cpu": round(copy_cpu / replay_cpu, 3) if replay_cpu > 0 else None,
                   "rows": json.loads(sys.argv[9]), "copy_statements_s": json.loads(sys.argv[10])}))' \
     "$have" "$copy_s" "$index_s" "$out" "$cpu0" "$cpu1" "$cpu2" "$cpu3" "$rows" "$floor_parts")
 echo "replay bench: bare COPY floor $floor_json" >&2
