@@ -30,7 +30,8 @@ static void replay_usage(FILE *out)
             "              never into the live schema okno_rm\n"
             "  --jobs      worker threads, 1..%d (default 2)\n"
             "  --keep-old  keep the replaced schema as NAME_old\n"
-            "  --json      print the summary as one JSON object\n"
+            "  --json      print the summary as one JSON object, with where the time went\n"
+            "              (\"phases\": common/projection/README.md)\n"
             "  --pg        conninfo of the schema owner (default $OKNO_PG_ADMIN_CONNINFO, then\n"
             "              $OKNO_PG_CONNINFO)\n",
             OKNO_REPLAY_JOBS_MAX);
