@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "okno/clock.h"
 #include "okno/error.h"
 #include "okno/pgbin.h"
 #include "projection/internal.h"
@@ -22,10 +23,12 @@ static void fail_pg(okno__copy *c, const char *what)
 
 static void flush(okno__copy *c)
 {
+    int64_t t0 = okno_clock_monotonic_ns();
     if (c->rc == 0 && c->used > 0 &&
         PQputCopyData(c->conn, (const char *)c->buf, (int)c->used) != 1)
         fail_pg(c, "COPY data");
     c->used = 0;
+    c->wait_ns += okno_clock_monotonic_ns() - t0;
 }
 
 /* Room for n more bytes. Inside an open array field the buffer cannot be flushed (its length
@@ -63,7 +66,9 @@ int okno__copy_begin(okno__copy *c, PGconn *conn, const char *sql, char *err, si
     c->err = err;
     c->err_bytes = err_bytes;
     c->in_array = false;
+    int64_t t0 = okno_clock_monotonic_ns();
     PGresult *res = PQexec(conn, sql);
+    c->wait_ns += okno_clock_monotonic_ns() - t0;
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         snprintf(err, err_bytes, "%s", PQresultErrorMessage(res));
         PQclear(res);
@@ -84,6 +89,7 @@ int okno__copy_end(okno__copy *c)
     if (p != NULL)
         okno_pgbin_put_i16(p, -1); /* the trailer: a field count of -1 */
     flush(c);
+    int64_t t0 = okno_clock_monotonic_ns();
     if (PQputCopyEnd(c->conn, c->rc == 0 ? NULL : "aborted by the writer") != 1)
         fail_pg(c, "COPY end");
     PGresult *res;
@@ -94,6 +100,7 @@ int okno__copy_end(okno__copy *c)
         }
         PQclear(res);
     }
+    c->wait_ns += okno_clock_monotonic_ns() - t0;
     return c->rc;
 }
 

@@ -19,6 +19,8 @@ void okno__proj_arena_free(okno__proj_arena *a);
 
 /* The counters of key k (added, zeroed, if new); NULL when out of memory. */
 int64_t *okno__proj_stats_row(okno_proj_stats *st, const okno_proj_stats_key *k);
+/* Adds every counter of from to into; OKNO_ENOMEM. */
+int okno__proj_stats_add(okno_proj_stats *into, const okno_proj_stats *from);
 void okno__proj_stats_clear(okno_proj_stats *st);
 void okno__proj_stats_free(okno_proj_stats *st);
 
@@ -51,6 +53,7 @@ typedef struct okno__copy {
     size_t field_at; /* where the open array field's length word is */
     size_t array_at; /* where its header starts */
     int32_t array_count;
+    int64_t wait_ns; /* time in libpq handing rows over and waiting for the COPY's end */
 } okno__copy;
 
 /* Starts `copy TABLE (COLUMNS) from stdin (format binary)`; sql is the whole statement. */

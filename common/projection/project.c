@@ -85,23 +85,28 @@ static okno_user_id assignee_of(const okno_message_state *s)
     return 0;
 }
 
-bool okno_proj_current_visit(const okno_proj_entry *e, okno_proj_visit *out)
+/* The visit of m (its visit fields) in state s, which may be m's state before an event. */
+static okno_proj_visit visit_of(const okno_proj_message *m, const okno_message_state *s)
 {
-    const okno_message_state *s = &e->m.state;
-    if (s->stage == OKNO_STAGE_NONE)
-        return false;
-    *out = (okno_proj_visit){
+    return (okno_proj_visit){
         .message_id = s->message_id,
-        .visit_no = e->m.visit_no,
+        .visit_no = m->visit_no,
         .stage = s->stage,
         .stage_visit = s->stage_visits[s->stage],
         .org_id = s->holding_org_id,
         .entered_ms = s->stage_entered_ms,
-        .entered_by = e->m.visit_entered_by,
-        .entered_event = e->m.visit_entered_event,
-        .assignee = e->m.visit_assignee,
+        .entered_by = m->visit_entered_by,
+        .entered_event = m->visit_entered_event,
+        .assignee = m->visit_assignee,
         .exceeded = (s->stage_signals & (1u << OKNO_SIGNAL_STAGE_TIME_EXCEEDED)) != 0,
     };
+}
+
+bool okno_proj_current_visit(const okno_proj_entry *e, okno_proj_visit *out)
+{
+    if (e->m.state.stage == OKNO_STAGE_NONE)
+        return false;
+    *out = visit_of(&e->m, &e->m.state);
     return true;
 }
 
@@ -146,10 +151,8 @@ static int visits(okno_proj_batch *b, okno_proj_entry *e, const okno_message_sta
         ev->stage_after != ev->stage_before || ev->holding_org_after != before->holding_org_id;
     int rc = OKNO_OK;
     if (moved && before->stage != OKNO_STAGE_NONE) {
-        okno_proj_visit v;
-        okno_proj_entry old = {.m = e->m};
-        old.m.state = *before;
-        okno_proj_current_visit(&old, &v);
+        /* The visit fields of e->m are still the ended visit's: they move on below. */
+        okno_proj_visit v = visit_of(&e->m, before);
         v.left_ms = ev->at_ms;
         v.left_by = ev->actor_user_id;
         v.left_event = ev->type;

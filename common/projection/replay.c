@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "okno/avro.h"
@@ -30,6 +31,9 @@
  * several times faster than one sorted on disk. The planner's statistics are left to
  * autovacuum, which analyzes the new tables within a minute of the swap. */
 #define REPLAY_INDEX_MEMORY "512MB"
+/* One event in this many is timed for the phase statistics (a clock read per event would cost
+ * a few per cent of the replay). A power of two. */
+#define REPLAY_TIMING_SAMPLE 32
 
 typedef struct replay replay;
 
@@ -43,7 +47,9 @@ typedef struct worker {
     okno_proj_batch batch;
     okno_proj_entry **flush; /* entries written by the current flush */
     size_t flush_cap;
-    bool header_seen; /* the COPY stream's binary header was passed */
+    bool header_seen;                              /* the COPY stream's binary header was passed */
+    int64_t read_ns, decode_ns, fold_ns, write_ns; /* where the worker's time went */
+    uint64_t rows_seen;                            /* COPY rows received (for the sampling) */
     int rc;
     char err[OKNO_PROJ_ERROR_BYTES];
 } worker;
@@ -148,7 +154,9 @@ static int flush_room(worker *w, size_t n)
 
 static int bulk(worker *w, const okno_proj_batch *b, okno_proj_entry *const *entries, size_t n)
 {
+    int64_t t0 = okno_clock_monotonic_ns();
     int rc = okno_proj_write_bulk(&w->out, b, entries, n);
+    w->write_ns += okno_clock_monotonic_ns() - t0;
     if (rc != OKNO_OK)
         snprintf(w->err, sizeof w->err, "%s", w->out.error);
     return rc;
@@ -222,18 +230,25 @@ static int row_body(worker *w, const char *buf, int len, const uint8_t **body, s
     return 1;
 }
 
-static int apply_body(worker *w, const uint8_t *body, size_t n)
+/* Decodes and folds one event; timed: add the times (scaled by the sample) to the phases. */
+static int apply_body(worker *w, const uint8_t *body, size_t n, bool timed)
 {
     okno_event ev;
     okno_avro_error aerr = {0};
+    int64_t t0 = timed ? okno_clock_monotonic_ns() : 0;
     if (okno_avro_decode_topic(OKNO_AVRO_EVENTS, body, n, &ev, &aerr) != OKNO_OK) {
         worker_fail(w, OKNO_EINVAL, "undecodable event body: %s", aerr.reason);
         return OKNO_EINVAL;
     }
+    int64_t t1 = timed ? okno_clock_monotonic_ns() : 0;
     okno_proj_entry *e = okno_proj_store_find(&w->store, &ev.message_id);
     if (e == NULL && (e = okno_proj_store_add(&w->store, &ev.message_id)) == NULL)
         return OKNO_ENOMEM;
     int rc = okno_proj_apply(&w->batch, e, &ev);
+    if (timed) {
+        w->decode_ns += (t1 - t0) * REPLAY_TIMING_SAMPLE;
+        w->fold_ns += (okno_clock_monotonic_ns() - t1) * REPLAY_TIMING_SAMPLE;
+    }
     if (rc != OKNO_OK) {
         char id[37];
         okno_eventlog_uuid_text(ev.message_id.bytes, id);
@@ -262,14 +277,20 @@ static int stream_part(worker *w, const char *part)
     int rc = OKNO_OK, len;
     char *buf;
     uint64_t since_flush = 0;
-    while (rc == OKNO_OK && (len = PQgetCopyData(w->reader, &buf, 0)) > 0) {
+    while (rc == OKNO_OK) {
+        bool timed = (w->rows_seen++ & (REPLAY_TIMING_SAMPLE - 1)) == 0;
+        int64_t t0 = timed ? okno_clock_monotonic_ns() : 0;
+        if ((len = PQgetCopyData(w->reader, &buf, 0)) <= 0)
+            break;
+        if (timed)
+            w->read_ns += (okno_clock_monotonic_ns() - t0) * REPLAY_TIMING_SAMPLE;
         const uint8_t *body;
         size_t n;
         int kind = row_body(w, buf, len, &body, &n);
         if (kind < 0)
             worker_fail(w, rc = OKNO_EPG, "%s: a COPY row that is not one binary field", part);
         if (kind > 0)
-            rc = apply_body(w, body, n);
+            rc = apply_body(w, body, n, timed);
         if (kind > 0 && rc == OKNO_OK && ++since_flush >= OKNO_REPLAY_CHUNK_EVENTS) {
             atomic_fetch_add(&w->rp->events, since_flush);
             since_flush = 0;
@@ -409,11 +430,18 @@ static int read_log(replay *rp)
             last = now;
         }
     }
+    okno_replay_phases *ph = &rp->r->phases;
     for (int i = 0; i < jobs; i++) {
-        pthread_join(rp->workers[i].thread, NULL);
-        rp->workers[i].started = false;
-        if (rp->workers[i].rc != OKNO_OK)
-            return fail(rp, rp->workers[i].rc, "%s", rp->workers[i].err);
+        worker *w = &rp->workers[i];
+        pthread_join(w->thread, NULL);
+        w->started = false;
+        ph->read += (double)w->read_ns / 1e9;
+        ph->decode += (double)w->decode_ns / 1e9;
+        ph->fold += (double)w->fold_ns / 1e9;
+        ph->encode += (double)(w->write_ns - w->out.copy_ns) / 1e9;
+        ph->copy += (double)w->out.copy_ns / 1e9;
+        if (w->rc != OKNO_OK)
+            return fail(rp, w->rc, "%s", w->err);
     }
     return OKNO_OK;
 }
@@ -421,19 +449,11 @@ static int read_log(replay *rp)
 /* The workers' statistics in one table, written once (the table has no key yet). */
 static int write_stats(replay *rp, PGconn *conn)
 {
+    int64_t t0 = okno_clock_monotonic_ns();
     okno_proj_stats *all = &rp->workers[0].batch.stats;
-    for (int i = 1; i < OKNO_REPLAY_JOBS_MAX; i++) {
-        const okno_proj_stats *st = &rp->workers[i].batch.stats;
-        for (size_t k = 0; k < st->cap; k++) {
-            if (!st->rows[k].used)
-                continue;
-            int64_t *row = okno__proj_stats_row(all, &st->rows[k].key);
-            if (row == NULL)
-                return fail(rp, OKNO_ENOMEM, "out of memory");
-            for (int c = 0; c < OKNO_PROJ_COUNTERS; c++)
-                row[c] += st->rows[k].counters[c];
-        }
-    }
+    for (int i = 1; i < OKNO_REPLAY_JOBS_MAX; i++)
+        if (okno__proj_stats_add(all, &rp->workers[i].batch.stats) != OKNO_OK)
+            return fail(rp, OKNO_ENOMEM, "out of memory");
     okno_proj_writer out;
     int rc = okno_proj_writer_init(&out, conn, rp->schema_new);
     if (rc == OKNO_OK)
@@ -441,6 +461,7 @@ static int write_stats(replay *rp, PGconn *conn)
     if (rc != OKNO_OK)
         fail(rp, rc, "%s", out.error);
     okno_proj_writer_close(&out);
+    rp->r->phases.stats = (double)(okno_clock_monotonic_ns() - t0) / 1e9;
     return rc;
 }
 
@@ -448,9 +469,19 @@ static int write_stats(replay *rp, PGconn *conn)
 typedef struct index_job {
     replay *rp;
     PGresult *statements;
+    int order[OKNO_REPLAY_INDEXES_MAX]; /* statements in the order they are taken */
+    int count;
     atomic_int next;
     atomic_int rc;
+    atomic_bool stats_written; /* stats_daily is loaded: its key may be built */
 } index_job;
+
+/* Whether statement i builds a key or index of stats_daily (which the coordinator loads while
+ * the other tables' indexes are built). */
+static bool on_stats(const index_job *job, int i)
+{
+    return strstr(PQgetvalue(job->statements, i, 0), ".stats_daily ") != NULL;
+}
 
 typedef struct index_worker {
     index_job *job;
@@ -466,26 +497,54 @@ static void *index_main(void *arg)
     char sql[128];
     snprintf(sql, sizeof sql, "set maintenance_work_mem = '%s'%s", REPLAY_INDEX_MEMORY,
              job->rp->o->jobs > 1 ? "; set max_parallel_maintenance_workers = 0" : "");
-    int rc = run(iw->conn, sql, iw->err, sizeof iw->err), i;
+    int rc = run(iw->conn, sql, iw->err, sizeof iw->err), k;
+    struct timespec slice = {0, WAIT_SLICE_MS * 1000000L / 10};
     while (rc == OKNO_OK && atomic_load(&job->rc) == OKNO_OK &&
-           (i = atomic_fetch_add(&job->next, 1)) < PQntuples(job->statements))
-        rc = run(iw->conn, PQgetvalue(job->statements, i, 0), iw->err, sizeof iw->err);
+           (k = atomic_fetch_add(&job->next, 1)) < job->count) {
+        int i = job->order[k];
+        while (on_stats(job, i) && !atomic_load(&job->stats_written) &&
+               atomic_load(&job->rc) == OKNO_OK)
+            nanosleep(&slice, NULL);
+        int64_t t0 = okno_clock_monotonic_ns();
+        if (atomic_load(&job->rc) == OKNO_OK)
+            rc = run(iw->conn, PQgetvalue(job->statements, i, 0), iw->err, sizeof iw->err);
+        job->rp->r->phases.index[i] = (double)(okno_clock_monotonic_ns() - t0) / 1e9;
+    }
     if (rc != OKNO_OK)
         atomic_store(&job->rc, rc);
     return NULL;
 }
 
-/* Keys and indexes, built in parallel; planner statistics are left to autovacuum. */
+/* "table(columns)" of an index statement of okno.rm_index_statements, for the statistics. */
+static void index_name(const char *statement, char *out, size_t size)
+{
+    const char *dot = strchr(statement, '.'), *open = strrchr(statement, '(');
+    size_t table = dot != NULL ? strcspn(dot + 1, " (") : 0;
+    snprintf(out, size, "%.*s%s", (int)table, dot != NULL ? dot + 1 : "", open ? open : "");
+}
+
+/* The statistics, then keys and indexes, built in parallel: the coordinator's connection loads
+ * stats_daily while the others build the other tables' indexes (stats_daily's come last).
+ * Planner statistics are left to autovacuum. */
 static int build_indexes(replay *rp, PGconn *conn)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "select okno.rm_index_statements('%s')", rp->schema_new);
     index_job job = {.rp = rp, .statements = PQexec(conn, sql)};
-    if (PQresultStatus(job.statements) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(job.statements) != PGRES_TUPLES_OK ||
+        PQntuples(job.statements) > OKNO_REPLAY_INDEXES_MAX) {
         fail(rp, OKNO_EPG, "%s: %s", sql, PQresultErrorMessage(job.statements));
         PQclear(job.statements);
         return OKNO_EPG;
     }
+    okno_replay_phases *ph = &rp->r->phases;
+    ph->indexes = PQntuples(job.statements);
+    for (int i = 0; i < ph->indexes; i++)
+        index_name(PQgetvalue(job.statements, i, 0), ph->index_name[i], sizeof ph->index_name[i]);
+    for (int last = 0; last < 2; last++)
+        for (int i = 0; i < ph->indexes; i++)
+            if (on_stats(&job, i) == (last == 1))
+                job.order[job.count++] = i;
     index_worker iws[OKNO_REPLAY_JOBS_MAX] = {0};
     int n = 0;
     iws[n++] = (index_worker){.job = &job, .conn = conn};
@@ -495,11 +554,18 @@ static int build_indexes(replay *rp, PGconn *conn)
     for (int i = 1; i < n; i++)
         if (pthread_create(&iws[i].thread, NULL, index_main, &iws[i]) != 0)
             iws[i].conn = NULL; /* the others take its share */
-    index_main(&iws[0]);
+    int rc = write_stats(rp, conn);
+    if (rc != OKNO_OK)
+        atomic_store(&job.rc, rc);
+    atomic_store(&job.stats_written, true);
+    if (rc == OKNO_OK)
+        index_main(&iws[0]);
     for (int i = 1; i < n; i++)
         if (iws[i].conn != NULL)
             pthread_join(iws[i].thread, NULL);
     PQclear(job.statements);
+    if (rc != OKNO_OK)
+        return rc; /* write_stats said why */
     for (int i = 0; i < n; i++)
         if (iws[i].err[0] != '\0')
             return fail(rp, OKNO_EPG, "%s", iws[i].err);
@@ -526,7 +592,10 @@ static int finish_schema(replay *rp, PGconn *conn)
              " events_applied = %3$" PRIu64 ", as_of = %4$s, built_by = 'replay',"
              " built_at = now(), updated_at = now()",
              rp->schema_new, rp->r->horizon_tx, (uint64_t)atomic_load(&rp->events), as_of);
-    return run(conn, sql, rp->r->error, sizeof rp->r->error);
+    int64_t t0 = okno_clock_monotonic_ns();
+    rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
+    rp->r->phases.meta = (double)(okno_clock_monotonic_ns() - t0) / 1e9;
+    return rc;
 }
 
 /* The swap: the new schema's row-level security policies and the gateway's grants
@@ -535,14 +604,16 @@ static int finish_schema(replay *rp, PGconn *conn)
  * Readers see the old schema until the commit, then the new one, already secured. */
 static int swap(replay *rp, PGconn *conn)
 {
-    char sql[1024];
+    char secure[256], sql[1024];
     const char *s = rp->o->schema;
+    okno_replay_phases *ph = &rp->r->phases;
+    snprintf(secure, sizeof secure,
+             "drop schema if exists %s cascade; begin;"
+             " select okno.rm_secure('%s')",
+             rp->schema_old, rp->schema_new);
     snprintf(sql, sizeof sql,
-             "drop schema if exists %1$s cascade;"
-             "begin;"
              "select " OKNO_PROJ_BATCH_LOCK_SQL(
                  2) ";"
-                    "select okno.rm_secure('%3$s');"
                     "do $$ begin"
                     " if exists (select from pg_namespace where nspname = '%2$s') then"
                     "  alter schema %2$s rename to %1$s; end if; end $$;"
@@ -550,7 +621,14 @@ static int swap(replay *rp, PGconn *conn)
                     "select pg_notify('" OKNO_PROJ_NOTIFY_CHANNEL "', '*');"
                     "commit",
              rp->schema_old, s, rp->schema_new);
-    int rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
+    int64_t t0 = okno_clock_monotonic_ns();
+    int rc = run(conn, secure, rp->r->error, sizeof rp->r->error);
+    int64_t t1 = okno_clock_monotonic_ns();
+    if (rc == OKNO_OK)
+        rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
+    int64_t t2 = okno_clock_monotonic_ns();
+    ph->secure = (double)(t1 - t0) / 1e9;
+    ph->rename = (double)(t2 - t1) / 1e9;
     if (rc != OKNO_OK) {
         PQclear(PQexec(conn, "rollback"));
         return rc;
@@ -558,7 +636,9 @@ static int swap(replay *rp, PGconn *conn)
     if (rp->o->keep_old)
         return OKNO_OK;
     snprintf(sql, sizeof sql, "drop schema if exists %s cascade", rp->schema_old);
-    return run(conn, sql, rp->r->error, sizeof rp->r->error);
+    rc = run(conn, sql, rp->r->error, sizeof rp->r->error);
+    ph->drop = (double)(okno_clock_monotonic_ns() - t2) / 1e9;
+    return rc;
 }
 
 static int check_options(replay *rp)
@@ -606,8 +686,6 @@ static int replay_steps(replay *rp, PGconn *conn, PGconn *snap)
         rc = read_log(rp);
         PQclear(PQexec(snap, "commit"));
     }
-    if (rc == OKNO_OK)
-        rc = write_stats(rp, conn);
     double t = seconds_since(rp->started_ms);
     rp->r->seconds_read = t;
     report(rp, "indexing");
@@ -663,6 +741,10 @@ int okno_replay_run(const okno_replay_options *o, okno_replay_result *result)
     result->events = atomic_load(&rp->events);
     result->messages = atomic_load(&rp->messages);
     result->seconds = seconds_since(rp->started_ms);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        result->phases.cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     if (rc == OKNO_OK)
         report(rp, "done");
     PQfinish(snap);

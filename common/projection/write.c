@@ -165,6 +165,7 @@ static int copy_start(okno_proj_writer *w, okno__copy *c, const char *schema, co
 static int copy_finish(okno_proj_writer *w, okno__copy *c, int rc)
 {
     rc = rc == OKNO_OK ? okno__copy_end(c) : rc;
+    w->copy_ns += c->wait_ns;
     w->buf = c->buf;
     w->cap = c->cap;
     return rc;
@@ -496,9 +497,8 @@ static int stats_copy(okno_proj_writer *w, const char *schema, const char *table
 {
     okno__copy c;
     int rc = copy_start(w, &c, schema, table, STATS_COLUMNS);
-    for (size_t i = 0; rc == OKNO_OK && i < stats->cap; i++)
-        if (stats->rows[i].used)
-            stats_row(&c, &stats->rows[i]);
+    for (size_t i = 0; rc == OKNO_OK && i < stats->count; i++)
+        stats_row(&c, &stats->rows[i]);
     return copy_finish(w, &c, rc);
 }
 

@@ -51,6 +51,13 @@ int64_t okno_clock_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t okno_clock_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void okno_clock_init_system(okno_clock *c)
 {
     *c = (okno_clock){.kind = OKNO_CLOCK_SYSTEM, .speed = 1};

@@ -318,6 +318,53 @@ static void log_order_is_by_transaction_id_not_its_text(void **state)
     PQfinish(conn);
 }
 
+/* okno replay says where its time went (okno/replay.h's phases: each a part of the whole), and
+ * the statistics it loads while the other tables' indexes are built get their key and equal a
+ * projector's. */
+static void replay_reports_where_its_time_went(void **state)
+{
+    (void)state;
+    okno_rm_load_demo_directory(db, 3);
+    okno_loggen_options lo;
+    okno_loggen_options_init(&lo);
+    lo.conninfo = db->admin_conninfo;
+    lo.events = 20000;
+    okno_loggen_result lr;
+    if (okno_loggen_run(&lo, &lr) != 0)
+        fail_msg("loggen: %s", lr.error);
+    okno_replay_options o;
+    okno_replay_options_init(&o);
+    o.conninfo = db->admin_conninfo;
+    o.schema = "okno_rm_check";
+    okno_replay_result r;
+    if (okno_replay_run(&o, &r) != 0)
+        fail_msg("replay: %s", r.error);
+    const okno_replay_phases *p = &r.phases;
+    assert_int_equal(r.events, lr.events);
+    assert_true(p->decode > 0 && p->fold > 0 && p->encode > 0 && p->copy > 0 && p->cpu > 0);
+    assert_true(p->stats > 0 && p->secure > 0 && p->rename > 0);
+    /* With two workers the workers' phases add up to at most twice the read phase. */
+    assert_true(p->read + p->decode + p->fold + p->encode + p->copy <= 2 * r.seconds_read + 0.01);
+    /* The phases are timed in nanoseconds, the whole in milliseconds: a millisecond each way. */
+    assert_true(p->stats <= r.seconds_index + 0.002);
+    assert_true(p->secure + p->rename + p->drop <= r.seconds_swap + 0.002);
+    assert_int_equal(p->indexes, 8);
+    bool stats_key = false;
+    for (int i = 0; i < p->indexes; i++) {
+        assert_true(p->index[i] > 0 && p->index[i] <= r.seconds_index + 0.002);
+        stats_key |= strncmp(p->index_name[i], "stats_daily(day, org_id", 23) == 0;
+    }
+    assert_true(stats_key);
+    PGconn *conn = okno_itest_connect(db->admin_conninfo);
+    assert_int_equal(okno_itest_query_ll(conn, "select count(*) from pg_constraint where"
+                                               " conrelid = 'okno_rm_check.stats_daily'::regclass"
+                                               " and contype = 'p'"),
+                     1);
+    project_all("okno_rm", 1000);
+    okno_rm_assert_equal(conn, "okno_rm", "okno_rm_check");
+    PQfinish(conn);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -338,6 +385,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(log_order_is_by_transaction_id_not_its_text, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(replay_reports_where_its_time_went, setup, teardown),
         cmocka_unit_test_setup_teardown(live_run_through_ledger_and_relay_equals_replay, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(killed_projector_gives_what_an_uninterrupted_run_gives,

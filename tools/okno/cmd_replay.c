@@ -30,7 +30,8 @@ static void replay_usage(FILE *out)
             "              never into the live schema okno_rm\n"
             "  --jobs      worker threads, 1..%d (default 2)\n"
             "  --keep-old  keep the replaced schema as NAME_old\n"
-            "  --json      print the summary as one JSON object\n"
+            "  --json      print the summary as one JSON object, with where the time went\n"
+            "              (\"phases\": common/projection/README.md)\n"
             "  --pg        conninfo of the schema owner (default $OKNO_PG_ADMIN_CONNINFO, then\n"
             "              $OKNO_PG_CONNINFO)\n",
             OKNO_REPLAY_JOBS_MAX);
@@ -112,16 +113,31 @@ static void show_progress(const okno_replay_progress *p, void *arg)
     fflush(stderr);
 }
 
+/* The phases as a JSON object (okno_replay_phases; the workers' ones summed over workers). */
+static void print_phases(const okno_replay_phases *p)
+{
+    printf("{\"read\":%.3f,\"decode\":%.3f,\"fold\":%.3f,\"encode\":%.3f,\"copy\":%.3f,"
+           "\"stats\":%.3f,\"meta\":%.3f,\"secure\":%.3f,\"rename\":%.3f,\"drop\":%.3f,"
+           "\"cpu\":%.3f,\"index\":{",
+           p->read, p->decode, p->fold, p->encode, p->copy, p->stats, p->meta, p->secure, p->rename,
+           p->drop, p->cpu);
+    for (int i = 0; i < p->indexes; i++)
+        printf("%s\"%s\":%.3f", i > 0 ? "," : "", p->index_name[i], p->index[i]);
+    printf("}}");
+}
+
 static void print_summary(const replay_args *a, const okno_replay_result *r)
 {
     double rate = r->seconds > 0 ? (double)r->events / r->seconds : 0;
-    if (a->json)
+    if (a->json) {
         printf("{\"schema\":\"%s\",\"events\":%" PRIu64 ",\"messages\":%" PRIu64
                ",\"seconds\":%.3f,\"seconds_read\":%.3f,\"seconds_index\":%.3f,"
-               "\"seconds_swap\":%.3f,\"events_per_s\":%.0f,\"horizon_tx\":%s}\n",
+               "\"seconds_swap\":%.3f,\"events_per_s\":%.0f,\"horizon_tx\":%s,\"phases\":",
                a->o.schema, r->events, r->messages, r->seconds, r->seconds_read, r->seconds_index,
                r->seconds_swap, rate, r->horizon_tx);
-    else
+        print_phases(&r->phases);
+        printf("}\n");
+    } else
         printf("okno replay: %" PRIu64 " events of %" PRIu64 " messages into %s in %.1f s"
                " (%.0f events/s), below transaction %s%s%s\n",
                r->events, r->messages, a->o.schema, r->seconds, rate, r->horizon_tx,

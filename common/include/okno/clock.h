@@ -52,6 +52,8 @@ int64_t okno_clock_real_ms(const okno_clock *c, int64_t sim_ms);
 /* CLOCK_MONOTONIC in milliseconds: for timeouts, back-offs, heartbeats and durations, never for
  * the time of an event (that comes from an okno_clock). The one monotonic clock of okno. */
 int64_t okno_clock_monotonic_ms(void);
+/* The same clock in nanoseconds: for timing phases of work (replay's statistics). */
+int64_t okno_clock_monotonic_ns(void);
 
 /* The configuration keys of the shared clock, to put in a service's key table (end the table
  * with {.name = NULL} as usual). Services that share a clock must agree on both. */

@@ -168,10 +168,15 @@ typedef struct okno_proj_stats_row {
     bool used;
 } okno_proj_stats_row;
 
-/* Counter deltas by key: an open-addressing table that only grows. */
+/* Counter deltas by key. rows[0..count) are the keys in the order they were first counted
+ * (rows[count..cap) are zero, used false), so the rows of one stretch of the log lie together
+ * in memory; slots is an open-addressing index over them (row number + 1 in the low half, 0:
+ * empty; the key's hash in the high half). It only grows. */
 typedef struct okno_proj_stats {
     okno_proj_stats_row *rows;
     size_t cap, count;
+    uint64_t *slots;
+    size_t slots_cap; /* a power of two, at least twice count */
 } okno_proj_stats;
 
 /* Everything one batch of events changed. Arrays grow as needed (amortized, reused across
@@ -233,6 +238,7 @@ typedef struct okno_proj_writer {
     uint8_t *buf;                        /* COPY rows, kept between COPYs */
     size_t cap;                          /* bytes at buf */
     char error[OKNO_PROJ_ERROR_BYTES];   /* the last failure */
+    int64_t copy_ns; /* time in libpq handing rows over and waiting for COPYs to end, summed */
 } okno_proj_writer;
 
 /* OKNO_EINVAL for a schema name okno_proj_schema_valid refuses. */

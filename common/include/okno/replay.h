@@ -38,6 +38,28 @@ typedef struct okno_replay_options {
 
 void okno_replay_options_init(okno_replay_options *o);
 
+/* Where a replay's time went. The workers' phases are summed over the workers (so with two
+ * jobs they may add up to twice the read phase's wall time); the others are wall times of the
+ * coordinating thread. */
+#define OKNO_REPLAY_INDEXES_MAX 16
+typedef struct okno_replay_phases {
+    double read;   /* workers: waiting for and receiving the log's rows (PQgetCopyData) */
+    double decode; /* workers: Avro bodies into events */
+    double fold;   /* workers: okno_proj_apply and the entry store */
+    double encode; /* workers: rows into COPY buffers (writing, less `copy`) */
+    double copy;   /* workers: handing rows to PostgreSQL and waiting for each COPY's end */
+    double stats;  /* the workers' statistics merged and written */
+    double meta;   /* the new schema's meta row */
+    double secure; /* okno.rm_secure: row-level security policies and grants (in the swap) */
+    double rename; /* the swap's lock and renames, and its commit */
+    double drop;   /* dropping the replaced schema */
+    double cpu;    /* CPU time of the whole replay process (user + system) */
+    /* Each key or index build (okno.rm_index_statements order; built in parallel). */
+    double index[OKNO_REPLAY_INDEXES_MAX];
+    char index_name[OKNO_REPLAY_INDEXES_MAX][48]; /* "table(columns)" */
+    int indexes;
+} okno_replay_phases;
+
 typedef struct okno_replay_result {
     uint64_t events;      /* events applied */
     uint64_t messages;    /* cards written */
@@ -45,7 +67,8 @@ typedef struct okno_replay_result {
     double seconds_read;  /* of which reading, folding and COPYing rows */
     double seconds_index; /* keys, indexes, planner statistics */
     double seconds_swap;  /* the swap and dropping the old schema */
-    char horizon_tx[24];  /* events below this transaction id were read */
+    okno_replay_phases phases;
+    char horizon_tx[24]; /* events below this transaction id were read */
     char error[OKNO_REPLAY_ERROR_BYTES];
 } okno_replay_result;
 

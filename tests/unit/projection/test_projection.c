@@ -209,6 +209,48 @@ static void store_finds_every_entry_after_removals(void **state)
     okno_proj_store_close(&s);
 }
 
+/* The statistics table keeps its rows in first-count order with zeroes after them, finds every
+ * key again across the growth of rows and index, adds one table into another, and empties. */
+static void stats_rows_stay_in_first_count_order_across_growth(void **state)
+{
+    (void)state;
+    okno_proj_stats a = {0}, b = {0};
+    enum { N = 3000 };
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++) {
+            okno_proj_stats_key k = {.day = 20000 + i % 7, .org_id = i, .category_id = i % 5};
+            int64_t *row = okno__proj_stats_row(&a, &k);
+            assert_non_null(row);
+            row[OKNO_PROJ_SUBMITTED] += 1;
+            row[OKNO_PROJ_ANSWER_MS] += i;
+        }
+    assert_int_equal(a.count, N);
+    assert_true(a.slots_cap >= 2 * a.count && a.cap >= a.count);
+    for (size_t r = 0; r < a.cap; r++) {
+        assert_int_equal(a.rows[r].used, r < N);
+        if (r < N) {
+            assert_int_equal(a.rows[r].key.org_id, (okno_org_id)r);
+            assert_int_equal(a.rows[r].counters[OKNO_PROJ_SUBMITTED], 2);
+            assert_int_equal(a.rows[r].counters[OKNO_PROJ_ANSWER_MS], 2 * (int64_t)r);
+        }
+    }
+    okno_proj_stats_key other = {.day = 1, .org_id = 1};
+    okno__proj_stats_row(&b, &other)[OKNO_PROJ_ANSWERED] = 5;
+    okno_proj_stats_key first = {.day = 20000, .org_id = 0};
+    okno__proj_stats_row(&b, &first)[OKNO_PROJ_SUBMITTED] = 3;
+    assert_int_equal(okno__proj_stats_add(&a, &b), OKNO_OK);
+    assert_int_equal(a.count, N + 1);
+    assert_int_equal(a.rows[0].counters[OKNO_PROJ_SUBMITTED], 5);
+    assert_int_equal(a.rows[N].counters[OKNO_PROJ_ANSWERED], 5);
+    okno__proj_stats_clear(&a);
+    assert_int_equal(a.count, 0);
+    assert_false(a.rows[0].used);
+    assert_int_equal(okno__proj_stats_row(&a, &other)[OKNO_PROJ_ANSWERED], 0);
+    assert_int_equal(a.count, 1);
+    okno__proj_stats_free(&a);
+    okno__proj_stats_free(&b);
+}
+
 static void days_and_dates_are_moscow_ones(void **state)
 {
     (void)state;
@@ -234,6 +276,7 @@ int main(void)
         cmocka_unit_test(only_the_next_seq_applies),
         cmocka_unit_test(stored_state_round_trips_and_refuses_damage),
         cmocka_unit_test(store_finds_every_entry_after_removals),
+        cmocka_unit_test(stats_rows_stay_in_first_count_order_across_growth),
         cmocka_unit_test(days_and_dates_are_moscow_ones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
