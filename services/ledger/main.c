@@ -48,6 +48,12 @@ static const struct okno_config_key ledger_keys[] = {
      .max = 3600000,
      .doc = "how often the org directory is reloaded whole even when no change was notified "
             "(changes are applied as they commit: their triggers notify okno_directory)"},
+    {.name = "ledger.fault_stop_before_append",
+     .type = OKNO_CONFIG_STRING,
+     .default_value = "",
+     .doc = "fault injection: a file whose appearance makes the ledger delete it and stop itself "
+            "(SIGSTOP) between deciding a batch and appending it, once per appearance; how "
+            "tests/faults proves a stalled ledger's batch is fenced (empty: never)"},
     OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
@@ -120,6 +126,7 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
     l->batch_records_max = okno_config_get_int(c, "ledger.batch_records_max");
     l->batch_linger_ms = okno_config_get_duration_ms(c, "ledger.batch_linger");
     l->retry_backoff_ms = okno_config_get_duration_ms(c, "ledger.retry_backoff");
+    l->fault_stop_file = okno_config_get_string(c, "ledger.fault_stop_before_append");
     l->directory_refresh_ms = okno_config_get_duration_ms(c, "ledger.directory_refresh");
     for (int i = 0; i < OKNO_LEDGER_INPUTS; i++)
         for (int p = 0; p < OKNO_LEDGER_PARTITIONS_MAX; p++)

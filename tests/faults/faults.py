@@ -114,23 +114,28 @@ class Rig:
                       "timer.sla_topic": s.topics["sla"]},
         }[service]
 
-    def spawn(self, service, wait_ready=True, env=None, **settings):
-        """Starts one more okno-SERVICE (e.g. a standby) and returns its process."""
+    def spawn(self, service, wait_ready=True, env=None, log_name=None, **settings):
+        """Starts one more okno-SERVICE (e.g. a standby) and returns its process. log_name: its
+        own log file, BUILD/<tag>.<log_name>.log (proc.log_path), rather than the service's."""
         merged = {**self.settings(service), **self.service_settings.get(service, {}), **settings}
         saved = dict(os.environ)
         os.environ.update(env or {})
         try:
-            if wait_ready:
+            if wait_ready and log_name is None:
                 proc = self.s.start(service, **merged)
             else:
-                proc = self._start_nowait(service, merged)
+                proc = self._start_nowait(service, merged, log_name)
         finally:
             os.environ.clear()
             os.environ.update(saved)
         proc.service = service
+        if wait_ready and log_name is not None:
+            wait_until(f"okno-{service} to be ready",
+                       lambda: ready(proc.admin_port) or proc.poll() is not None)
+            assert proc.poll() is None, f"okno-{service} exited with {proc.returncode}"
         return proc
 
-    def _start_nowait(self, service, settings):
+    def _start_nowait(self, service, settings, log_name=None):
         s = self.s
         env = dict(os.environ)
         port = free_port()
@@ -138,10 +143,12 @@ class Rig:
                     "OKNO_KAFKA__BOOTSTRAP__SERVERS": s.bootstrap})
         for key, value in settings.items():
             env["OKNO_" + key.upper().replace(".", "__")] = str(value)
-        log = open(BUILD / f"{s.tag}.{service}.log", "ab")
-        proc = subprocess.Popen([str(BUILD / "services" / service / f"okno-{service}")], env=env,
-                                stdout=log, stderr=log, start_new_session=True)
+        log_path = BUILD / f"{s.tag}.{log_name or service}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([str(BUILD / "services" / service / f"okno-{service}")],
+                                    env=env, stdout=log, stderr=log, start_new_session=True)
         proc.admin_port = port
+        proc.log_path = log_path
         s.processes.append(proc)
         return proc
 
@@ -155,6 +162,15 @@ class Rig:
             proc.kill()
             proc.wait()
         self.procs[service] = self.spawn(service, env=env)
+
+    @staticmethod
+    def stopped(proc):
+        """proc is stopped (SIGSTOP, or stopped itself): state T in /proc/PID/stat."""
+        try:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
 
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
