@@ -100,6 +100,19 @@ class Rig:
             self.expected[key] += expect[key]
         self.expected["ids"].update(expect["ids"])
 
+    def topic(self, name, partitions=8):
+        """A scratch topic beyond the Scratch's own (e.g. notifications): made once, deleted
+        with the others."""
+        if name not in self.s.topics:
+            from confluent_kafka.admin import AdminClient, NewTopic
+            full = f"okno.test.{self.s.tag}.{name}"
+            admin = AdminClient({"bootstrap.servers": self.s.bootstrap})
+            futures = admin.create_topics([NewTopic(full, partitions, 1)])
+            for f in futures.values():
+                f.result(30)
+            self.s.topics[name] = full
+        return self.s.topics[name]
+
     # --- services -------------------------------------------------------------------------
     def settings(self, service):
         s = self.s
@@ -112,6 +125,13 @@ class Rig:
             "projector": {},
             "timer": {"timer.group_id": f"timer-{s.tag}", "timer.events_topic": s.topics["events"],
                       "timer.sla_topic": s.topics["sla"]},
+            # The daily digest and weekly report depend on the hour: off, so a scenario's mail
+            # is a function of its load.
+            "notifier": {"notifier.topic": self.topic("notifications"),
+                         "notifier.digest": "false", "notifier.weekly": "false",
+                         "mail.from": "okno@faults.test", "mail.timeout": "3s",
+                         "mail.retry_backoff": "100ms", "mail.retry_backoff_max": "1s",
+                         "notifier.idle_poll": "20ms", "log.level": "warn"},
         }[service]
 
     def spawn(self, service, wait_ready=True, env=None, log_name=None, **settings):
@@ -258,6 +278,36 @@ class Rig:
                 print(f"faults: scratch cleanup: {e}", file=sys.stderr)
         if self.cluster is not None:
             self.cluster.close()
+
+
+class MailSink:
+    """A real SMTP server of the test's own (tests/integration/smtp/smtp_sink.py, Debian's
+    python3-aiosmtpd, hence /usr/bin/python3) on a free port: `url` for mail.url; mails() every
+    mail it accepted, in order (a dict each, with `message_id`). Stopped by close(), also when the test dies (its stdin closes)."""
+
+    SCRIPT = HERE.parents[0] / "integration" / "smtp" / "smtp_sink.py"
+
+    def __init__(self):
+        fd, path = tempfile.mkstemp(prefix="okno-faults-mail-", suffix=".jsonl", dir=BUILD)
+        os.close(fd)
+        self.path = Path(path)
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(self.SCRIPT), "0", str(self.path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def mails(self):
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def message_ids(self):
+        """The notification ids of the mails accepted (Message-ID: <id@domain>), repeats kept."""
+        return [m["message_id"].strip("<>").split("@")[0] for m in self.mails()]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.path.unlink(missing_ok=True)
 
 
 class Unavailable(Exception):

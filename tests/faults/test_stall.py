@@ -16,7 +16,7 @@ import re
 import signal
 import time
 
-from faults import BUILD, Oracle, wait_until
+from faults import BUILD, MailSink, Oracle, wait_until
 
 # The lease (10 s) plus a standby's retry (1 s) plus reconnecting and a step, with room for a
 # loaded machine.
@@ -135,3 +135,85 @@ def test_stopped_relay_and_projector_leaders_are_replaced_within_the_bound(rig):
         assert p.poll() is None, f"okno-{p.service} exited"
         assert rig.ready(p)
     assert Oracle(rig).check() == []
+
+
+# The notifier's lease: OKNO_LOGTAIL_SESSION_TIMEOUT_MS (10 s) plus its longest idle stretch
+# (a Kafka flush, 10 s; a mail exchange, mail.timeout), then a standby's retry (1 s), with room
+# for a loaded machine.
+NOTIFIER_LEASE_S = 20
+NOTIFIER_TAKEOVER_BOUND_S = 30
+
+
+def notifier_caught_up(rig):
+    """The notifier's cursor is at the log's last event and no mail is pending."""
+    return rig.s.sql(
+        "select (select (cursor_tx, cursor_position) from okno.notifier_cursor "
+        "where name = 'default') = (select (tx, position) from okno.event_log "
+        "order by tx desc, position desc limit 1), (select count(*) from okno.notifications "
+        "where mail_state = 'pending')")[0] == ["t", "0"]
+
+
+def test_a_stopped_notifier_leader_is_replaced_and_sends_no_mail_twice(rig):
+    """The leader stops itself (notifier.fault_stop_before_send) just after claiming a mail: the
+    point where a resumed stale leader would send a mail its successor has sent. Each notifier
+    mails to its own SMTP server, so what the old leader sends after SIGCONT is seen apart."""
+    trigger = BUILD / f"{rig.s.tag}.notifier-a.stop"
+    trigger.unlink(missing_ok=True)
+    sinks = (MailSink(), MailSink())
+    try:
+        rig.start("ledger", "relay", "projector")
+        leader = rig.spawn("notifier", log_name="notifier-a", **{
+            "mail.url": sinks[0].url, "notifier.fault_stop_before_send": trigger})
+        rig.load(messages=100, seed=71).finish()
+        wait_until("the first notifier to lead and mail", lambda: sinks[0].mails(), 60)
+        standby = rig.spawn("notifier", log_name="notifier-b", **{"mail.url": sinks[1].url})
+        load = rig.load(messages=600, rate=300, seed=72)
+        time.sleep(2)
+        trigger.touch()
+        wait_until("the leader to stop between a mail's claim and its sending",
+                   lambda: rig.stopped(leader), 30, every_s=0.05)
+        stopped_at = time.monotonic()
+        line = log_lines(leader, "fault injection: stopping between a mail's claim")
+        assert len(line) == 1, line
+        claimed = re.search(r'"notification":"([0-9a-f-]+)"', line[0]).group(1)
+        # The standby takes the lead once PostgreSQL has ended the stopped leader's session.
+        wait_until("the standby to take over",
+                   lambda: sinks[1].mails() or rig.metric(standby,
+                                                          "okno_notifier_events_read_total"),
+                   NOTIFIER_TAKEOVER_BOUND_S + 10, every_s=0.1)
+        took = time.monotonic() - stopped_at
+        print(f"notifier takeover after SIGSTOP of the leader: {took:.1f} s "
+              f"(lease {NOTIFIER_LEASE_S} s, bound {NOTIFIER_TAKEOVER_BOUND_S} s)")
+        assert took <= NOTIFIER_TAKEOVER_BOUND_S
+        # The mail the stopped leader claimed is sent by the standby once the claim lapses.
+        wait_until("the standby to send the mail the stopped leader had claimed",
+                   lambda: claimed in sinks[1].message_ids(), 60)
+        sent_by_old = len(sinks[0].mails())
+        os.kill(leader.pid, signal.SIGCONT)
+        wait_until("the resumed leader to refuse to send its stale claim",
+                   lambda: rig.metric(leader, "okno_notifier_mails_fenced_total") == 1, 30,
+                   every_s=0.1)
+        assert log_lines(leader, "a mail's claim is too old to send it")
+        load.finish()
+        rig.settle()
+        wait_until("every notification to be made and mailed", lambda: notifier_caught_up(rig),
+                   120)
+        time.sleep(2)
+        # The resumed leader sent nothing: the claimed mail, and every other, went out once.
+        assert len(sinks[0].mails()) == sent_by_old
+        assert leader.poll() is None and standby.poll() is None, "a notifier exited"
+        assert rig.ready(leader) and rig.ready(standby)
+        sent = [i for s in sinks for i in s.message_ids()]
+        repeated = {i: sent.count(i) for i in set(sent) if sent.count(i) > 1}
+        assert not repeated, f"mails sent more than once: {repeated}"
+        rows = {r[0] for r in rig.s.sql("select notification_id from okno.notifications "
+                                        "where mail_state = 'sent'")}
+        assert set(sent) == rows, (len(sent), len(rows))
+        assert rig.s.scalar("select count(*) from okno.notifications where email is not null "
+                            "and mail_state <> 'sent'") == 0
+        print(f"mails: {len(sent)} notifications, each mailed once ({sent_by_old} by the "
+              f"first leader, {len(sinks[1].mails())} by the standby)")
+        assert Oracle(rig).check() == []
+    finally:
+        for s in sinks:
+            s.close()
