@@ -223,6 +223,31 @@ static void probe_brokers(okno_ledger *l)
     okno_log_info("a Kafka broker answers again");
 }
 
+/* An idle ledger learns that its PostgreSQL connection died from the socket it listens on for
+ * directory changes (the dead-peer timeouts of okno_config_pg_params end a silent one within
+ * about 20 s): it reports not ready and reconnects, listening again, every retry_backoff until
+ * PostgreSQL answers (tests/faults/test_pgcut.py). A busy ledger finds out from its batch. */
+static void watch_pg(okno_ledger *l)
+{
+    if (PQstatus(l->pg) == CONNECTION_OK && PQconsumeInput(l->pg) == 1)
+        return;
+    int64_t now = okno_clock_monotonic_ms();
+    if (now - l->pg_retried_ms < l->retry_backoff_ms)
+        return;
+    if (!l->pg_lost)
+        okno_log_warn("the PostgreSQL connection is lost; reconnecting",
+                      OKNO_LOG_STR("reason", PQerrorMessage(l->pg)));
+    l->pg_lost = true;
+    l->pg_retried_ms = now;
+    okno_service_set_ready(l->svc, false, "the PostgreSQL connection is lost; reconnecting");
+    if (okno_ledger_pg_connect(l) != OKNO_OK || okno_ledger_refresh_directory(l, true) != OKNO_OK)
+        return;
+    l->pg_lost = false;
+    okno_log_info("connected to PostgreSQL again");
+    if (!l->brokers_down)
+        okno_service_set_ready(l->svc, true, NULL);
+}
+
 static int ledger_run(okno_ledger *l)
 {
     while (okno_ledger_pg_connect(l) != OKNO_OK || okno_ledger_refresh_directory(l, true) != 0) {
@@ -241,6 +266,7 @@ static int ledger_run(okno_ledger *l)
     while (!okno_service_stopping(l->svc)) {
         okno_service_heartbeat(l->svc);
         okno_ledger_refresh_directory(l, false);
+        watch_pg(l);
         probe_brokers(l);
         size_t n = poll_batch(l, records);
         if (n == 0)

@@ -115,8 +115,10 @@ int okno_config_kafka_apply(struct okno_config *cfg, rd_kafka_conf_t *conf,
                             enum okno_config_kafka_client client);
 
 /* Fills keywords/values (each of capacity OKNO_CONFIG_PG_PARAMS_MAX, NULL-terminated) for
- * PQconnectdbParams(keywords, values, 1): pg.conninfo first as "dbname" (so it is expanded),
- * then each pg.<keyword> pass-through entry, which overrides it. Pointers borrow from cfg. */
+ * PQconnectdbParams(keywords, values, 1): first okno's dead-peer timeouts (connect_timeout 10 s,
+ * TCP keepalives after 5 s idle, every 2 s, 3 probes; tcp_user_timeout 10 s), then pg.conninfo
+ * as "dbname" (so it is expanded), then each pg.<keyword> pass-through entry; a later value of
+ * a keyword overrides an earlier one. Pointers borrow from cfg. */
 int okno_config_pg_params(const struct okno_config *cfg, const char **keywords,
                           const char **values);
 
