@@ -48,12 +48,8 @@ static const struct okno_config_key ledger_keys[] = {
      .max = 3600000,
      .doc = "how often the org directory is reloaded whole even when no change was notified "
             "(changes are applied as they commit: their triggers notify okno_directory)"},
-    {.name = "ledger.fault_stop_before_append",
-     .type = OKNO_CONFIG_STRING,
-     .default_value = "",
-     .doc = "fault injection: a file whose appearance makes the ledger delete it and stop itself "
-            "(SIGSTOP) between deciding a batch and appending it, once per appearance; how "
-            "tests/faults proves a stalled ledger's batch is fenced (empty: never)"},
+    OKNO_CONFIG_FAULT_STOP_KEY("ledger.fault_stop_before_append",
+                               "between deciding a batch and appending it"),
     OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };

@@ -56,12 +56,8 @@ static const struct okno_config_key notifier_keys[] = {
      .min = 1,
      .max = OKNO_NOTIFIER_PUBLISH_BATCH_MAX,
      .doc = "notifications published per step"},
-    {.name = "notifier.fault_stop_before_send",
-     .type = OKNO_CONFIG_STRING,
-     .default_value = "",
-     .doc = "fault injection: a file whose appearance makes the notifier delete it and stop "
-            "itself (SIGSTOP) between claiming a mail and sending it, once per appearance; how "
-            "tests/faults proves a stalled leader sends no mail twice (empty: never)"},
+    OKNO_CONFIG_FAULT_STOP_KEY("notifier.fault_stop_before_send",
+                               "between claiming a mail and sending it"),
     {.name = "notifier.digest",
      .type = OKNO_CONFIG_BOOL,
      .default_value = "true",

@@ -11,6 +11,7 @@ outcome after a scenario and its recovery.
     rig.close()                          # stops every process and the cluster, also on failure
 
 Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
+import contextlib
 import json
 import os
 import shutil
@@ -426,6 +427,41 @@ class NetCut:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def cut_rig(name, port_of, services, settings=None, shared=False):
+    """A module fixture's body (`yield from cut_rig(...)`): skips (pytest.skip) where nft is
+    missing or not allowed, before anything starts; else a Rig whose `cut` is a NetCut of
+    port_of(rig), its services started with settings {service: {key: value}}; afterwards the
+    rules are removed, then the rig closed."""
+    import pytest
+    try:
+        NetCut(1).close()  # the probe: nft present and allowed
+    except Unavailable as e:
+        pytest.skip(str(e))
+    with contextlib.ExitStack() as stack:  # removes the rules, then closes the rig
+        r = Rig(name, shared=shared)
+        stack.callback(r.close)
+        r.cut = stack.enter_context(NetCut(port_of(r)))
+        r.service_settings.update(settings or {})
+        r.start(*services)
+        yield r
+
+
+def ride_out_cut(rig, services, cut_at, cut_s, what):
+    """Until cut_s after cut_at (time.monotonic()), checks every 2 s that each service is alive
+    and not hung (answers its admin endpoint, 5 s socket timeout); then restores the link and
+    waits for every service to be ready again, and prints how long that took."""
+    while time.monotonic() - cut_at < cut_s:
+        for s in services:
+            proc = rig.procs[s]
+            assert proc.poll() is None, f"okno-{s} exited while {what} was cut off"
+            rig.metric(proc, "okno_")
+        time.sleep(2)
+    rig.cut.restore()
+    restored_at = time.monotonic()
+    wait_until("every service to be ready again after the link came back", rig.all_ready, WAIT_S)
+    print(f"services ready {time.monotonic() - restored_at:.1f} s after the link came back")
 
 
 def read_whole_topic(bootstrap, topic, timeout_s=WAIT_S):

@@ -7,12 +7,11 @@ tcp_user_timeout 10 s; connect_timeout 10 s), so no service waits on the dead li
 each reports not ready within NOT_READY_BOUND_S, keeps answering its admin endpoint, and is ready
 again by itself after the restore; then the oracle. The test's own SQL waits until the restore.
 Without nft or the privilege to use it the test is skipped (ctest: SKIPPED), never passed."""
-import contextlib
 import time
 
 import pytest
 
-from faults import WAIT_S, NetCut, Oracle, Rig, Unavailable, wait_until
+from faults import Oracle, cut_rig, ride_out_cut, wait_until
 
 SERVICES = ("ledger", "relay", "projector")
 CUT_S = 30
@@ -24,17 +23,9 @@ NOT_READY_BOUND_S = 25
 
 @pytest.fixture(scope="module")
 def rig():
-    try:
-        NetCut(1).close()  # the probe: nft present and allowed, before anything is started
-    except Unavailable as e:
-        pytest.skip(str(e))
-    with contextlib.ExitStack() as stack:  # removes the rules, then closes the rig
-        r = Rig("pgcut", shared=True)
-        stack.callback(r.close)
-        port = dict(p.split("=", 1) for p in r.s.app_conninfo.split())["port"]
-        r.cut = stack.enter_context(NetCut(port))
-        r.start(*SERVICES)
-        yield r
+    yield from cut_rig("pgcut", lambda r: dict(p.split("=", 1) for p in
+                                               r.s.app_conninfo.split())["port"],
+                       SERVICES, shared=True)
 
 
 def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig):
@@ -53,16 +44,6 @@ def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they
     print("not ready after the cut: " + ", ".join(f"{s} {t:.1f} s" for s, t in not_ready.items())
           + f" (bound {NOT_READY_BOUND_S} s)")
     assert max(not_ready.values()) <= NOT_READY_BOUND_S
-    while time.monotonic() - cut_at < CUT_S:
-        for s in SERVICES:
-            proc = rig.procs[s]
-            assert proc.poll() is None, f"okno-{s} exited while PostgreSQL was cut off"
-            # Not hung: each still answers its admin endpoint (5 s socket timeout).
-            rig.metric(proc, "okno_")
-        time.sleep(2)
-    rig.cut.restore()
-    restored_at = time.monotonic()
-    wait_until("every service to be ready again after the link came back", rig.all_ready, WAIT_S)
-    print(f"services ready {time.monotonic() - restored_at:.1f} s after the link came back")
+    ride_out_cut(rig, SERVICES, cut_at, CUT_S, "PostgreSQL")
     load.finish()
     assert Oracle(rig).check() == []

@@ -46,6 +46,15 @@ struct okno_config_key {
     const char *doc;           /* one line for --help */
 };
 
+/* A fault injection point's key (tests/faults): a file whose appearance makes the service delete
+ * it and stop itself (SIGSTOP) at `point` (a phrase), once per appearance; empty: never. */
+#define OKNO_CONFIG_FAULT_STOP_KEY(key, point)                                                     \
+    {                                                                                              \
+        .name = key, .type = OKNO_CONFIG_STRING, .default_value = "",                              \
+        .doc = "fault injection: a file whose appearance makes the service delete it and stop "    \
+               "itself (SIGSTOP) " point ", once per appearance (empty: never)"                    \
+    }
+
 /* Where a value came from, for error messages and the dump. */
 struct okno_config_value {
     const struct okno_config_key *key;         /* NULL for pass-through entries */
