@@ -24,11 +24,12 @@ static const char DUE_SQL[] =
     " order by n.next_attempt_at limit $2::int4";
 /* The claim: on the session that holds the leader lock (checked again here, in the same
  * statement), a due pending mail's next attempt moves past the claim ($2 ms from now), so no
- * other notifier tries it before the claim lapses. One row or none (another notifier has it). */
+ * other notifier tries it before the claim lapses. One row or none (another notifier has it).
+ * Both the claim and its lapse are read on PostgreSQL's clock, so the notifiers' clocks do not
+ * enter the fence. */
 static const char CLAIM_SQL[] =
     "update okno.notifications set next_attempt_at = now() + $2::int8 * interval '1 millisecond'"
-    " where notification_id = $1 and mail_state = 'pending'"
-    " and next_attempt_at <= to_timestamp($3::int8 / 1000.0)"
+    " where notification_id = $1 and mail_state = 'pending' and next_attempt_at <= now()"
     " and exists (select 1 from pg_locks where locktype = 'advisory' and granted"
     " and pid = pg_backend_pid())";
 static const char SENT_SQL[] =
@@ -94,15 +95,14 @@ static char *mail_body(const char *name, const char *note, const char *body)
 }
 
 /* Claims mail `id` (CLAIM_SQL); *claimed false when another notifier has it now. */
-static int claim(okno_notifier *n, const char *id, int64_t now_ms, bool *claimed)
+static int claim(okno_notifier *n, const char *id, bool *claimed)
 {
-    char lasts[24], now[24];
+    char lasts[24];
     snprintf(lasts, sizeof lasts, "%" PRId64,
              n->cfg.mail_cfg.timeout_ms + 2 * OKNO_NOTIFIER_CLAIM_SEND_WINDOW_MS);
-    snprintf(now, sizeof now, "%" PRId64, now_ms);
-    const char *params[3] = {id, lasts, now};
+    const char *params[2] = {id, lasts};
     PGresult *res = NULL;
-    int rc = run(n, CLAIM_SQL, 3, params, &res);
+    int rc = run(n, CLAIM_SQL, 2, params, &res);
     *claimed = rc == OKNO_OK && strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     return rc;
@@ -128,7 +128,7 @@ static bool send_row(okno_notifier *n, const PGresult *due, int i, int64_t now_m
     const char *id = PQgetvalue(due, i, 0);
     int64_t claimed_at = okno_clock_monotonic_ms();
     bool claimed = false;
-    if ((*rc = claim(n, id, now_ms, &claimed)) != OKNO_OK)
+    if ((*rc = claim(n, id, &claimed)) != OKNO_OK)
         return false;
     if (!claimed)
         return true; /* another notifier claimed or sent it since the due list was read */
