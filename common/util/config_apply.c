@@ -160,10 +160,26 @@ int okno_config_check(struct okno_config *cfg)
     return rc;
 }
 
+/* Every okno connection notices a dead peer (a cut network, a host gone without a reset) by
+ * itself: a connection attempt gives up after connect_timeout; data the server has not
+ * acknowledged for tcp_user_timeout (ms) ends the connection; an idle connection, or one waiting
+ * for a result, sends keepalive probes after keepalives_idle seconds, every keepalives_interval,
+ * and is ended after keepalives_count unanswered ones. So no libpq call waits on a dead peer
+ * longer than about 20 s (docs/guarantees.md). pg.conninfo and pg.<keyword> override them. */
+static const char *const pg_defaults[][2] = {
+    {"connect_timeout", "10"},    {"keepalives", "1"},       {"keepalives_idle", "5"},
+    {"keepalives_interval", "2"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"},
+};
+
 int okno_config_pg_params(const struct okno_config *cfg, const char **keywords, const char **values)
 {
     assert(cfg != NULL);
     size_t n = 0;
+    /* First, so that libpq (the last value of a keyword wins) lets the conninfo override them. */
+    for (size_t i = 0; i < sizeof pg_defaults / sizeof pg_defaults[0]; i++) {
+        keywords[n] = pg_defaults[i][0];
+        values[n++] = pg_defaults[i][1];
+    }
     const struct okno_config_value *conninfo =
         okno__config_find((struct okno_config *)cfg, "pg.conninfo");
     if (conninfo != NULL && conninfo->text != NULL && conninfo->text[0] != '\0') {

@@ -60,6 +60,9 @@ typedef struct okno_ledger {
     int64_t retry_backoff_ms;
     int64_t directory_refresh_ms;
     int64_t directory_loaded_ms; /* okno_clock_monotonic_ms of the last directory load */
+    const char *fault_stop_file; /* ledger.fault_stop_before_append; "" or NULL: none */
+    int64_t pg_retried_ms;       /* okno_clock_monotonic_ms of the last reconnect while idle */
+    bool pg_lost;                /* watch_pg found the connection dead and has not reconnected */
     okno_clock clock;            /* event times and SLA checks: the one all services share */
 
     PGconn *pg;

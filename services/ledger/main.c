@@ -48,6 +48,8 @@ static const struct okno_config_key ledger_keys[] = {
      .max = 3600000,
      .doc = "how often the org directory is reloaded whole even when no change was notified "
             "(changes are applied as they commit: their triggers notify okno_directory)"},
+    OKNO_CONFIG_FAULT_STOP_KEY("ledger.fault_stop_before_append",
+                               "between deciding a batch and appending it"),
     OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
@@ -122,6 +124,7 @@ static int ledger_init(okno_ledger *l, struct okno_service *s)
     l->batch_records_max = okno_config_get_int(c, "ledger.batch_records_max");
     l->batch_linger_ms = okno_config_get_duration_ms(c, "ledger.batch_linger");
     l->retry_backoff_ms = okno_config_get_duration_ms(c, "ledger.retry_backoff");
+    l->fault_stop_file = okno_config_get_string(c, "ledger.fault_stop_before_append");
     l->directory_refresh_ms = okno_config_get_duration_ms(c, "ledger.directory_refresh");
     for (int i = 0; i < OKNO_LEDGER_INPUTS; i++)
         for (int p = 0; p < OKNO_LEDGER_PARTITIONS_MAX; p++)
@@ -218,6 +221,31 @@ static void probe_brokers(okno_ledger *l)
     okno_log_info("a Kafka broker answers again");
 }
 
+/* An idle ledger learns that its PostgreSQL connection died from the socket it listens on for
+ * directory changes (the dead-peer timeouts of okno_config_pg_params end a silent one within
+ * about 20 s): it reports not ready and reconnects, listening again, every retry_backoff until
+ * PostgreSQL answers (tests/faults/test_pgcut.py). A busy ledger finds out from its batch. */
+static void watch_pg(okno_ledger *l)
+{
+    if (PQstatus(l->pg) == CONNECTION_OK && PQconsumeInput(l->pg) == 1)
+        return;
+    int64_t now = okno_clock_monotonic_ms();
+    if (now - l->pg_retried_ms < l->retry_backoff_ms)
+        return;
+    if (!l->pg_lost)
+        okno_log_warn("the PostgreSQL connection is lost; reconnecting",
+                      OKNO_LOG_STR("reason", PQerrorMessage(l->pg)));
+    l->pg_lost = true;
+    l->pg_retried_ms = now;
+    okno_service_set_ready(l->svc, false, "the PostgreSQL connection is lost; reconnecting");
+    if (okno_ledger_pg_connect(l) != OKNO_OK || okno_ledger_refresh_directory(l, true) != OKNO_OK)
+        return;
+    l->pg_lost = false;
+    okno_log_info("connected to PostgreSQL again");
+    if (!l->brokers_down)
+        okno_service_set_ready(l->svc, true, NULL);
+}
+
 static int ledger_run(okno_ledger *l)
 {
     while (okno_ledger_pg_connect(l) != OKNO_OK || okno_ledger_refresh_directory(l, true) != 0) {
@@ -236,6 +264,7 @@ static int ledger_run(okno_ledger *l)
     while (!okno_service_stopping(l->svc)) {
         okno_service_heartbeat(l->svc);
         okno_ledger_refresh_directory(l, false);
+        watch_pg(l);
         probe_brokers(l);
         size_t n = poll_batch(l, records);
         if (n == 0)

@@ -3,9 +3,12 @@
  * the consumed offsets in one PostgreSQL transaction. The cache changes only after the commit,
  * so a failed append leaves nothing to undo. */
 #include <assert.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -466,6 +469,32 @@ static void skip_known(okno_ledger *l, const okno_eventlog_result *res)
     }
 }
 
+/* The fault injection point ledger.fault_stop_before_append: when its file exists, the batch is
+ * decided and encoded but not appended; the ledger deletes the file, says where it stops and
+ * stops itself (SIGSTOP) until continued, then appends what it decided before the stop. A
+ * ledger that lost its partitions meanwhile must fail the append on its fences
+ * (tests/faults/test_stall.py). */
+static void fault_stop_before_append(const okno_ledger *l, size_t n)
+{
+    if (l->fault_stop_file == NULL || l->fault_stop_file[0] == '\0' ||
+        unlink(l->fault_stop_file) != 0)
+        return;
+    /* The offsets the append would store, "topic:partition:next_offset" each. */
+    char offsets[2048] = "";
+    size_t used = 0;
+    const okno_batch *b = &l->batch;
+    for (size_t i = 0; i < b->batch.offset_count && used < sizeof offsets; i++)
+        used += (size_t)snprintf(offsets + used, sizeof offsets - used, "%s%s:%" PRId32 ":%" PRId64,
+                                 i ? "," : "", b->offsets[i].topic, b->offsets[i].partition,
+                                 b->offsets[i].next_offset);
+    okno_log_warn("fault injection: stopping between decide and append",
+                  OKNO_LOG_UINT("records", n), OKNO_LOG_UINT("events", b->batch.event_count),
+                  OKNO_LOG_STR("offsets", offsets));
+    raise(SIGSTOP);
+    okno_log_warn("fault injection: continued; appending the batch decided before the stop",
+                  OKNO_LOG_UINT("records", n));
+}
+
 int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
 {
     okno_batch *b = &l->batch;
@@ -488,6 +517,7 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
             rc = build(l, records, n, now_ms);
         if (rc != OKNO_OK)
             break;
+        fault_stop_before_append(l, n);
         okno_eventlog_result res = {.tips = b->tips, .known = b->known};
         int64_t append_started = okno_clock_monotonic_ms();
         char err[OKNO_PG_ERRBUF_BYTES];

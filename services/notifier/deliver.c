@@ -1,13 +1,17 @@
 /* The notifier's outbound side: mail the pending notifications that are due, with bounded
  * back-off, and publish new notifications to okno.notifications.v1. See README.md. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "notifier.h"
 #include "okno/avro.h"
+#include "okno/clock.h"
 #include "okno/error.h"
+#include "okno/log.h"
 #include "notice.h"
 #include "okno/uuid.h"
 
@@ -18,6 +22,16 @@ static const char DUE_SQL[] =
     " from okno.notifications n left join okno.people p on p.user_id = n.recipient_user_id"
     " where n.mail_state = 'pending' and n.next_attempt_at <= to_timestamp($1::int8 / 1000.0)"
     " order by n.next_attempt_at limit $2::int4";
+/* The claim: on the session that holds the leader lock (checked again here, in the same
+ * statement), a due pending mail's next attempt moves past the claim ($2 ms from now), so no
+ * other notifier tries it before the claim lapses. One row or none (another notifier has it).
+ * Both the claim and its lapse are read on PostgreSQL's clock, so the notifiers' clocks do not
+ * enter the fence. */
+static const char CLAIM_SQL[] =
+    "update okno.notifications set next_attempt_at = now() + $2::int8 * interval '1 millisecond'"
+    " where notification_id = $1 and mail_state = 'pending' and next_attempt_at <= now()"
+    " and exists (select 1 from pg_locks where locktype = 'advisory' and granted"
+    " and pid = pg_backend_pid())";
 static const char SENT_SQL[] =
     "update okno.notifications set mail_state = 'sent', sent_at = now(), attempts = attempts + 1,"
     " last_error = null where notification_id = $1 and mail_state = 'pending'";
@@ -80,10 +94,56 @@ static char *mail_body(const char *name, const char *note, const char *body)
     return out;
 }
 
+/* Claims mail `id` (CLAIM_SQL); *claimed false when another notifier has it now. */
+static int claim(okno_notifier *n, const char *id, bool *claimed)
+{
+    char lasts[24];
+    snprintf(lasts, sizeof lasts, "%" PRId64,
+             n->cfg.mail_cfg.timeout_ms + 2 * OKNO_NOTIFIER_CLAIM_SEND_WINDOW_MS);
+    const char *params[2] = {id, lasts};
+    PGresult *res = NULL;
+    int rc = run(n, CLAIM_SQL, 2, params, &res);
+    *claimed = rc == OKNO_OK && strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    return rc;
+}
+
+/* The fault injection point notifier.fault_stop_before_send: when its file exists, the notifier
+ * deletes it, says which mail it has claimed, and stops itself (SIGSTOP) before the exchange;
+ * continued, it goes on to the claim's check (tests/faults/test_stall.py). */
+static void fault_stop_before_send(const okno_notifier *n, const char *id)
+{
+    const char *file = n->cfg.fault_stop_file;
+    if (file == NULL || file[0] == '\0' || unlink(file) != 0)
+        return;
+    okno_log_warn("fault injection: stopping between a mail's claim and its sending",
+                  OKNO_LOG_STR("notification", id));
+    raise(SIGSTOP);
+    okno_log_warn("fault injection: continued", OKNO_LOG_STR("notification", id));
+}
+
 /* Sends row i of due; returns false when the server could not be reached (stop the step). */
 static bool send_row(okno_notifier *n, const PGresult *due, int i, int64_t now_ms, int *rc)
 {
     const char *id = PQgetvalue(due, i, 0);
+    int64_t claimed_at = okno_clock_monotonic_ms();
+    bool claimed = false;
+    if ((*rc = claim(n, id, &claimed)) != OKNO_OK)
+        return false;
+    if (!claimed)
+        return true; /* another notifier claimed or sent it since the due list was read */
+    fault_stop_before_send(n, id);
+    if (okno_clock_monotonic_ms() - claimed_at > OKNO_NOTIFIER_CLAIM_SEND_WINDOW_MS) {
+        /* Stalled past the window: the claim may lapse during the exchange and another
+         * notifier send it too. Not sent; whoever leads when the claim lapses sends it. */
+        n->stats.mails_fenced++;
+        okno_log_warn("a mail's claim is too old to send it: not sent, left to the leader",
+                      OKNO_LOG_STR("notification", id),
+                      OKNO_LOG_INT("claimed_ms_ago", okno_clock_monotonic_ms() - claimed_at));
+        snprintf(n->error, sizeof n->error, "stalled after claiming mail %s: not sent", id);
+        *rc = OKNO_ECONFLICT;
+        return false;
+    }
     const char *note = PQgetisnull(due, i, 5) ? NULL : PQgetvalue(due, i, 5);
     char subject[OKNO_NOTICE_SUBJECT_BYTES + 32], message_id[128], reply[OKNO_MAIL_REPLY_BYTES];
     snprintf(subject, sizeof subject, "%s%s", note ? "[неактуально] " : "", PQgetvalue(due, i, 3));

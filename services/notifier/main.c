@@ -56,6 +56,8 @@ static const struct okno_config_key notifier_keys[] = {
      .min = 1,
      .max = OKNO_NOTIFIER_PUBLISH_BATCH_MAX,
      .doc = "notifications published per step"},
+    OKNO_CONFIG_FAULT_STOP_KEY("notifier.fault_stop_before_send",
+                               "between claiming a mail and sending it"),
     {.name = "notifier.digest",
      .type = OKNO_CONFIG_BOOL,
      .default_value = "true",
@@ -187,11 +189,12 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
 
 /* okno_notifier_*: what the notifier did, for /metrics. */
 static struct {
-    struct okno_metrics_counter events_read; /* log events folded */
-    struct okno_metrics_counter reports;     /* digests, weekly reports, fault requests */
-    struct okno_metrics_counter mail_tries;  /* mails handed to the relay (sent or refused) */
-    struct okno_metrics_counter mail_delays; /* turns whose mail the relay did not take */
-    struct okno_metrics_counter published;   /* records acknowledged on okno.notifications.v1 */
+    struct okno_metrics_counter events_read;  /* log events folded */
+    struct okno_metrics_counter reports;      /* digests, weekly reports, fault requests */
+    struct okno_metrics_counter mail_tries;   /* mails handed to the relay (sent or refused) */
+    struct okno_metrics_counter mail_delays;  /* turns whose mail the relay did not take */
+    struct okno_metrics_counter published;    /* records acknowledged on okno.notifications.v1 */
+    struct okno_metrics_counter mails_fenced; /* claimed mails not sent: the claim was too old */
 } metrics;
 
 static int metrics_init(struct okno_metrics *r)
@@ -206,6 +209,8 @@ static int metrics_init(struct okno_metrics *r)
          "Turns whose due mail the relay did not take (retried with back-off)."},
         {&metrics.published, "okno_notifier_published_total",
          "Notifications acknowledged on okno.notifications.v1."},
+        {&metrics.mails_fenced, "okno_notifier_mails_fenced_total",
+         "Claimed mails not sent because the notifier stalled past the claim's window."},
     };
     return okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]) == 0
                ? OKNO_OK
@@ -238,6 +243,7 @@ static int notifier_init(struct okno_service *s)
     cfg.weekly = okno_config_get_bool(c, "notifier.weekly");
     cfg.digest_schema = okno_config_get_string(c, "notifier.digest_schema");
     cfg.fault_mail_to = okno_config_get_string(c, "notifier.fault_mail_to");
+    cfg.fault_stop_file = okno_config_get_string(c, "notifier.fault_stop_before_send");
     if (cfg.fault_mail_to == NULL || cfg.fault_mail_to[0] == '\0')
         okno_log_info("fault requests are not mailed: notifier.fault_mail_to is empty");
     cfg.mail_cfg = (okno_mail_config){
@@ -303,8 +309,10 @@ static int step(void *arg, size_t *done)
     int frc = okno_notifier_step_faults(&notifier, now_ms(), &faults);
     report(frc, "fault requests' mail delayed", fault_error, sizeof fault_error);
     digests += faults;
+    uint64_t fenced = notifier.stats.mails_fenced;
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
+    okno_metrics_counter_add(&metrics.mails_fenced, notifier.stats.mails_fenced - fenced);
     int prc = okno_notifier_step_publish(&notifier, &published);
     report(prc, "publishing delayed", publish_error, sizeof publish_error);
     okno_metrics_counter_add(&metrics.events_read, read);

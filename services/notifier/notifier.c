@@ -148,6 +148,13 @@ void okno_notifier_config_init(okno_notifier_config *cfg)
     };
 }
 
+int64_t okno_notifier_lease_ms(const okno_notifier_config *cfg)
+{
+    int64_t idle = cfg->mail_cfg.timeout_ms > cfg->publish_timeout_ms ? cfg->mail_cfg.timeout_ms
+                                                                      : cfg->publish_timeout_ms;
+    return OKNO_LOGTAIL_SESSION_TIMEOUT_MS + idle;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -200,9 +207,9 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
     if (okno_logtail_init(&n->tail, cfg->pg_keywords, cfg->pg_values,
                           "okno.notifier:", cfg->name) != OKNO_OK)
         return fail(n, OKNO_ECONFIG, "notifier.name is too long");
-    /* A mail exchange keeps the session idle for as long as the SMTP server takes; ending the
-     * session then would lose the mark of a sent mail and send it again. No lease here yet. */
-    n->tail.session_timeout_ms = 0;
+    /* The leader lock's lease: longer than a running leader is ever idle, so only a stalled
+     * (or cut off) leader loses its session, and with it the lock. */
+    n->tail.session_timeout_ms = okno_notifier_lease_ms(cfg);
     n->stage = calloc(1, sizeof(stage_buf));
     if (n->stage == NULL || okno_proj_store_init(&n->cache, 1024) != 0)
         return fail(n, OKNO_ENOMEM, "out of memory");

@@ -43,6 +43,7 @@ typedef struct okno_notifier_config {
     const char *digest_schema;   /* the read models the lists come from: okno_rm */
     bool weekly;                 /* the weekly summary to each org's head (from digest_hour) */
     const char *fault_mail_to;   /* where fault requests are mailed (NULL or "": not mailed) */
+    const char *fault_stop_file; /* notifier.fault_stop_before_send (NULL or "": none) */
 } okno_notifier_config;
 
 void okno_notifier_config_init(okno_notifier_config *cfg);
@@ -57,6 +58,7 @@ typedef struct okno_notifier_stats {
     uint64_t mails_retried; /* attempts that will be retried */
     uint64_t mails_failed;  /* mails refused for good */
     uint64_t published;     /* notifications acknowledged by Kafka */
+    uint64_t mails_fenced;  /* claimed mails not sent: the claim lapsed first (a stall) */
 } okno_notifier_stats;
 
 typedef struct okno_notifier {
@@ -92,9 +94,24 @@ int okno_notifier_init(okno_notifier *n, const okno_notifier_config *cfg,
  * does not decode or fold); OKNO_EPG. A failure rolls back and empties the cache. */
 int okno_notifier_step_log(okno_notifier *n, size_t *read);
 
+/* A mail is sent only within this long (monotonic) of its claim's start; the claim lasts
+ * mail.timeout plus twice this, so a mail's exchange has ended before another notifier may try
+ * it (README.md, "A stalled leader"). */
+#define OKNO_NOTIFIER_CLAIM_SEND_WINDOW_MS 1000
+
+/* The notifier's leader lease: PostgreSQL ends its session after this long idle, and the lock
+ * with it. Longer than the longest idle stretch of a running leader (one mail exchange, at most
+ * mail.timeout; a Kafka flush, at most publish_timeout_ms) plus the log tail's lease. */
+int64_t okno_notifier_lease_ms(const okno_notifier_config *cfg);
+
 /* Tries up to mail_batch pending mails that are due at now_ms (Unix ms); *tried counts them.
- * A server that cannot be reached stops the step and is not tried again before a back-off
- * doubling from mail_backoff_ms to mail_backoff_max_ms. */
+ * Each mail is first claimed, in one statement on the session that holds the leader lock (the
+ * lock is that session's, so a session PostgreSQL ended can claim nothing): its next attempt is
+ * moved past the claim, so no other notifier tries it meanwhile. A mail whose claim is older
+ * than OKNO_NOTIFIER_CLAIM_SEND_WINDOW_MS when its exchange would start (the process was
+ * stopped) is not sent, and the step ends with OKNO_ECONFLICT. A server that cannot be reached
+ * stops the step and is not tried again before a back-off doubling from mail_backoff_ms to
+ * mail_backoff_max_ms. */
 int okno_notifier_step_mail(okno_notifier *n, int64_t now_ms, size_t *tried);
 
 /* The day's digests, once now_ms is past digest_hour (Moscow) and this process has not made

@@ -11,6 +11,7 @@ outcome after a scenario and its recovery.
     rig.close()                          # stops every process and the cluster, also on failure
 
 Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
+import contextlib
 import json
 import os
 import shutil
@@ -108,6 +109,19 @@ class Rig:
             self.expected[key] += expect[key]
         self.expected["ids"].update(expect["ids"])
 
+    def topic(self, name, partitions=8):
+        """A scratch topic beyond the Scratch's own (e.g. notifications): made once, deleted
+        with the others."""
+        if name not in self.s.topics:
+            from confluent_kafka.admin import AdminClient, NewTopic
+            full = f"okno.test.{self.s.tag}.{name}"
+            admin = AdminClient({"bootstrap.servers": self.s.bootstrap})
+            futures = admin.create_topics([NewTopic(full, partitions, 1)])
+            for f in futures.values():
+                f.result(30)
+            self.s.topics[name] = full
+        return self.s.topics[name]
+
     # --- services -------------------------------------------------------------------------
     def fast_clock(self, speed):
         """Runs the ledger and the timer started from now on on a shared clock `speed` times
@@ -127,10 +141,18 @@ class Rig:
             "projector": {},
             "timer": {"timer.group_id": f"timer-{s.tag}", "timer.events_topic": s.topics["events"],
                       "timer.sla_topic": s.topics["sla"]},
+            # The daily digest and weekly report depend on the hour: off, so a scenario's mail
+            # is a function of its load.
+            "notifier": {"notifier.topic": self.topic("notifications"),
+                         "notifier.digest": "false", "notifier.weekly": "false",
+                         "mail.from": "okno@faults.test", "mail.timeout": "3s",
+                         "mail.retry_backoff": "100ms", "mail.retry_backoff_max": "1s",
+                         "notifier.idle_poll": "20ms", "log.level": "warn"},
         }[service]
 
-    def spawn(self, service, wait_ready=True, env=None, **settings):
-        """Starts one more okno-SERVICE (e.g. a standby) and returns its process."""
+    def spawn(self, service, wait_ready=True, env=None, log_name=None, **settings):
+        """Starts one more okno-SERVICE (e.g. a standby) and returns its process. log_name: its
+        own log file, BUILD/<tag>.<log_name>.log (proc.log_path), rather than the service's."""
         merged = {**self.settings(service), **self.service_settings.get(service, {}), **settings}
         saved = dict(os.environ)
         if service in ("ledger", "timer"):
@@ -138,17 +160,21 @@ class Rig:
         os.environ.update(env or {})
         self.timers_ran |= service == "timer"
         try:
-            if wait_ready:
+            if wait_ready and log_name is None:
                 proc = self.s.start(service, **merged)
             else:
-                proc = self._start_nowait(service, merged)
+                proc = self._start_nowait(service, merged, log_name)
         finally:
             os.environ.clear()
             os.environ.update(saved)
         proc.service = service
+        if wait_ready and log_name is not None:
+            wait_until(f"okno-{service} to be ready",
+                       lambda: ready(proc.admin_port) or proc.poll() is not None)
+            assert proc.poll() is None, f"okno-{service} exited with {proc.returncode}"
         return proc
 
-    def _start_nowait(self, service, settings):
+    def _start_nowait(self, service, settings, log_name=None):
         s = self.s
         env = dict(os.environ)
         port = free_port()
@@ -156,10 +182,12 @@ class Rig:
                     "OKNO_KAFKA__BOOTSTRAP__SERVERS": s.bootstrap})
         for key, value in settings.items():
             env["OKNO_" + key.upper().replace(".", "__")] = str(value)
-        log = open(BUILD / f"{s.tag}.{service}.log", "ab")
-        proc = subprocess.Popen([str(BUILD / "services" / service / f"okno-{service}")], env=env,
-                                stdout=log, stderr=log, start_new_session=True)
+        log_path = BUILD / f"{s.tag}.{log_name or service}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([str(BUILD / "services" / service / f"okno-{service}")],
+                                    env=env, stdout=log, stderr=log, start_new_session=True)
         proc.admin_port = port
+        proc.log_path = log_path
         s.processes.append(proc)
         return proc
 
@@ -189,6 +217,15 @@ class Rig:
                 last[:] = [n, time.monotonic()]
             return time.monotonic() - last[1] >= 3
         wait_until("the log to rest after the timers stopped", resting, WAIT_S)
+
+    @staticmethod
+    def stopped(proc):
+        """proc is stopped (SIGSTOP, or stopped itself): state T in /proc/PID/stat."""
+        try:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
 
     def ready(self, proc):
         return proc.poll() is None and ready(proc.admin_port)
@@ -346,6 +383,36 @@ class Rig:
             self.cluster.close()
 
 
+class MailSink:
+    """A real SMTP server of the test's own (tests/integration/smtp/smtp_sink.py, Debian's
+    python3-aiosmtpd, hence /usr/bin/python3) on a free port: `url` for mail.url; mails() every
+    mail it accepted, in order (a dict each, with `message_id`). Stopped by close(), also when the test dies (its stdin closes)."""
+
+    SCRIPT = HERE.parents[0] / "integration" / "smtp" / "smtp_sink.py"
+
+    def __init__(self):
+        fd, path = tempfile.mkstemp(prefix="okno-faults-mail-", suffix=".jsonl", dir=BUILD)
+        os.close(fd)
+        self.path = Path(path)
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(self.SCRIPT), "0", str(self.path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"smtp://127.0.0.1:{self.port}"
+
+    def mails(self):
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def message_ids(self):
+        """The notification ids of the mails accepted (Message-ID: <id@domain>), repeats kept."""
+        return [m["message_id"].strip("<>").split("@")[0] for m in self.mails()]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.path.unlink(missing_ok=True)
+
+
 class Unavailable(Exception):
     """The machine does not allow a fault (no privilege, no tool): the scenario is skipped, with
     this reason, never passed."""
@@ -462,6 +529,41 @@ class NetCut:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def cut_rig(name, port_of, services, settings=None, shared=False):
+    """A module fixture's body (`yield from cut_rig(...)`): skips (pytest.skip) where nft is
+    missing or not allowed, before anything starts; else a Rig whose `cut` is a NetCut of
+    port_of(rig), its services started with settings {service: {key: value}}; afterwards the
+    rules are removed, then the rig closed."""
+    import pytest
+    try:
+        NetCut(1).close()  # the probe: nft present and allowed
+    except Unavailable as e:
+        pytest.skip(str(e))
+    with contextlib.ExitStack() as stack:  # removes the rules, then closes the rig
+        r = Rig(name, shared=shared)
+        stack.callback(r.close)
+        r.cut = stack.enter_context(NetCut(port_of(r)))
+        r.service_settings.update(settings or {})
+        r.start(*services)
+        yield r
+
+
+def ride_out_cut(rig, services, cut_at, cut_s, what):
+    """Until cut_s after cut_at (time.monotonic()), checks every 2 s that each service is alive
+    and not hung (answers its admin endpoint, 5 s socket timeout); then restores the link and
+    waits for every service to be ready again, and prints how long that took."""
+    while time.monotonic() - cut_at < cut_s:
+        for s in services:
+            proc = rig.procs[s]
+            assert proc.poll() is None, f"okno-{s} exited while {what} was cut off"
+            rig.metric(proc, "okno_")
+        time.sleep(2)
+    rig.cut.restore()
+    restored_at = time.monotonic()
+    wait_until("every service to be ready again after the link came back", rig.all_ready, WAIT_S)
+    print(f"services ready {time.monotonic() - restored_at:.1f} s after the link came back")
 
 
 def read_whole_topic(bootstrap, topic, timeout_s=WAIT_S):

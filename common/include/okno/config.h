@@ -46,6 +46,15 @@ struct okno_config_key {
     const char *doc;           /* one line for --help */
 };
 
+/* A fault injection point's key (tests/faults): a file whose appearance makes the service delete
+ * it and stop itself (SIGSTOP) at `point` (a phrase), once per appearance; empty: never. */
+#define OKNO_CONFIG_FAULT_STOP_KEY(key, point)                                                     \
+    {                                                                                              \
+        .name = key, .type = OKNO_CONFIG_STRING, .default_value = "",                              \
+        .doc = "fault injection: a file whose appearance makes the service delete it and stop "    \
+               "itself (SIGSTOP) " point ", once per appearance (empty: never)"                    \
+    }
+
 /* Where a value came from, for error messages and the dump. */
 struct okno_config_value {
     const struct okno_config_key *key;         /* NULL for pass-through entries */
@@ -115,8 +124,10 @@ int okno_config_kafka_apply(struct okno_config *cfg, rd_kafka_conf_t *conf,
                             enum okno_config_kafka_client client);
 
 /* Fills keywords/values (each of capacity OKNO_CONFIG_PG_PARAMS_MAX, NULL-terminated) for
- * PQconnectdbParams(keywords, values, 1): pg.conninfo first as "dbname" (so it is expanded),
- * then each pg.<keyword> pass-through entry, which overrides it. Pointers borrow from cfg. */
+ * PQconnectdbParams(keywords, values, 1): first okno's dead-peer timeouts (connect_timeout 10 s,
+ * TCP keepalives after 5 s idle, every 2 s, 3 probes; tcp_user_timeout 10 s), then pg.conninfo
+ * as "dbname" (so it is expanded), then each pg.<keyword> pass-through entry; a later value of
+ * a keyword overrides an earlier one. Pointers borrow from cfg. */
 int okno_config_pg_params(const struct okno_config *cfg, const char **keywords,
                           const char **values);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "okno/config.h"
 #include "okno/error.h"
@@ -284,15 +285,53 @@ static void pg_keywords_are_checked_and_passed(void **state)
     const char *keywords[OKNO_CONFIG_PG_PARAMS_MAX];
     const char *values[OKNO_CONFIG_PG_PARAMS_MAX];
     assert_int_equal(okno_config_pg_params(cfg, keywords, values), 0);
-    assert_string_equal(keywords[0], "dbname");
-    assert_string_equal(values[0], "host=localhost dbname=okno");
-    assert_string_equal(keywords[1], "application_name");
-    assert_string_equal(values[1], "ledger");
-    assert_null(keywords[2]);
+    size_t n = 0;
+    while (keywords[n] != NULL && strcmp(keywords[n], "dbname") != 0)
+        n++; /* the dead-peer timeouts come first */
+    assert_non_null(keywords[n]);
+    assert_string_equal(values[n], "host=localhost dbname=okno");
+    assert_string_equal(keywords[n + 1], "application_name");
+    assert_string_equal(values[n + 1], "ledger");
+    assert_null(keywords[n + 2]);
 
     assert_int_equal(okno_config_load_string(cfg, "[pg]\nhots = x\n", "q.ini"), 0);
     assert_int_equal(okno_config_check(cfg), OKNO_ECONFIG);
     assert_error_has(cfg, "q.ini:2: pg.hots: not a libpq connection keyword");
+}
+
+/* The value libpq will use for keyword on a connection made from cfg (started towards a socket
+ * directory that does not exist, so nothing is reached). */
+static const char *effective(PGconn *conn, const char *keyword)
+{
+    static char value[64];
+    value[0] = '\0';
+    PQconninfoOption *opts = PQconninfo(conn);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, keyword) == 0 && o->val != NULL)
+            snprintf(value, sizeof value, "%s", o->val);
+    PQconninfoFree(opts);
+    return value;
+}
+
+static void pg_connections_time_out_a_dead_peer_unless_the_conninfo_says_otherwise(void **state)
+{
+    struct okno_config *cfg = *state;
+    const char *ini = "[pg]\nconninfo = host=/nonexistent/okno keepalives_idle=30\n"
+                      "connect_timeout = 4\n";
+    assert_int_equal(okno_config_load_string(cfg, ini, "t.ini"), 0);
+    assert_int_equal(okno_config_check(cfg), 0);
+    const char *keywords[OKNO_CONFIG_PG_PARAMS_MAX];
+    const char *values[OKNO_CONFIG_PG_PARAMS_MAX];
+    assert_int_equal(okno_config_pg_params(cfg, keywords, values), 0);
+    PGconn *conn = PQconnectStartParams(keywords, values, 1);
+    assert_non_null(conn);
+    assert_string_equal(effective(conn, "keepalives"), "1");
+    assert_string_equal(effective(conn, "keepalives_interval"), "2");
+    assert_string_equal(effective(conn, "keepalives_count"), "3");
+    assert_string_equal(effective(conn, "tcp_user_timeout"), "10000");
+    assert_string_equal(effective(conn, "keepalives_idle"), "30"); /* the conninfo's */
+    assert_string_equal(effective(conn, "connect_timeout"), "4");  /* pg.connect_timeout */
+    PQfinish(conn);
 }
 
 static void pg_bad_conninfo_is_refused(void **state)
@@ -419,6 +458,7 @@ int main(void)
         T(kafka_passthrough_refusal_names_the_key),
         T(kafka_unknown_property_fails_the_check),
         T(pg_keywords_are_checked_and_passed),
+        T(pg_connections_time_out_a_dead_peer_unless_the_conninfo_says_otherwise),
         T(pg_bad_conninfo_is_refused),
         cmocka_unit_test(required_key_must_be_set),
         cmocka_unit_test(bad_table_is_refused),

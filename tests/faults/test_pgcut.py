@@ -1,0 +1,49 @@
+"""A network cut between the services and PostgreSQL during load, the broker still reachable
+(issue 14, scenario 6 for the database's link). The cut is an nftables table of the test's own
+that silently DROPs every TCP packet to and from PostgreSQL's port (established connections
+included): no reset, only silence, as a pulled cable shows it. Every okno connection carries
+dead-peer timeouts (okno_config_pg_params: TCP keepalives after 5 s idle, every 2 s, 3 probes;
+tcp_user_timeout 10 s; connect_timeout 10 s), so no service waits on the dead link past them:
+each reports not ready within NOT_READY_BOUND_S, keeps answering its admin endpoint, and is ready
+again by itself after the restore; then the oracle. The test's own SQL waits until the restore.
+Without nft or the privilege to use it the test is skipped (ctest: SKIPPED), never passed."""
+import time
+
+import pytest
+
+from faults import Oracle, cut_rig, ride_out_cut, wait_until
+
+SERVICES = ("ledger", "relay", "projector")
+CUT_S = 30
+# The longest a libpq call waits on the dead link (tcp_user_timeout 10 s for a query's
+# unacknowledged packets; keepalives: 5 s + 3 x 2 s for a wait on a result or an idle
+# connection), then a step or a batch, with room for a loaded machine.
+NOT_READY_BOUND_S = 25
+
+
+@pytest.fixture(scope="module")
+def rig():
+    yield from cut_rig("pgcut", lambda r: dict(p.split("=", 1) for p in
+                                               r.s.app_conninfo.split())["port"],
+                       SERVICES, shared=True)
+
+
+def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig):
+    load = rig.load_under_way("the link to PostgreSQL was cut", rate=500, seed=81)
+    rig.cut.cut()
+    cut_at = time.monotonic()
+    not_ready = {}
+
+    def all_not_ready():
+        for s in SERVICES:
+            if s not in not_ready and not rig.ready(rig.procs[s]):
+                not_ready[s] = time.monotonic() - cut_at
+        return len(not_ready) == len(SERVICES)
+    wait_until("every service to report not ready while PostgreSQL is cut off", all_not_ready,
+               NOT_READY_BOUND_S + 10, every_s=0.2)
+    print("not ready after the cut: " + ", ".join(f"{s} {t:.1f} s" for s, t in not_ready.items())
+          + f" (bound {NOT_READY_BOUND_S} s)")
+    assert max(not_ready.values()) <= NOT_READY_BOUND_S
+    ride_out_cut(rig, SERVICES, cut_at, CUT_S, "PostgreSQL")
+    load.finish()
+    assert Oracle(rig).check() == []
