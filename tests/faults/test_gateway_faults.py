@@ -22,17 +22,15 @@ import os
 import random
 import signal
 import socket
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from faults import BUILD, Oracle, Rig, read_whole_topic, wait_until
 from gateway_harness import Gateway
-from harness import decode, free_port, okno, schemas_by_fingerprint
+from harness import decode, schemas_by_fingerprint
 
 SEED = int(os.environ.get("OKNO_FAULTS_SEED", "1414"))
 # gateway.id_namespace's default: request id = UUIDv5(namespace, "user:Idempotency-Key").
@@ -108,25 +106,9 @@ def rig():
         r.close()
 
 
-def start_gateway(rig, port=None, keys=None, **extra):
-    """The gateway in front of the rig's scratch; port and keys of an earlier one to restart it
-    where its clients know it, with its tokens still valid."""
-    g = Gateway.__new__(Gateway)
-    g.owned, g.s = False, rig.s
-    if keys is None:
-        g.keys = Path(tempfile.mkdtemp(prefix="okno-gw-keys-"))
-        okno("token", "keygen", "--dir", str(g.keys))
-    else:
-        g.keys = keys
-    g.port = port or free_port()
-    read = rig.s.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
-        .replace("password=okno_app", "password=okno_gateway")
-    g.proc = rig.s.start("gateway", **{
-        "gateway.listen": f"127.0.0.1:{g.port}",
-        "gateway.transitions_topic": rig.s.topics["transitions"],
-        "gateway.read_conninfo": read, "auth.jwks_file": str(g.keys / "jwks.json"),
-        "log.level": "warn", **extra})
-    return g
+def start_gateway(rig, port=None, keys=None, **settings):
+    """The gateway alone in front of the rig's scratch (stopped by the rig's close)."""
+    return Gateway("gateway", scratch=rig.s, port=port, keys=keys, **settings)
 
 
 def topic_requests(rig):
@@ -223,8 +205,7 @@ def test_gateway_sigkilled_between_producing_and_answering_loses_and_repeats_not
     print(f"retried {sum(c.failures for c in clients)} writes; "
           f"{sum(on_topic[r] for r in meant) - len(meant)} produced twice")
     declare(rig, meant, on_topic)
-    g2.proc.terminate()
-    g2.proc.wait(20)
+    g2.close()
     assert Oracle(rig).check() == []
     assert rig.s.scalar("select count(*) from okno.requests where request_id in (%s)" %
                         ",".join(f"'{r}'" for r in meant)) == len(meant)
@@ -322,8 +303,7 @@ def test_hostile_http_during_load_is_refused_produces_nothing_and_others_are_ser
     meant = {derived_id(w[0], w[4]) for w in writes}
     on_topic, _ = topic_requests(rig)
     declare(rig, meant, on_topic)
-    g.proc.terminate()
-    g.proc.wait(20)
+    g.close()
     assert Oracle(rig).check() == []
 
 
@@ -383,8 +363,7 @@ def test_org_a_staff_get_404s_on_org_b_messages_during_load_and_change_nothing(r
         assert set(after[str(m)]) == b_requests[str(m)], f"a request was produced for {m}"
     for t in guessed:
         assert t not in after
-    g.proc.terminate()
-    g.proc.wait(20)
+    g.close()
     assert Oracle(rig).check() == []
     for m in victims:
         logged = {r[0] for r in rig.s.sql(
