@@ -174,7 +174,8 @@ struct gateway {
     atomic_bool watching;
     const char *const *watch_keywords, *const *watch_values;
     const char *topic_name;
-    okno_uuid id_namespace; /* UUIDv5 namespace of request and message ids */
+    okno_uuid id_namespace;      /* UUIDv5 namespace of request and message ids */
+    const char *fault_stop_file; /* gateway.fault_stop_before_answer; "" or NULL: none */
     int64_t wait_max_ms;
     /* The services' shared clock (clock.speed, clock.origin_ms): the "now" of time left on a
      * stage and to the deadline, as the ledger and the timer count it. Tokens are judged by the

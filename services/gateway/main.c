@@ -129,6 +129,8 @@ static const struct okno_config_key gateway_keys[] = {
      .min = 0,
      .max = 300000,
      .doc = "clock skew allowed on exp and nbf (wall clock)"},
+    OKNO_CONFIG_FAULT_STOP_KEY("gateway.fault_stop_before_answer",
+                               "between Kafka's acknowledgement of a write and its answer"),
     OKNO_CLOCK_CONFIG_KEYS,
     {.name = NULL},
 };
@@ -247,6 +249,7 @@ static int gateway_init(void)
 {
     struct okno_config *c = &svc.config;
     char err[GW_ERROR_BYTES];
+    gw.fault_stop_file = okno_config_get_string(c, "gateway.fault_stop_before_answer");
     const char *ns = okno_config_get_string(c, "gateway.id_namespace");
     if (okno_uuid_parse(ns, strlen(ns), &gw.id_namespace) != 0) {
         okno_log_error("gateway.id_namespace is not a UUID", OKNO_LOG_STR("value", ns));

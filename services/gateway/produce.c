@@ -2,10 +2,12 @@
  * partitioner, idempotent, acks=all (as okno load and the relay). A write's HTTP answer is
  * deferred until its delivery report, which the poller thread serves, so a 202 means Kafka has
  * the request, while no worker thread or database connection waits for it. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "okno/clock.h"
@@ -55,11 +57,30 @@ static void answer(struct pending *p, rd_kafka_resp_err_t err)
     free(p);
 }
 
+/* The fault injection point gateway.fault_stop_before_answer: when its file exists, the write
+ * Kafka has just acknowledged is not answered yet; the gateway deletes the file, says where it
+ * stops and stops itself (SIGSTOP). A test then SIGKILLs it, leaving a write produced but never
+ * answered, which its client retries with the same Idempotency-Key
+ * (tests/faults/test_gateway_faults.py). */
+static void fault_stop_before_answer(const struct gateway *gw, const struct pending *p)
+{
+    if (gw->fault_stop_file == NULL || gw->fault_stop_file[0] == '\0' ||
+        unlink(gw->fault_stop_file) != 0)
+        return;
+    char rid[OKNO_UUID_TEXT_BYTES];
+    okno_uuid_format(&p->req.request_id, rid);
+    okno_log_warn("fault injection: stopping between a write's acknowledgement and its answer",
+                  OKNO_LOG_STR("request_id", rid));
+    raise(SIGSTOP);
+}
+
 /* On the poller thread: Kafka's verdict on one request answers its client. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     (void)rk;
     (void)opaque;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        fault_stop_before_answer(((struct pending *)msg->_private)->gw, msg->_private);
     answer(msg->_private, msg->err);
 }
 

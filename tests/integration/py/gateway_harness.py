@@ -16,19 +16,22 @@ from harness import BUILD, Scratch, free_port, okno, wait_until
 class Gateway:
     """A scratch cluster with the gateway in front of it."""
 
-    def __init__(self, name, scratch=None, **settings):
+    def __init__(self, name, scratch=None, port=None, keys=None, **settings):
         """With `scratch`, the gateway alone in front of a test's own scratch (its read models
-        already built), which the test closes."""
+        already built), which the test closes. port and keys: an earlier gateway's, to start
+        it again where its clients know it, their tokens still valid."""
         self.owned = scratch is None
         self.s = scratch or Scratch(name)
-        self.keys = Path(tempfile.mkdtemp(prefix="okno-gw-keys-"))
-        okno("token", "keygen", "--dir", str(self.keys))
+        self.keys = keys
+        if keys is None:
+            self.keys = Path(tempfile.mkdtemp(prefix="okno-gw-keys-"))
+            okno("token", "keygen", "--dir", str(self.keys))
         if self.owned:
             self.s.sql("insert into okno.grants values (104, 1, array['intake_operator']) "
                        "on conflict do nothing")
             self.s.start_ledger()
             self.s.start("projector", **{"log.level": "warn"})
-        self.port = free_port()
+        self.port = port or free_port()
         read = self.s.app_conninfo.replace("user=okno_app", "user=okno_gateway") \
             .replace("password=okno_app", "password=okno_gateway")
         defaults = {
