@@ -269,9 +269,11 @@ void gw_batch_write(struct gateway *gw, struct gw_write *w)
     struct gw_batches *b = &gw->batches;
     w->next = NULL;
     pthread_mutex_lock(&b->mu);
+    bool was_empty = b->head == NULL;
     *b->tail = w;
     b->tail = &w->next;
-    pthread_cond_signal(&b->cv);
+    if (was_empty) /* a batch thread takes the rest with this one: one wake-up per batch */
+        pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
 }
 

@@ -334,6 +334,10 @@ int64_t gw_services_ms(const struct gateway *gw);
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+/* The same on a worker: the caller decided with the database if not cached. gw_submit and
+ * gw_action are loop routes handing the writes they cannot decide from the caches to these. */
+void gw_submit_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+void gw_action_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_request_status(void *arg, const struct okno_http_request *req,
                        struct okno_http_response *res);
 extern const struct okno_http_route gw_read_routes[];

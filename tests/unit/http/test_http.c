@@ -443,6 +443,48 @@ static void a_deferred_answer_frees_its_worker(void **state)
     pthread_join(t, NULL);
 }
 
+/* A loop route's handler defers too (the gateway's writes shaped on the loop): two requests
+ * wait without holding the loop (another request is answered meanwhile), and one
+ * okno_http_resume_many answers both. */
+static void a_loop_handler_defers_and_resume_many_answers_them(void **state)
+{
+    (void)state;
+    struct deferring d = {NULL};
+    struct okno_http_route routes[] = {
+        {"GET", "/later", defer_answer, &d, false}, {"POST", "/echo", echo_json, NULL, false}, {0}};
+    struct okno_http_options opt = {.listen = "127.0.0.1:0",
+                                    .routes = routes,
+                                    .limits = OKNO_HTTP_LIMITS_DEFAULT,
+                                    .workers = 1};
+    struct okno_http srv;
+    assert_int_equal(okno_http_init(&srv, &opt), 0);
+    assert_int_equal(okno_http_start(&srv), 0);
+    struct deferred_client c[2] = {{.port = okno_http_port(&srv)}, {.port = okno_http_port(&srv)}};
+    pthread_t t[2];
+    struct okno_http_deferred *p[2];
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&t[i], NULL, deferred_request, &c[i]);
+        p[i] = wait_pending(&d);
+    }
+    char req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Content-Length: 8\r\n\r\n{\"a\": 1}";
+    struct test_http_response res;
+    assert_int_equal(test_http_raw(okno_http_port(&srv), req, strlen(req), &res), 0);
+    assert_int_equal(res.status, 200);
+    test_http_response_free(&res);
+    assert_int_equal(okno_http_in_flight(&srv), 2);
+    for (int i = 0; i < 2; i++)
+        okno_http_respond_json(okno_http_deferred_response(p[i]), 202, json_pack("{s:i}", "k", i));
+    okno_http_resume_many(p, 2);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].status, 202);
+    }
+    assert_true(strcmp(c[0].body, c[1].body) != 0);
+    assert_int_equal(okno_http_in_flight(&srv), 0);
+    okno_http_close(&srv);
+}
+
 static void bad_options_are_refused(void **state)
 {
     (void)state;
@@ -488,6 +530,7 @@ int main(void)
         T(requests_over_the_in_flight_cap_get_503),
         T(idle_and_slow_senders_are_cut_and_others_served),
         cmocka_unit_test(a_deferred_answer_frees_its_worker),
+        cmocka_unit_test(a_loop_handler_defers_and_resume_many_answers_them),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
