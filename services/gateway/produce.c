@@ -187,6 +187,9 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
          "Transition requests Kafka did not take (answered 503)."},
         {&gw->refused_auth, "okno_gateway_auth_refused_total",
          "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
+        {&gw->writes_on_loop, "okno_gateway_writes_on_loop_total",
+         "Writes whose caller the token and grant caches decided, shaped on the HTTP loop"
+         " without a worker."},
     };
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, GW_BATCH_WRITES_MAX};
     if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0 ||

@@ -136,6 +136,8 @@ static bool handle_write(struct gateway *gw, const struct okno_http_request *req
         return true;
     }
     bool done = write_request(&w, action, on_loop);
+    if (done && on_loop)
+        okno_metrics_counter_inc(&gw->writes_on_loop);
     free(w.w);
     return done;
 }
