@@ -241,6 +241,9 @@ static void *batch_thread(void *arg)
         }
         if (b->head == NULL)
             b->tail = &b->head;
+        else /* more than a batch waits: another thread takes the rest (gw_batch_write signals
+              * only when the queue turns non-empty) */
+            pthread_cond_signal(&b->cv);
         bool done = n == 0 && b->stopping;
         pthread_mutex_unlock(&b->mu);
         if (done)

@@ -2,7 +2,9 @@
  * role), shapes the request (fields), derives its ids and digest and encodes it; then the write
  * goes to a batch (batch.c), which checks the message is visible to the caller (else 404,
  * exactly as a missing one), records the request id with its body digest (Idempotency-Key) and
- * produces it to okno.transitions.v1; the ledger decides. Answers 202 and Location. */
+ * produces it to okno.transitions.v1; the ledger decides. Answers 202 and Location. The routes
+ * run on the HTTP loop: a caller the token and grant caches decide is handled there, without a
+ * worker; any other goes to a worker (okno_http_to_pool) for the full check. */
 #include <stdio.h>
 #include <string.h>
 
