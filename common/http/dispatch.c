@@ -242,24 +242,37 @@ struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred
     return &((struct work *)d)->res;
 }
 
-void okno_http_resume(struct okno_http_deferred *d)
+/* Frees a resumed request the loop will never answer (it is gone). */
+static void drop_resumed(struct work *w)
 {
-    struct work *w = (struct work *)d;
-    struct okno__http *srv = w->srv;
+    atomic_fetch_sub(&w->srv->in_flight, 1);
+    free(w->res.body);
+    free((void *)w->req.headers);
+    free(w);
+}
+
+void okno_http_resume_many(struct okno_http_deferred *const *ds, size_t n)
+{
+    if (n == 0)
+        return;
+    struct okno__http *srv = ((struct work *)ds[0])->srv;
     pthread_mutex_lock(&srv->resume_mu);
     bool closed = srv->loop_closed;
-    if (!closed) {
+    for (size_t i = 0; i < n && !closed; i++) {
+        struct work *w = (struct work *)ds[i];
         w->next_resumed = srv->resumed;
         srv->resumed = w;
+    }
+    if (!closed) /* one wake-up of the loop for all of them */
         uv_async_send(&srv->resume_async);
-    }
     pthread_mutex_unlock(&srv->resume_mu);
-    if (closed) { /* the loop is gone: nobody to answer */
-        atomic_fetch_sub(&srv->in_flight, 1);
-        free(w->res.body);
-        free((void *)w->req.headers);
-        free(w);
-    }
+    for (size_t i = 0; i < n && closed; i++) /* the loop is gone: nobody to answer */
+        drop_resumed((struct work *)ds[i]);
+}
+
+void okno_http_resume(struct okno_http_deferred *d)
+{
+    okno_http_resume_many(&d, 1);
 }
 
 void okno__http_on_resume(uv_async_t *async)
@@ -278,25 +291,29 @@ void okno__http_on_resume(uv_async_t *async)
     }
 }
 
-static int queue_blocking(struct okno__http *srv, okno_http_handler_fn fn, void *arg,
-                          h2o_req_t *req, struct okno_http_request *copy)
+/* The work item of a request: its copy, its answer, and a token in the request's pool that
+ * tells it when h2o disposed of the request. */
+static struct work *new_work(struct okno__http *srv, okno_http_handler_fn fn, void *arg,
+                             h2o_req_t *req, const struct okno_http_request *copy)
 {
     struct work *w = calloc(1, sizeof(*w));
     struct work **token =
         w != NULL ? h2o_mem_alloc_shared(&req->pool, sizeof(*token), on_token_dispose) : NULL;
     if (token == NULL) {
         free(w);
-        return OKNO_ENOMEM;
+        return NULL;
     }
     *w = (struct work){
         .srv = srv, .fn = fn, .arg = arg, .h2o_req = req, .token = token, .req = *copy};
     *token = w;
     w->uv.data = w;
-    if (uv_queue_work(&srv->loop, &w->uv, run_work, after_work) != 0) {
-        *token = NULL;
-        free(w);
+    return w;
+}
+
+static int queue_work(struct work *w)
+{
+    if (uv_queue_work(&w->srv->loop, &w->uv, run_work, after_work) != 0)
         return OKNO_ENOMEM;
-    }
     return 0;
 }
 
@@ -306,24 +323,50 @@ void okno_http_to_pool(struct okno_http_response *res, okno_http_handler_fn fn, 
     res->pool_arg = arg;
 }
 
+/* A loop route's handler runs here, on the loop, with the work item's request and answer, so
+ * it may answer at once, defer (okno_http_defer: another thread resumes it) or hand the request
+ * to the thread pool (okno_http_to_pool). */
+static void run_on_loop(struct work *w)
+{
+    w->fn(w->arg, &w->req, &w->res);
+    if (w->deferred) { /* resumes are served by the loop, so none has been yet */
+        w->worked = true;
+        w->srv->deferred++;
+        return;
+    }
+    if (w->res.pool_fn != NULL) {
+        w->fn = w->res.pool_fn;
+        w->arg = w->res.pool_arg;
+        w->res.pool_fn = NULL;
+        if (queue_work(w) == 0)
+            return;
+        w->fn(w->arg, &w->req, &w->res); /* out of memory for the queue: answer here */
+        if (w->deferred) {
+            w->worked = true;
+            w->srv->deferred++;
+            return;
+        }
+    }
+    w->worked = true;
+    finish(w);
+}
+
 static int handle(struct okno__http *srv, const struct okno_http_route *route, h2o_req_t *req,
                   const struct span *params, size_t count)
 {
     struct okno_http_request copy;
     if (copy_request(req, params, count, &copy) != 0)
         return refuse(srv, req, 503, "overloaded", NULL, "out of memory");
+    struct work *w = new_work(srv, route->fn, route->arg, req, &copy);
+    if (w == NULL) {
+        free((void *)copy.headers);
+        return refuse(srv, req, 503, "overloaded", NULL, "out of memory");
+    }
     atomic_fetch_add(&srv->in_flight, 1);
-    if (route->blocking && queue_blocking(srv, route->fn, route->arg, req, &copy) == 0)
-        return 0;
-    struct okno_http_response res = {0};
-    route->fn(route->arg, &copy, &res);
-    if (res.pool_fn != NULL && queue_blocking(srv, res.pool_fn, res.pool_arg, req, &copy) == 0)
-        return 0;
-    if (res.pool_fn != NULL) /* out of memory for the work item: answer here, as above */
-        res.pool_fn(res.pool_arg, &copy, &res);
-    send_response(req, &res);
-    free((void *)copy.headers);
-    atomic_fetch_sub(&srv->in_flight, 1);
+    if (!route->blocking)
+        run_on_loop(w);
+    else if (queue_work(w) != 0)
+        run_on_loop(w); /* cannot queue: answer on the loop rather than not at all */
     return 0;
 }
 

@@ -241,6 +241,9 @@ static void *batch_thread(void *arg)
         }
         if (b->head == NULL)
             b->tail = &b->head;
+        else /* more than a batch waits: another thread takes the rest (gw_batch_write signals
+              * only when the queue turns non-empty) */
+            pthread_cond_signal(&b->cv);
         bool done = n == 0 && b->stopping;
         pthread_mutex_unlock(&b->mu);
         if (done)
@@ -269,9 +272,11 @@ void gw_batch_write(struct gateway *gw, struct gw_write *w)
     struct gw_batches *b = &gw->batches;
     w->next = NULL;
     pthread_mutex_lock(&b->mu);
+    bool was_empty = b->head == NULL;
     *b->tail = w;
     b->tail = &w->next;
-    pthread_cond_signal(&b->cv);
+    if (was_empty) /* a batch thread takes the rest with this one: one wake-up per batch */
+        pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
 }
 

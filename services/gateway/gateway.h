@@ -187,6 +187,7 @@ struct gateway {
     struct okno_metrics_counter produced;       /* requests acknowledged by Kafka */
     struct okno_metrics_counter produce_failed; /* requests Kafka did not take (503 answered) */
     struct okno_metrics_counter refused_auth;   /* 401s: missing, bad or expired tokens */
+    struct okno_metrics_counter writes_on_loop; /* writes the caches decided, on the loop */
     struct okno_metrics_histogram produce_ms;   /* produce to acknowledgement (acks=all), ms */
     struct okno_metrics_histogram batch_writes; /* writes per batch (batch.c) */
 };
@@ -335,6 +336,10 @@ int64_t gw_services_ms(const struct gateway *gw);
 /* ---- writes.c / status.c / reads.c: route handlers ---- */
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+/* The same on a worker: the caller decided with the database if not cached. gw_submit and
+ * gw_action are loop routes handing the writes they cannot decide from the caches to these. */
+void gw_submit_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
+void gw_action_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res);
 void gw_request_status(void *arg, const struct okno_http_request *req,
                        struct okno_http_response *res);
 extern const struct okno_http_route gw_read_routes[];

@@ -99,6 +99,11 @@ static const struct okno_config_key gateway_keys[] = {
      .default_value = "true",
      .doc = "keep message cards in memory (README: Read cache); false: every read goes to "
             "PostgreSQL"},
+    {.name = "gateway.write_on_loop",
+     .type = OKNO_CONFIG_BOOL,
+     .default_value = "true",
+     .doc = "shape a write whose token and grant are cached on the HTTP loop (README: Writes on "
+            "the loop); false: every write goes through a worker"},
     {.name = "gateway.read_cache_entries_max",
      .type = OKNO_CONFIG_INT,
      .default_value = "100000",
@@ -151,12 +156,15 @@ static const char *read_values[] = {NULL, NULL};
 static char read_conninfo[OKNO_CONFIG_VALUE_BYTES_MAX + 32];
 static PGconn *check_conn;
 
-static void build_routes(void)
+/* Writes on the loop (gw_submit, gw_action hand misses to a worker) or all on workers. */
+static void build_routes(bool write_on_loop)
 {
     size_t n = 0;
-    routes[n++] = (struct okno_http_route){"POST", "/messages", gw_submit, &gw, true};
+    routes[n++] = (struct okno_http_route){
+        "POST", "/messages", write_on_loop ? gw_submit : gw_submit_pool, &gw, !write_on_loop};
     routes[n++] =
-        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}", gw_action, &gw, true};
+        (struct okno_http_route){"POST", "/messages/{id}/actions/{action}",
+                                 write_on_loop ? gw_action : gw_action_pool, &gw, !write_on_loop};
     routes[n++] = (struct okno_http_route){"GET", "/requests/{id}", gw_request_status, &gw, true};
     const struct okno_http_route *tables[] = {gw_read_routes, gw_report_routes,
                                               gw_directory_routes};
@@ -182,7 +190,7 @@ static struct okno_http_limits limits(const struct okno_config *c)
 
 static int http_init(const struct okno_config *c)
 {
-    build_routes();
+    build_routes(okno_config_get_bool(c, "gateway.write_on_loop"));
     struct okno_http_options opt = {.listen = okno_config_get_string(c, "gateway.listen"),
                                     .server_name = "okno-gateway",
                                     .routes = routes,

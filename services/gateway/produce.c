@@ -39,6 +39,7 @@ void gw_respond_accepted(struct okno_http_response *res, const okno_request *req
                                      "action", okno_action_name(req->action), "status", "pending"));
 }
 
+/* Fills p's answer and frees p; the caller resumes the answer. */
 static void answer(struct pending *p, rd_kafka_resp_err_t err)
 {
     struct gateway *gw = p->gw;
@@ -53,8 +54,6 @@ static void answer(struct pending *p, rd_kafka_resp_err_t err)
         okno_log_warn("gateway: produce failed", OKNO_LOG_STR("reason", rd_kafka_err2str(err)));
         okno_http_respond_error(res, 503, "unavailable", NULL, "Kafka did not take the request");
     }
-    okno_http_resume(p->answer);
-    free(p);
 }
 
 /* The fault injection point gateway.fault_stop_before_answer: when its file exists, the write
@@ -74,21 +73,54 @@ static void fault_stop_before_answer(const struct gateway *gw, const struct pend
     raise(SIGSTOP);
 }
 
-/* On the poller thread: Kafka's verdict on one request answers its client. */
+/* The poller's answers of one rd_kafka_poll, resumed together (one wake-up of the loop). */
+#define ANSWERS_MAX 256
+struct answers {
+    bool on; /* this thread is the poller */
+    size_t n;
+    struct okno_http_deferred *d[ANSWERS_MAX];
+};
+static _Thread_local struct answers answers;
+
+static void answers_flush(void)
+{
+    okno_http_resume_many(answers.d, answers.n);
+    answers.n = 0;
+}
+
+static void answer_resume(struct okno_http_deferred *d)
+{
+    if (!answers.on) {
+        okno_http_resume(d);
+        return;
+    }
+    answers.d[answers.n++] = d;
+    if (answers.n == ANSWERS_MAX)
+        answers_flush();
+}
+
+/* On the poller thread (or rd_kafka_flush's at the stop): Kafka's verdict on one request answers
+ * its client. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     (void)rk;
     (void)opaque;
+    struct pending *p = msg->_private;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        fault_stop_before_answer(((struct pending *)msg->_private)->gw, msg->_private);
-    answer(msg->_private, msg->err);
+        fault_stop_before_answer(p->gw, p);
+    struct okno_http_deferred *d = p->answer;
+    answer(p, msg->err);
+    answer_resume(d);
 }
 
 static void *poller(void *arg)
 {
     struct gateway *gw = arg;
-    while (atomic_load(&gw->polling))
+    answers.on = true;
+    while (atomic_load(&gw->polling)) {
         rd_kafka_poll(gw->producer, POLL_MS);
+        answers_flush();
+    }
     return NULL;
 }
 
@@ -160,8 +192,11 @@ void gw_produce(struct gateway *gw, const struct gw_write *w)
         gw->producer, RD_KAFKA_V_RKT(gw->topic), RD_KAFKA_V_KEY(key, 36),
         RD_KAFKA_V_VALUE(w->record, w->record_bytes), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) /* no delivery report will come */
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) { /* no delivery report will come */
+        struct okno_http_deferred *d = p->answer;
         answer(p, e);
+        okno_http_resume(d);
+    }
 }
 
 int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
@@ -173,6 +208,9 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
          "Transition requests Kafka did not take (answered 503)."},
         {&gw->refused_auth, "okno_gateway_auth_refused_total",
          "Requests refused with 401 (missing, malformed, expired or forged tokens)."},
+        {&gw->writes_on_loop, "okno_gateway_writes_on_loop_total",
+         "Writes whose caller the token and grant caches decided, shaped on the HTTP loop"
+         " without a worker."},
     };
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, GW_BATCH_WRITES_MAX};
     if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0 ||

@@ -2,7 +2,9 @@
  * role), shapes the request (fields), derives its ids and digest and encodes it; then the write
  * goes to a batch (batch.c), which checks the message is visible to the caller (else 404,
  * exactly as a missing one), records the request id with its body digest (Idempotency-Key) and
- * produces it to okno.transitions.v1; the ledger decides. Answers 202 and Location. */
+ * produces it to okno.transitions.v1; the ledger decides. Answers 202 and Location. The routes
+ * run on the HTTP loop: a caller the token and grant caches decide is handled there, without a
+ * worker; any other goes to a worker (okno_http_to_pool) for the full check. */
 #include <stdio.h>
 #include <string.h>
 
@@ -95,14 +97,18 @@ static bool target(struct write_ctx *w, okno_action action)
 }
 
 /* Checks what needs no database and encodes the request, then hands it to a batch with its
- * answer deferred; any refusal on the way is answered at once. */
-static void write_request(struct write_ctx *w, okno_action action)
+ * answer deferred; any refusal on the way is answered at once. On the loop (on_loop) the caller
+ * must be decided by the caches alone; false then means "not decided here" (nothing answered). */
+static bool write_request(struct write_ctx *w, okno_action action, bool on_loop)
 {
-    if (!gw_authenticate(w->gw, NULL, w->http, &w->w->who, w->res) || !role_allows(w, action))
-        return;
+    if (on_loop ? !gw_authenticate_cached(w->gw, w->http, &w->w->who)
+                : !gw_authenticate(w->gw, NULL, w->http, &w->w->who, w->res))
+        return !on_loop;
+    if (!role_allows(w, action))
+        return true;
     json_t *body = okno_http_json_body(w->http, w->res);
     if (body == NULL)
-        return;
+        return true;
     bool ok = gw_shape_request(action, &w->w->who, body, &w->req, w->res) && request_id(w) &&
               target(w, action);
     if (ok) {
@@ -111,41 +117,69 @@ static void write_request(struct write_ctx *w, okno_action action)
     }
     json_decref(body); /* the record holds what the request's strings pointed to */
     if (!ok)
-        return;
+        return true;
     w->w->req.request_id = w->req.request_id;
     w->w->req.message_id = w->req.message_id;
     w->w->req.action = w->req.action;
     w->w->answer = okno_http_defer(w->res);
     gw_batch_write(w->gw, w->w);
     w->w = NULL; /* the batch's now */
+    return true;
 }
 
-static void handle_write(struct gateway *gw, const struct okno_http_request *req,
-                         struct okno_http_response *res, okno_action action)
+/* False when on the loop and the caller is not in the caches (hand the request to a worker). */
+static bool handle_write(struct gateway *gw, const struct okno_http_request *req,
+                         struct okno_http_response *res, okno_action action, bool on_loop)
 {
     struct write_ctx w = {
         .gw = gw, .http = req, .res = res, .w = calloc(1, sizeof(struct gw_write))};
     if (w.w == NULL) {
         okno_http_respond_error(res, 503, "overloaded", NULL, "out of memory");
-        return;
+        return true;
     }
-    write_request(&w, action);
+    bool done = write_request(&w, action, on_loop);
+    if (done && on_loop)
+        okno_metrics_counter_inc(&gw->writes_on_loop);
     free(w.w);
+    return done;
 }
 
+void gw_submit_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
+{
+    handle_write(arg, req, res, OKNO_ACTION_SUBMIT, false);
+}
+
+/* The routes run on the server's loop: a write whose token and grant are cached is shaped there
+ * and queued for its batch without a worker; any other goes to a worker (okno_http_to_pool). */
 void gw_submit(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
 {
-    handle_write(arg, req, res, OKNO_ACTION_SUBMIT);
+    if (!handle_write(arg, req, res, OKNO_ACTION_SUBMIT, true))
+        okno_http_to_pool(res, gw_submit_pool, arg);
+}
+
+static bool action_of(const struct okno_http_request *req, struct okno_http_response *res,
+                      okno_action *action)
+{
+    *action = OKNO_ACTION_NONE;
+    if (okno_action_parse(okno_str_c(req->params[1]), action) != 0 ||
+        *action == OKNO_ACTION_SUBMIT || *action == OKNO_ACTION_SLA_SIGNAL) {
+        okno_http_respond_error(res, 404, "unknown_action", "action",
+                                "no such action: use a canonical action name of SPEC 3.1-3.9");
+        return false;
+    }
+    return true;
+}
+
+void gw_action_pool(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
+{
+    okno_action action;
+    if (action_of(req, res, &action))
+        handle_write(arg, req, res, action, false);
 }
 
 void gw_action(void *arg, const struct okno_http_request *req, struct okno_http_response *res)
 {
-    okno_action action = OKNO_ACTION_NONE;
-    if (okno_action_parse(okno_str_c(req->params[1]), &action) != 0 ||
-        action == OKNO_ACTION_SUBMIT || action == OKNO_ACTION_SLA_SIGNAL) {
-        okno_http_respond_error(res, 404, "unknown_action", "action",
-                                "no such action: use a canonical action name of SPEC 3.1-3.9");
-        return;
-    }
-    handle_write(arg, req, res, action);
+    okno_action action;
+    if (action_of(req, res, &action) && !handle_write(arg, req, res, action, true))
+        okno_http_to_pool(res, gw_action_pool, arg);
 }

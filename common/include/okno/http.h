@@ -127,22 +127,25 @@ void okno_http_stop(struct okno_http *srv);
 /* Stops if needed and frees everything. */
 void okno_http_close(struct okno_http *srv);
 
-/* ---- answering later (blocking routes) ---- */
+/* ---- answering later ---- */
 
-/* A blocking route's handler that waits for another thread's event (a Kafka acknowledgement)
- * need not hold its worker thread: it calls okno_http_defer(res) and returns; the request stays
- * in flight (it counts against limits.in_flight_max) until okno_http_resume is called, from any
- * thread, once the response (okno_http_deferred_response) is filled. The handler must not touch
- * its `req` after returning. A client that hung up meanwhile gets nothing; the resume still frees
- * the request. okno_http_stop waits (at most limits.stop_timeout_ms) for deferred requests; a
- * resume after okno_http_stop only frees (h2o then still holds that request's connection: the
- * stop timed out), and every deferred request must be resumed before okno_http_close. */
+/* A handler (a blocking route's, or a loop route's on the loop) that waits for another thread's
+ * event (a Kafka acknowledgement) need not hold its worker thread: it calls okno_http_defer(res)
+ * and returns; the request stays in flight (it counts against limits.in_flight_max) until
+ * okno_http_resume is called, from any thread, once the response (okno_http_deferred_response) is
+ * filled. The handler must not touch its `req` after returning. A client that hung up meanwhile
+ * gets nothing; the resume still frees the request. okno_http_stop waits (at most
+ * limits.stop_timeout_ms) for deferred requests; a resume after okno_http_stop only frees (h2o then
+ * still holds that request's connection: the stop timed out), and every deferred request must be
+ * resumed before okno_http_close. */
 struct okno_http_deferred;
 
-/* res must be the response a blocking route's handler was given. */
+/* res must be the response a route's handler was given. */
 struct okno_http_deferred *okno_http_defer(struct okno_http_response *res);
 struct okno_http_response *okno_http_deferred_response(struct okno_http_deferred *d);
 void okno_http_resume(struct okno_http_deferred *d);
+/* Resumes n deferred requests of one server at once: one lock and one wake-up of the loop. */
+void okno_http_resume_many(struct okno_http_deferred *const *ds, size_t n);
 
 /* ---- answering from memory, or on the thread pool ---- */
 

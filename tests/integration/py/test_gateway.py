@@ -317,6 +317,50 @@ def test_a_removed_role_is_refused_as_soon_as_the_directory_notifies(gw):
     assert took < 2.5, f"the removed role was still let through {took:.2f} s later"
 
 
+def writes_on_loop(gw):
+    url = f"http://127.0.0.1:{gw.proc.admin_port}/metrics"
+    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+        if line.startswith("okno_gateway_writes_on_loop_total "):
+            return float(line.split()[1])
+    raise AssertionError("no okno_gateway_writes_on_loop_total in /metrics")
+
+
+def test_a_cached_callers_write_is_shaped_on_the_loop_and_a_removed_role_refused_by_a_worker(gw):
+    """A write whose token and grant are cached is shaped on the HTTP loop (the counter moves) and
+    still answered 202 after Kafka; a first token goes to a worker; once the directory drops the
+    role the write is refused 403 by the full check on a worker, and nothing is produced."""
+    user = 109902
+    m = accepted_message(gw)
+    gw.s.sql(f"insert into okno.grants (user_id, org_id, roles) values ({user}, 1010, "
+             f"array['coordinator']) on conflict do nothing")
+    token = gw.token(user)
+    hdrs = {"Authorization": f"Bearer {token}", "X-Okno-Org": "1010"}
+    def take_over():  # (status, headers, body, writes counted on the loop by it)
+        before = writes_on_loop(gw)
+        st, h, b = gw.request("POST", f"/messages/{m}/actions/take_over", {}, headers=hdrs)
+        return st, h, b, writes_on_loop(gw) - before
+
+    st, _, b, on_loop = take_over()
+    assert st == 202 and on_loop == 0, ("a first token's write was decided from the caches", b)
+    st, h, b, on_loop = take_over()
+    assert st == 202 and h["location"] == f"/requests/{b['request_id']}", b
+    assert on_loop == 1
+    assert gw.decided(b["request_id"], user, 1010)["status"] in ("accepted", "refused")
+    gw.s.sql(f"delete from okno.grants where user_id = {user} and org_id = 1010")
+    produced = gw.produced()
+    deadline = time.monotonic() + 10
+    while True:
+        st, _, b, on_loop = take_over()
+        if st == 403:
+            break
+        assert st == 202 and time.monotonic() < deadline, (st, b)
+        produced = gw.produced()
+        time.sleep(0.02)
+    assert b["error"] == "no_role_in_org"
+    assert on_loop == 0, "the refusal did not come from the full check"
+    assert gw.produced() == produced
+
+
 # ---- reads -----------------------------------------------------------------------------------
 
 def test_reads_show_inbox_card_history_timeline_and_own_messages(gw):

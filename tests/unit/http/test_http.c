@@ -394,53 +394,106 @@ static void *resume_later(void *arg)
     return NULL;
 }
 
+/* A server with one worker: /later defers (defer_answer), /echo answers; both on the thread pool
+ * (blocking) or both on the loop. */
+struct deferring_server {
+    struct deferring d;
+    struct okno_http_route routes[3];
+    struct okno_http srv;
+};
+
+static void deferring_start(struct deferring_server *s, bool blocking)
+{
+    s->d = (struct deferring){NULL};
+    s->routes[0] = (struct okno_http_route){"GET", "/later", defer_answer, &s->d, blocking};
+    s->routes[1] = (struct okno_http_route){"POST", "/echo", echo_json, NULL, blocking};
+    s->routes[2] = (struct okno_http_route){0};
+    struct okno_http_options opt = {.listen = "127.0.0.1:0",
+                                    .routes = s->routes,
+                                    .limits = OKNO_HTTP_LIMITS_DEFAULT,
+                                    .workers = 1};
+    opt.limits.stop_timeout_ms = 5000;
+    assert_int_equal(okno_http_init(&s->srv, &opt), 0);
+    assert_int_equal(okno_http_start(&s->srv), 0);
+}
+
+/* /echo is answered (while deferred requests wait). */
+static void echo_answered(struct okno_http *srv)
+{
+    char req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Content-Length: 8\r\n\r\n{\"a\": 1}";
+    struct test_http_response res;
+    assert_int_equal(test_http_raw(okno_http_port(srv), req, strlen(req), &res), 0);
+    assert_int_equal(res.status, 200);
+    test_http_response_free(&res);
+}
+
 /* One worker: a deferred request does not hold it, so another blocking request is answered
  * while the first waits; the resume, from another thread, answers the first. */
 static void a_deferred_answer_frees_its_worker(void **state)
 {
     (void)state;
-    struct deferring d = {NULL};
-    struct okno_http_route routes[] = {
-        {"GET", "/later", defer_answer, &d, true}, {"POST", "/echo", echo_json, NULL, true}, {0}};
-    struct okno_http_options opt = {.listen = "127.0.0.1:0",
-                                    .routes = routes,
-                                    .limits = OKNO_HTTP_LIMITS_DEFAULT,
-                                    .workers = 1};
-    opt.limits.stop_timeout_ms = 5000;
-    struct okno_http srv;
-    assert_int_equal(okno_http_init(&srv, &opt), 0);
-    assert_int_equal(okno_http_start(&srv), 0);
-    struct deferred_client c = {.port = okno_http_port(&srv)};
+    static struct deferring_server s;
+    deferring_start(&s, true);
+    struct okno_http *srv = &s.srv;
+    struct deferring *d = &s.d;
+    struct deferred_client c = {.port = okno_http_port(srv)};
     pthread_t t;
     pthread_create(&t, NULL, deferred_request, &c);
-    struct okno_http_deferred *p = wait_pending(&d);
-    char req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                 "Content-Length: 8\r\n\r\n{\"a\": 1}";
-    struct test_http_response res;
-    assert_int_equal(test_http_raw(okno_http_port(&srv), req, strlen(req), &res), 0);
-    assert_int_equal(res.status, 200);
-    test_http_response_free(&res);
-    assert_int_equal(okno_http_in_flight(&srv), 1);
+    struct okno_http_deferred *p = wait_pending(d);
+    echo_answered(srv);
+    assert_int_equal(okno_http_in_flight(srv), 1);
     okno_http_respond_json(okno_http_deferred_response(p), 202, json_pack("{s:s}", "k", "v"));
     okno_http_resume(p);
     pthread_join(t, NULL);
     assert_int_equal(c.status, 202);
     assert_string_equal(c.body, "{\"k\":\"v\"}");
-    assert_int_equal(okno_http_in_flight(&srv), 0);
+    assert_int_equal(okno_http_in_flight(srv), 0);
     /* A request still deferred at stop: the stop waits for its resume (not for its timeout). */
     pthread_create(&t, NULL, deferred_request, &c);
-    struct late_resume late = {wait_pending(&d), 100};
+    struct late_resume late = {wait_pending(d), 100};
     pthread_t r;
     pthread_create(&r, NULL, resume_later, &late);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    okno_http_stop(&srv);
+    okno_http_stop(srv);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     assert_true(waited_ms >= 90 && waited_ms < 4000);
     pthread_join(r, NULL);
-    okno_http_close(&srv);
+    okno_http_close(srv);
     pthread_join(t, NULL);
+}
+
+/* A loop route's handler defers too (the gateway's writes shaped on the loop): two requests
+ * wait without holding the loop (another request is answered meanwhile), and one
+ * okno_http_resume_many answers both. */
+static void a_loop_handler_defers_and_resume_many_answers_them(void **state)
+{
+    (void)state;
+    static struct deferring_server s;
+    deferring_start(&s, false);
+    struct okno_http *srv = &s.srv;
+    struct deferring *d = &s.d;
+    struct deferred_client c[2] = {{.port = okno_http_port(srv)}, {.port = okno_http_port(srv)}};
+    pthread_t t[2];
+    struct okno_http_deferred *p[2];
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&t[i], NULL, deferred_request, &c[i]);
+        p[i] = wait_pending(d);
+    }
+    echo_answered(srv);
+    assert_int_equal(okno_http_in_flight(srv), 2);
+    for (int i = 0; i < 2; i++)
+        okno_http_respond_json(okno_http_deferred_response(p[i]), 202, json_pack("{s:i}", "k", i));
+    okno_http_resume_many(p, 2);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].status, 202);
+    }
+    assert_true(strcmp(c[0].body, c[1].body) != 0);
+    assert_int_equal(okno_http_in_flight(srv), 0);
+    okno_http_close(srv);
 }
 
 static void bad_options_are_refused(void **state)
@@ -488,6 +541,7 @@ int main(void)
         T(requests_over_the_in_flight_cap_get_503),
         T(idle_and_slow_senders_are_cut_and_others_served),
         cmocka_unit_test(a_deferred_answer_frees_its_worker),
+        cmocka_unit_test(a_loop_handler_defers_and_resume_many_answers_them),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
