@@ -269,7 +269,7 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     const okno_request *r = &in->req;
     if (okno__uuid_index_get(&b->skip_requests, &r->request_id) != UINT32_MAX ||
         okno__uuid_index_get(&b->seen_requests, &r->request_id) != UINT32_MAX) {
-        b->repeats++; /* counted when the batch commits: a rebuilt batch counts again */
+        b->repeats++; /* counted when the batch commits: not twice if it is decided again */
         return OKNO_OK;
     }
     okno__uuid_index_put(&b->seen_requests, &r->request_id, 1);
