@@ -75,8 +75,13 @@ static const char REFUSALS_SQL[] =
     "   $4::text[], $5::text[], $6::int4[], $7::int8[], $8::bytea[])"
     "   with ordinality as x(r, m, c, t, st, sp, so, b, n) order by n";
 
+/* One index probe per id (runtime pruning to one hash partition), the shape of the ledger's
+ * look-up (services/ledger/store.c): "request_id = any($1)" was planned as a sequential scan of
+ * every partition on a small log and probed every partition with every id on a large one. */
 static const char KNOWN_SQL[] =
-    "select request_id, accepted, events from okno.requests where request_id = any($1::uuid[])";
+    "select k.request_id, k.accepted, k.events from unnest($1::uuid[]) u(id),"
+    " lateral (select r.request_id, r.accepted, r.events from okno.requests r"
+    " where r.request_id = u.id limit 1) k";
 
 /* An id with the index of its entry in the batch; sorted by id (the first member). */
 typedef struct id_slot {

@@ -64,6 +64,7 @@ typedef struct okno_batch {
     okno__uuid_index seen_requests; /* request ids decided in this batch */
     okno__uuid_index skip_requests; /* request ids the log already holds (acknowledged) */
     uint32_t skip_count;
+    uint32_t repeats; /* requests of this build acknowledged as repeats (in-batch or logged) */
 
     uint8_t *bytes; /* encoded bodies; pointers are fixed up after encoding */
     size_t bytes_used, bytes_cap;

@@ -35,21 +35,28 @@ typedef struct okno_ledger_partition {
 } okno_ledger_partition;
 
 typedef struct okno_ledger_metrics {
-    struct okno_metrics_counter records;      /* Kafka records taken in */
-    struct okno_metrics_counter accepted;     /* requests that produced events */
-    struct okno_metrics_counter refused;      /* requests refused (incl. malformed) */
-    struct okno_metrics_counter malformed;    /* records that did not decode */
-    struct okno_metrics_counter duplicates;   /* repeated request ids acknowledged */
-    struct okno_metrics_counter events;       /* events appended */
-    struct okno_metrics_counter batches;      /* transactions committed */
-    struct okno_metrics_counter conflicts;    /* appends fenced off by another writer */
-    struct okno_metrics_counter resyncs;      /* partitions reloaded from PostgreSQL */
-    struct okno_metrics_histogram batch_ms;   /* time to process and commit one batch */
-    struct okno_metrics_histogram append_ms;  /* of which the PostgreSQL transaction */
-    struct okno_metrics_histogram lookup_ms;  /* of which the reads before deciding */
-    struct okno_metrics_histogram latency_ms; /* record timestamp to commit */
-    struct okno_metrics_histogram fill_ms;    /* first record of a batch to its processing */
+    struct okno_metrics_counter records;        /* Kafka records taken in */
+    struct okno_metrics_counter accepted;       /* requests that produced events */
+    struct okno_metrics_counter refused;        /* requests refused (incl. malformed) */
+    struct okno_metrics_counter malformed;      /* records that did not decode */
+    struct okno_metrics_counter duplicates;     /* repeated request ids acknowledged */
+    struct okno_metrics_counter events;         /* events appended */
+    struct okno_metrics_counter batches;        /* transactions committed */
+    struct okno_metrics_counter conflicts;      /* appends fenced off by another writer */
+    struct okno_metrics_counter resyncs;        /* partitions reloaded from PostgreSQL */
+    struct okno_metrics_counter lookups;        /* batches whose request ids were looked up */
+    struct okno_metrics_counter append_repeats; /* appends refused for logged request ids */
+    struct okno_metrics_histogram batch_ms;     /* time to process and commit one batch */
+    struct okno_metrics_histogram append_ms;    /* of which the PostgreSQL transaction */
+    struct okno_metrics_histogram lookup_ms;    /* of which the reads before deciding */
+    struct okno_metrics_histogram latency_ms;   /* record timestamp to commit */
+    struct okno_metrics_histogram fill_ms;      /* first record of a batch to its processing */
 } okno_ledger_metrics;
+
+/* After a repeated request id is seen (by the look-up or by an append refused for it), this many
+ * batches look their request ids up before deciding; otherwise a batch appends at once and the
+ * append's unique request ids find a repeat. */
+#define OKNO_LEDGER_LOOKUP_BATCHES 64
 
 typedef struct okno_ledger {
     struct okno_service *svc; /* borrowed */
@@ -73,6 +80,7 @@ typedef struct okno_ledger {
     int32_t partition_count[OKNO_LEDGER_INPUTS]; /* from the broker, for the partition check */
     okno_batch batch;
     okno_ledger_metrics metrics;
+    uint32_t lookup_batches_left; /* batches still to look up; see OKNO_LEDGER_LOOKUP_BATCHES */
     bool brokers_down; /* librdkafka said every broker is down; not ready until one answers */
     int64_t brokers_probed_ms; /* okno_clock_monotonic_ms of the last probe while down */
 } okno_ledger;

@@ -91,6 +91,12 @@ static void metrics_init(okno_ledger *l)
          "Appends fenced off because another writer moved a head."},
         {&m->resyncs, "okno_ledger_resyncs_total",
          "Partitions reloaded from PostgreSQL after a failed batch."},
+        {&m->lookups, "okno_ledger_lookups_total",
+         "Batches whose request ids were looked up before deciding (only within "
+         "64 batches of a repeat)."},
+        {&m->append_repeats, "okno_ledger_append_repeats_total",
+         "Appends refused for request ids the log already holds; the batch was decided again "
+         "without them."},
     };
     okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]);
     const struct {

@@ -269,7 +269,7 @@ static int decide(okno_ledger *l, const rd_kafka_message_t *m, okno_batch_input 
     const okno_request *r = &in->req;
     if (okno__uuid_index_get(&b->skip_requests, &r->request_id) != UINT32_MAX ||
         okno__uuid_index_get(&b->seen_requests, &r->request_id) != UINT32_MAX) {
-        okno_metrics_counter_inc(&l->metrics.duplicates);
+        b->repeats++; /* counted when the batch commits: not twice if it is decided again */
         return OKNO_OK;
     }
     okno__uuid_index_put(&b->seen_requests, &r->request_id, 1);
@@ -365,6 +365,7 @@ static void reset(okno_batch *b)
 {
     memset(&b->batch, 0, sizeof b->batch);
     b->heads_count = 0;
+    b->repeats = 0;
     b->bytes_used = 0;
     okno__uuid_index_clear(&b->head_index);
     okno__uuid_index_clear(&b->seen_requests);
@@ -450,6 +451,7 @@ static int commit_batch(okno_ledger *l, const okno_eventlog_result *res, size_t 
     for (size_t i = 0; i < b->batch.request_count; i++)
         okno_metrics_counter_inc(b->requests[i].accepted ? &l->metrics.accepted
                                                          : &l->metrics.refused);
+    okno_metrics_counter_add(&l->metrics.duplicates, b->repeats);
     okno_metrics_counter_add(&l->metrics.events, res->events_appended);
     okno_metrics_counter_inc(&l->metrics.batches);
     for (size_t i = 0; i < n; i++)
@@ -504,8 +506,13 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
         decode_one(l, records[i], &b->inputs[i], &b->decoders[i]);
     int rc = check_partitions(l, records, n);
     int64_t lookup_started = okno_clock_monotonic_ms();
-    if (rc == OKNO_OK)
+    if (rc == OKNO_OK && l->lookup_batches_left > 0) {
+        l->lookup_batches_left--;
+        okno_metrics_counter_inc(&l->metrics.lookups);
         rc = okno_ledger_mark_known_requests(l, n);
+        if (rc == OKNO_OK && b->skip_count > 0)
+            l->lookup_batches_left = OKNO_LEDGER_LOOKUP_BATCHES;
+    }
     if (rc == OKNO_OK)
         rc = load_missing_heads(l, records, n);
     okno_metrics_histogram_observe(&l->metrics.lookup_ms,
@@ -532,7 +539,8 @@ int okno_ledger_process(okno_ledger *l, rd_kafka_message_t **records, size_t n)
                 okno_metrics_counter_inc(&l->metrics.conflicts);
             return rc;
         }
-        okno_metrics_counter_add(&l->metrics.duplicates, res.known_count);
+        okno_metrics_counter_inc(&l->metrics.append_repeats);
+        l->lookup_batches_left = OKNO_LEDGER_LOOKUP_BATCHES;
         skip_known(l, &res);
         rc = OKNO_OK;
     }

@@ -154,8 +154,10 @@ int okno_ledger_load_heads(okno_ledger *l, const okno_uuid *ids, size_t n)
 
 int okno_ledger_mark_known_requests(okno_ledger *l, size_t n)
 {
-    /* One round trip for the whole batch: "{uuid,...}" as a text array. Repeats are rare, but
-     * finding one only when the append fails would cost a whole rolled-back transaction. */
+    /* One round trip for the whole batch: "{uuid,...}" as a text array. Only within
+     * OKNO_LEDGER_LOOKUP_BATCHES of a repeat (okno_ledger_process): where repeats come, finding
+     * one only when the append fails would cost a rolled-back transaction per batch; where
+     * none come, the look-up would cost every batch a statement that finds nothing. */
     okno_batch *b = &l->batch;
     char *list = malloc(n * OKNO_UUID_TEXT_BYTES + 3);
     if (list == NULL)

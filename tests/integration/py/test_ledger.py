@@ -136,28 +136,118 @@ def test_two_ledgers_that_both_own_every_partition_append_once(scratch):
     check_log_matches(s, expect)
 
 
-def test_request_id_lookup_probes_the_index_after_starting_on_an_empty_log(scratch):
-    """The ledger prepares its request-id lookup when it connects, here to an empty log. As the
-    log grows under it, each batch's lookup must stay one index probe per id: a plan made for
-    the empty tables that scans every partition of okno.requests would cost a batch time in
-    proportion to the whole log."""
-    s = scratch
-    group = f"ledger-{s.tag}"
-    stats = "from pg_stat_user_tables where schemaname = 'okno' and relname like 'requests_p%'"
-    # Sessions report their statistics when they end: the migrations' scans are in by now.
-    scans_before = s.scalar(f"select coalesce(sum(seq_scan), 0) {stats}")
-    ledger = s.start_ledger(group)
-    expect = s.load("--messages", "3000", "--seed", "17", "--repeat-permille", "0")
-    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
-    # The ledger's backend reports its table statistics when its session ends.
+REQUESTS_STATS = ("from pg_stat_user_tables where schemaname = 'okno' "
+                  "and relname like 'requests_p%'")
+
+
+def requests_scans(s, kind):
+    """seq_scan or idx_scan summed over okno.requests' partitions, as the sessions reported."""
+    return s.scalar(f"select coalesce(sum({kind}), 0) {REQUESTS_STATS}")
+
+
+def ledger_counter(ledger, name):
+    """A counter of the ledger's /metrics."""
+    import re
+    import urllib.request
+    url = f"http://127.0.0.1:{ledger.admin_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return float(re.search(rf"^{name} (\S+)$", r.read().decode(), re.M).group(1))
+
+
+def stop_for_statistics(s, ledger, reported):
+    """Stops the ledger: its backend reports its table statistics when its session ends."""
     ledger.send_signal(signal.SIGTERM)
     ledger.wait(20)
-
-    def reported():
-        return s.scalar(f"select coalesce(sum(idx_scan), 0) {stats}") > 0
     wait_until("the ledger's table statistics", reported)
-    assert s.scalar(f"select coalesce(sum(seq_scan), 0) {stats}") == scans_before
+
+
+def test_request_id_lookup_probes_the_index_after_starting_on_an_empty_log(scratch):
+    """The ledger prepares its request-id lookup when it connects, here to an empty log, and an
+    append refused for a logged request id asks which ids those are (find_known). As the log
+    grows under them, every read of a request id must stay one index probe per id: a plan made
+    for the empty tables that scans every partition of okno.requests would cost a batch time in
+    proportion to the whole log. Repeats in the load, and the whole load sent again (the same
+    seed: the same request ids, in later batches than their originals), make both run."""
+    s = scratch
+    group = f"ledger-{s.tag}"
+    # Sessions report their statistics when they end: the migrations' scans are in by now.
+    scans_before = requests_scans(s, "seq_scan")
+    ledger = s.start_ledger(group)
+    load = ("--messages", "3000", "--seed", "17", "--repeat-permille", "50",
+            "--malformed-permille", "0")
+    expect = s.load(*load)
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    again = s.load(*load)
+    wait_until("the ledger to consume the load sent again",
+               lambda: caught_up(s, group, expect["records"] + again["records"]))
+    assert ledger_counter(ledger, "okno_ledger_append_repeats_total") >= 1, "find_known ran"
+    assert ledger_counter(ledger, "okno_ledger_lookups_total") >= 1, "the look-up ran"
+    assert ledger_counter(ledger, "okno_ledger_requests_repeated_total") \
+        == expect["repeats"] + again["records"]
+    stop_for_statistics(s, ledger, lambda: requests_scans(s, "idx_scan") > 0)
+    assert requests_scans(s, "seq_scan") == scans_before
     check_log_matches(s, expect)  # (its counts scan the tables: after the statistics are read)
+
+
+def test_a_ledger_without_repeats_never_looks_request_ids_up(scratch):
+    """Fresh requests are not repeats: with none in the load, no batch reads okno.requests
+    before appending (no look-up statement at all; the append's unique request ids would find
+    a repeat), and every request is logged once."""
+    s = scratch
+    group = f"ledger-{s.tag}"
+    scans_before = requests_scans(s, "seq_scan") + requests_scans(s, "idx_scan")
+    ledger = s.start_ledger(group)
+    expect = s.load("--messages", "1000", "--seed", "19", "--repeat-permille", "0")
+    wait_until("the ledger to consume every record", lambda: caught_up(s, group, expect["records"]))
+    assert ledger_counter(ledger, "okno_ledger_lookups_total") == 0
+    assert ledger_counter(ledger, "okno_ledger_append_repeats_total") == 0
+    assert ledger_counter(ledger, "okno_ledger_requests_repeated_total") == 0
+    logged = expect["expected_accepted"] + expect["expected_refused"] + expect["malformed"]
+    stop_for_statistics(s, ledger, lambda: s.scalar(
+        f"select coalesce(sum(n_tup_ins), 0) {REQUESTS_STATS}") >= logged)
+    assert requests_scans(s, "seq_scan") + requests_scans(s, "idx_scan") == scans_before
+    check_log_matches(s, expect)
+
+
+def test_repeats_after_a_long_quiet_stretch_are_found_by_the_append_alone(scratch):
+    """Repeats turn the look-up on for 64 batches; a long stretch without any turns it off, and
+    repeats arriving after it are found by the append (its unique request ids): the batch is
+    decided again without them, each is acknowledged once and nothing is appended twice."""
+    s = scratch
+    group = f"ledger-{s.tag}"
+    ledger = s.start_ledger(group)
+    noisy_load = ("--messages", "100", "--seed", "29", "--repeat-permille", "200",
+                  "--malformed-permille", "0")
+    noisy = s.load(*noisy_load)
+    wait_until("the ledger to consume the load", lambda: caught_up(s, group, noisy["records"]))
+    resent = s.load(*noisy_load)  # its request ids again, in later batches: repeats
+    wait_until("the ledger to consume the load sent again",
+               lambda: caught_up(s, group, noisy["records"] + resent["records"]))
+    assert ledger_counter(ledger, "okno_ledger_append_repeats_total") >= 1
+    batches = ledger_counter(ledger, "okno_ledger_batches_total")
+    lookups = ledger_counter(ledger, "okno_ledger_lookups_total")
+    quiet_load = ("--messages", "300", "--seed", "31", "--repeat-permille", "0",
+                  "--malformed-permille", "0")
+    quiet = s.load(*quiet_load, "--rate", "300")  # many small batches
+    records = noisy["records"] + resent["records"] + quiet["records"]
+    wait_until("the ledger to consume the quiet load", lambda: caught_up(s, group, records))
+    assert ledger_counter(ledger, "okno_ledger_batches_total") - batches > 64, \
+        "the quiet load should have come in more batches than the look-up window"
+    looked_up = ledger_counter(ledger, "okno_ledger_lookups_total") - lookups
+    assert 1 <= looked_up <= 64, "the look-up ran after the repeats, for 64 batches at most"
+    lookups += looked_up
+    refused_appends = ledger_counter(ledger, "okno_ledger_append_repeats_total")
+    again = s.load(*quiet_load)  # the same seed: every request id of the quiet load again
+    wait_until("the ledger to consume the repeats",
+               lambda: caught_up(s, group, records + again["records"]))
+    assert ledger_counter(ledger, "okno_ledger_append_repeats_total") > refused_appends, \
+        "the first repeats were found by the append"
+    assert ledger_counter(ledger, "okno_ledger_lookups_total") > lookups, "and turned look-ups on"
+    assert ledger_counter(ledger, "okno_ledger_requests_repeated_total") \
+        == noisy["repeats"] + resent["records"] + again["records"]
+    both = {k: noisy[k] + quiet[k] for k in ("expected_events", "expected_accepted",
+                                             "expected_refused", "malformed")}
+    check_log_matches(s, both)
 
 
 def test_a_request_under_light_load_does_not_wait_for_a_batch_to_fill(scratch):
