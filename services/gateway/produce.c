@@ -54,6 +54,7 @@ static void answer(struct pending *p, rd_kafka_resp_err_t err)
         okno_log_warn("gateway: produce failed", OKNO_LOG_STR("reason", rd_kafka_err2str(err)));
         okno_http_respond_error(res, 503, "unavailable", NULL, "Kafka did not take the request");
     }
+    free(p);
 }
 
 /* The fault injection point gateway.fault_stop_before_answer: when its file exists, the write
