@@ -306,7 +306,9 @@ def test_load_warmup_starts_the_window_after_the_producer_is_up(scratch):
     records = read_topic(s.bootstrap, s.topics["transitions"], summary["records"])
     assert len(records) == summary["records"]
     stamps = sorted(m.timestamp()[1] for m in records)
-    assert window["window_start_ms"] - stamps[0] >= 1000, "the warm-up lasts the second asked"
+    # The warm-up's clock starts just before the first record is produced, and Kafka's
+    # timestamp is taken when it is (CI saw 999 ms): a few milliseconds of slack, no more.
+    assert window["window_start_ms"] - stamps[0] >= 1000 - 10, "the warm-up lasts the second asked"
     in_window = sum(1 for t in stamps if t >= window["window_start_ms"])
     assert in_window == summary["records"] - summary["warmup_records"]
 
