@@ -25,10 +25,6 @@ def rig():
         r.close()
 
 
-def all_ready(rig):
-    return all(rig.ready(rig.procs[s]) for s in SERVICES)
-
-
 def test_broker_sigkill_during_load_loses_nothing_and_services_resume(rig):
     load = rig.load(messages=1500, rate=2500, seed=31)
     time.sleep(2)
@@ -42,7 +38,7 @@ def test_broker_sigkill_during_load_loses_nothing_and_services_resume(rig):
     rig.cluster_up()
     started = time.monotonic()
     load.finish()
-    wait_until("every service to be ready again", lambda: all_ready(rig), WAIT_S)
+    wait_until("every service to be ready again", rig.all_ready, WAIT_S)
     print(f"services ready {time.monotonic() - started:.1f} s after the broker's restart")
     assert Oracle(rig).check() == []
 
@@ -59,7 +55,7 @@ def test_postgres_crash_during_load_loses_nothing_and_services_resume(rig, down_
         assert rig.procs[s].poll() is None, f"okno-{s} exited while PostgreSQL was down"
     rig.cluster_up()
     started = time.monotonic()
-    wait_until("every service to be ready again", lambda: all_ready(rig), WAIT_S)
+    wait_until("every service to be ready again", rig.all_ready, WAIT_S)
     print(f"services ready {time.monotonic() - started:.1f} s after PostgreSQL's restart")
     load.finish()
     assert Oracle(rig).check() == []
