@@ -15,6 +15,11 @@ and PostgreSQL (deploy/local).
    POSTs' own p99 from their due times. It starts once the ledger has decided the write phase's
    backlog; a first second (full: two) at the same rate opens the connections and is left out.
 
+Before 3 the broker is warmed with the write load itself (bench/warm.py): rounds of writes until
+the broker's JIT compilers use less than 0.03 of a core over a round (at most WARMUP_MAX_S), so
+the figures are a warm broker's, as in production; broker_warmup_s says how long that took, and
+broker_jit_cores_writes / _decide the compilers' share during 3 and 4.
+
 The last line is one JSON object (with the load average)."""
 import argparse
 import json
@@ -29,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "py"))
 from gateway_harness import Gateway  # noqa: E402
 from harness import BUILD, wait_until  # noqa: E402
+from warm import JitMeter, warm  # noqa: E402
 
 COORD, MODERATOR = (101001, 1010), (101, 1)
 LUA = """
@@ -84,6 +90,7 @@ def ceiling(seconds, conns):
 
 
 WRITE_CONNS = 256
+WARMUP_ROUND_S = 5
 
 
 def decide(gw, ids, rate, seconds, token, warmup_s):
@@ -127,6 +134,7 @@ def main():
     a = ap.parse_args()
     seconds, conns = (3, 32) if a.quick else (20, 128)
     rate, decide_s, warmup_s = (2000, 3, 1) if a.quick else (2000, 15, 2)
+    warmup_max_s = 150 if a.quick else 300
     gw = Gateway("bench_gateway", **{"gateway.workers": 32, "gateway.in_flight_max": 4096})
     try:
         ids = prepare(gw, 10 if a.quick else 100)
@@ -141,17 +149,26 @@ def main():
         # A write's 202 waits for Kafka's acks=all acknowledgement (linger 5 ms) and the batch's
         # PostgreSQL round trip, about 20 ms, so a closed-loop client at the reads' connection
         # count measures that latency, not the gateway's capacity: writes get WRITE_CONNS.
-        writes = wrk(f"http://127.0.0.1:{gw.port}", seconds, WRITE_CONNS,
-                     script(ids, "POST", "/actions/take_over", {}),
-                     auth + ["Content-Type: application/json"])
-        print(f"writes: {writes}", file=sys.stderr)
+        write_lua = script(ids, "POST", "/actions/take_over", {})
+
+        def write_load(secs):
+            return wrk(f"http://127.0.0.1:{gw.port}", secs, WRITE_CONNS, write_lua,
+                       auth + ["Content-Type: application/json"])
+        warmed = warm(write_load, WARMUP_ROUND_S, warmup_max_s,
+                      lambda line: print(line, file=sys.stderr))
+        jit = JitMeter()
+        writes = write_load(seconds)
+        jit_writes = jit.cores()
+        print(f"writes: {writes}, the broker's JIT {jit_writes} cores", file=sys.stderr)
         # The ledger first decides the write phase's backlog, so the paced actions meet a
         # steady system rather than its catch-up.
         produced = gw.produced()
         wait_until("the write phase decided", lambda: gw.s.scalar(
             "select count(*) from okno.requests") >= produced, timeout_s=600)
+        jit.start()
         paced = decide(gw, ids, rate, decide_s, token, warmup_s)
-        print(f"decide: {paced}", file=sys.stderr)
+        jit_decide = jit.cores()
+        print(f"decide: {paced}, the broker's JIT {jit_decide} cores", file=sys.stderr)
     finally:
         gw.close()
     result = {
@@ -164,6 +181,9 @@ def main():
         "decide_p99_ms": paced["decide_p99_ms"] and round(paced["decide_p99_ms"], 1),
         "decide_rate_target_per_s": rate, "decide_rate_per_s": round(paced["rate_ok_per_s"]),
         "decide_post_p99_ms": round(paced["p99_ms"], 2), "decide_errors": paced["failed"],
+        "broker_warmup_s": warmed["broker_warmup_s"],
+        "broker_warmup_rounds": warmed["broker_warmup_rounds"],
+        "broker_jit_cores_writes": jit_writes, "broker_jit_cores_decide": jit_decide,
         "loadavg": os.getloadavg()[0],
     }
     print(json.dumps(result))

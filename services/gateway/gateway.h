@@ -188,6 +188,7 @@ struct gateway {
     struct okno_metrics_counter produce_failed; /* requests Kafka did not take (503 answered) */
     struct okno_metrics_counter refused_auth;   /* 401s: missing, bad or expired tokens */
     struct okno_metrics_counter writes_on_loop; /* writes the caches decided, on the loop */
+    struct okno_metrics_counter visible_cached; /* actions the read cache saw, no round trip */
     struct okno_metrics_histogram produce_ms;   /* produce to acknowledgement (acks=all), ms */
     struct okno_metrics_histogram batch_writes; /* writes per batch (batch.c) */
 };

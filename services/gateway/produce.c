@@ -212,6 +212,9 @@ int gw_metrics_init(struct gateway *gw, struct okno_metrics *reg)
         {&gw->writes_on_loop, "okno_gateway_writes_on_loop_total",
          "Writes whose caller the token and grant caches decided, shaped on the HTTP loop"
          " without a worker."},
+        {&gw->visible_cached, "okno_gateway_write_visibility_cached_total",
+         "Actions whose visibility the read cache confirmed (card and caller cached), without a"
+         " database round trip."},
     };
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, GW_BATCH_WRITES_MAX};
     if (okno_metrics_counters_init(reg, counters, sizeof counters / sizeof counters[0]) != 0 ||

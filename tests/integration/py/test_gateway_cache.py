@@ -1,7 +1,9 @@
 """The gateway's read cache (services/gateway/README.md, "Read cache") with a real ledger,
 projector, Kafka and PostgreSQL: a card read after `?wait=` said projected shows the event; a
 hierarchy change reaches cached cards through okno_directory; losing the listener empties the
-cache; a replay swap's notification empties it; it can be turned off; its metrics are served.
+cache; a replay swap's notification empties it; it can be turned off; its metrics are served; an
+action on a cached card that its caller sees skips the database's visibility check, and one the
+cache does not see is still judged by PostgreSQL (404).
 The rule itself equals the policies (tests/integration/test_rm_rule.c), and the tenant-isolation
 matrix of test_gateway.py runs with the cache on and warm."""
 import re
@@ -36,6 +38,13 @@ def metrics(gw, proc=None):
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return {m[0]: float(m[1]) for m in
             re.findall(r"^(okno_gateway_read_cache_\w+) (\S+)$", text, re.M)}
+
+
+def visible_cached(gw):
+    port = gw.proc.admin_port
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return float(re.search(r"^okno_gateway_write_visibility_cached_total (\S+)$", text,
+                           re.M).group(1))
 
 
 def accepted_message(gw):
@@ -174,3 +183,28 @@ def test_the_cache_can_be_turned_off(gw):
         assert got["okno_gateway_read_cache_entries"] == 0
     finally:
         off.close()
+
+
+def test_an_action_on_a_cached_card_its_caller_sees_skips_the_database_check(gw):
+    m = accepted_message(gw)
+    token = gw.token(COORD[0])
+    assert card(gw, m, token=token)[0] == 200  # the card and the caller's scope cached
+    before = visible_cached(gw)
+    assert gw.act(m, "take_over", *COORD)["status"] == "accepted"
+    assert visible_cached(gw) == before + 1
+
+
+def test_an_action_the_cache_does_not_see_is_judged_by_the_database(gw):
+    """Org B's coordinator has the card cached as not visible to it: the action is 404 as for a
+    missing id (PostgreSQL judged it: the cache confirms only "visible"), nothing produced."""
+    m = accepted_message(gw)
+    token = gw.token(102001)
+    got = card(gw, m, who=(102001, 1020), token=token)
+    assert got[0] == 404, got
+    assert card(gw, m, token=gw.token(COORD[0]))[0] == 200  # cached
+    before, produced = visible_cached(gw), gw.produced()
+    st, _, b = gw.request("POST", f"/messages/{m}/actions/take_over", {}, token=token, org=1020)
+    missing = gw.request("POST", "/messages/00000000-0000-4000-8000-000000000000/actions/"
+                         "take_over", {}, token=token, org=1020)
+    assert (st, b) == (missing[0], missing[2]) and st == 404
+    assert visible_cached(gw) == before and gw.produced() == produced
