@@ -15,8 +15,9 @@ and PostgreSQL (deploy/local).
    POSTs' own p99 from their due times. It starts once the ledger has decided the write phase's
    backlog; a first second (full: two) at the same rate opens the connections and is left out.
 
-Before 3 the broker is warmed with the write load itself (bench/warm.py): rounds of writes until
-the broker's JIT compilers use less than 0.03 of a core over a round (at most WARMUP_MAX_S), so
+Before 3 the broker is warmed with the loads of 3 and 4 themselves (bench/warm.py): rounds of
+writes then paced actions until the broker's JIT compilers use less than 0.03 of a core over a
+round (at most 150 s, full: 300), so
 the figures are a warm broker's, as in production; broker_warmup_s says how long that took, and
 broker_jit_cores_writes / _decide the compilers' share during 3 and 4.
 
@@ -93,11 +94,10 @@ WRITE_CONNS = 256
 WARMUP_ROUND_S = 5
 
 
-def decide(gw, ids, rate, seconds, token, warmup_s):
-    """Open-loop actions at a fixed rate (bench_http_pace: request k is due at k / rate, whatever
-    the ones before it did); per action, from its due time to the ledger's commit of its decision
-    (okno.requests.at). Returns the client's summary with decide_p99_ms added."""
-    out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+def pace(gw, ids, rate, seconds, token, warmup_s, out):
+    """bench_http_pace: take_over actions open-loop at `rate` (request k is due at k / rate,
+    whatever the ones before it did), each one's due time, latency, status and request id into
+    the file `out`. Returns the client's summary."""
     cmd = [str(BUILD / "bench" / "bench_http_pace"), "--base", f"http://127.0.0.1:{gw.port}",
            "--rate", str(rate), "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", out,
            "--connections", "512",
@@ -105,7 +105,15 @@ def decide(gw, ids, rate, seconds, token, warmup_s):
            "--header", "Content-Type: application/json"]
     cmd += [f"/messages/{i}/actions/take_over" for i in ids]
     run = subprocess.run(cmd, capture_output=True, text=True)
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def decide(gw, ids, rate, seconds, token, warmup_s):
+    """Open-loop actions at a fixed rate (pace); per action, from its due time to the ledger's
+    commit of its decision (okno.requests.at). Returns the client's summary with decide_p99_ms
+    added."""
+    out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+    summary = pace(gw, ids, rate, seconds, token, warmup_s, out)
     due = {}
     with open(out) as f:
         for line in f:
@@ -154,7 +162,10 @@ def main():
         def write_load(secs):
             return wrk(f"http://127.0.0.1:{gw.port}", secs, WRITE_CONNS, write_lua,
                        auth + ["Content-Type: application/json"])
-        warmed = warm(write_load, WARMUP_ROUND_S, warmup_max_s,
+        def both_loads(secs):  # the broker compiles the paced phase's small requests too
+            write_load(secs / 2)
+            pace(gw, ids, rate, secs / 2, token, 0, os.devnull)
+        warmed = warm(both_loads, WARMUP_ROUND_S, warmup_max_s,
                       lambda line: print(line, file=sys.stderr))
         jit = JitMeter()
         writes = write_load(seconds)
