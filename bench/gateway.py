@@ -91,7 +91,7 @@ def ceiling(seconds, conns):
 
 
 WRITE_CONNS = 256
-WARMUP_ROUND_S = 5
+WARMUP_ROUND_S = 6  # s: 3 of writes, 3 of paced actions
 
 
 def pace(gw, ids, rate, seconds, token, warmup_s, out):
@@ -163,8 +163,8 @@ def main():
             return wrk(f"http://127.0.0.1:{gw.port}", secs, WRITE_CONNS, write_lua,
                        auth + ["Content-Type: application/json"])
         def both_loads(secs):  # the broker compiles the paced phase's small requests too
-            write_load(secs / 2)
-            pace(gw, ids, rate, secs / 2, token, 0, os.devnull)
+            write_load(secs // 2)  # wrk takes whole seconds
+            pace(gw, ids, rate, secs - secs // 2, token, 0, os.devnull)
         warmed = warm(both_loads, WARMUP_ROUND_S, warmup_max_s,
                       lambda line: print(line, file=sys.stderr))
         jit = JitMeter()
