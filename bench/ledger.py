@@ -16,6 +16,11 @@ Floors measured in the same run, so that the figures read as a share of the limi
    into a topic of its own) and a librdkafka consumer taking each record as it arrives: a record's
    timestamp -> its arrival at the consumer (the ledger's fetch settings, a blocking poll).
 
+Before the ledger's latency window its own paced load runs in rounds until the broker's JIT
+compilers are quiet (bench/warm.py: a broker that has just started compiles its request paths for
+minutes of load, several times slower meanwhile); broker_warmup_s says how long that took, and
+broker_jit_cores_latency / _floor the compilers' share of a core during each window.
+
 Both latency windows (the ledger's and Kafka alone's) begin after a warm-up: `okno load --warmup`
 starts its producer and produces at the same rate for WARMUP_S seconds (and until Kafka has
 acknowledged a record) before the window, and says when the window begins. The idempotent
@@ -38,11 +43,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "py"))
 from confluent_kafka import Consumer  # noqa: E402
 from harness import OKNO, Scratch, wait_until  # noqa: E402
+from warm import JitMeter  # noqa: E402
+from warm import warm as warm_broker  # noqa: E402
 
 # Events per accepted-or-refused record in the load's default mix (measured, see README).
 EVENTS_PER_RECORD = 0.89
 # Seconds the producer runs at the window's rate before the window begins.
 WARMUP_S = 5
+# At most this long of the window's load before it, until the broker's JIT is done (warm.py).
+WARM_MAX_S = 120
 
 
 def metrics(port):
@@ -185,14 +194,29 @@ def latency(seconds, events_per_s=5000):
         # not steady-state latency.
         warm = s.load("--messages", "200", "--seed", "3")
         wait_until("the warm-up", lambda: committed(ledger.admin_port) >= warm["records"])
+        # Then the window's own load until the broker's JIT is done with it (bench/warm.py);
+        # each round's messages are new (a seed of its own).
+        seeds = iter(range(100, 1000))
+
+        def paced_round(secs):
+            done = s.load("--messages", str(max(1, int(rate * secs / 7.7))), "--rate", str(rate),
+                          "--seed", str(next(seeds)))
+            warm["records"] += done["records"]
+        warmed = warm_broker(paced_round, 5, WARM_MAX_S, lambda line: print(line, file=sys.stderr))
+        wait_until("the warm-up", lambda: committed(ledger.admin_port) >= warm["records"])
+        quiesce(s)  # the warm-up's WAL and dirty pages out before the window
         # The window's observations: those after the producer's warm-up (the records in
         # flight at that moment, a few milliseconds' worth, are counted with the window).
         window = {}
 
+        jit = JitMeter()
+
         def at_window(start_ms):
             window["before"] = histogram(metrics(ledger.admin_port), "okno_ledger_latency_ms")
             window["t0"] = time.monotonic()
+            jit.start()
         expect = paced_load(s, seconds, rate, at_window)
+        jit_window = jit.cores()
         before, t0 = window["before"], window["t0"]
         wait_until("the ledger to catch up",
                    lambda: committed(ledger.admin_port) >= warm["records"] + expect["records"],
@@ -203,7 +227,9 @@ def latency(seconds, events_per_s=5000):
         window_records = expect["records"] - expect["warmup_records"]
         return {"offered_events_per_s": round(window_records * EVENTS_PER_RECORD / elapsed),
                 "p50_ms": round(quantile(before, after, 0.50), 1),
-                "p99_ms_at_5k": round(quantile(before, after, 0.99), 1)}
+                "p99_ms_at_5k": round(quantile(before, after, 0.99), 1),
+                "broker_warmup_s": warmed["broker_warmup_s"],
+                "broker_jit_cores_latency": jit_window}
     finally:
         s.close()
 
@@ -235,7 +261,9 @@ def kafka_floor(seconds, events_per_s=5000):
         t.start()
         wait_until("the floor consumer's warm-up", lambda: len(lat) >= warm["records"])
         lat.clear()
-        expect = paced_load(s, seconds, rate, lambda start_ms: None)
+        jit = JitMeter()
+        expect = paced_load(s, seconds, rate, lambda start_ms: jit.start())
+        jit_floor = jit.cores()
         wait_until("the floor consumer to catch up", lambda: len(lat) >= expect["records"])
         done.set()
         t.join()
@@ -250,7 +278,7 @@ def kafka_floor(seconds, events_per_s=5000):
         return {"kafka_p50_ms": round(lat[len(lat) // 2], 1),
                 "kafka_p99_ms": round(lat[int(len(lat) * 0.99)], 1),
                 "kafka_max_ms": round(lat[-1], 1),
-                "kafka_seconds_over_100ms": len(slow)}
+                "kafka_seconds_over_100ms": len(slow), "broker_jit_cores_floor": jit_floor}
     finally:
         s.close()
 
