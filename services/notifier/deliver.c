@@ -35,6 +35,9 @@ static const char CLAIM_SQL[] =
 static const char SENT_SQL[] =
     "update okno.notifications set mail_state = 'sent', sent_at = now(), attempts = attempts + 1,"
     " last_error = null where notification_id = $1 and mail_state = 'pending'";
+static const char SENT_LATE_SQL[] =
+    "update okno.notifications set mail_state = 'sent', sent_at = now(), attempts = attempts + 1,"
+    " last_error = null where notification_id = any($1::uuid[]) and mail_state = 'pending'";
 static const char FAILED_SQL[] =
     "update okno.notifications set mail_state = 'failed', attempts = attempts + 1,"
     " last_error = $2 where notification_id = $1 and mail_state = 'pending'";
@@ -122,6 +125,47 @@ static void fault_stop_before_send(const okno_notifier *n, const char *id)
     okno_log_warn("fault injection: continued", OKNO_LOG_STR("notification", id));
 }
 
+/* The relay accepted mail `id` but its `sent` was not recorded (the database link failed): kept
+ * for record_unrecorded, so this process does not send it again. */
+static void remember_unrecorded(okno_notifier *n, const char *id)
+{
+    if (n->unrecorded_count == OKNO_NOTIFIER_UNRECORDED_MAX) {
+        okno_log_warn("a sent mail's record failed and too many wait already: it may go out "
+                      "again (same Message-ID)",
+                      OKNO_LOG_STR("notification", id));
+        return;
+    }
+    snprintf(n->unrecorded[n->unrecorded_count++], sizeof n->unrecorded[0], "%s", id);
+}
+
+/* Records the mails this process sent whose `sent` the database missed, before it claims any:
+ * a mail another notifier has sent or failed since is left as it is. */
+static int record_unrecorded(okno_notifier *n)
+{
+    if (n->unrecorded_count == 0)
+        return OKNO_OK;
+    char ids[OKNO_NOTIFIER_UNRECORDED_MAX * 37 + 3];
+    size_t len = 0;
+    ids[len++] = '{';
+    for (int i = 0; i < n->unrecorded_count; i++)
+        len +=
+            (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", i ? "," : "", n->unrecorded[i]);
+    snprintf(ids + len, sizeof ids - len, "}");
+    const char *params[1] = {ids};
+    PGresult *res = NULL;
+    int rc = run(n, SENT_LATE_SQL, 1, params, &res);
+    if (rc != OKNO_OK)
+        return rc;
+    uint64_t rows = strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    n->stats.mails_recorded_late += rows;
+    okno_log_info("sent mails recorded after the database link came back",
+                  OKNO_LOG_INT("mails", n->unrecorded_count),
+                  OKNO_LOG_INT("recorded", (int64_t)rows));
+    n->unrecorded_count = 0;
+    return OKNO_OK;
+}
+
 /* Sends row i of due; returns false when the server could not be reached (stop the step). */
 static bool send_row(okno_notifier *n, const PGresult *due, int i, int64_t now_ms, int *rc)
 {
@@ -173,6 +217,8 @@ static bool send_row(okno_notifier *n, const PGresult *due, int i, int64_t now_m
     if (v == OKNO_MAIL_SENT) {
         n->stats.mails_sent++;
         *rc = run(n, SENT_SQL, 1, params, NULL);
+        if (*rc != OKNO_OK)
+            remember_unrecorded(n, id);
         return *rc == OKNO_OK;
     }
     if (v == OKNO_MAIL_REFUSED) {
@@ -193,12 +239,15 @@ int okno_notifier_step_mail(okno_notifier *n, int64_t now_ms, size_t *tried)
         return OKNO_OK;
     if (n->tail.conn == NULL || !n->tail.leader)
         return OKNO_OK; /* the log step connects and leads first */
+    int rc = record_unrecorded(n);
+    if (rc != OKNO_OK)
+        return rc;
     char now[24], limit[16];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(limit, sizeof limit, "%d", n->cfg.mail_batch);
     const char *params[2] = {now, limit};
     PGresult *due;
-    int rc = run(n, DUE_SQL, 2, params, &due);
+    rc = run(n, DUE_SQL, 2, params, &due);
     if (rc != OKNO_OK)
         return rc;
     bool reachable = true;

@@ -189,12 +189,13 @@ static rd_kafka_conf_t *kafka_conf(struct okno_config *c, int *rc)
 
 /* okno_notifier_*: what the notifier did, for /metrics. */
 static struct {
-    struct okno_metrics_counter events_read;  /* log events folded */
-    struct okno_metrics_counter reports;      /* digests, weekly reports, fault requests */
-    struct okno_metrics_counter mail_tries;   /* mails handed to the relay (sent or refused) */
-    struct okno_metrics_counter mail_delays;  /* turns whose mail the relay did not take */
-    struct okno_metrics_counter published;    /* records acknowledged on okno.notifications.v1 */
-    struct okno_metrics_counter mails_fenced; /* claimed mails not sent: the claim was too old */
+    struct okno_metrics_counter events_read;   /* log events folded */
+    struct okno_metrics_counter reports;       /* digests, weekly reports, fault requests */
+    struct okno_metrics_counter mail_tries;    /* mails handed to the relay (sent or refused) */
+    struct okno_metrics_counter mail_delays;   /* turns whose mail the relay did not take */
+    struct okno_metrics_counter published;     /* records acknowledged on okno.notifications.v1 */
+    struct okno_metrics_counter mails_fenced;  /* claimed mails not sent: the claim was too old */
+    struct okno_metrics_counter recorded_late; /* sent mails recorded after a lost link */
 } metrics;
 
 static int metrics_init(struct okno_metrics *r)
@@ -211,6 +212,9 @@ static int metrics_init(struct okno_metrics *r)
          "Notifications acknowledged on okno.notifications.v1."},
         {&metrics.mails_fenced, "okno_notifier_mails_fenced_total",
          "Claimed mails not sent because the notifier stalled past the claim's window."},
+        {&metrics.recorded_late, "okno_notifier_mails_recorded_late_total",
+         "Sent mails whose 'sent' was recorded only after the database link came back (not sent"
+         " again)."},
     };
     return okno_metrics_counters_init(r, counters, sizeof counters / sizeof counters[0]) == 0
                ? OKNO_OK
@@ -309,10 +313,11 @@ static int step(void *arg, size_t *done)
     int frc = okno_notifier_step_faults(&notifier, now_ms(), &faults);
     report(frc, "fault requests' mail delayed", fault_error, sizeof fault_error);
     digests += faults;
-    uint64_t fenced = notifier.stats.mails_fenced;
+    uint64_t fenced = notifier.stats.mails_fenced, late = notifier.stats.mails_recorded_late;
     int mrc = okno_notifier_step_mail(&notifier, now_ms(), &tried);
     report(mrc, "mail delayed", mail_error, sizeof mail_error);
     okno_metrics_counter_add(&metrics.mails_fenced, notifier.stats.mails_fenced - fenced);
+    okno_metrics_counter_add(&metrics.recorded_late, notifier.stats.mails_recorded_late - late);
     int prc = okno_notifier_step_publish(&notifier, &published);
     report(prc, "publishing delayed", publish_error, sizeof publish_error);
     okno_metrics_counter_add(&metrics.events_read, read);

@@ -49,17 +49,24 @@ typedef struct okno_notifier_config {
 void okno_notifier_config_init(okno_notifier_config *cfg);
 
 typedef struct okno_notifier_stats {
-    uint64_t events;        /* events read */
-    uint64_t notices;       /* notices made (before the unique constraint dropped repeats) */
-    uint64_t recorded;      /* notifications inserted */
-    uint64_t batches;       /* log transactions committed with events */
-    uint64_t failures;      /* steps that failed */
-    uint64_t mails_sent;    /* mails the server accepted */
-    uint64_t mails_retried; /* attempts that will be retried */
-    uint64_t mails_failed;  /* mails refused for good */
-    uint64_t published;     /* notifications acknowledged by Kafka */
-    uint64_t mails_fenced;  /* claimed mails not sent: the claim lapsed first (a stall) */
+    uint64_t events;              /* events read */
+    uint64_t notices;             /* notices made (before the unique constraint dropped repeats) */
+    uint64_t recorded;            /* notifications inserted */
+    uint64_t batches;             /* log transactions committed with events */
+    uint64_t failures;            /* steps that failed */
+    uint64_t mails_sent;          /* mails the server accepted */
+    uint64_t mails_retried;       /* attempts that will be retried */
+    uint64_t mails_failed;        /* mails refused for good */
+    uint64_t published;           /* notifications acknowledged by Kafka */
+    uint64_t mails_fenced;        /* claimed mails not sent: the claim lapsed first (a stall) */
+    uint64_t mails_recorded_late; /* sent mails whose `sent` was recorded after a lost link */
 } okno_notifier_stats;
+
+/* Mails the relay accepted whose `sent` the database did not record (the link failed between the
+ * relay's 250 and the update) are kept, up to this many, and recorded first thing when the
+ * notifier next leads, so this process does not send them again after the link returns. Beyond
+ * it, or after a crash, such a mail goes out again with the same Message-ID. */
+#define OKNO_NOTIFIER_UNRECORDED_MAX 64
 
 typedef struct okno_notifier {
     okno_notifier_config cfg;
@@ -77,6 +84,8 @@ typedef struct okno_notifier {
     int64_t faults_next_ms;     /* the fault requests are not looked at again before this */
     rd_kafka_t *producer;       /* NULL: publishing off */
     okno_notifier_stats stats;
+    char unrecorded[OKNO_NOTIFIER_UNRECORDED_MAX][37]; /* sent, `sent` not recorded: ids */
+    int unrecorded_count;
     char error[OKNO_NOTIFIER_ERROR_BYTES];
 } okno_notifier;
 

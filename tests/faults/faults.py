@@ -406,11 +406,25 @@ class MailSink:
         """The notification ids of the mails accepted (Message-ID: <id@domain>), repeats kept."""
         return [m["message_id"].strip("<>").split("@")[0] for m in self.mails()]
 
+    def hold(self):
+        """From now, the next mail's DATA waits unanswered until release()."""
+        Path(f"{self.path}.arrived").unlink(missing_ok=True)
+        Path(f"{self.path}.hold").touch()
+
+    def arrived(self):
+        """A held mail's DATA has arrived (and waits for release())."""
+        return Path(f"{self.path}.arrived").exists()
+
+    def release(self):
+        Path(f"{self.path}.hold").unlink(missing_ok=True)
+
     def close(self):
+        self.release()
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
         self.path.unlink(missing_ok=True)
+        Path(f"{self.path}.arrived").unlink(missing_ok=True)
 
 
 class Unavailable(Exception):
@@ -548,6 +562,32 @@ def cut_rig(name, port_of, services, settings=None, shared=False):
         r.service_settings.update(settings or {})
         r.start(*services)
         yield r
+
+
+def notifier_caught_up(rig):
+    """The notifier's cursor is at the log's last event and no mail is pending."""
+    return rig.s.sql(
+        "select (select (cursor_tx, cursor_position) from okno.notifier_cursor "
+        "where name = 'default') = (select (tx, position) from okno.event_log "
+        "order by tx desc, position desc limit 1), (select count(*) from okno.notifications "
+        "where mail_state = 'pending')")[0] == ["t", "0"]
+
+
+def mails_not_once(rig, sinks):
+    """What breaks "every notification with an address is mailed exactly once" across the mail
+    sinks (MailSink) the notifiers used: a list of violations, empty when it holds."""
+    sent = [i for s in sinks for i in s.message_ids()]
+    v = [f"mailed {sent.count(i)} times: {i}" for i in sorted(set(sent)) if sent.count(i) > 1]
+    rows = {r[0] for r in rig.s.sql("select notification_id from okno.notifications "
+                                    "where mail_state = 'sent'")}
+    if set(sent) != rows:
+        v.append(f"{len(set(sent) - rows)} mailed but not marked sent, "
+                 f"{len(rows - set(sent))} marked sent but not mailed")
+    unsent = rig.s.scalar("select count(*) from okno.notifications where email is not null "
+                          "and mail_state <> 'sent'")
+    if unsent:
+        v.append(f"{unsent} notifications with an address not sent")
+    return v
 
 
 def ride_out_cut(rig, services, cut_at, cut_s, what):

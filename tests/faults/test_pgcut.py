@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from faults import Oracle, cut_rig, ride_out_cut, wait_until
+from faults import WAIT_S, MailSink, Oracle, cut_rig, mails_not_once, notifier_caught_up, \
+    ride_out_cut, wait_until
 
-NEED_PG = ("ledger", "relay", "projector")
+NEED_PG = ("ledger", "relay", "projector", "notifier")
 # Once its book is built the timer works from Kafka alone (it reads PostgreSQL to rebuild, or for
 # a head it lacks): it stays ready through the cut, must stay alive and answering, and the
 # oracle's signals check (no deadline missed or signalled twice) judges it afterwards.
@@ -27,15 +28,24 @@ NOT_READY_BOUND_S = 25
 
 
 @pytest.fixture(scope="module")
-def rig():
+def sink():
+    s = MailSink()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def rig(sink):
     yield from cut_rig("pgcut", lambda r: dict(p.split("=", 1) for p in
                                                r.s.app_conninfo.split())["port"],
-                       SERVICES, shared=True)
+                       SERVICES, settings={"notifier": {"mail.url": sink.url}}, shared=True)
 
 
-def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig):
-    """The ledger, relay and projector report not ready within the bound; every service,
-    the timer included, stays alive and answering, and is ready again after the restore."""
+def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig,
+                                                                                         sink):
+    """The ledger, relay, projector and notifier report not ready within the bound; every
+    service, the timer included, stays alive and answering, and is ready again after the
+    restore; then the oracle, and every notification mailed once."""
     load = rig.load_under_way("the link to PostgreSQL was cut", rate=500, seed=81)
     rig.cut.cut()
     cut_at = time.monotonic()
@@ -54,3 +64,30 @@ def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they
     ride_out_cut(rig, SERVICES, cut_at, CUT_S, "PostgreSQL")
     load.finish()
     assert Oracle(rig).check() == []
+    # The notifier through the cut: every notification with an address mailed exactly once.
+    wait_until("every notification to be made and mailed", lambda: notifier_caught_up(rig), 120)
+    assert mails_not_once(rig, [sink]) == []
+    print(f"mails: {len(sink.mails())}, each notification mailed once")
+
+
+def test_a_mail_the_relay_accepts_as_the_link_dies_is_recorded_and_not_sent_again(rig, sink):
+    """The relay answers a mail's DATA (250) only once the link to PostgreSQL is cut, so the
+    notifier cannot record it as sent: it keeps the mail's id and records it first thing when it
+    leads again, instead of sending it a second time once its claim lapses."""
+    if rig.procs["timer"].poll() is not None:  # the first test's oracle stopped it
+        rig.restart("timer")
+    notifier = rig.procs["notifier"]
+    wait_until("the notifier to be ready", lambda: rig.ready(notifier))
+    late = rig.metric(notifier, "okno_notifier_mails_recorded_late_total")
+    sink.hold()
+    rig.load(messages=30, seed=82).finish()
+    wait_until("a mail at the relay", sink.arrived, WAIT_S, every_s=0.02)
+    rig.cut.cut()
+    cut_at = time.monotonic()
+    sink.release()  # 250, while the notifier's next statement meets the dead link
+    wait_until("the notifier to lose the database", lambda: not rig.ready(notifier),
+               NOT_READY_BOUND_S + 10, every_s=0.2)
+    ride_out_cut(rig, SERVICES, cut_at, CUT_S, "PostgreSQL")
+    wait_until("every notification to be made and mailed", lambda: notifier_caught_up(rig), 120)
+    assert mails_not_once(rig, [sink]) == []
+    assert rig.metric(notifier, "okno_notifier_mails_recorded_late_total") >= late + 1

@@ -5,7 +5,11 @@ smtp_sink.py PORT OUT.jsonl: listens on 127.0.0.1:PORT (0: a free port), prints 
 first line once it accepts connections, and appends one JSON object per accepted mail to
 OUT.jsonl: the envelope, the decoded headers and body (of a multipart/mixed mail: its text part,
 and its attachments decoded), and facts about the raw message (all ASCII, longest line). A recipient whose local part contains "bounce" is refused with a 550.
+While the file OUT.jsonl.hold exists, a mail's DATA is held unanswered: the sink creates
+OUT.jsonl.arrived and answers (and records the mail) once the hold file is gone, so a test can
+act between a mail's arrival and its 250.
 It stops on SIGTERM, or when its stdin closes (the test that started it is gone)."""
+import asyncio
 import email
 import email.policy
 import json
@@ -31,6 +35,11 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        hold = self.path + ".hold"
+        if os.path.exists(hold):
+            open(self.path + ".arrived", "w").close()
+            while os.path.exists(hold):
+                await asyncio.sleep(0.02)
         raw = envelope.original_content or envelope.content
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         lines = raw.split(b"\r\n")
