@@ -14,6 +14,7 @@ Every wait is bounded (harness.WAIT_S times OKNO_TEST_TIMEOUT_MULTIPLIER)."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -511,6 +512,7 @@ class NetCut:
         self.cut_now = False
         if shutil.which("nft") is None:
             raise Unavailable("nft (nftables) is not installed")
+        self.remove_orphans()
         probe = subprocess.run(["nft", "add", "table", "inet", self.table], capture_output=True,
                                text=True)
         if probe.returncode != 0:
@@ -521,6 +523,15 @@ class NetCut:
         except subprocess.CalledProcessError as e:
             self.close()
             raise Unavailable(f"nft cannot add a filter chain here: {e.stderr.strip()}") from e
+
+    @staticmethod
+    def remove_orphans():
+        """Removes the tables of test processes that are gone (one killed by ctest's timeout
+        could not remove its own, and its cut would outlive it)."""
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        for name in re.findall(r"^table inet (okno_faults_(\d+)_\d+)$", tables, re.M):
+            if not Path(f"/proc/{name[1]}").exists():
+                subprocess.run(["nft", "delete", "table", "inet", name[0]], capture_output=True)
 
     def _nft(self, *args):
         subprocess.run(["nft", *args], check=True, capture_output=True, text=True)

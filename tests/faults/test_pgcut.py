@@ -8,18 +8,23 @@ each service that needs the database (ledger, relay, projector) reports not read
 NOT_READY_BOUND_S; every one (the timer too) keeps answering its admin endpoint and is ready again
 by itself after the restore; then the oracle, signals included. The test's own SQL waits until the restore.
 Without nft or the privilege to use it the test is skipped (ctest: SKIPPED), never passed."""
+import http.client
+import json
 import time
 
 import pytest
 
+from gateway_harness import Gateway
 from faults import WAIT_S, MailSink, Oracle, cut_rig, mails_not_once, notifier_caught_up, \
     ride_out_cut, wait_until
 
-NEED_PG = ("ledger", "relay", "projector", "notifier")
+NEED_PG = ("ledger", "relay", "projector", "notifier", "gateway")
 # Once its book is built the timer works from Kafka alone (it reads PostgreSQL to rebuild, or for
 # a head it lacks): it stays ready through the cut, must stay alive and answering, and the
 # oracle's signals check (no deadline missed or signalled twice) judges it afterwards.
 SERVICES = NEED_PG + ("timer",)
+RIG_SERVICES = tuple(s for s in SERVICES if s != "gateway")  # the gateway: gateway_harness
+APPLICANT = 5001
 CUT_S = 30
 # The longest a libpq call waits on the dead link (tcp_user_timeout 10 s for a query's
 # unacknowledged packets; keepalives: 5 s + 3 x 2 s for a wait on a result or an idle
@@ -36,16 +41,37 @@ def sink():
 
 @pytest.fixture(scope="module")
 def rig(sink):
-    yield from cut_rig("pgcut", lambda r: dict(p.split("=", 1) for p in
-                                               r.s.app_conninfo.split())["port"],
-                       SERVICES, settings={"notifier": {"mail.url": sink.url}}, shared=True)
+    rigs = cut_rig("pgcut", lambda r: dict(p.split("=", 1) for p in
+                                           r.s.app_conninfo.split())["port"],
+                   RIG_SERVICES, settings={"notifier": {"mail.url": sink.url}}, shared=True)
+    r = next(rigs)
+    try:
+        # Its process is the scratch's: the rig's close stops it, after the rules are removed.
+        r.gateway = Gateway("pgcut", scratch=r.s)
+        r.procs["gateway"] = r.gateway.proc
+        yield r
+    finally:
+        rigs.close()  # cut_rig's clean-up: the rules removed, then the rig closed
+
+
+def submit(gw, timeout_s=30):
+    """An applicant's message through the gateway: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=timeout_s)
+    conn.request("POST", "/messages", json.dumps({"text": "Яма", "category_id": 1}),
+                 {"Authorization": "Bearer " + gw.token(APPLICANT),
+                  "Content-Type": "application/json"})
+    r = conn.getresponse()
+    body = json.loads(r.read() or b"null")
+    conn.close()
+    return r.status, body
 
 
 def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig,
                                                                                          sink):
-    """The ledger, relay, projector and notifier report not ready within the bound; every
-    service, the timer included, stays alive and answering, and is ready again after the
-    restore; then the oracle, and every notification mailed once."""
+    """The ledger, relay, projector, notifier and gateway report not ready within the bound (a
+    write meanwhile is a 503, not a hang); every service, the timer included, stays alive and
+    answering, and is ready again after the restore (a write then is a 202); then the oracle,
+    and every notification mailed once."""
     load = rig.load_under_way("the link to PostgreSQL was cut", rate=500, seed=81)
     rig.cut.cut()
     cut_at = time.monotonic()
@@ -61,9 +87,17 @@ def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they
     print("not ready after the cut: " + ", ".join(f"{s} {t:.1f} s" for s, t in not_ready.items())
           + f" (bound {NOT_READY_BOUND_S} s)")
     assert max(not_ready.values()) <= NOT_READY_BOUND_S
+    # A write while the database is cut off: a 503 within its dead-link timeouts, not a hang.
+    asked = time.monotonic()
+    st, b = submit(rig.gateway)
+    print(f"a write during the cut: {st} after {time.monotonic() - asked:.1f} s")
+    assert st == 503 and b["error"] == "unavailable", (st, b)
     ride_out_cut(rig, SERVICES, cut_at, CUT_S, "PostgreSQL")
     load.finish()
     assert Oracle(rig).check() == []
+    # After the oracle (whose prediction is the loads'): the gateway's pools reconnected.
+    st, b = submit(rig.gateway)
+    assert st == 202, (st, b)
     # The notifier through the cut: every notification with an address mailed exactly once.
     wait_until("every notification to be made and mailed", lambda: notifier_caught_up(rig), 120)
     assert mails_not_once(rig, [sink]) == []
