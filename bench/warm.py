@@ -1,11 +1,11 @@
 """Warming the Kafka broker's JIT before a benchmark measures (bench/gateway.py uses it).
 
 A broker that has just started runs its request paths in the JVM's interpreter and first-tier
-code while the C2 compiler works through them: under the gateway's write load the compiler
-threads take 0.1-0.9 of a core for two to four minutes, and the broker answers several times
-slower meanwhile. The gateway's quick figures were once measured in that state (3,800-5,100
-writes/s, decide p99 360 ms; the same binaries against a warm broker: 10,000-15,600 writes/s,
-decide p99 47-50 ms). A production broker runs warm. A generic warm-up (`okno load` alone)
+code while the C2 compiler works through them: the compiler threads took 0.3-0.5 of a core for
+the first 30-50 s of the gateway benchmark's steady load (0.5-0.9 under `okno load`, and for
+minutes under intermittent load), and the broker answers several times slower meanwhile. The
+gateway's quick figures were once measured in that state (3,800-5,100 writes/s, decide p99
+360 ms; the same binaries against a warm broker: 9,900-15,600 writes/s, decide p99 47-51 ms). A production broker runs warm. A generic warm-up (`okno load` alone)
 was tried and is not enough: the gateway's many small produce requests then made the compiler
 work again for minutes, so a benchmark warms with its own load.
 

@@ -8,8 +8,6 @@ each service that needs the database (ledger, relay, projector) reports not read
 NOT_READY_BOUND_S; every one (the timer too) keeps answering its admin endpoint and is ready again
 by itself after the restore; then the oracle, signals included. The test's own SQL waits until the restore.
 Without nft or the privilege to use it the test is skipped (ctest: SKIPPED), never passed."""
-import http.client
-import json
 import time
 
 import pytest
@@ -54,16 +52,11 @@ def rig(sink):
         rigs.close()  # cut_rig's clean-up: the rules removed, then the rig closed
 
 
-def submit(gw, timeout_s=30):
-    """An applicant's message through the gateway: (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=timeout_s)
-    conn.request("POST", "/messages", json.dumps({"text": "Яма", "category_id": 1}),
-                 {"Authorization": "Bearer " + gw.token(APPLICANT),
-                  "Content-Type": "application/json"})
-    r = conn.getresponse()
-    body = json.loads(r.read() or b"null")
-    conn.close()
-    return r.status, body
+def submit(gw):
+    """An applicant's message through the gateway (gateway_harness's client, 30 s timeout):
+    (status, body)."""
+    st, _, b = gw.request("POST", "/messages", {"text": "Яма", "category_id": 1}, user=APPLICANT)
+    return st, b
 
 
 def test_a_cut_link_to_postgres_makes_services_not_ready_without_a_hang_and_they_resume(rig,
